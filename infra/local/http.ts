@@ -1,0 +1,84 @@
+// API Gateway stand-in: turns HTTP requests into HTTP API (payload format 2.0) events for the same
+// Lambda handlers the CDK stack routes to, and their results back into HTTP responses.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { FunctionName } from '../functions.ts';
+import { LOCAL_ACCOUNT } from './aws-local.ts';
+import { invokeLocal } from './lambda.ts';
+import { readBody } from './stepfunctions/server.ts';
+
+/** The routes of the HTTP API, as in infra/constructs: path pattern → function. */
+const ROUTES: { pattern: RegExp; routeKey: string; target: FunctionName }[] = [
+  { pattern: /^\/client\/api\/?$/, routeKey: 'ANY /client/api', target: 'api' },
+];
+
+const TEXT_TYPES = /^(text\/|application\/(json|xml|x-www-form-urlencoded))/;
+
+export function apiGatewayListener() {
+  return async (request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const route = ROUTES.find((r) => r.pattern.test(url.pathname));
+    if (!route) {
+      response.writeHead(404, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ message: 'Not Found' }));
+      return;
+    }
+    try {
+      const event = await toEvent(request, url, route.routeKey);
+      const result = (await invokeLocal(route.target, event)) as APIGatewayProxyStructuredResultV2;
+      const headers: Record<string, string | string[]> = { ...(result.headers as Record<string, string>) };
+      if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+      response.writeHead(result.statusCode ?? 200, headers);
+      response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
+    } catch (error) {
+      // API Gateway's own answer when the integration fails; the details stay in the log.
+      process.stderr.write(`${JSON.stringify({ level: 'error', message: 'integration failed', error: String(error) })}\n`);
+      response.writeHead(500, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ message: 'Internal Server Error' }));
+    }
+  };
+}
+
+async function toEvent(request: IncomingMessage, url: URL, routeKey: string): Promise<APIGatewayProxyEventV2> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined && name !== 'cookie') headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const queryStringParameters: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) {
+    queryStringParameters[name] = name in queryStringParameters ? `${queryStringParameters[name]},${value}` : value;
+  }
+  const raw = await readBody(request);
+  const isText = TEXT_TYPES.test(headers['content-type'] ?? 'text/plain');
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    cookies: request.headers.cookie?.split(/;\s*/).filter(Boolean),
+    headers,
+    queryStringParameters: url.search ? queryStringParameters : undefined,
+    body: raw ? (isText ? raw : Buffer.from(raw).toString('base64')) : undefined,
+    isBase64Encoded: Boolean(raw) && !isText,
+    requestContext: {
+      accountId: LOCAL_ACCOUNT,
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: request.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+  };
+}

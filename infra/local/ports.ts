@@ -1,0 +1,30 @@
+import { createServer, type Server } from 'node:net';
+import { LocalRuntimeError } from './errors.ts';
+
+/** A port the OS says is free now, for the stand-ins that need a fixed one (DynamoDB Local). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Listens on the port, or explains in one line what to change when it is taken. */
+export function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new LocalRuntimeError(
+              `Port ${port} is already in use (is Mold already running?). Stop the other process or set MOLD_PORT to a free port for the ${what}.`,
+            )
+          : error,
+      );
+    });
+    server.listen(port, host, () => resolve((server.address() as { port: number }).port));
+  });
+}

@@ -1,0 +1,142 @@
+// The whole control plane on one machine: DynamoDB Local, the SQS emulator, the Step Functions
+// stand-in and the API Gateway stand-in, wired to the real handlers through the SDK's standard
+// AWS_ENDPOINT_URL_* variables.
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { startFauxqs } from 'fauxqs';
+import { newDataKey } from '../../shared/crypto/secrets.ts';
+import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/db/identity.ts';
+import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
+import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
+import { arnSubstitution, lambdaFunctions, type FunctionName } from '../functions.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
+import { checkJava, ensureTable, startDynamoDbLocal } from './dynamodb.ts';
+import { apiGatewayListener } from './http.ts';
+import { invokeLocal, localFunctionArn } from './lambda.ts';
+import { freePort, listen } from './ports.ts';
+import { loadStateMachines } from './stepfunctions/definitions.ts';
+import { stepFunctionsRequestListener } from './stepfunctions/server.ts';
+import { LocalStepFunctions, stateMachineArn } from './stepfunctions/service.ts';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+const TABLE_NAME = 'mold';
+/** The local stand-in for the stack's EventBridge rate(1 minute) schedule. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+export interface LocalRuntimeOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  statemachinesDir?: string;
+}
+
+export interface LocalRuntime {
+  apiUrl: string;
+  endpoints: { dynamodb: string; sqs: string; sfn: string };
+  stateMachines: Record<string, string>;
+  /** Present only on the first start, when the root admin was created. */
+  newCredentials?: RootAdminCredentials;
+  credentialsFile: string;
+  interruptedJobs: number;
+  startupMs: number;
+  stop(): Promise<void>;
+}
+
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const started = performance.now();
+  const substitutions = Object.fromEntries(
+    (Object.keys(lambdaFunctions) as FunctionName[]).map((name) => [arnSubstitution(name), localFunctionArn(name)]),
+  );
+  // Everything that can be refused is checked before anything is started.
+  const stateMachineFiles = loadStateMachines(options.statemachinesDir ?? join(REPO_ROOT, 'statemachines'), substitutions);
+  checkJava();
+  const apiServer = createServer();
+  const apiPort = await listen(apiServer, options.port, options.host, 'API');
+
+  const stops: (() => Promise<unknown> | void)[] = [() => closeServer(apiServer)];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step();
+  };
+  try {
+    mkdirSync(options.dataDir, { recursive: true });
+    const dynamodb = await startDynamoDbLocal(join(options.dataDir, 'dynamodb'), await freePort());
+    stops.push(() => dynamodb.stop());
+    const sqsServer = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+    stops.push(() => sqsServer.stop());
+    const sqsEndpoint = `http://127.0.0.1:${sqsServer.port}`;
+
+    const stepFunctions = new LocalStepFunctions(
+      stateMachineFiles,
+      new SQSClient({ endpoint: sqsEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+    );
+    stops.push(() => stepFunctions.stop());
+    const sfnServer = createServer(stepFunctionsRequestListener(stepFunctions));
+    const sfnPort = await listen(sfnServer, 0, '127.0.0.1', 'Step Functions stand-in');
+    stops.push(() => closeServer(sfnServer));
+
+    const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqsEndpoint, sfn: `http://127.0.0.1:${sfnPort}` };
+    const stateMachines = Object.fromEntries(stateMachineFiles.map(({ name }) => [name, stateMachineArn(name)]));
+    Object.assign(process.env, {
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+      AWS_ENDPOINT_URL_SFN: endpoints.sfn,
+      [TABLE_NAME_VARIABLE]: TABLE_NAME,
+      [STATE_MACHINES_VARIABLE]: JSON.stringify(stateMachines),
+      MOLD_SECRET_KEY_FILE: ensureSecretKey(options.dataDir),
+    });
+
+    await ensureTable(endpoints.dynamodb, TABLE_NAME);
+    const credentialsFile = join(options.dataDir, 'admin-credentials.json');
+    const newCredentials = await bootstrapRootAdmin();
+    if (newCredentials) writePrivateFile(credentialsFile, `${JSON.stringify(newCredentials, null, 2)}\n`);
+
+    // Executions died with the previous process; the sweeper fails the jobs they left pending.
+    const { orphanedJobs } = (await invokeLocal('sweeper', {})) as { orphanedJobs: string[] };
+    const sweeper = setInterval(() => void invokeLocal('sweeper', {}).catch(() => {}), SWEEP_INTERVAL_MS);
+    sweeper.unref();
+    stops.push(() => clearInterval(sweeper));
+
+    apiServer.on('request', apiGatewayListener());
+    const apiUrl = `http://${options.host}:${apiPort}/client/api`;
+    const runtimeFile = join(options.dataDir, 'runtime.json');
+    writePrivateFile(runtimeFile, `${JSON.stringify({ pid: process.pid, apiUrl, endpoints, stateMachines }, null, 2)}\n`);
+    stops.push(() => rmSync(runtimeFile, { force: true }));
+    return {
+      apiUrl,
+      endpoints,
+      stateMachines,
+      newCredentials,
+      credentialsFile,
+      interruptedJobs: orphanedJobs.length,
+      startupMs: performance.now() - started,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function ensureSecretKey(dataDir: string): string {
+  const file = join(dataDir, 'secret.key');
+  if (!existsSync(file)) writePrivateFile(file, `${newDataKey()}\n`);
+  return file;
+}
+
+function writePrivateFile(file: string, content: string) {
+  writeFileSync(file, content, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+}

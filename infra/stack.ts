@@ -1,0 +1,44 @@
+// The control plane on AWS, as one stack.
+import { type App, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { AgentMessaging } from './constructs/agent-messaging.ts';
+import { Api } from './constructs/api.ts';
+import { ControlPlaneFunctions } from './constructs/functions.ts';
+import { Inventory } from './constructs/inventory.ts';
+import { STATE_MACHINES_VARIABLE } from '../shared/orchestration.ts';
+import { Orchestration } from './constructs/orchestration.ts';
+import { Schedules } from './constructs/schedules.ts';
+
+export const STACK_NAME = 'MoldStack';
+
+export class MoldStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    const inventory = new Inventory(this, 'Inventory');
+    const functions = new ControlPlaneFunctions(this, 'Functions', { inventory });
+    const { api, sweeper } = functions.byName;
+    const messaging = new AgentMessaging(this, 'AgentMessaging');
+    const orchestration = new Orchestration(this, 'Orchestration', {
+      functions: functions.byName,
+      agentQueueArns: messaging.agentQueueArns,
+    });
+    orchestration.grantStartExecution(api);
+    orchestration.grantDescribeExecution(api);
+    orchestration.grantDescribeExecution(sweeper);
+    api.addEnvironment(STATE_MACHINES_VARIABLE, orchestration.arnsJson());
+    const endpoint = new Api(this, 'Api', { handler: api });
+    new Schedules(this, 'Schedules', { sweeper });
+
+    new CfnOutput(this, 'ApiUrl', { value: endpoint.url });
+    new CfnOutput(this, 'TableName', { value: inventory.table.tableName });
+    new CfnOutput(this, 'AgentDeadLetterQueueArn', { value: messaging.deadLetterQueue.queueArn });
+  }
+}
+
+/** The app as deployed: MoldStack checked by cdk-nag's AwsSolutions pack. Tests build it the same way. */
+export function buildApp(app: App): MoldStack {
+  const stack = new MoldStack(app, STACK_NAME);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return stack;
+}

@@ -1,0 +1,114 @@
+// Mold's one error taxonomy. Every failure a caller can see is one of these classes, and
+// `toErrorResponse` in render.ts is the only place that turns them into CloudStack's envelope.
+// `errorcode` is upstream's ApiErrorCode (and the HTTP status); `cserrorcode` is the number
+// upstream's CSExceptionErrorCode gives the exception class it would have thrown.
+
+export class CloudStackError extends Error {
+  readonly errorcode: number;
+  readonly cserrorcode: number | undefined;
+
+  constructor(errorcode: number, errortext: string, cserrorcode?: number) {
+    super(errortext);
+    this.name = new.target.name;
+    this.errorcode = errorcode;
+    this.cserrorcode = cserrorcode;
+  }
+}
+
+/** 401: bad credentials, bad signature, expired request or session. Upstream sends no cserrorcode. */
+export class Unauthenticated extends CloudStackError {
+  constructor(text = 'unable to verify user credentials and/or request signature') {
+    super(401, text);
+  }
+}
+
+/** 405: the HTTP method is not allowed for this command. */
+export class MethodNotAllowed extends CloudStackError {
+  constructor(text: string) {
+    super(405, text, 9999);
+  }
+}
+
+/** 429: API throttling. */
+export class ApiLimitExceeded extends CloudStackError {
+  constructor(text: string) {
+    super(429, text, 9999);
+  }
+}
+
+/** 430: a parameter that cannot be parsed at all. */
+export class MalformedParameter extends CloudStackError {
+  constructor(text: string) {
+    super(430, text, 9999);
+  }
+}
+
+/** 431: a missing or invalid parameter value (upstream's InvalidParameterValueException). */
+export class InvalidParameter extends CloudStackError {
+  constructor(text: string) {
+    super(431, text, 4350);
+  }
+}
+
+/** 432: unknown command, or one the caller's role may not call: upstream answers both alike. */
+export class UnsupportedAction extends CloudStackError {
+  constructor(text = 'The given command does not exist or it is not available for user') {
+    super(432, text, 9999);
+  }
+}
+
+/** 530: something went wrong on our side. The text never carries a stack trace. */
+export class InternalError extends CloudStackError {
+  constructor(text = 'Internal error executing command, please contact your system administrator') {
+    super(530, text, 4250);
+  }
+}
+
+/** 531: the caller may not act on this account's resource (upstream's PermissionDeniedException). */
+export class PermissionDenied extends CloudStackError {
+  constructor(text: string) {
+    super(531, text, 4365);
+  }
+}
+
+/** 532: an account or domain resource limit would be exceeded. */
+export class ResourceLimitExceeded extends CloudStackError {
+  constructor(text: string) {
+    super(532, text, 4370);
+  }
+}
+
+/** 533: no host, pool or address has room. */
+export class InsufficientCapacity extends CloudStackError {
+  constructor(text: string, cserrorcode = 4325) {
+    super(533, text, cserrorcode);
+  }
+}
+
+/** 534: a resource the operation needs is unavailable. */
+export class ResourceUnavailable extends CloudStackError {
+  constructor(text: string) {
+    super(534, text, 4380);
+  }
+}
+
+/** 535: a resource could not be allocated. */
+export class ResourceAllocationFailed extends CloudStackError {
+  constructor(text: string) {
+    super(535, text, 4370);
+  }
+}
+
+/** 536: the resource is in use (deleting something that still contains things). */
+export class ResourceInUse extends CloudStackError {
+  constructor(text: string) {
+    super(536, text, 4375);
+  }
+}
+
+/** 537: a network rule conflicts with an existing one. */
+export class NetworkRuleConflict extends CloudStackError {
+  constructor(text: string) {
+    super(537, text, 4360);
+  }
+}

@@ -1,0 +1,78 @@
+// CloudStack response envelopes, JSON and XML. Handlers return plain objects; only this module
+// knows how upstream wraps them, so both formats always carry the same data.
+import { CloudStackError, InternalError } from './errors.ts';
+
+export const CLOUDSTACK_VERSION = '4.20.0.0';
+
+export type ResponseFormat = 'json' | 'xml';
+
+export interface HttpResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const CONTENT_TYPES: Record<ResponseFormat, string> = {
+  json: 'application/json; charset=utf-8',
+  xml: 'text/xml; charset=utf-8',
+};
+
+/** `response=json` selects JSON; anything else (or nothing) is XML, CloudStack's default. */
+export function responseFormat(value: string | undefined): ResponseFormat {
+  return value?.toLowerCase() === 'json' ? 'json' : 'xml';
+}
+
+/** `{"<command>response": body}` in the chosen format. */
+export function renderResponse(
+  responseName: string,
+  body: Record<string, unknown>,
+  format: ResponseFormat,
+  statusCode = 200,
+): HttpResponse {
+  const text =
+    format === 'json'
+      ? JSON.stringify({ [responseName]: body })
+      : `<?xml version="1.0" encoding="UTF-8"?>${xmlElement(responseName, body, {
+          'cloud-stack-version': CLOUDSTACK_VERSION,
+        })}`;
+  return { statusCode, headers: { 'content-type': CONTENT_TYPES[format] }, body: text };
+}
+
+/** A list response: `count` and the items under `itemName`; an empty list has no array, as upstream. */
+export function listBody(itemName: string, items: readonly unknown[], count = items.length) {
+  return count === 0 && items.length === 0 ? {} : { count, [itemName]: items };
+}
+
+/**
+ * The error envelope. The HTTP status equals `errorcode`. Anything that is not a CloudStackError is
+ * an internal error whose details stay in the log, never in the response.
+ */
+export function renderError(commandName: string | undefined, error: unknown, format: ResponseFormat): HttpResponse {
+  const known = error instanceof CloudStackError ? error : new InternalError();
+  const body: Record<string, unknown> = { uuidList: [], errorcode: known.errorcode };
+  if (known.cserrorcode !== undefined) body.cserrorcode = known.cserrorcode;
+  body.errortext = known.message;
+  const name = commandName ? `${commandName.toLowerCase()}response` : 'errorresponse';
+  return renderResponse(name, body, format, known.errorcode);
+}
+
+function xmlElement(name: string, value: unknown, attributes: Record<string, string> = {}): string {
+  const attrs = Object.entries(attributes)
+    .map(([key, v]) => ` ${key}="${escapeXml(v)}"`)
+    .join('');
+  return `<${name}${attrs}>${xmlContent(value)}</${name}>`;
+}
+
+function xmlContent(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value !== 'object') return escapeXml(String(value));
+  return Object.entries(value as Record<string, unknown>)
+    .map(([key, child]) =>
+      Array.isArray(child) ? child.map((item) => xmlElement(key, item)).join('') : xmlElement(key, child),
+    )
+    .join('');
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,214 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { arnSubstitution, lambdaFunctions, type FunctionName } from '../../infra/functions.ts';
+import { TABLE_NAME_VARIABLE, tableSchema } from '../../shared/db/table.ts';
+import { synthesize, type Synthesized } from './synth.ts';
+
+const functionNames = Object.keys(lambdaFunctions) as FunctionName[];
+const stateMachineDirectory = new URL('../../statemachines/', import.meta.url);
+const aslFiles = readdirSync(stateMachineDirectory).filter((file) => file.endsWith('.asl.json'));
+
+let synthesized: Synthesized;
+let template: Template;
+
+beforeAll(() => {
+  synthesized = synthesize();
+  template = Template.fromJSON(synthesized.template);
+}, 120_000);
+afterAll(() => synthesized?.dispose());
+
+function logicalIds(type: string, props: Record<string, unknown> = {}): string[] {
+  return Object.keys(template.findResources(type, { Properties: Match.objectLike(props) }));
+}
+
+function onlyLogicalId(type: string, props: Record<string, unknown> = {}): string {
+  const ids = logicalIds(type, props);
+  expect(ids, `one ${type} matching ${JSON.stringify(props)}`).toHaveLength(1);
+  return ids[0];
+}
+
+/** Functions are told apart by their description, which comes from infra/functions.ts. */
+const functionId = (name: FunctionName) =>
+  onlyLogicalId('AWS::Lambda::Function', { Description: lambdaFunctions[name].description });
+const tableId = () => onlyLogicalId('AWS::DynamoDB::Table');
+const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
+
+/** Flattens a CloudFormation Fn::Join into a string, rendering each Ref as `<LogicalId>`. */
+function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const node = value as Record<string, any>;
+  if (node.Ref) return `<${node.Ref}>`;
+  if (node['Fn::Join']) return node['Fn::Join'][1].map(flatten).join(node['Fn::Join'][0]);
+  throw new Error(`cannot flatten ${JSON.stringify(value)}`);
+}
+
+/** Every Allow statement of the policies attached to a function's role. */
+function statementsOfFunction(name: FunctionName): { Action: string | string[]; Resource: unknown }[] {
+  const role = template.toJSON().Resources[functionId(name)].Properties.Role['Fn::GetAtt'][0];
+  const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: role }] } });
+  return Object.values(policies).flatMap((policy: any) => policy.Properties.PolicyDocument.Statement);
+}
+
+const key = (attribute: string, type: 'HASH' | 'RANGE') => ({ AttributeName: attribute, KeyType: type });
+
+describe('inventory table', () => {
+  it('is on-demand, recoverable, protected and retained, with the shared key schema', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+        KeySchema: [key(tableSchema.partitionKey, 'HASH'), key(tableSchema.sortKey, 'RANGE')],
+        GlobalSecondaryIndexes: tableSchema.indexes.map((index) => ({
+          IndexName: index.name,
+          KeySchema: [key(index.partitionKey, 'HASH'), key(index.sortKey, 'RANGE')],
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      }),
+    });
+  });
+
+  it('declares every key attribute as a string', () => {
+    const attributes = [tableSchema.partitionKey, tableSchema.sortKey, ...tableSchema.indexes.flatMap((i) => [i.partitionKey, i.sortKey])];
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      AttributeDefinitions: Match.arrayEquals(attributes.map((name) => ({ AttributeName: name, AttributeType: 'S' }))),
+    });
+  });
+});
+
+describe('functions', () => {
+  it('are exactly the functions of infra/functions.ts, on Node.js 24 and arm64, told the table name', () => {
+    template.resourceCountIs('AWS::Lambda::Function', functionNames.length);
+    for (const name of functionNames) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: lambdaFunctions[name].description,
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Environment: { Variables: Match.objectLike({ [TABLE_NAME_VARIABLE]: { Ref: tableId() } }) },
+      });
+    }
+  });
+
+  it('may read and write the table', () => {
+    for (const name of functionNames) {
+      expect(statementsOfFunction(name), name).toContainEqual(
+        expect.objectContaining({ Action: expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query']), Resource: expect.arrayContaining([arnOf(tableId())]) }),
+      );
+    }
+  });
+
+  it('gives the api a map of every state machine to its ARN, and leave to start them', () => {
+    const api = template.toJSON().Resources[functionId('api')].Properties;
+    const map = JSON.parse(flatten(api.Environment.Variables.MOLD_STATE_MACHINES));
+    const expected = Object.fromEntries(
+      aslFiles.map((file) => {
+        const name = file.replace(/\.asl\.json$/, '');
+        return [name, `<${onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: name })}>`];
+      }),
+    );
+    expect(map).toEqual(expected);
+    const actions = statementsOfFunction('api').flatMap((statement) => statement.Action);
+    expect(actions).toEqual(expect.arrayContaining(['states:StartExecution', 'states:DescribeExecution']));
+    expect(statementsOfFunction('sweeper').flatMap((statement) => statement.Action)).toContain('states:DescribeExecution');
+    expect(statementsOfFunction('tasks').flatMap((statement) => statement.Action)).not.toContain('states:StartExecution');
+  });
+});
+
+describe('HTTP API', () => {
+  it('routes ANY /client/api to the api function through a Lambda proxy integration', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    const integration = onlyLogicalId('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      IntegrationUri: arnOf(functionId('api')),
+      PayloadFormatVersion: '2.0',
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'ANY /client/api',
+      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integration }]] },
+    });
+  });
+
+  it('logs access on its auto-deployed default stage', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+    });
+  });
+});
+
+describe('agent messaging', () => {
+  it('has an encrypted dead-letter queue that refuses requests without TLS', () => {
+    const queue = onlyLogicalId('AWS::SQS::Queue');
+    const encrypted = template.toJSON().Resources[queue].Properties;
+    expect(encrypted.SqsManagedSseEnabled === true || encrypted.KmsMasterKeyId !== undefined).toBe(true);
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('schedules', () => {
+  it('invokes the sweeper every minute', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: arnOf(functionId('sweeper')) })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: arnOf(functionId('sweeper')),
+      Principal: 'events.amazonaws.com',
+    });
+  });
+});
+
+describe('state machines', () => {
+  it('exist once per ASL file', () => {
+    expect(aslFiles.length).toBeGreaterThan(0);
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', aslFiles.length);
+  });
+
+  it.each(aslFiles)('%s is deployed verbatim, its function variables substituted', (file) => {
+    const source = readFileSync(new URL(file, stateMachineDirectory), 'utf8');
+    const name = file.replace(/\.asl\.json$/, '');
+    const machine = template.toJSON().Resources[onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: name })].Properties;
+
+    expect(machine.DefinitionString).toBe(source);
+    expect(JSON.parse(machine.DefinitionString)).toEqual(JSON.parse(source));
+
+    const used = new Set([...source.matchAll(/\$\{(\w+)\}/g)].map((match) => match[1]));
+    const expected = Object.fromEntries(
+      functionNames.filter((fn) => used.has(arnSubstitution(fn))).map((fn) => [arnSubstitution(fn), arnOf(functionId(fn))]),
+    );
+    expect(Object.keys(expected).sort()).toEqual([...used].sort());
+    expect(machine.DefinitionSubstitutions ?? {}).toEqual(expected);
+
+    expect(machine.LoggingConfiguration.Level).toBe('ALL');
+    expect(machine.TracingConfiguration).toEqual({ Enabled: true });
+  });
+
+  it('may invoke exactly the functions they use and send to agent queues only', () => {
+    for (const machine of Object.values(template.findResources('AWS::StepFunctions::StateMachine'))) {
+      const role = machine.Properties.RoleArn['Fn::GetAtt'][0];
+      const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: role }] } });
+      const statements = Object.values(policies).flatMap((policy: any) => policy.Properties.PolicyDocument.Statement);
+      const resourcesOf = (action: string) =>
+        statements.filter((statement) => statement.Action === action).flatMap((statement) => [statement.Resource].flat());
+
+      expect(resourcesOf('sqs:SendMessage').map(flatten)).toEqual([
+        'arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:mold-agent-*',
+      ]);
+      expect(resourcesOf('lambda:InvokeFunction')).toEqual(Object.values(machine.Properties.DefinitionSubstitutions ?? {}));
+    }
+  });
+});
