@@ -5,25 +5,32 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
-let documentClient: DynamoDBDocumentClient | undefined;
-let sfnClient: SFNClient | undefined;
-let sqsClient: SQSClient | undefined;
+const clients = new Map<string, unknown>();
+
+/** One client per service and endpoint: a process that is pointed elsewhere gets a new one. */
+function client<T>(service: string, make: () => T): T {
+  const key = `${service} ${process.env[`AWS_ENDPOINT_URL_${service}`] ?? ''}`;
+  let existing = clients.get(key) as T | undefined;
+  if (!existing) {
+    existing = make();
+    clients.set(key, existing);
+  }
+  return existing;
+}
 
 export function dynamo(): DynamoDBDocumentClient {
-  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
-  return documentClient;
+  return client('DYNAMODB', () =>
+    DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
+  );
 }
 
 export function sfn(): SFNClient {
-  sfnClient ??= new SFNClient({});
-  return sfnClient;
+  return client('SFN', () => new SFNClient({}));
 }
 
+/** Requests go to the configured endpoint, not to the host in a queue URL (emulators name odd hosts). */
 export function sqs(): SQSClient {
-  sqsClient ??= new SQSClient({});
-  return sqsClient;
+  return client('SQS', () => new SQSClient({ useQueueUrlAsEndpoint: false }));
 }
 
 /** A required environment variable; its absence is a deployment bug, so it fails loudly. */

@@ -7,9 +7,11 @@ import { InvalidStateMachine } from './stepfunctions/definitions.ts';
 const port = Number(process.env.MOLD_PORT ?? 8080);
 const host = process.env.MOLD_HOST ?? '127.0.0.1';
 const dataDir = process.env.MOLD_DATA_DIR ?? join(REPO_ROOT, '.mold');
+// Colon-separated folders of ASL files; tests add fixture machines beside the real ones.
+const statemachinesDirs = process.env.MOLD_STATEMACHINES_DIRS?.split(':').filter(Boolean);
 
 try {
-  const runtime = await startLocalRuntime({ port, host, dataDir });
+  const runtime = await startLocalRuntime({ port, host, dataDir, statemachinesDirs });
   const lines = [
     'Mold local runtime',
     `  API             ${runtime.apiUrl}`,

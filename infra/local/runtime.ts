@@ -29,7 +29,7 @@ export interface LocalRuntimeOptions {
   port: number;
   host: string;
   dataDir: string;
-  statemachinesDir?: string;
+  statemachinesDirs?: string[];
 }
 
 export interface LocalRuntime {
@@ -50,7 +50,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     (Object.keys(lambdaFunctions) as FunctionName[]).map((name) => [arnSubstitution(name), localFunctionArn(name)]),
   );
   // Everything that can be refused is checked before anything is started.
-  const stateMachineFiles = loadStateMachines(options.statemachinesDir ?? join(REPO_ROOT, 'statemachines'), substitutions);
+  const stateMachineFiles = (options.statemachinesDirs ?? [join(REPO_ROOT, 'statemachines')]).flatMap((dir) =>
+    loadStateMachines(dir, substitutions),
+  );
   checkJava();
   const apiServer = createServer();
   const apiPort = await listen(apiServer, options.port, options.host, 'API');
@@ -63,13 +65,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     mkdirSync(options.dataDir, { recursive: true });
     const dynamodb = await startDynamoDbLocal(join(options.dataDir, 'dynamodb'), await freePort());
     stops.push(() => dynamodb.stop());
-    const sqsServer = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+    const sqsServer = await startFauxqs({ port: 0, logger: false });
     stops.push(() => sqsServer.stop());
     const sqsEndpoint = `http://127.0.0.1:${sqsServer.port}`;
 
     const stepFunctions = new LocalStepFunctions(
       stateMachineFiles,
-      new SQSClient({ endpoint: sqsEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+      new SQSClient({ endpoint: sqsEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, useQueueUrlAsEndpoint: false }),
     );
     stops.push(() => stepFunctions.stop());
     const sfnServer = createServer(stepFunctionsRequestListener(stepFunctions));

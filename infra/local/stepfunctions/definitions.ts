@@ -54,7 +54,9 @@ export function loadStateMachine(file: string, substitutions: Record<string, str
     if (!SUPPORTED_RESOURCES.some((pattern) => pattern.test(state.Resource ?? ''))) {
       fail(`state ${stateName}: resource ${state.Resource} has no local stand-in`);
     }
-    if ('HeartbeatSecondsPath' in state) fail(`state ${stateName}: HeartbeatSecondsPath is not supported locally`);
+    if ('HeartbeatSecondsPath' in state && !state.Parameters) {
+      fail(`state ${stateName}: HeartbeatSecondsPath needs Parameters to be run locally`);
+    }
   }
   return { name: basename(file, '.asl.json'), file, definition };
 }

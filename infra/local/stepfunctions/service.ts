@@ -52,7 +52,7 @@ interface WaitingTask {
 }
 
 // Task results are JSON by construction (SDK responses, handler results, SendTaskSuccess output).
-type TaskHandler = (input: any) => Promise<any>;
+type TaskHandler = (input: any, token?: string, heartbeatSeconds?: number) => Promise<any>;
 
 // aws-local-stepfunctions gives a Task without TimeoutSeconds 60 s; AWS gives it (practically) no
 // limit. This is the longest timer Node can arm (about 24.8 days).
@@ -67,7 +67,7 @@ export class LocalStepFunctions {
   constructor(files: StateMachineFile[], sqs: SQSClient) {
     this.sqs = sqs;
     for (const { name, definition } of files) {
-      const runnable = withAwsTaskTimeouts(definition);
+      const runnable = forLocalEngine(definition);
       // Validated when the file was loaded; the runner skips it to not do the work twice.
       const runner = new StateMachine(asEngineDefinition(runnable), { validationOptions: { noValidate: true } });
       this.machines.set(stateMachineArn(name), { name, runner, definition: runnable });
@@ -211,11 +211,12 @@ export class LocalStepFunctions {
   private taskHandlers(definition: AslDefinition, executionArn: string, tokenSlot: { token?: string }) {
     const handlers: Record<string, TaskHandler> = {};
     for (const [stateName, state] of taskStates(definition)) {
-      const handler = this.taskHandler(stateName, state, executionArn);
+      const handler: TaskHandler = this.taskHandler(stateName, state, executionArn);
       handlers[stateName] = (input) => {
         const token = tokenSlot.token;
         tokenSlot.token = undefined;
-        return handler(input, token);
+        const [taskInput, heartbeatSeconds] = withoutHiddenFields(input);
+        return handler(taskInput, token, heartbeatSeconds);
       };
     }
     return handlers;
@@ -239,8 +240,8 @@ export class LocalStepFunctions {
       return { MessageId: sent.MessageId, MD5OfMessageBody: sent.MD5OfMessageBody };
     };
     if (resource === 'arn:aws:states:::sqs:sendMessage') return sendMessage;
-    const heartbeatSeconds = state.HeartbeatSeconds as number | undefined;
-    return async (input: { QueueUrl: string; MessageBody: unknown }, token?: string) => {
+    return async (input: { QueueUrl: string; MessageBody: unknown }, token?: string, heartbeatPath?: number) => {
+      const heartbeatSeconds = (state.HeartbeatSeconds as number | undefined) ?? heartbeatPath;
       if (!token) throw new TaskError('States.Runtime', `state ${stateName} waits for a task token but does not pass $$.Task.Token`);
       const result = new Promise((resolve, reject) => {
         const task: WaitingTask = { executionArn, state: stateName, resolve, reject };
@@ -345,11 +346,38 @@ function epochSeconds(date: Date): number {
   return date.getTime() / 1000;
 }
 
-/** Gives every Task without a timeout AWS's effective "none" instead of the engine's 60 s. */
-function withAwsTaskTimeouts(definition: AslDefinition): AslDefinition {
+/**
+ * Adapts a definition to the engine without changing what it means on AWS:
+ * - a Task without a timeout gets AWS's effective "none" instead of the engine's 60 s;
+ * - TimeoutSecondsPath and HeartbeatSecondsPath are read from the state input, as on AWS (the engine
+ *   reads the timeout from the Parameters output, and has no heartbeats): both are carried through
+ *   Parameters in hidden fields that the task handler takes off again before doing the work.
+ */
+function forLocalEngine(definition: AslDefinition): AslDefinition {
   const copy: AslDefinition = structuredClone(definition);
   for (const [, state] of taskStates(copy)) {
+    const parameters = state.Parameters as Record<string, unknown> | undefined;
+    if (typeof state.TimeoutSecondsPath === 'string' && parameters) {
+      parameters[`${HIDDEN.timeout}.$`] = state.TimeoutSecondsPath;
+      state.TimeoutSecondsPath = `$.${HIDDEN.timeout}`;
+    }
+    if (typeof state.HeartbeatSecondsPath === 'string' && parameters) {
+      parameters[`${HIDDEN.heartbeat}.$`] = state.HeartbeatSecondsPath;
+      delete state.HeartbeatSecondsPath;
+    }
     if (!('TimeoutSeconds' in state) && !('TimeoutSecondsPath' in state)) state.TimeoutSeconds = NO_TIMEOUT_SECONDS;
   }
   return copy;
+}
+
+const HIDDEN = { timeout: '__moldTimeoutSeconds', heartbeat: '__moldHeartbeatSeconds' } as const;
+
+/**
+ * A Task's effective input without the hidden fields, and the heartbeat they carried. The input
+ * itself stays as it is: the engine reads the timeout from it after the handler is called.
+ */
+function withoutHiddenFields(input: unknown): [unknown, number | undefined] {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return [input, undefined];
+  const { [HIDDEN.timeout]: _timeout, [HIDDEN.heartbeat]: heartbeat, ...rest } = input as Record<string, unknown>;
+  return [rest, heartbeat as number | undefined];
 }

@@ -1,0 +1,163 @@
+// The local runtime runs the real statemachines/ files: SQS task tokens, SendTask*, timeouts,
+// heartbeats, Retry and Catch, driven only through the AWS SDK as on AWS.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  DescribeExecutionCommand,
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sfn, sqs } from '../../shared/aws.ts';
+import { createJob, getJob } from '../../shared/db/jobs.ts';
+import { REPO_ROOT, startRuntime, useRuntimeEndpoints, waitFor, type RunningRuntime } from '../support/runtime.ts';
+
+let runtime: RunningRuntime;
+
+beforeAll(async () => {
+  runtime = await startRuntime({
+    statemachinesDirs: [join(REPO_ROOT, 'statemachines'), join(REPO_ROOT, 'test/fixtures/statemachines')],
+  });
+  useRuntimeEndpoints(runtime, runtime.dataDir);
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+async function newQueue(): Promise<string> {
+  const { QueueUrl } = await sqs().send(new CreateQueueCommand({ QueueName: `agent-${randomUUID()}` }));
+  return QueueUrl!;
+}
+
+async function receiveOne(queueUrl: string): Promise<Record<string, any>> {
+  for (;;) {
+    const { Messages = [] } = await sqs().send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 1 }),
+    );
+    if (Messages.length > 0) {
+      await sqs().send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: Messages[0].ReceiptHandle }));
+      return JSON.parse(Messages[0].Body!);
+    }
+  }
+}
+
+async function finished(executionArn: string) {
+  let status = 'RUNNING';
+  let execution: Awaited<ReturnType<typeof describe>> | undefined;
+  async function describe() {
+    return sfn().send(new DescribeExecutionCommand({ executionArn }));
+  }
+  await waitFor(async () => {
+    execution = await describe();
+    status = execution.status!;
+    return status !== 'RUNNING';
+  });
+  return execution!;
+}
+
+async function startAgentCommand(timeoutSeconds: number) {
+  const queueUrl = await newQueue();
+  const job = await createJob({ cmd: 'test.agentCommand' });
+  const command = { commandId: randomUUID(), type: 'noop', deadline: new Date(Date.now() + 60_000).toISOString(), payload: { host: 'h1' } };
+  const { executionArn } = await sfn().send(
+    new StartExecutionCommand({
+      stateMachineArn: runtime.stateMachines['agent-command'],
+      name: job.jobid,
+      input: JSON.stringify({ jobId: job.jobid, queueUrl, command, timeoutSeconds }),
+    }),
+  );
+  return { queueUrl, job, command, executionArn: executionArn! };
+}
+
+describe('agent-command state machine', () => {
+  it('sends the command with a task token and completes the job on SendTaskSuccess', async () => {
+    const { queueUrl, job, command, executionArn } = await startAgentCommand(30);
+    const message = await receiveOne(queueUrl);
+    expect(message).toMatchObject(command);
+    expect(message.taskToken).toEqual(expect.any(String));
+
+    await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify({ uptime: 42 }) }));
+
+    const execution = await finished(executionArn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!)).toEqual({ jobId: job.jobid, completed: true });
+    expect(await getJob(job.jobid)).toMatchObject({ jobstatus: 1, jobresultcode: 0, jobresult: { uptime: 42 } });
+  });
+
+  it('fails with States.Timeout when nobody answers within TimeoutSeconds, and refuses a late answer', async () => {
+    const started = Date.now();
+    const { queueUrl, job, executionArn } = await startAgentCommand(2);
+    const message = await receiveOne(queueUrl);
+
+    const execution = await finished(executionArn);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('States.Timeout');
+    expect(await getJob(job.jobid)).toMatchObject({
+      jobstatus: 2,
+      jobresultcode: 530,
+      jobresult: { errorcode: 530, errortext: 'The agent did not answer in time; the host or its agent may be down.' },
+    });
+    await expect(
+      sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: '{}' })),
+    ).rejects.toMatchObject({ name: 'TaskTimedOut' });
+  });
+
+  it('routes SendTaskFailure to the Catch, which fails the job with the cause', async () => {
+    const { queueUrl, job, executionArn } = await startAgentCommand(30);
+    const message = await receiveOne(queueUrl);
+    await sfn().send(
+      new SendTaskFailureCommand({ taskToken: message.taskToken, error: 'HostUnreachable', cause: 'ssh: connection refused by 10.0.0.5' }),
+    );
+
+    const execution = await finished(executionArn);
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'HostUnreachable', cause: 'ssh: connection refused by 10.0.0.5' });
+    expect(await getJob(job.jobid)).toMatchObject({ jobstatus: 2, jobresult: { errortext: 'ssh: connection refused by 10.0.0.5' } });
+  });
+
+  it('refuses unknown and malformed task tokens as AWS does', async () => {
+    await expect(sfn().send(new SendTaskSuccessCommand({ taskToken: 'garbage', output: '{}' }))).rejects.toMatchObject({
+      name: 'InvalidToken',
+    });
+    await expect(
+      sfn().send(new SendTaskSuccessCommand({ taskToken: randomUUID(), output: '{}' })),
+    ).rejects.toMatchObject({ name: 'TaskTimedOut' });
+  });
+});
+
+describe('HeartbeatSeconds', () => {
+  async function startProbe() {
+    const queueUrl = await newQueue();
+    const { executionArn } = await sfn().send(
+      new StartExecutionCommand({ stateMachineArn: runtime.stateMachines['heartbeat-probe'], input: JSON.stringify({ queueUrl }) }),
+    );
+    return { queueUrl, executionArn: executionArn! };
+  }
+
+  it('keeps a task alive past HeartbeatSeconds while heartbeats arrive', async () => {
+    const { queueUrl, executionArn } = await startProbe();
+    const { taskToken } = await receiveOne(queueUrl);
+    for (let beat = 0; beat < 4; beat++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await sfn().send(new SendTaskHeartbeatCommand({ taskToken }));
+    }
+    await sfn().send(new SendTaskSuccessCommand({ taskToken, output: '"done"' }));
+    const execution = await finished(executionArn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!)).toMatchObject({ answer: 'done' });
+  });
+
+  it('times a silent task out with States.Timeout, which Retry retries and Catch then catches', async () => {
+    const { queueUrl, executionArn } = await startProbe();
+    const first = await receiveOne(queueUrl);
+    const retried = await receiveOne(queueUrl);
+    expect(retried.taskToken).not.toBe(first.taskToken);
+    const execution = await finished(executionArn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!)).toMatchObject({ outcome: 'caught', error: { Error: 'States.Timeout' } });
+  });
+});
