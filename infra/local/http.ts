@@ -60,8 +60,8 @@ async function toEvent(request: IncomingMessage, url: URL, routeKey: string): Pr
     cookies: request.headers.cookie?.split(/;\s*/).filter(Boolean),
     headers,
     queryStringParameters: url.search ? queryStringParameters : undefined,
-    body: raw ? (isText ? raw : Buffer.from(raw).toString('base64')) : undefined,
-    isBase64Encoded: Boolean(raw) && !isText,
+    body: raw.length > 0 ? raw.toString(isText ? 'utf8' : 'base64') : undefined,
+    isBase64Encoded: raw.length > 0 && !isText,
     requestContext: {
       accountId: LOCAL_ACCOUNT,
       apiId: 'local',

@@ -20,7 +20,7 @@ export function stepFunctionsRequestListener(service: LocalStepFunctions) {
     try {
       const method = OPERATIONS[operation];
       if (!method) throw new ServiceError('UnknownOperationException', `Unknown operation ${target}`);
-      const body = JSON.parse((await readBody(request)) || '{}');
+      const body = JSON.parse((await readBody(request)).toString('utf8') || '{}');
       send(response, 200, (service[method] as (input: unknown) => unknown).call(service, body));
     } catch (error) {
       if (error instanceof ServiceError) {
@@ -37,8 +37,8 @@ function send(response: ServerResponse, status: number, body: unknown) {
   response.end(JSON.stringify(body));
 }
 
-export async function readBody(request: IncomingMessage): Promise<string> {
+export async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
