@@ -1,34 +1,54 @@
-// The one Lambda behind /client/api: parse → find the command → validate → execute → render.
-// Authentication and RBAC join this pipeline with the API core.
+// The one Lambda behind /client/api, a pipeline: parse → authenticate → authorise → throttle →
+// validate → execute → record events → render. Each step is a function of its own module.
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { CloudStackError, InvalidParameter, UnsupportedAction } from '../../shared/cloudstack/errors.ts';
+import { CloudStackError, UnsupportedAction } from '../../shared/cloudstack/errors.ts';
 import { renderError, renderResponse, responseFormat } from '../../shared/cloudstack/render.ts';
+import { recordEvent } from '../../shared/db/events.ts';
 import { log } from '../../shared/log.ts';
-import { findCommand } from './registry.ts';
-import { requestParameters } from './request.ts';
+import { loadSettings } from '../../shared/settings.ts';
+import { actorOf } from './actor.ts';
+import { authenticate } from './auth.ts';
+import { isPublic, type Caller } from './command.ts';
+import { findCommand, mayCall } from './registry.ts';
+import { parseRequest, stringParam } from './request.ts';
+import { throttle } from './throttle.ts';
+import { validateParams } from './validate.ts';
 
 async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  const params = requestParameters(event);
-  const format = responseFormat(params.response);
-  const requestId = event.requestContext?.requestId ?? 'local';
+  const request = parseRequest(event);
+  const format = responseFormat(stringParam(request, 'response'));
+  const commandName = stringParam(request, 'command');
   try {
-    const command = findCommand(params.command);
-    if (!command) throw new UnsupportedAction();
-    const parsed = command.params.safeParse(params);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new InvalidParameter(`Unable to execute API command ${command.name.toLowerCase()} due to invalid value for parameter ${String(issue.path[0] ?? '')}: ${issue.message}`);
+    const settings = await loadSettings();
+    const found = findCommand(commandName);
+    let caller: Caller | undefined;
+    if (found && isPublic(found)) {
+      // logout ends the session it is given, if that session is still good.
+      caller = stringParam(request, 'sessionkey') ? await authenticate(request, settings).catch(() => undefined) : undefined;
+    } else {
+      // Unauthenticated callers learn nothing, not even which commands exist: upstream's 401.
+      caller = await authenticate(request, settings);
+      if (!found || !mayCall(caller, found)) throw new UnsupportedAction();
+      await throttle(caller, settings);
     }
-    const body = await command.handler({ params: parsed.data, requestId });
-    return renderResponse(`${command.name.toLowerCase()}response`, body, format);
+    const command = found;
+    const params = validateParams(command, request.params);
+    const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies };
+    const result = await (command.handler as (c: typeof context & { caller?: Caller }) => ReturnType<typeof command.handler>)({ ...context, caller });
+    if (caller && result.events) {
+      const actor = actorOf(caller);
+      for (const recorded of result.events) await recordEvent(actor, recorded);
+    }
+    const response = renderResponse(`${command.name.toLowerCase()}response`, result.body, format);
+    return result.cookies ? { ...response, cookies: result.cookies } : response;
   } catch (error) {
     if (error instanceof CloudStackError) {
-      log.info('command refused', { requestId, command: params.command, errorcode: error.errorcode, errortext: error.message });
+      log.info('command refused', { requestId: request.requestId, command: commandName, errorcode: error.errorcode, errortext: error.message });
     } else {
-      log.error('command failed', { requestId, command: params.command, error: String((error as Error)?.stack ?? error) });
+      log.error('command failed', { requestId: request.requestId, command: commandName, error: String((error as Error)?.stack ?? error) });
     }
-    return renderError(params.command, error, format);
+    return renderError(commandName, error, format);
   }
 }
 

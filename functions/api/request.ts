@@ -1,23 +1,65 @@
-// Turns an API Gateway HTTP API (v2) event into CloudStack parameters: query string and
-// form-encoded body together, names lower-cased because CloudStack treats them case-insensitively.
+// Turns an API Gateway HTTP API (v2) event into a CloudStack request: the parameters of the query
+// string and of a form-encoded body, as sent (for the signature) and by lower-cased name (CloudStack
+// clients spell names in any case), with `name[i].key=…` maps grouped into lists of objects.
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 
-export type Parameters = Record<string, string>;
+export type ParamValue = string | Record<string, string>[];
 
-export function requestParameters(event: APIGatewayProxyEventV2): Parameters {
-  const params: Parameters = {};
-  const add = (search: URLSearchParams) => {
-    for (const [name, value] of search) {
-      const key = name.toLowerCase();
-      // The first occurrence wins, as with upstream's servlet parameter map.
-      if (!(key in params)) params[key] = value;
-    }
-  };
-  add(new URLSearchParams(event.rawQueryString ?? ''));
+export interface ApiRequest {
+  /** Every name=value pair, decoded, in the order sent. */
+  pairs: [string, string][];
+  /** By lower-cased name; a repeated name keeps its last value, as upstream (4.19+) respects. */
+  params: Record<string, ParamValue>;
+  cookies: Record<string, string>;
+  method: string;
+  sourceIp: string;
+  requestId: string;
+}
+
+const MAP_ENTRY = /^([a-z0-9_]+)\[(\d+)\]\.([a-z0-9_]+)$/;
+
+export function parseRequest(event: APIGatewayProxyEventV2): ApiRequest {
+  const pairs: [string, string][] = [...new URLSearchParams(event.rawQueryString ?? '')];
   if (event.body && isFormEncoded(event.headers)) {
-    add(new URLSearchParams(event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body));
+    const body = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+    pairs.push(...new URLSearchParams(body));
   }
-  return params;
+  const params: Record<string, ParamValue> = {};
+  const maps: Record<string, Record<string, string>[]> = {};
+  for (const [name, value] of pairs) {
+    const lower = name.toLowerCase();
+    const entry = MAP_ENTRY.exec(lower);
+    if (entry) {
+      const [, base, index, field] = entry;
+      ((maps[base] ??= [])[Number(index)] ??= {})[field] = value;
+    } else {
+      params[lower] = value;
+    }
+  }
+  for (const [base, entries] of Object.entries(maps)) params[base] = entries.filter(Boolean);
+  return {
+    pairs,
+    params,
+    cookies: parseCookies(event.cookies ?? []),
+    method: event.requestContext?.http?.method ?? 'GET',
+    sourceIp: event.requestContext?.http?.sourceIp ?? 'unknown',
+    requestId: event.requestContext?.requestId ?? 'local',
+  };
+}
+
+/** A string parameter, or undefined (maps are not strings). */
+export function stringParam(request: ApiRequest, name: string): string | undefined {
+  const value = request.params[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function parseCookies(cookies: string[]): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const cookie of cookies) {
+    const at = cookie.indexOf('=');
+    if (at > 0) result[cookie.slice(0, at).trim()] = decodeURIComponent(cookie.slice(at + 1).trim());
+  }
+  return result;
 }
 
 function isFormEncoded(headers: APIGatewayProxyEventV2['headers']): boolean {

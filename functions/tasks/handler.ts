@@ -1,10 +1,9 @@
 // The work of the state machines' lambda:invoke Task states. Each action is one short, idempotent
-// step; retries, waiting and compensation stay in the ASL.
+// step; retries, waiting and compensation stay in the ASL. A task that fails throws one of
+// shared/cloudstack/errors.ts's classes, which the state machine's Catch hands to failJob.
 import middy from '@middy/core';
 import { z } from 'zod';
-import { completeJob, failJob } from '../../shared/db/jobs.ts';
-
-const stepFunctionsError = z.object({ Error: z.string(), Cause: z.string().optional() });
+import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 
 const action = z.discriminatedUnion('action', [
   z.object({ action: z.literal('completeJob'), jobId: z.string(), result: z.record(z.string(), z.unknown()) }),
@@ -17,20 +16,10 @@ async function run(event: unknown) {
   const request = action.parse(event);
   switch (request.action) {
     case 'completeJob':
-      return { jobId: request.jobId, completed: await completeJob(request.jobId, request.result) };
-    case 'failJob': {
-      const errortext = errorText(request.error);
-      return { jobId: request.jobId, completed: await failJob(request.jobId, 530, errortext), errortext };
-    }
+      return completeJobAction(request.jobId, request.result);
+    case 'failJob':
+      return failJobAction(request.jobId, request.error);
   }
-}
-
-/** What the job's caller reads in `errortext`: the agent's own words, or what Step Functions saw. */
-export function errorText({ Error: error, Cause: cause }: z.infer<typeof stepFunctionsError>): string {
-  if (error === 'States.Timeout' || error === 'States.HeartbeatTimeout') {
-    return 'The agent did not answer in time; the host or its agent may be down.';
-  }
-  return cause ? cause : error;
 }
 
 export const handler = middy().handler(run);

@@ -17,6 +17,7 @@ export class Inventory extends Construct {
       partitionKey: key(tableSchema.partitionKey),
       sortKey: key(tableSchema.sortKey),
       billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: tableSchema.timeToLiveAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       // The table is the cloud's whole state: neither a stack update nor a stack deletion may drop it.
       deletionProtection: true,

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { newDataKey } from '../../shared/crypto/secrets.ts';
-import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/db/identity.ts';
+import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/bootstrap.ts';
 import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
 import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
 import { arnSubstitution, lambdaFunctions, type FunctionName } from '../functions.ts';

@@ -112,3 +112,30 @@ export class NetworkRuleConflict extends CloudStackError {
     super(537, text, 4360);
   }
 }
+
+const BY_NAME: Record<string, new (text: string) => CloudStackError> = {
+  Unauthenticated,
+  MethodNotAllowed,
+  ApiLimitExceeded,
+  MalformedParameter,
+  InvalidParameter,
+  UnsupportedAction,
+  InternalError,
+  PermissionDenied,
+  ResourceLimitExceeded,
+  InsufficientCapacity,
+  ResourceUnavailable,
+  ResourceAllocationFailed,
+  ResourceInUse,
+  NetworkRuleConflict,
+};
+
+/**
+ * The CloudStack error a Task failure stands for: a task that threw one of these classes fails its
+ * state with the class name as Error (how Step Functions reports a Lambda error), and the job ends
+ * with the same errorcode and text as a synchronous command would.
+ */
+export function errorFromName(name: string, text: string): CloudStackError | undefined {
+  const ErrorClass = BY_NAME[name];
+  return ErrorClass ? new ErrorClass(text) : undefined;
+}

@@ -1,79 +1,356 @@
-// Domains, accounts and users: the records the API authenticates against. Unique names and API
-// keys are claimed with guard items in the same transaction as the record, so no two can collide.
-import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+// Domains, accounts, users, sessions: the records the API authenticates and scopes against.
+// Unique names and API keys are claimed with guard items in the same transaction as the record,
+// so no two can collide. Every record carries its domain's `tree` (/<id>/<id>/…/), so a domain's
+// subtree is one key-prefix query.
+import { DeleteCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { dynamo, env } from '../aws.ts';
+import { dynamo } from '../aws.ts';
 import { hashPassword } from '../crypto/passwords.ts';
 import { sealSecret } from '../crypto/secrets.ts';
+import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
-import { TABLE_NAME_VARIABLE } from './table.ts';
 
-export interface RootAdminCredentials {
-  domain: string;
-  domainid: string;
-  username: string;
-  password: string;
-  apikey: string;
-  secretkey: string;
+export type RoleType = 'Admin' | 'ResourceAdmin' | 'DomainAdmin' | 'User';
+export type AccountState = 'enabled' | 'disabled' | 'locked';
+
+/** Upstream's account types, implied by the role type. */
+export const ACCOUNT_TYPE: Record<RoleType, number> = { User: 0, Admin: 1, DomainAdmin: 2, ResourceAdmin: 3 };
+
+export interface Domain {
+  id: string;
+  name: string;
+  parentId?: string;
+  /** /<root id>/<child id>/…/ down to this domain. */
+  tree: string;
+  /** ROOT/child/…, as upstream's `path`. */
+  path: string;
+  level: number;
+  state: 'Active' | 'Inactive';
+  networkdomain?: string;
+  created: string;
 }
 
-const BOOTSTRAP_KEY = { pk: 'BOOTSTRAP', sk: 'ROOT' };
+export interface Account {
+  id: string;
+  name: string;
+  domainId: string;
+  domainTree: string;
+  roleId: string;
+  roleType: RoleType;
+  state: AccountState;
+  networkdomain?: string;
+  created: string;
+}
 
-/** A random credential in the URL-safe alphabet CloudStack's generated keys use. */
+export interface User {
+  id: string;
+  username: string;
+  firstname: string;
+  lastname: string;
+  email?: string;
+  timezone?: string;
+  accountId: string;
+  domainId: string;
+  domainTree: string;
+  state: AccountState;
+  password: string;
+  apikey?: string;
+  /** Sealed with shared/crypto/secrets.ts; never stored in clear. */
+  secretkey?: string;
+  created: string;
+}
+
+export class DuplicateName extends Error {}
+
+const key = {
+  domain: (id: string) => ({ pk: `DOMAIN#${id}`, sk: 'DOMAIN' }),
+  account: (id: string) => ({ pk: `ACCOUNT#${id}`, sk: 'ACCOUNT' }),
+  user: (id: string) => ({ pk: `USER#${id}`, sk: 'USER' }),
+  domainName: (parentId: string, name: string) => ({ pk: `DOMAINNAME#${parentId}#${name.toLowerCase()}`, sk: 'GUARD' }),
+  accountName: (domainId: string, name: string) => ({ pk: `ACCOUNTNAME#${domainId}#${name.toLowerCase()}`, sk: 'GUARD' }),
+  userName: (domainId: string, name: string) => ({ pk: `USERNAME#${domainId}#${name.toLowerCase()}`, sk: 'GUARD' }),
+  apiKey: (apikey: string) => ({ pk: `APIKEY#${apikey}`, sk: 'GUARD' }),
+  session: (sessionkey: string) => ({ pk: `SESSION#${sessionkey}`, sk: 'SESSION' }),
+};
+
+const put = (Item: Record<string, unknown>) => ({
+  Put: { TableName: tableName(), Item, ConditionExpression: 'attribute_not_exists(pk)' },
+});
+const remove = (Key: Record<string, string>) => ({ Delete: { TableName: tableName(), Key } });
+
+async function transact(items: Record<string, unknown>[], duplicate: string): Promise<void> {
+  try {
+    await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
+  } catch (error) {
+    if (isConditionFailure(error)) throw new DuplicateName(duplicate);
+    throw error;
+  }
+}
+
+/** A random credential in the URL-safe alphabet. */
 export function randomCredential(bytes = 48): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-export async function isBootstrapped(): Promise<boolean> {
-  const { Item } = await dynamo().send(new GetCommand({ TableName: env(TABLE_NAME_VARIABLE), Key: BOOTSTRAP_KEY }));
-  return Boolean(Item);
+// ---- domains ----
+
+export const getDomain = (id: string) => getItem<Domain>(key.domain(id).pk, 'DOMAIN');
+
+/** The domain and every domain below it (or only its children), in tree order. */
+export async function listDomainsUnder(tree: string): Promise<Domain[]> {
+  return queryIndex<Domain>({ index: 'gsi1', partition: 'DOMAINS', prefix: tree });
 }
 
-/**
- * Creates the ROOT domain and the root admin (account and user `admin`) once. Returns the
- * credentials, which exist in clear only in this return value; undefined when already done.
- */
-export async function bootstrapRootAdmin(): Promise<RootAdminCredentials | undefined> {
-  if (await isBootstrapped()) return undefined;
-  const TableName = env(TABLE_NAME_VARIABLE);
-  const created = cloudstackDate();
-  const domainid = randomUUID();
-  const accountid = randomUUID();
-  const userid = randomUUID();
-  const credentials: RootAdminCredentials = {
-    domain: 'ROOT',
-    domainid,
-    username: 'admin',
-    password: randomCredential(18),
-    apikey: randomCredential(),
-    secretkey: randomCredential(),
+export async function listAllDomains(): Promise<Domain[]> {
+  return queryIndex<Domain>({ index: 'gsi1', partition: 'DOMAINS' });
+}
+
+function domainItem(domain: Domain) {
+  return { ...key.domain(domain.id), gsi1pk: 'DOMAINS', gsi1sk: domain.tree, ...domain };
+}
+
+export async function createDomain(fields: { name: string; parent?: Domain; networkdomain?: string; id?: string }): Promise<Domain> {
+  const id = fields.id ?? randomUUID();
+  const domain: Domain = {
+    id,
+    name: fields.name,
+    parentId: fields.parent?.id,
+    tree: `${fields.parent?.tree ?? '/'}${id}/`,
+    path: fields.parent ? `${fields.parent.path}/${fields.name}` : fields.name,
+    level: fields.parent ? fields.parent.level + 1 : 0,
+    state: 'Active',
+    networkdomain: fields.networkdomain,
+    created: cloudstackDate(),
   };
-  const put = (Item: Record<string, unknown>) => ({
-    Put: { TableName, Item, ConditionExpression: 'attribute_not_exists(pk)' },
-  });
+  await transact(
+    [put(domainItem(domain)), put({ ...key.domainName(fields.parent?.id ?? '-', fields.name), id })],
+    `Domain with name ${fields.name} already exists for the parent`,
+  );
+  return domain;
+}
+
+/** Renames move the name guard; the paths of the domain and all below it follow. */
+export async function updateDomain(domain: Domain, changes: { name?: string; networkdomain?: string }): Promise<Domain> {
+  const updated: Domain = { ...domain, ...changes };
+  const items: Record<string, unknown>[] = [];
+  if (changes.name && changes.name.toLowerCase() !== domain.name.toLowerCase()) {
+    const parentPath = domain.path.slice(0, domain.path.length - domain.name.length);
+    updated.path = `${parentPath}${changes.name}`;
+    items.push(remove(key.domainName(domain.parentId ?? '-', domain.name)));
+    items.push(put({ ...key.domainName(domain.parentId ?? '-', changes.name), id: domain.id }));
+    for (const below of await listDomainsUnder(domain.tree)) {
+      if (below.id === domain.id) continue;
+      items.push({
+        Put: { TableName: tableName(), Item: domainItem({ ...below, path: `${updated.path}${below.path.slice(domain.path.length)}` }) },
+      });
+    }
+  }
+  items.push({ Put: { TableName: tableName(), Item: domainItem(updated) } });
+  await transact(items, `Domain with name ${changes.name} already exists for the parent`);
+  return updated;
+}
+
+export async function deleteDomainRecord(domain: Domain): Promise<void> {
   await dynamo().send(
     new TransactWriteCommand({
-      TransactItems: [
-        put({ ...BOOTSTRAP_KEY, created }),
-        put({
-          pk: `DOMAIN#${domainid}`, sk: 'DOMAIN', gsi1pk: 'DOMAIN', gsi1sk: 'ROOT',
-          id: domainid, name: 'ROOT', path: 'ROOT', level: 0, state: 'Active', created,
-        }),
-        put({
-          pk: `ACCOUNT#${accountid}`, sk: 'ACCOUNT', gsi1pk: `ACCOUNT#${domainid}`, gsi1sk: 'admin',
-          id: accountid, name: 'admin', accounttype: 1, roletype: 'Admin', rolename: 'Root Admin',
-          domainid, state: 'enabled', created,
-        }),
-        put({
-          pk: `USER#${userid}`, sk: 'USER', gsi1pk: `USER#${accountid}`, gsi1sk: 'admin',
-          id: userid, username: 'admin', firstname: 'Admin', lastname: 'User', accountid, domainid,
-          state: 'enabled', created, password: await hashPassword(credentials.password),
-          apikey: credentials.apikey, secretkey: sealSecret(credentials.secretkey),
-        }),
-        put({ pk: `USERNAME#${domainid}#admin`, sk: 'USERNAME', userid }),
-        put({ pk: `APIKEY#${credentials.apikey}`, sk: 'APIKEY', userid }),
-      ],
+      TransactItems: [remove(key.domain(domain.id)), remove(key.domainName(domain.parentId ?? '-', domain.name))] as never,
     }),
   );
-  return credentials;
+}
+
+// ---- accounts ----
+
+export const getAccount = (id: string) => getItem<Account>(key.account(id).pk, 'ACCOUNT');
+
+function accountItem(account: Account) {
+  return { ...key.account(account.id), gsi1pk: 'ACCOUNTS', gsi1sk: `${account.domainTree}${account.name.toLowerCase()}`, ...account };
+}
+
+export async function findAccountByName(domainId: string, name: string): Promise<Account | undefined> {
+  const guard = await getItem<{ id: string }>(key.accountName(domainId, name).pk, 'GUARD');
+  return guard ? getAccount(guard.id) : undefined;
+}
+
+/** Accounts whose domain is in the subtree at `tree` (all of them for the root's tree). */
+export function listAccountsUnder(tree: string): Promise<Account[]> {
+  return queryIndex<Account>({ index: 'gsi1', partition: 'ACCOUNTS', prefix: tree });
+}
+
+export interface NewUser {
+  username: string;
+  password: string;
+  firstname: string;
+  lastname: string;
+  email?: string;
+  timezone?: string;
+}
+
+/** An account and its first user, in one transaction (upstream's createAccount). */
+export async function createAccount(
+  fields: { name: string; domain: Domain; roleId: string; roleType: RoleType; networkdomain?: string; id?: string },
+  firstUser: NewUser,
+): Promise<{ account: Account; user: User }> {
+  const account: Account = {
+    id: fields.id ?? randomUUID(),
+    name: fields.name,
+    domainId: fields.domain.id,
+    domainTree: fields.domain.tree,
+    roleId: fields.roleId,
+    roleType: fields.roleType,
+    state: 'enabled',
+    networkdomain: fields.networkdomain,
+    created: cloudstackDate(),
+  };
+  const user = await newUser(account, firstUser);
+  await transact(
+    [put(accountItem(account)), put({ ...key.accountName(account.domainId, account.name), id: account.id }), ...userPuts(user)],
+    `The specified account or user name already exists in domain ${fields.domain.path}`,
+  );
+  return { account, user };
+}
+
+export async function updateAccount(account: Account, changes: Partial<Pick<Account, 'name' | 'networkdomain' | 'roleId' | 'roleType' | 'state'>>): Promise<Account> {
+  const updated = { ...account, ...changes };
+  const items: Record<string, unknown>[] = [{ Put: { TableName: tableName(), Item: accountItem(updated) } }];
+  if (changes.name && changes.name.toLowerCase() !== account.name.toLowerCase()) {
+    items.push(remove(key.accountName(account.domainId, account.name)));
+    items.push(put({ ...key.accountName(account.domainId, changes.name), id: account.id }));
+  }
+  await transact(items, `The account name ${changes.name} already exists in this domain`);
+  return updated;
+}
+
+export async function deleteAccountRecord(account: Account): Promise<void> {
+  await dynamo().send(
+    new TransactWriteCommand({
+      TransactItems: [remove(key.account(account.id)), remove(key.accountName(account.domainId, account.name))] as never,
+    }),
+  );
+}
+
+// ---- users ----
+
+export const getUser = (id: string) => getItem<User>(key.user(id).pk, 'USER');
+
+function userItem(user: User) {
+  return { ...key.user(user.id), gsi1pk: 'USERS', gsi1sk: `${user.domainTree}${user.accountId}/${user.username.toLowerCase()}`, ...user };
+}
+
+function userPuts(user: User) {
+  return [put(userItem(user)), put({ ...key.userName(user.domainId, user.username), id: user.id })];
+}
+
+async function newUser(account: Account, fields: NewUser): Promise<User> {
+  return {
+    id: randomUUID(),
+    username: fields.username,
+    firstname: fields.firstname,
+    lastname: fields.lastname,
+    email: fields.email,
+    timezone: fields.timezone,
+    accountId: account.id,
+    domainId: account.domainId,
+    domainTree: account.domainTree,
+    state: 'enabled',
+    password: await hashPassword(fields.password),
+    created: cloudstackDate(),
+  };
+}
+
+export async function createUser(account: Account, fields: NewUser): Promise<User> {
+  const user = await newUser(account, fields);
+  await transact(userPuts(user), `The user ${fields.username} already exists in domain`);
+  return user;
+}
+
+export async function findUserByName(domainId: string, username: string): Promise<User | undefined> {
+  const guard = await getItem<{ id: string }>(key.userName(domainId, username).pk, 'GUARD');
+  return guard ? getUser(guard.id) : undefined;
+}
+
+export async function findUserByApiKey(apikey: string): Promise<User | undefined> {
+  const guard = await getItem<{ id: string }>(key.apiKey(apikey).pk, 'GUARD');
+  return guard ? getUser(guard.id) : undefined;
+}
+
+/** Users of the subtree at `tree`, or of one account when `accountId` is given. */
+export function listUsersUnder(tree: string, accountId?: string): Promise<User[]> {
+  return queryIndex<User>({ index: 'gsi1', partition: 'USERS', prefix: accountId ? `${tree}${accountId}/` : tree });
+}
+
+export async function updateUser(user: User, changes: Partial<Omit<User, 'id' | 'accountId' | 'domainId' | 'domainTree' | 'apikey' | 'secretkey'>> & { password?: string }): Promise<User> {
+  const updated: User = { ...user, ...changes };
+  if (changes.password) updated.password = await hashPassword(changes.password);
+  const items: Record<string, unknown>[] = [{ Put: { TableName: tableName(), Item: userItem(updated) } }];
+  if (changes.username && changes.username.toLowerCase() !== user.username.toLowerCase()) {
+    items.push(remove(key.userName(user.domainId, user.username)));
+    items.push(put({ ...key.userName(user.domainId, changes.username), id: user.id }));
+  }
+  await transact(items, `The username ${changes.username} already exists in this domain`);
+  return updated;
+}
+
+/** New API key and secret for the user; the old key stops working in the same write. */
+export async function registerUserKeys(user: User): Promise<{ apikey: string; secretkey: string }> {
+  const apikey = randomCredential();
+  const secretkey = randomCredential();
+  const items: Record<string, unknown>[] = [
+    { Put: { TableName: tableName(), Item: userItem({ ...user, apikey, secretkey: sealSecret(secretkey) }) } },
+    put({ ...key.apiKey(apikey), id: user.id }),
+  ];
+  if (user.apikey) items.push(remove(key.apiKey(user.apikey)));
+  await transact(items, 'API key collision; try again');
+  return { apikey, secretkey };
+}
+
+export async function deleteUserRecord(user: User): Promise<void> {
+  const items = [remove(key.user(user.id)), remove(key.userName(user.domainId, user.username))];
+  if (user.apikey) items.push(remove(key.apiKey(user.apikey)));
+  await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
+}
+
+// ---- sessions ----
+
+export interface Session {
+  sessionkey: string;
+  userId: string;
+  created: string;
+  /** Epoch seconds; the session ends when idle past it, and each use pushes it on. */
+  expiresAt: number;
+}
+
+export async function createSession(userId: string, idleSeconds: number): Promise<Session> {
+  const session: Session = {
+    sessionkey: randomCredential(24),
+    userId,
+    created: cloudstackDate(),
+    expiresAt: Math.floor(Date.now() / 1000) + idleSeconds,
+  };
+  await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...key.session(session.sessionkey), ...session } }));
+  return session;
+}
+
+/** The live session for the key, its idle deadline pushed on; undefined if unknown or expired. */
+export async function useSession(sessionkey: string, idleSeconds: number): Promise<Session | undefined> {
+  const now = Math.floor(Date.now() / 1000);
+  try {
+    const { Attributes } = await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: key.session(sessionkey),
+        UpdateExpression: 'SET expiresAt = :next',
+        ConditionExpression: 'attribute_exists(pk) AND expiresAt > :now',
+        ExpressionAttributeValues: { ':next': now + idleSeconds, ':now': now },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Attributes as Session;
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+}
+
+export async function endSession(sessionkey: string): Promise<void> {
+  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: key.session(sessionkey) }));
 }

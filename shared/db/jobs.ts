@@ -1,15 +1,25 @@
 // Async-job records. Every async API command writes one before its Step Functions execution starts,
 // and every path of that execution (success, failure, timeout, a restart of the local runtime)
 // completes it. Field names follow upstream's AsyncJobResponse.
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
-import { dynamo, env } from '../aws.ts';
-import { TABLE_NAME_VARIABLE } from './table.ts';
+import { dynamo } from '../aws.ts';
+import type { Actor } from './events.ts';
+import { getItem, queryIndex, tableName } from './items.ts';
 
 export const JobStatus = { Pending: 0, Succeeded: 1, Failed: 2 } as const;
 
+/** The event an async job records when it ends (upstream records it with the job's outcome). */
+export interface JobEvent {
+  type: string;
+  description: string;
+  resourceId?: string;
+  resourceType?: string;
+}
+
 export interface Job {
   jobid: string;
+  /** The API command, e.g. deleteAccount. */
   cmd: string;
   jobstatus: number;
   jobresultcode: number;
@@ -17,15 +27,14 @@ export interface Job {
   jobresult?: Record<string, unknown>;
   jobinstancetype?: string;
   jobinstanceid?: string;
-  accountid?: string;
-  userid?: string;
   created: string;
   completed?: string;
   executionArn?: string;
+  actor?: Actor;
+  event?: JobEvent;
 }
 
 const PENDING = 'JOB#PENDING';
-const table = () => env(TABLE_NAME_VARIABLE);
 const key = (jobid: string) => ({ pk: `JOB#${jobid}`, sk: 'JOB' });
 
 /** CloudStack's timestamp format: 2026-11-22T07:52:42+0000. */
@@ -42,21 +51,19 @@ export async function createJob(fields: Pick<Job, 'cmd'> & Partial<Job>): Promis
     created: cloudstackDate(),
     ...fields,
   };
+  const owner = job.actor ? { gsi2pk: 'JOBS', gsi2sk: `${job.actor.domainTree}${job.actor.accountId}/${job.created}#${job.jobid}` } : {};
   await dynamo().send(
-    new PutCommand({ TableName: table(), Item: { ...key(job.jobid), gsi1pk: PENDING, gsi1sk: job.created, ...job } }),
+    new PutCommand({ TableName: tableName(), Item: { ...key(job.jobid), gsi1pk: PENDING, gsi1sk: job.created, ...owner, ...job } }),
   );
   return job;
 }
 
-export async function getJob(jobid: string): Promise<Job | undefined> {
-  const { Item } = await dynamo().send(new GetCommand({ TableName: table(), Key: key(jobid) }));
-  return Item ? stripKeys(Item) : undefined;
-}
+export const getJob = (jobid: string) => getItem<Job>(key(jobid).pk, 'JOB');
 
 export async function setJobExecution(jobid: string, executionArn: string): Promise<void> {
   await dynamo().send(
     new UpdateCommand({
-      TableName: table(),
+      TableName: tableName(),
       Key: key(jobid),
       UpdateExpression: 'SET executionArn = :arn',
       ExpressionAttributeValues: { ':arn': executionArn },
@@ -64,23 +71,23 @@ export async function setJobExecution(jobid: string, executionArn: string): Prom
   );
 }
 
-export function completeJob(jobid: string, result: Record<string, unknown>): Promise<boolean> {
+export function completeJob(jobid: string, result: Record<string, unknown>): Promise<Job | undefined> {
   return finishJob(jobid, JobStatus.Succeeded, 0, result);
 }
 
-export function failJob(jobid: string, errorcode: number, errortext: string): Promise<boolean> {
+export function failJob(jobid: string, errorcode: number, errortext: string): Promise<Job | undefined> {
   return finishJob(jobid, JobStatus.Failed, errorcode, { errorcode, errortext });
 }
 
 /**
  * Moves a pending job to its final state. Only a pending job moves, so a late or repeated
- * completion cannot overwrite the first; the answer says whether this call was the one that did.
+ * completion cannot overwrite the first; the finished job is returned only to the call that did it.
  */
 async function finishJob(jobid: string, status: number, resultcode: number, result: Record<string, unknown>) {
   try {
-    await dynamo().send(
+    const { Attributes } = await dynamo().send(
       new UpdateCommand({
-        TableName: table(),
+        TableName: tableName(),
         Key: key(jobid),
         UpdateExpression:
           'SET jobstatus = :status, jobresultcode = :code, jobresult = :result, completed = :now REMOVE gsi1pk, gsi1sk',
@@ -92,35 +99,21 @@ async function finishJob(jobid: string, status: number, resultcode: number, resu
           ':now': cloudstackDate(),
           ':pending': JobStatus.Pending,
         },
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    return true;
+    return Attributes as Job;
   } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
     throw error;
   }
 }
 
-export async function listPendingJobs(): Promise<Job[]> {
-  const jobs: Job[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await dynamo().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pending',
-        ExpressionAttributeValues: { ':pending': PENDING },
-        ExclusiveStartKey,
-      }),
-    );
-    jobs.push(...(page.Items ?? []).map(stripKeys));
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-  return jobs;
+export function listPendingJobs(): Promise<Job[]> {
+  return queryIndex<Job>({ index: 'gsi1', partition: PENDING });
 }
 
-function stripKeys(item: Record<string, unknown>): Job {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...job } = item;
-  return job as unknown as Job;
+/** Jobs of the subtree at `tree` (or of one account), newest first. */
+export function listJobsUnder(tree: string, accountId?: string): Promise<Job[]> {
+  return queryIndex<Job>({ index: 'gsi2', partition: 'JOBS', prefix: accountId ? `${tree}${accountId}/` : tree, descending: true });
 }

@@ -11,19 +11,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamo, sqs } from '../../shared/aws.ts';
 import { getJob } from '../../shared/db/jobs.ts';
 import { startJob } from '../../shared/orchestration.ts';
+import { ApiClient, signature } from '../support/client.ts';
 import { REPO_ROOT, runMain, startRuntime, tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 
 describe('the API through the HTTP server', () => {
   let runtime: RunningRuntime;
+  let admin: ApiClient;
+  let signedUrl: (command: string, response?: string) => string;
   beforeAll(async () => {
     runtime = await startRuntime();
+    admin = new ApiClient(runtime.apiUrl, runtime.credentials);
+    signedUrl = (command, response) => {
+      const pairs: [string, string][] = [['command', command], ...(response ? [['response', response] as [string, string]] : []), ['apiKey', runtime.credentials.apikey]];
+      pairs.push(['signature', signature(pairs, runtime.credentials.secretkey)]);
+      return `${runtime.apiUrl}?${new URLSearchParams(pairs)}`;
+    };
   });
   afterAll(async () => {
     await runtime?.stop();
   });
 
   it('answers listCapabilities in CloudStack JSON', async () => {
-    const response = await fetch(`${runtime.apiUrl}?command=listCapabilities&response=json`);
+    const response = await fetch(signedUrl('listCapabilities', 'json'));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     const body = (await response.json()) as any;
@@ -43,8 +52,8 @@ describe('the API through the HTTP server', () => {
 
   it('answers in XML, CloudStack’s default, with the same data', async () => {
     const [xml, json] = await Promise.all([
-      fetch(`${runtime.apiUrl}?command=listCapabilities`).then(async (r) => ({ type: r.headers.get('content-type'), text: await r.text() })),
-      fetch(`${runtime.apiUrl}?command=listCapabilities&response=json`).then((r) => r.json() as Promise<any>),
+      fetch(signedUrl('listCapabilities')).then(async (r) => ({ type: r.headers.get('content-type'), text: await r.text() })),
+      fetch(signedUrl('listCapabilities', 'json')).then((r) => r.json() as Promise<any>),
     ]);
     expect(xml.type).toMatch(/^text\/xml/);
     expect(xml.text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><listcapabilitiesresponse cloud-stack-version="4.20.0.0"><capability>/);
@@ -54,7 +63,7 @@ describe('the API through the HTTP server', () => {
   });
 
   it('answers an unknown command with the 432 envelope, in JSON and XML', async () => {
-    const json = await fetch(`${runtime.apiUrl}?command=listFrobnicators&response=json`);
+    const json = await fetch(signedUrl('listFrobnicators', 'json'));
     expect(json.status).toBe(432);
     expect(await json.json()).toEqual({
       listfrobnicatorsresponse: {
@@ -64,7 +73,7 @@ describe('the API through the HTTP server', () => {
         errortext: 'The given command does not exist or it is not available for user',
       },
     });
-    const xml = await fetch(`${runtime.apiUrl}?command=listFrobnicators`);
+    const xml = await fetch(signedUrl('listFrobnicators'));
     expect(xml.status).toBe(432);
     expect(await xml.text()).toBe(
       '<?xml version="1.0" encoding="UTF-8"?><listfrobnicatorsresponse cloud-stack-version="4.20.0.0">' +
@@ -74,13 +83,19 @@ describe('the API through the HTTP server', () => {
   });
 
   it('takes the command from a form-encoded POST body too', async () => {
-    const response = await fetch(runtime.apiUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'command=listCapabilities&response=json',
-    });
-    expect(response.status).toBe(200);
-    expect(((await response.json()) as any).listcapabilitiesresponse.capability.cloudstackversion).toBe('4.20.0.0');
+    const { status, body } = await admin.call('listCapabilities', {}, { method: 'POST' });
+    expect(status).toBe(200);
+    expect(body.listcapabilitiesresponse.capability.cloudstackversion).toBe('4.20.0.0');
+  });
+
+  it('answers an unsigned request, known command or not, with 401 and nothing more', async () => {
+    for (const command of ['listCapabilities', 'listFrobnicators']) {
+      const response = await fetch(`${runtime.apiUrl}?command=${command}&response=json`);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({
+        [`${command.toLowerCase()}response`]: { uuidList: [], errorcode: 401, errortext: 'unable to verify user credentials and/or request signature' },
+      });
+    }
   });
 
   it('answers other paths as API Gateway does', async () => {

@@ -15,6 +15,8 @@ export interface RuntimeInfo {
 
 export interface RunningRuntime extends RuntimeInfo {
   dataDir: string;
+  /** The root admin's credentials, as written on first start. */
+  credentials: { username: string; password: string; apikey: string; secretkey: string; domainid: string };
   process: ChildProcess;
   /** Everything printed so far. */
   output(): string;
@@ -64,6 +66,7 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runnin
   const info = JSON.parse(readFileSync(join(run.dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
   return {
     ...info,
+    credentials: JSON.parse(readFileSync(join(run.dataDir, 'admin-credentials.json'), 'utf8')),
     dataDir: run.dataDir,
     process: run.child,
     output: run.output,

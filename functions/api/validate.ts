@@ -1,0 +1,26 @@
+// Parameters against the command's zod schemas, refused as upstream words it: 431 naming the
+// parameter, for a missing one or a value of the wrong type.
+import { z } from 'zod';
+import { InvalidParameter } from '../../shared/cloudstack/errors.ts';
+import type { AnyCommand } from './command.ts';
+import type { ParamValue } from './request.ts';
+
+const schemas = new WeakMap<AnyCommand, z.ZodType>();
+
+export function validateParams(command: AnyCommand, raw: Record<string, ParamValue>): any {
+  let schema = schemas.get(command);
+  if (!schema) {
+    schema = z.object(command.params);
+    schemas.set(command, schema);
+  }
+  const api = command.name.toLowerCase();
+  // An empty value counts as absent, as upstream's servlet drops it.
+  const given = Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== ''));
+  const parsed = schema.safeParse(given);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const name = String(issue.path[0] ?? '');
+  if (given[name] === undefined) throw new InvalidParameter(`Unable to execute API command ${api} due to missing parameter ${name}`);
+  const value = typeof given[name] === 'string' ? given[name] : JSON.stringify(given[name]);
+  throw new InvalidParameter(`Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${value}: ${issue.message}`);
+}

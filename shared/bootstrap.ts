@@ -1,0 +1,49 @@
+// The first start of an installation: the built-in roles, the ROOT domain and the root admin
+// (account and user `admin` with a password and API keys). Runs once; a marker item says so.
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from './aws.ts';
+import { BUILTIN_ROLES } from './db/builtin-roles.ts';
+import { createAccount, createDomain, randomCredential, registerUserKeys } from './db/identity.ts';
+import { tableName } from './db/items.ts';
+import { cloudstackDate } from './db/jobs.ts';
+import { createRole } from './db/roles.ts';
+
+export interface RootAdminCredentials {
+  domain: string;
+  domainid: string;
+  username: string;
+  password: string;
+  apikey: string;
+  secretkey: string;
+}
+
+const MARKER = { pk: 'BOOTSTRAP', sk: 'ROOT' };
+
+/** Creates everything once; the credentials exist in clear only in the return value. */
+export async function bootstrapRootAdmin(): Promise<RootAdminCredentials | undefined> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: MARKER }));
+  if (Item) return undefined;
+  const roles = [];
+  for (const role of BUILTIN_ROLES) {
+    roles.push(
+      await createRole({
+        name: role.name,
+        type: role.type,
+        description: role.description,
+        isdefault: true,
+        ispublic: true,
+        permissions: role.rules.map(([rule, permission]) => ({ rule, permission })),
+      }),
+    );
+  }
+  const rootAdminRole = roles.find((role) => role.name === 'Root Admin')!;
+  const root = await createDomain({ name: 'ROOT' });
+  const password = randomCredential(18);
+  const { user } = await createAccount(
+    { name: 'admin', domain: root, roleId: rootAdminRole.id, roleType: 'Admin' },
+    { username: 'admin', password, firstname: 'Admin', lastname: 'User' },
+  );
+  const keys = await registerUserKeys(user);
+  await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...MARKER, created: cloudstackDate(), rootDomainId: root.id } }));
+  return { domain: 'ROOT', domainid: root.id, username: 'admin', password, ...keys };
+}

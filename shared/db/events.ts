@@ -1,0 +1,74 @@
+// Events: the audit trail of every state-changing call (upstream's listEvents). Stored by the
+// actor's domain tree and account, so scoping a listing is a key-prefix query.
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { dynamo } from '../aws.ts';
+import { queryIndex, tableName } from './items.ts';
+import { cloudstackDate } from './jobs.ts';
+
+/** Who did it: the user and the account and domain it belongs to. */
+export interface Actor {
+  userId: string;
+  username: string;
+  accountId: string;
+  accountName: string;
+  domainId: string;
+  domainName: string;
+  domainPath: string;
+  domainTree: string;
+}
+
+export type EventLevel = 'INFO' | 'WARN' | 'ERROR';
+export type EventState = 'Created' | 'Scheduled' | 'Started' | 'Completed';
+
+export interface EventRecord extends Actor {
+  id: string;
+  type: string;
+  level: EventLevel;
+  state: EventState;
+  description: string;
+  resourceId?: string;
+  resourceType?: string;
+  parentId?: string;
+  archived: boolean;
+  created: string;
+}
+
+const key = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
+
+export async function recordEvent(
+  actor: Actor,
+  event: Pick<EventRecord, 'type' | 'description'> & Partial<Pick<EventRecord, 'level' | 'state' | 'resourceId' | 'resourceType' | 'parentId'>>,
+): Promise<EventRecord> {
+  const record: EventRecord = {
+    ...actor,
+    level: 'INFO',
+    state: 'Completed',
+    ...event,
+    id: randomUUID(),
+    archived: false,
+    created: cloudstackDate(),
+  };
+  await dynamo().send(
+    new PutCommand({
+      TableName: tableName(),
+      Item: { ...key(record.id), gsi1pk: 'EVENTS', gsi1sk: `${record.domainTree}${record.accountId}/${record.created}#${record.id}`, ...record },
+    }),
+  );
+  return record;
+}
+
+/** Events of the subtree at `tree` (or of one account), newest first. */
+export function listEventsUnder(tree: string, accountId?: string): Promise<EventRecord[]> {
+  return queryIndex<EventRecord>({ index: 'gsi1', partition: 'EVENTS', prefix: accountId ? `${tree}${accountId}/` : tree, descending: true });
+}
+
+export async function archiveEvent(id: string): Promise<void> {
+  await dynamo().send(
+    new UpdateCommand({ TableName: tableName(), Key: key(id), UpdateExpression: 'SET archived = :yes', ExpressionAttributeValues: { ':yes': true } }),
+  );
+}
+
+export async function deleteEvent(id: string): Promise<void> {
+  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: key(id) }));
+}
