@@ -9,6 +9,7 @@ import { Inventory } from './constructs/inventory.ts';
 import { STATE_MACHINES_VARIABLE } from '../shared/orchestration.ts';
 import { Orchestration } from './constructs/orchestration.ts';
 import { Schedules } from './constructs/schedules.ts';
+import { Secrets } from './constructs/secrets.ts';
 
 export const STACK_NAME = 'MoldStack';
 
@@ -18,6 +19,8 @@ export class MoldStack extends Stack {
     const inventory = new Inventory(this, 'Inventory');
     const functions = new ControlPlaneFunctions(this, 'Functions', { inventory });
     const { api, sweeper } = functions.byName;
+    const secrets = new Secrets(this, 'Secrets');
+    secrets.grantDataKey(api);
     const messaging = new AgentMessaging(this, 'AgentMessaging');
     const orchestration = new Orchestration(this, 'Orchestration', {
       functions: functions.byName,

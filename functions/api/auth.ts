@@ -31,7 +31,7 @@ async function bySession(request: ApiRequest, sessionkey: string, settings: Sett
 async function bySignature(request: ApiRequest, settings: Settings): Promise<Caller> {
   const user = await findUserByApiKey(stringParam(request, 'apikey')!);
   if (!user?.secretkey) throw new Unauthenticated();
-  const expected = sign(request.pairs, openSecret(user.secretkey));
+  const expected = sign(request.pairs, await openSecret(user.secretkey));
   if (!signatureMatches(expected, stringParam(request, 'signature')!)) throw new Unauthenticated();
   if (stringParam(request, 'signatureversion') === '3') checkExpiry(stringParam(request, 'expires'), settings);
   return resolveCaller(user);

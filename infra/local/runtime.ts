@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
-import { newDataKey } from '../../shared/crypto/secrets.ts';
+import { newDataKey, SECRET_KEY_FILE_VARIABLE } from '../../shared/crypto/secrets.ts';
 import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/bootstrap.ts';
 import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
 import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
@@ -89,7 +89,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       AWS_ENDPOINT_URL_SFN: endpoints.sfn,
       [TABLE_NAME_VARIABLE]: TABLE_NAME,
       [STATE_MACHINES_VARIABLE]: JSON.stringify(stateMachines),
-      MOLD_SECRET_KEY_FILE: ensureSecretKey(options.dataDir),
+      [SECRET_KEY_FILE_VARIABLE]: ensureSecretKey(options.dataDir),
     });
 
     await ensureTable(endpoints.dynamodb, TABLE_NAME);

@@ -295,7 +295,7 @@ export async function registerUserKeys(user: User): Promise<{ apikey: string; se
   const apikey = randomCredential();
   const secretkey = randomCredential();
   const items: Record<string, unknown>[] = [
-    { Put: { TableName: tableName(), Item: userItem({ ...user, apikey, secretkey: sealSecret(secretkey) }) } },
+    { Put: { TableName: tableName(), Item: userItem({ ...user, apikey, secretkey: await sealSecret(secretkey) }) } },
     put({ ...key.apiKey(apikey), id: user.id }),
   ];
   if (user.apikey) items.push(remove(key.apiKey(user.apikey)));

@@ -212,3 +212,24 @@ describe('state machines', () => {
     }
   });
 });
+
+describe('secrets at rest', () => {
+  it('keeps the data key in Secrets Manager under a rotating customer-managed KMS key, retained', () => {
+    const keyId = onlyLogicalId('AWS::KMS::Key', { EnableKeyRotation: true });
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ KmsKeyId: arnOf(keyId), GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) }),
+    });
+  });
+
+  it('gives only the api function the data key, by ARN in its environment', () => {
+    const secretId = onlyLogicalId('AWS::SecretsManager::Secret');
+    const env = (name: FunctionName) => template.toJSON().Resources[functionId(name)].Properties.Environment.Variables;
+    expect(env('api').MOLD_DATA_KEY_SECRET_ARN).toEqual({ Ref: secretId });
+    for (const name of functionNames.filter((n) => n !== 'api')) {
+      expect(env(name).MOLD_DATA_KEY_SECRET_ARN).toBeUndefined();
+      const reads = statementsOfFunction(name).filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
+      expect(reads).toEqual([]);
+    }
+  });
+});
