@@ -3,7 +3,7 @@
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { dynamo } from '../aws.ts';
-import { queryIndex, tableName } from './items.ts';
+import { getItem, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 
 /** Who did it: the user and the account and domain it belongs to. */
@@ -32,6 +32,8 @@ export interface EventRecord extends Actor {
   parentId?: string;
   archived: boolean;
   created: string;
+  /** When it was recorded, to the millisecond (ISO 8601): orders events of the same second. */
+  timestamp?: string;
 }
 
 const key = (id: string) => ({ pk: `EVENT#${id}`, sk: 'EVENT' });
@@ -40,6 +42,7 @@ export async function recordEvent(
   actor: Actor,
   event: Pick<EventRecord, 'type' | 'description'> & Partial<Pick<EventRecord, 'level' | 'state' | 'resourceId' | 'resourceType' | 'parentId'>>,
 ): Promise<EventRecord> {
+  const now = new Date();
   const record: EventRecord = {
     ...actor,
     level: 'INFO',
@@ -47,7 +50,8 @@ export async function recordEvent(
     ...event,
     id: randomUUID(),
     archived: false,
-    created: cloudstackDate(),
+    created: cloudstackDate(now),
+    timestamp: now.toISOString(),
   };
   await dynamo().send(
     new PutCommand({
@@ -56,6 +60,14 @@ export async function recordEvent(
     }),
   );
   return record;
+}
+
+export const getEvent = (id: string) => getItem<EventRecord>(key(id).pk, 'EVENT');
+
+/** Newest first, as upstream orders listEvents (its created has seconds; the id breaks ties). */
+export function newestFirst(a: EventRecord, b: EventRecord): number {
+  const at = (event: EventRecord) => event.timestamp ?? event.created;
+  return at(a) < at(b) ? 1 : at(a) > at(b) ? -1 : 0;
 }
 
 /** Events of the subtree at `tree` (or of one account), newest first. */

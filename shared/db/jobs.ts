@@ -28,6 +28,8 @@ export interface Job {
   jobinstancetype?: string;
   jobinstanceid?: string;
   created: string;
+  /** When it was created, to the millisecond (ISO 8601): orders jobs of the same second. */
+  timestamp?: string;
   completed?: string;
   executionArn?: string;
   actor?: Actor;
@@ -43,12 +45,14 @@ export function cloudstackDate(date = new Date()): string {
 }
 
 export async function createJob(fields: Pick<Job, 'cmd'> & Partial<Job>): Promise<Job> {
+  const now = new Date();
   const job: Job = {
     jobid: randomUUID(),
     jobstatus: JobStatus.Pending,
     jobresultcode: 0,
     jobresulttype: 'object',
-    created: cloudstackDate(),
+    created: cloudstackDate(now),
+    timestamp: now.toISOString(),
     ...fields,
   };
   const owner = job.actor ? { gsi2pk: 'JOBS', gsi2sk: `${job.actor.domainTree}${job.actor.accountId}/${job.created}#${job.jobid}` } : {};
