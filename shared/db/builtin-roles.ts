@@ -1,26 +1,35 @@
 // The eight roles every Mold starts with, as upstream ships them. Root Admin allows everything; the
 // Resource Admin, Domain Admin and User roles carry no rules, so each command's own role types
 // decide (upstream lists the same APIs rule by rule); the read-only and support roles allow reads
-// and a few operations, and deny the rest.
+// and a few operations, and deny the rest (upstream's Upgrade41300to41400 and later upgrades, in
+// upstream's order). Upstream derives the read-only and support User roles from the User role's
+// list/get rules; here they carry the same patterns as the admin ones, and the registry's mayCall
+// keeps a built-in User-type role's allow rules within the commands open to Users.
 import type { RoleType } from './identity.ts';
 import type { Permission } from './roles.ts';
 
 type Rule = [rule: string, permission: Permission];
 
-const READ_ONLY_ADMIN: Rule[] = [
+const allow = (names: string[]): Rule[] => names.map((name) => [name, 'allow']);
+const DENY_REST: Rule = ['*', 'deny'];
+
+const READS: Rule[] = [
   ['list*', 'allow'],
   ['getUploadParamsFor*', 'deny'],
   ['get*', 'allow'],
-  ['queryAsyncJobResult', 'allow'],
+  ...allow(['cloudianIsEnabled', 'queryAsyncJobResult', 'quotaIsEnabled', 'quotaTariffList', 'quotaSummary', 'quotaStatement', 'quotaBalance']),
 ];
-// Upstream derives this from the User role's list*/get* rules; with role types deciding for the
-// User role here, the same reads are expressed by pattern, and a User-type role reaches only
-// commands open to Users anyway.
-const READ_ONLY_USER: Rule[] = READ_ONLY_ADMIN;
-const SUPPORT_OPERATIONS = [
+const TWO_FACTOR = allow(['setupUserTwoFactorAuthentication', 'validateUserTwoFactorAuthenticationCode']);
+const READ_ONLY_ADMIN: Rule[] = [...READS, ...TWO_FACTOR];
+const READ_ONLY_USER: Rule[] = [...READS, ...TWO_FACTOR];
+const allows = (rules: Rule[]) => rules.filter(([, permission]) => permission === 'allow');
+
+const SUPPORT_USER_OPERATIONS = [
   'startVirtualMachine',
   'stopVirtualMachine',
   'rebootVirtualMachine',
+  'startKubernetesCluster',
+  'stopKubernetesCluster',
   'createVolume',
   'attachVolume',
   'detachVolume',
@@ -38,10 +47,9 @@ const SUPPORT_ADMIN_OPERATIONS = [
   'createServiceOffering',
   'createDiskOffering',
   'createNetworkOffering',
-  ...SUPPORT_OPERATIONS,
+  'createVPCOffering',
+  ...SUPPORT_USER_OPERATIONS,
 ];
-const allow = (names: string[]): Rule[] => names.map((name) => [name, 'allow']);
-const DENY_REST: Rule = ['*', 'deny'];
 
 export interface BuiltinRole {
   name: string;
@@ -61,12 +69,12 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     name: 'Support Admin - Default',
     type: 'Admin',
     description: 'Default support admin role',
-    rules: [...READ_ONLY_ADMIN.filter(([, p]) => p === 'allow'), ...allow(SUPPORT_ADMIN_OPERATIONS), DENY_REST],
+    rules: [...allows(READ_ONLY_ADMIN), ...allow(SUPPORT_ADMIN_OPERATIONS), DENY_REST],
   },
   {
     name: 'Support User - Default',
     type: 'User',
     description: 'Default support user role',
-    rules: [...READ_ONLY_USER.filter(([, p]) => p === 'allow'), ...allow([...SUPPORT_OPERATIONS, 'getUploadParamsFor*']), DENY_REST],
+    rules: [...allows(READ_ONLY_USER), ...allow([...SUPPORT_USER_OPERATIONS, 'getUploadParamsFor*']), DENY_REST],
   },
 ];

@@ -24,14 +24,19 @@ export interface Role {
   /** A built-in role: it cannot be changed or deleted. */
   isdefault: boolean;
   ispublic: boolean;
+  /** In evaluation order: the first rule that matches a command decides. */
   permissions: RolePermission[];
+  /** Bumped by every save; a save based on an older revision fails (no lost updates). */
+  revision?: number;
 }
 
+/** Upstream's Rule: API names and `*` wildcards only. */
 export const RULE_PATTERN = /^[a-zA-Z0-9*]+$/;
 
+/** As upstream's Rule.matches: case-insensitive, `*` standing for any run of name characters. */
 export function ruleMatches(rule: string, apiName: string): boolean {
-  if (!rule.includes('*')) return rule === apiName;
-  return new RegExp(`^${rule.replace(/\*/g, '.*')}$`).test(apiName);
+  if (!rule.includes('*')) return rule.toLowerCase() === apiName.toLowerCase();
+  return new RegExp(`^${rule.replace(/\*/g, '[a-zA-Z0-9_]*')}$`, 'i').test(apiName);
 }
 
 /** allow or deny by the first matching rule; undefined when no rule matches. */
@@ -48,6 +53,8 @@ function roleItem(role: Role) {
 }
 
 export class DuplicateRole extends Error {}
+/** The role changed between reading and saving it. */
+export class ConcurrentRoleChange extends Error {}
 
 export const getRole = (id: string) => getItem<Role>(key(id).pk, 'ROLE');
 
@@ -83,9 +90,22 @@ export async function createRole(fields: Omit<Role, 'id' | 'permissions'> & { id
   return role;
 }
 
-/** Saves name, description, type, visibility and the rule list; guards follow renames and rule ids. */
+/**
+ * Saves name, description, type, visibility and the rule list; guards follow renames and rule ids.
+ * Fails with ConcurrentRoleChange when the role was saved by someone else since `before` was read.
+ */
 export async function saveRole(before: Role, after: Role): Promise<Role> {
-  const items: Record<string, unknown>[] = [{ Put: { TableName: tableName(), Item: roleItem(after) } }];
+  const saved: Role = { ...after, revision: (before.revision ?? 0) + 1 };
+  const items: Record<string, unknown>[] = [
+    {
+      Put: {
+        TableName: tableName(),
+        Item: roleItem(saved),
+        ConditionExpression: before.revision === undefined ? 'attribute_exists(pk) AND attribute_not_exists(revision)' : 'revision = :revision',
+        ...(before.revision !== undefined && { ExpressionAttributeValues: { ':revision': before.revision } }),
+      },
+    },
+  ];
   if (before.name.toLowerCase() !== after.name.toLowerCase()) {
     items.push({ Delete: { TableName: tableName(), Key: nameGuard(before.name) } });
     items.push({ Put: { TableName: tableName(), Item: { ...nameGuard(after.name), id: after.id }, ConditionExpression: 'attribute_not_exists(pk)' } });
@@ -101,20 +121,33 @@ export async function saveRole(before: Role, after: Role): Promise<Role> {
   try {
     await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
   } catch (error) {
-    if (isConditionFailure(error)) throw new DuplicateRole(`Role with name ${after.name} already exists`);
+    if (isConditionFailure(error)) {
+      // Which condition failed: the role's revision (someone saved first) or the new name's guard.
+      const current = await getRole(before.id);
+      if (!current || current.revision !== before.revision) throw new ConcurrentRoleChange(`Role ${before.name} was changed concurrently`);
+      throw new DuplicateRole(`Role with name ${after.name} already exists`);
+    }
     throw error;
   }
-  return after;
+  return saved;
 }
 
+/** Deletes the role as read; fails with ConcurrentRoleChange if it was saved since. */
 export async function deleteRoleRecord(role: Role): Promise<void> {
+  const unchanged =
+    role.revision === undefined
+      ? { ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(revision)' }
+      : { ConditionExpression: 'revision = :revision', ExpressionAttributeValues: { ':revision': role.revision } };
   await dynamo().send(
     new TransactWriteCommand({
       TransactItems: [
-        { Delete: { TableName: tableName(), Key: key(role.id) } },
+        { Delete: { TableName: tableName(), Key: key(role.id), ...unchanged } },
         { Delete: { TableName: tableName(), Key: nameGuard(role.name) } },
         ...role.permissions.map((permission) => ({ Delete: { TableName: tableName(), Key: permissionGuard(permission.id) } })),
       ] as never,
     }),
-  );
+  ).catch((error) => {
+    if (isConditionFailure(error)) throw new ConcurrentRoleChange(`Role ${role.name} was changed concurrently`);
+    throw error;
+  });
 }
