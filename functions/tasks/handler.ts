@@ -3,11 +3,13 @@
 // shared/cloudstack/errors.ts's classes, which the state machine's Catch hands to failJob.
 import middy from '@middy/core';
 import { z } from 'zod';
+import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 
 const action = z.discriminatedUnion('action', [
   z.object({ action: z.literal('completeJob'), jobId: z.string(), result: z.record(z.string(), z.unknown()) }),
   z.object({ action: z.literal('failJob'), jobId: z.string(), error: stepFunctionsError }),
+  ...identityActions,
 ]);
 
 export type TaskAction = z.infer<typeof action>;
@@ -19,6 +21,11 @@ async function run(event: unknown) {
       return completeJobAction(request.jobId, request.result);
     case 'failJob':
       return failJobAction(request.jobId, request.error);
+    case 'prepareDomainDeletion':
+    case 'deleteAccountRecords':
+    case 'deleteDomainRecords':
+    case 'setIdentityState':
+      return runIdentityTask(request);
   }
 }
 

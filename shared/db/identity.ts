@@ -2,7 +2,7 @@
 // Unique names and API keys are claimed with guard items in the same transaction as the record,
 // so no two can collide. Every record carries its domain's `tree` (/<id>/<id>/…/), so a domain's
 // subtree is one key-prefix query.
-import { DeleteCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { dynamo } from '../aws.ts';
 import { hashPassword } from '../crypto/passwords.ts';
@@ -39,6 +39,8 @@ export interface Account {
   roleType: RoleType;
   state: AccountState;
   networkdomain?: string;
+  /** The installation's own admin account: it cannot be deleted or disabled. */
+  isdefault?: boolean;
   created: string;
 }
 
@@ -57,6 +59,8 @@ export interface User {
   apikey?: string;
   /** Sealed with shared/crypto/secrets.ts; never stored in clear. */
   secretkey?: string;
+  /** The installation's own admin user: it cannot be deleted. */
+  isdefault?: boolean;
   created: string;
 }
 
@@ -130,7 +134,7 @@ export async function createDomain(fields: { name: string; parent?: Domain; netw
 }
 
 /** Renames move the name guard; the paths of the domain and all below it follow. */
-export async function updateDomain(domain: Domain, changes: { name?: string; networkdomain?: string }): Promise<Domain> {
+export async function updateDomain(domain: Domain, changes: { name?: string; networkdomain?: string; state?: Domain['state'] }): Promise<Domain> {
   const updated: Domain = { ...domain, ...changes };
   const items: Record<string, unknown>[] = [];
   if (changes.name && changes.name.toLowerCase() !== domain.name.toLowerCase()) {
@@ -176,6 +180,20 @@ export function listAccountsUnder(tree: string): Promise<Account[]> {
   return queryIndex<Account>({ index: 'gsi1', partition: 'ACCOUNTS', prefix: tree });
 }
 
+/** True once any account exists (one key read of the accounts listing). */
+async function anyAccountExists(): Promise<boolean> {
+  const { Items } = await dynamo().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': 'ACCOUNTS' },
+      Limit: 1,
+    }),
+  );
+  return Boolean(Items?.length);
+}
+
 export interface NewUser {
   username: string;
   password: string;
@@ -188,8 +206,10 @@ export interface NewUser {
 /** An account and its first user, in one transaction (upstream's createAccount). */
 export async function createAccount(
   fields: { name: string; domain: Domain; roleId: string; roleType: RoleType; networkdomain?: string; id?: string },
-  firstUser: NewUser,
+  firstUser: NewUser & { id?: string },
 ): Promise<{ account: Account; user: User }> {
+  // The first account of ROOT is the installation's own admin (upstream's default account).
+  const isdefault = fields.domain.parentId === undefined && !(await anyAccountExists());
   const account: Account = {
     id: fields.id ?? randomUUID(),
     name: fields.name,
@@ -199,9 +219,11 @@ export async function createAccount(
     roleType: fields.roleType,
     state: 'enabled',
     networkdomain: fields.networkdomain,
+    ...(isdefault && { isdefault: true }),
     created: cloudstackDate(),
   };
   const user = await newUser(account, firstUser);
+  if (isdefault) user.isdefault = true;
   await transact(
     [put(accountItem(account)), put({ ...key.accountName(account.domainId, account.name), id: account.id }), ...userPuts(user)],
     `The specified account or user name already exists in domain ${fields.domain.path}`,
@@ -240,9 +262,9 @@ function userPuts(user: User) {
   return [put(userItem(user)), put({ ...key.userName(user.domainId, user.username), id: user.id })];
 }
 
-async function newUser(account: Account, fields: NewUser): Promise<User> {
+async function newUser(account: Account, fields: NewUser & { id?: string }): Promise<User> {
   return {
-    id: randomUUID(),
+    id: fields.id ?? randomUUID(),
     username: fields.username,
     firstname: fields.firstname,
     lastname: fields.lastname,
@@ -257,7 +279,7 @@ async function newUser(account: Account, fields: NewUser): Promise<User> {
   };
 }
 
-export async function createUser(account: Account, fields: NewUser): Promise<User> {
+export async function createUser(account: Account, fields: NewUser & { id?: string }): Promise<User> {
   const user = await newUser(account, fields);
   await transact(userPuts(user), `The user ${fields.username} already exists in domain`);
   return user;
@@ -303,10 +325,32 @@ export async function registerUserKeys(user: User): Promise<{ apikey: string; se
   return { apikey, secretkey };
 }
 
+/** Keys the caller chose (upstream's updateUser userapikey/usersecretkey); false when the API key is taken. */
+export async function setUserKeys(user: User, apikey: string, secretkey: string): Promise<boolean> {
+  if (apikey === user.apikey) {
+    await dynamo().send(new PutCommand({ TableName: tableName(), Item: userItem({ ...user, secretkey: await sealSecret(secretkey) }) }));
+    return true;
+  }
+  const items: Record<string, unknown>[] = [
+    { Put: { TableName: tableName(), Item: userItem({ ...user, apikey, secretkey: await sealSecret(secretkey) }) } },
+    put({ ...key.apiKey(apikey), id: user.id }),
+  ];
+  if (user.apikey) items.push(remove(key.apiKey(user.apikey)));
+  try {
+    await transact(items, 'API key taken');
+    return true;
+  } catch (error) {
+    if (error instanceof DuplicateName) return false;
+    throw error;
+  }
+}
+
+/** Removes the user, its name and API key guards, and ends its sessions. Deleting twice is harmless. */
 export async function deleteUserRecord(user: User): Promise<void> {
   const items = [remove(key.user(user.id)), remove(key.userName(user.domainId, user.username))];
   if (user.apikey) items.push(remove(key.apiKey(user.apikey)));
   await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
+  await endUserSessions(user.id);
 }
 
 // ---- sessions ----
@@ -326,7 +370,12 @@ export async function createSession(userId: string, idleSeconds: number): Promis
     created: cloudstackDate(),
     expiresAt: Math.floor(Date.now() / 1000) + idleSeconds,
   };
-  await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...key.session(session.sessionkey), ...session } }));
+  await dynamo().send(
+    new PutCommand({
+      TableName: tableName(),
+      Item: { ...key.session(session.sessionkey), gsi1pk: 'SESSIONS', gsi1sk: `${userId}/${session.sessionkey}`, ...session },
+    }),
+  );
   return session;
 }
 
@@ -353,4 +402,10 @@ export async function useSession(sessionkey: string, idleSeconds: number): Promi
 
 export async function endSession(sessionkey: string): Promise<void> {
   await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: key.session(sessionkey) }));
+}
+
+/** Ends every session of the user (it was deleted, disabled or locked). */
+export async function endUserSessions(userId: string): Promise<void> {
+  const sessions = await queryIndex<Session>({ index: 'gsi1', partition: 'SESSIONS', prefix: `${userId}/` });
+  for (const session of sessions) await endSession(session.sessionkey);
 }
