@@ -18,6 +18,24 @@ export interface Actor {
   domainTree: string;
 }
 
+/** The actor of a user, from its records. */
+export function actorFor(
+  user: { id: string; username: string },
+  account: { id: string; name: string },
+  domain: { id: string; name: string; path: string; tree: string },
+): Actor {
+  return {
+    userId: user.id,
+    username: user.username,
+    accountId: account.id,
+    accountName: account.name,
+    domainId: domain.id,
+    domainName: domain.name,
+    domainPath: domain.path,
+    domainTree: domain.tree,
+  };
+}
+
 export type EventLevel = 'INFO' | 'WARN' | 'ERROR';
 export type EventState = 'Created' | 'Scheduled' | 'Started' | 'Completed';
 

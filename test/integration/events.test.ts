@@ -4,20 +4,17 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getEvent, recordEvent, type Actor, type EventRecord } from '../../shared/db/events.ts';
+import { actorFor, getEvent, recordEvent, type Actor, type EventRecord } from '../../shared/db/events.ts';
 import {
-  createAccount,
   createDomain,
   findUserByApiKey,
   getAccount,
   getDomain,
-  registerUserKeys,
-  type Account,
   type Domain,
   type User,
 } from '../../shared/db/identity.ts';
-import { listRoles } from '../../shared/db/roles.ts';
 import { ApiClient } from '../support/client.ts';
+import { seedMember, type Member } from '../support/members.ts';
 import { REPO_ROOT, startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 
 const DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$/;
@@ -27,40 +24,11 @@ let admin: ApiClient;
 let adminActor: Actor;
 let root: Domain;
 
-interface Member {
-  client: ApiClient;
-  actor: Actor;
-  account: Account;
-  user: User;
-  password: string;
-}
 let alice: Member;
 let bob: Member;
 let subAdmin: Member;
 
-function actorOf(user: User, account: Account, domain: Domain): Actor {
-  return {
-    userId: user.id,
-    username: user.username,
-    accountId: account.id,
-    accountName: account.name,
-    domainId: domain.id,
-    domainName: domain.name,
-    domainPath: domain.path,
-    domainTree: domain.tree,
-  };
-}
 
-async function member(name: string, domain: Domain, roleName: string): Promise<Member> {
-  const role = (await listRoles()).find((r) => r.name === roleName)!;
-  const password = `${name}-password`;
-  const { account, user } = await createAccount(
-    { name, domain, roleId: role.id, roleType: role.type },
-    { username: name, password, firstname: name, lastname: 'Tester' },
-  );
-  const keys = await registerUserKeys(user);
-  return { client: new ApiClient(runtime.apiUrl, keys), actor: actorOf(user, account, domain), account, user, password };
-}
 
 beforeAll(async () => {
   runtime = await startRuntime();
@@ -68,9 +36,9 @@ beforeAll(async () => {
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   const adminUser = (await findUserByApiKey(runtime.credentials.apikey))!;
   root = (await getDomain(adminUser.domainId))!;
-  adminActor = actorOf(adminUser, (await getAccount(adminUser.accountId))!, root);
+  adminActor = actorFor(adminUser, (await getAccount(adminUser.accountId))!, root);
   const sub = await createDomain({ name: 'sub', parent: root });
-  [alice, bob, subAdmin] = await Promise.all([member('alice', root, 'User'), member('bob', root, 'User'), member('subadmin', sub, 'Domain Admin')]);
+  [alice, bob, subAdmin] = await Promise.all([seedMember(runtime.apiUrl, 'alice', root, 'User'), seedMember(runtime.apiUrl, 'bob', root, 'User'), seedMember(runtime.apiUrl, 'subadmin', sub, 'Domain Admin')]);
 });
 
 afterAll(async () => {

@@ -6,22 +6,20 @@ import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-
 import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sfn, sqs } from '../../shared/aws.ts';
-import type { Actor } from '../../shared/db/events.ts';
+import { actorFor, type Actor } from '../../shared/db/events.ts';
 import {
-  createAccount,
   createDomain,
   findUserByApiKey,
   getAccount,
   getDomain,
-  registerUserKeys,
   type Account,
   type Domain,
   type User,
 } from '../../shared/db/identity.ts';
 import { getJob, type Job } from '../../shared/db/jobs.ts';
-import { listRoles } from '../../shared/db/roles.ts';
 import { startJob } from '../../shared/orchestration.ts';
 import { ApiClient } from '../support/client.ts';
+import { seedMember, type Member } from '../support/members.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 
 const DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$/;
@@ -31,38 +29,11 @@ let admin: ApiClient;
 let adminActor: Actor;
 let root: Domain;
 
-interface Member {
-  client: ApiClient;
-  actor: Actor;
-  account: Account;
-  user: User;
-}
 let alice: Member; // a User in ROOT
 let bob: Member; // a User in ROOT, another account
 let subAdmin: Member; // a DomainAdmin of ROOT/sub
 
-function actorOf(user: User, account: Account, domain: Domain): Actor {
-  return {
-    userId: user.id,
-    username: user.username,
-    accountId: account.id,
-    accountName: account.name,
-    domainId: domain.id,
-    domainName: domain.name,
-    domainPath: domain.path,
-    domainTree: domain.tree,
-  };
-}
 
-async function member(name: string, domain: Domain, roleName: string): Promise<Member> {
-  const role = (await listRoles()).find((r) => r.name === roleName)!;
-  const { account, user } = await createAccount(
-    { name, domain, roleId: role.id, roleType: role.type },
-    { username: name, password: `${name}-password`, firstname: name, lastname: 'Tester' },
-  );
-  const keys = await registerUserKeys(user);
-  return { client: new ApiClient(runtime.apiUrl, keys), actor: actorOf(user, account, domain), account, user };
-}
 
 beforeAll(async () => {
   runtime = await startRuntime();
@@ -71,9 +42,9 @@ beforeAll(async () => {
   const adminUser = (await findUserByApiKey(runtime.credentials.apikey))!;
   const adminAccount = (await getAccount(adminUser.accountId))!;
   root = (await getDomain(adminUser.domainId))!;
-  adminActor = actorOf(adminUser, adminAccount, root);
+  adminActor = actorFor(adminUser, adminAccount, root);
   const sub = await createDomain({ name: 'sub', parent: root });
-  [alice, bob, subAdmin] = await Promise.all([member('alice', root, 'User'), member('bob', root, 'User'), member('subadmin', sub, 'Domain Admin')]);
+  [alice, bob, subAdmin] = await Promise.all([seedMember(runtime.apiUrl, 'alice', root, 'User'), seedMember(runtime.apiUrl, 'bob', root, 'User'), seedMember(runtime.apiUrl, 'subadmin', sub, 'Domain Admin')]);
 });
 
 afterAll(async () => {

@@ -7,10 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPublic, type AnyCommand } from '../../functions/api/command.ts';
 import { COMMANDS } from '../../functions/api/registry.ts';
-import { recordEvent, type Actor } from '../../shared/db/events.ts';
-import { createAccount, createDomain, getDomain, registerUserKeys, type Domain, type RoleType } from '../../shared/db/identity.ts';
+import { recordEvent } from '../../shared/db/events.ts';
+import { createDomain, getDomain, type Domain, type RoleType } from '../../shared/db/identity.ts';
 import { completeJob, createJob } from '../../shared/db/jobs.ts';
 import { ApiClient, type ApiAnswer } from '../support/client.ts';
+import { seedMember } from '../support/members.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 
 // ---- what each built-in role must reach, written from upstream's role definitions ----
@@ -152,28 +153,14 @@ const tag = () => randomUUID().slice(0, 8);
 
 async function seedPrincipal(label: string, role: { id: string; type: RoleType }, domain: Domain): Promise<{ client: ApiClient; principal: Principal }> {
   const name = `rbac-${label.toLowerCase().replace(/[^a-z]+/g, '-')}-${tag()}`;
-  const { account, user } = await createAccount(
-    { name, domain, roleId: role.id, roleType: role.type },
-    { username: name, password: `pw-${randomUUID()}`, firstname: 'Matrix', lastname: label },
-  );
-  const keys = await registerUserKeys(user);
-  const actor: Actor = {
-    userId: user.id,
-    username: user.username,
-    accountId: account.id,
-    accountName: account.name,
-    domainId: domain.id,
-    domainName: domain.name,
-    domainPath: domain.path,
-    domainTree: domain.tree,
-  };
+  const { client, account, user, actor } = await seedMember(runtime.apiUrl, name, domain, role);
   // Some data of its own: an event and a finished job.
   const event = await recordEvent(actor, { type: 'USER.UPDATE', description: `matrix data of ${name}`, resourceId: user.id, resourceType: 'User' });
   const job = await createJob({ cmd: 'org.apache.cloudstack.api.command.admin.user.UpdateUserCmd', actor });
   await completeJob(job.jobid, { success: true });
   const principal = { label, domain, accountId: account.id, marks: [account.id, user.id, name, event.id, job.jobid] };
   principals.push(principal);
-  return { client: new ApiClient(runtime.apiUrl, keys), principal };
+  return { client, principal };
 }
 
 /** What `viewer` may not see: other accounts for users; outside its subtree for domain admins; nothing for admins. */

@@ -2,7 +2,7 @@
 // EnableAccountCmd, LockAccountCmd, DeleteAccountCmd). Deleting and disabling run state machines;
 // the caller's own account and the installation's admin account are never deleted or disabled.
 import { InternalError, InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
-import { listParams, param } from '../../../shared/cloudstack/params.ts';
+import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
 import {
   ACCOUNT_TYPE,
   createAccount,
@@ -166,13 +166,9 @@ const listAccountsCommand = defineCommand({
     roleid: param.uuid('List accounts by role (Mold)').optional(),
     state: param.string('List accounts by state. Valid states are enabled, disabled, and locked.').optional(),
     details: param.list(param.string('detail'), 'Comma separated list of account details requested, value can be a list of [ all, resource, min]').optional(),
-    domainid: param.uuid('list only resources belonging to the domain specified').optional(),
-    isrecursive: param
-      .boolean('defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves.')
-      .optional(),
-    listall: param
-      .boolean("If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false")
-      .optional(),
+    domainid: scopeParams.domainid,
+    isrecursive: scopeParams.isrecursive,
+    listall: scopeParams.listall,
     ...listParams,
   },
   roles: ALL_ROLES,

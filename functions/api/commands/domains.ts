@@ -2,7 +2,7 @@
 // DeleteDomainCmd). A domain admin manages the domains below its own; ROOT is never renamed or
 // deleted; deleting runs statemachines/delete-domain.asl.json.
 import { InternalError, InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
-import { listParams, param } from '../../../shared/cloudstack/params.ts';
+import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
 import { createDomain, DuplicateName, getDomain, listAllDomains, listDomainsUnder, updateDomain, type Domain } from '../../../shared/db/identity.ts';
 import { startAsync } from '../async.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
@@ -63,9 +63,7 @@ const listDomainsCommand = defineCommand({
     id: param.uuid('List domain by domain ID.').optional(),
     level: param.integer('List domains by domain level.').optional(),
     name: param.string('List domain by domain name.').optional(),
-    listall: param
-      .boolean("If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false")
-      .optional(),
+    listall: scopeParams.listall,
     details: param.list(param.string('detail'), 'comma separated list of domain details requested, value can be a list of [ all, resource, min]').optional(),
     ...listParams,
   },
@@ -106,9 +104,7 @@ const listDomainChildrenCommand = defineCommand({
     id: param.uuid('list children domain by parent domain ID.').optional(),
     name: param.string('list children domains by name').optional(),
     isrecursive: param.boolean('to return the entire tree, use the value "true". To return the first level children, use the value "false".').optional(),
-    listall: param
-      .boolean("If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false")
-      .optional(),
+    listall: scopeParams.listall,
     ...listParams,
   },
   roles: DOMAIN_READERS,

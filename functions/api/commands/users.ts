@@ -2,7 +2,7 @@
 // EnableUserCmd, LockUserCmd, RegisterCmd, GetUserKeysCmd). A password never leaves Mold; a secret
 // key only through registerUserKeys and getUserKeys, to the user itself or an admin over it.
 import { InternalError, InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
-import { listParams, param } from '../../../shared/cloudstack/params.ts';
+import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
 import { listBody } from '../../../shared/cloudstack/render.ts';
 import { openSecret } from '../../../shared/crypto/secrets.ts';
 import { verifyPassword } from '../../../shared/crypto/passwords.ts';
@@ -135,14 +135,7 @@ const listUsersCommand = defineCommand({
     id: param.uuid('List user by ID.').optional(),
     state: param.string('List users by state of the user account.').optional(),
     username: param.string('List user by the username').optional(),
-    account: param.string('list resources by account. Must be used with the domainId parameter.').optional(),
-    domainid: param.uuid('list only resources belonging to the domain specified').optional(),
-    isrecursive: param
-      .boolean('defaults to false, but if true, lists all resources from the parent specified by the domainId till leaves.')
-      .optional(),
-    listall: param
-      .boolean("If set to false, list only resources belonging to the command's caller; if set to true - list resources that the caller is authorized to see. Default value is false")
-      .optional(),
+    ...scopeParams,
     ...listParams,
   },
   roles: ALL_ROLES,
