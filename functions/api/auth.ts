@@ -9,6 +9,11 @@ import type { Settings } from '../../shared/settings.ts';
 import type { Caller } from './command.ts';
 import { stringParam, type ApiRequest } from './request.ts';
 
+/** Keys longer than this are no keys of ours; refusing them early keeps them out of table keys. */
+const MAX_KEY_BYTES = 512;
+
+const tooLong = (value: string) => Buffer.byteLength(value, 'utf8') > MAX_KEY_BYTES;
+
 export async function authenticate(request: ApiRequest, settings: Settings): Promise<Caller> {
   const sessionkey = stringParam(request, 'sessionkey');
   if (sessionkey) return bySession(request, sessionkey, settings);
@@ -16,25 +21,55 @@ export async function authenticate(request: ApiRequest, settings: Settings): Pro
   throw new Unauthenticated();
 }
 
+/** Upstream's ApiServlet answers every failed session check with this text. */
+const sessionRefused = () => new Unauthenticated('unable to verify user credentials');
+
 async function bySession(request: ApiRequest, sessionkey: string, settings: Settings): Promise<Caller> {
   // The parameter carries the key (a cookie alone could be sent by any page the browser visits);
   // a sessionkey cookie, when sent too, must agree with it.
   const cookie = request.cookies.sessionkey;
-  if (cookie !== undefined && cookie !== sessionkey) throw new Unauthenticated('unable to verify user credentials');
+  if (cookie !== undefined && cookie !== sessionkey) throw sessionRefused();
+  if (tooLong(sessionkey)) throw sessionRefused();
   const session = await useSession(sessionkey, settings.number('session.timeout'));
-  if (!session) throw new Unauthenticated('unable to verify user credentials');
+  if (!session) throw sessionRefused();
   const user = await getUser(session.userId);
-  if (!user) throw new Unauthenticated('unable to verify user credentials');
-  return { ...(await resolveCaller(user)), sessionkey };
+  if (!user) throw sessionRefused();
+  try {
+    return { ...(await resolveCaller(user)), sessionkey };
+  } catch (error) {
+    throw error instanceof Unauthenticated ? sessionRefused() : error;
+  }
 }
 
 async function bySignature(request: ApiRequest, settings: Settings): Promise<Caller> {
-  const user = await findUserByApiKey(stringParam(request, 'apikey')!);
+  const apikey = stringParam(request, 'apikey')!;
+  if (tooLong(apikey)) throw new Unauthenticated();
+  const user = await userByApiKey(apikey);
   if (!user?.secretkey) throw new Unauthenticated();
   const expected = sign(request.pairs, await openSecret(user.secretkey));
   if (!signatureMatches(expected, stringParam(request, 'signature')!)) throw new Unauthenticated();
   if (stringParam(request, 'signatureversion') === '3') checkExpiry(stringParam(request, 'expires'), settings);
   return resolveCaller(user);
+}
+
+// Which user an API key belongs to, remembered per process: it saves a read of the key's guard item
+// on every call. The user record itself is always read fresh, and must still carry the key, so a
+// key that was replaced or a user that was deleted is refused at once.
+const userIdByApiKey = new Map<string, string>();
+const USER_ID_BY_API_KEY_MAX = 10_000;
+
+async function userByApiKey(apikey: string): Promise<User | undefined> {
+  const knownId = userIdByApiKey.get(apikey);
+  if (knownId !== undefined) {
+    const user = await getUser(knownId);
+    if (user?.apikey === apikey) return user;
+    userIdByApiKey.delete(apikey);
+  }
+  const user = await findUserByApiKey(apikey);
+  if (user?.apikey !== apikey) return undefined;
+  if (userIdByApiKey.size >= USER_ID_BY_API_KEY_MAX) userIdByApiKey.delete(userIdByApiKey.keys().next().value!);
+  userIdByApiKey.set(apikey, user.id);
+  return user;
 }
 
 function checkExpiry(expires: string | undefined, settings: Settings): void {
@@ -46,11 +81,15 @@ function checkExpiry(expires: string | undefined, settings: Settings): void {
   if (at > now + settings.number('api.signature.max.expiry') * 1000) throw new Unauthenticated();
 }
 
-/** yyyy-MM-dd'T'HH:mm:ssZ as upstream writes it (+0000), or any ISO 8601 with an offset. */
+const EXPIRES = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:?\d{2})$/;
+
+/**
+ * yyyy-MM-dd'T'HH:mm:ssZ as upstream parses it (e.g. 2026-11-22T07:52:42+0000), also with a colon
+ * in the offset, Z, or milliseconds; anything else is malformed.
+ */
 export function parseExpires(value: string): number | undefined {
-  const normalized = value.replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
-  if (!/(Z|[+-]\d{2}:\d{2})$/.test(normalized)) return undefined;
-  const time = Date.parse(normalized);
+  if (!EXPIRES.test(value)) return undefined;
+  const time = Date.parse(value.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
   return Number.isNaN(time) ? undefined : time;
 }
 
@@ -59,7 +98,8 @@ export async function resolveCaller(user: User): Promise<Caller> {
   const [account, domain] = await Promise.all([getAccount(user.accountId), getDomain(user.domainId)]);
   if (!account || !domain) throw new Unauthenticated();
   if (user.state !== 'enabled' || account.state !== 'enabled' || domain.state !== 'Active') {
-    throw new Unauthenticated('User is disabled or locked, or its account or domain is: unable to verify user credentials');
+    // Upstream: "disabled or locked user accessing the api" is logged; the caller learns only 401.
+    throw new Unauthenticated();
   }
   const role = await getRole(account.roleId);
   if (!role) throw new Unauthenticated();

@@ -24,14 +24,15 @@ export function parseRequest(event: APIGatewayProxyEventV2): ApiRequest {
     const body = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
     pairs.push(...new URLSearchParams(body));
   }
-  const params: Record<string, ParamValue> = {};
-  const maps: Record<string, Record<string, string>[]> = {};
+  // No prototypes: a parameter named __proto__ or constructor is just a name.
+  const params: Record<string, ParamValue> = Object.create(null);
+  const maps: Record<string, Record<string, string>[]> = Object.create(null);
   for (const [name, value] of pairs) {
     const lower = name.toLowerCase();
     const entry = MAP_ENTRY.exec(lower);
     if (entry) {
       const [, base, index, field] = entry;
-      ((maps[base] ??= [])[Number(index)] ??= {})[field] = value;
+      ((maps[base] ??= [])[Number(index)] ??= Object.create(null))[field] = value;
     } else {
       params[lower] = value;
     }
@@ -54,12 +55,21 @@ export function stringParam(request: ApiRequest, name: string): string | undefin
 }
 
 function parseCookies(cookies: string[]): Record<string, string> {
-  const result: Record<string, string> = {};
+  const result: Record<string, string> = Object.create(null);
   for (const cookie of cookies) {
     const at = cookie.indexOf('=');
-    if (at > 0) result[cookie.slice(0, at).trim()] = decodeURIComponent(cookie.slice(at + 1).trim());
+    if (at > 0) result[cookie.slice(0, at).trim()] = decodeCookieValue(cookie.slice(at + 1).trim());
   }
   return result;
+}
+
+/** A browser may hold other sites' cookies for this host with any bytes in them: never throw. */
+function decodeCookieValue(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 function isFormEncoded(headers: APIGatewayProxyEventV2['headers']): boolean {

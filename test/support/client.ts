@@ -1,6 +1,7 @@
 // A CloudStack API client for tests, written from the published algorithm and independent of
 // Mold's own code: it signs as CloudMonkey and the cs library do.
 import { createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 
 export interface Keys {
   apikey: string;
@@ -23,13 +24,27 @@ export function encodeValue(value: string): string {
   return out;
 }
 
-export function signature(params: [string, string][], secretkey: string): string {
-  const canonical = [...params]
+/**
+ * The string upstream signs: every parameter but `signature` (a repeated name counts with its last
+ * value, as upstream's servlet keeps it), sorted by name as sent (case-sensitive), `name=value`
+ * with the value encoded, joined with `&`, lower-cased. `encode` lets tests sign the wrong way.
+ */
+export function canonicalString(params: readonly [string, string][], encode: (value: string) => string = encodeValue): string {
+  const byName = new Map<string, string>();
+  for (const [name, value] of params) if (name.toLowerCase() !== 'signature') byName.set(name, value);
+  return [...byName]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, value]) => `${name}=${encodeValue(value)}`)
+    .map(([name, value]) => `${name}=${encode(value)}`)
     .join('&')
     .toLowerCase();
+}
+
+export function hmac(canonical: string, secretkey: string): string {
   return createHmac('sha1', secretkey).update(canonical).digest('base64');
+}
+
+export function signature(params: [string, string][], secretkey: string): string {
+  return hmac(canonicalString(params), secretkey);
 }
 
 export class ApiClient {
@@ -93,4 +108,38 @@ export async function send(url: string, pairs: [string, string][], method: 'GET'
 /** The root admin's keys, as the runtime wrote them on first start. */
 export function adminClient(apiUrl: string, credentials: { apikey: string; secretkey: string }): ApiClient {
   return new ApiClient(apiUrl, credentials);
+}
+
+/**
+ * Sends from a given local address (any 127.x.y.z on Linux), so the server sees another source IP;
+ * also lets a test send raw cookie headers. Bodies are form-encoded for POST.
+ */
+export function sendFrom(
+  url: string,
+  pairs: [string, string][],
+  options: { method?: 'GET' | 'POST'; localAddress?: string; cookie?: string } = {},
+): Promise<ApiAnswer> {
+  const method = options.method ?? 'GET';
+  const query = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  const target = new URL(method === 'GET' ? `${url}?${query}` : url);
+  const headers: Record<string, string> = {};
+  if (options.cookie) headers.cookie = options.cookie;
+  if (method === 'POST') headers['content-type'] = 'application/x-www-form-urlencoded';
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(target, { method, headers, localAddress: options.localAddress }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) responseHeaders.append(name, one);
+        }
+        const json = String(res.headers['content-type'] ?? '').includes('json');
+        resolve({ status: res.statusCode ?? 0, body: json ? JSON.parse(text) : text, headers: responseHeaders });
+      });
+    });
+    req.on('error', reject);
+    req.end(method === 'POST' ? query : undefined);
+  });
 }

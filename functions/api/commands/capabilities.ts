@@ -1,8 +1,15 @@
 import { z } from 'zod';
-import { InternalError } from '../../../shared/cloudstack/errors.ts';
+import { CloudStackError } from '../../../shared/cloudstack/errors.ts';
 import { describeParam, param } from '../../../shared/cloudstack/params.ts';
 import { CLOUDSTACK_VERSION, listBody } from '../../../shared/cloudstack/render.ts';
-import { ALL_ROLES, defineCommand, isPublic, type AnyCommand } from '../command.ts';
+import { ALL_ROLES, defineCommand, type AnyCommand } from '../command.ts';
+
+/** Upstream's ListApisCmd throws ServerApiException(INTERNAL_ERROR, …): 530 with cserrorcode 9999. */
+class ApiDiscoveryFailed extends CloudStackError {
+  constructor() {
+    super(530, 'Api Discovery plugin was unable to find an api by that name or process any apis', 9999);
+  }
+}
 
 // Mold answers as the CloudStack release whose API it implements.
 const listCapabilities = defineCommand({
@@ -76,11 +83,11 @@ const listApis = defineCommand({
   handler: async ({ params, caller }) => {
     // Imported here: the registry imports this module.
     const { COMMANDS, mayCall } = await import('../registry.ts');
-    const visible = COMMANDS.filter((command) => !isPublic(command) && mayCall(caller, command));
+    // Every command the caller may call, login and logout included (upstream lists its
+    // authenticator commands too).
+    const visible = COMMANDS.filter((command) => mayCall(caller, command));
     const chosen = params.name ? visible.filter((command) => command.name === params.name) : visible;
-    if (params.name && chosen.length === 0) {
-      throw new InternalError('Api Discovery plugin was unable to find an api by that name or process any apis');
-    }
+    if (params.name && chosen.length === 0) throw new ApiDiscoveryFailed();
     return { body: listBody('api', chosen.map(describeCommand)) };
   },
 });

@@ -1,5 +1,5 @@
 // login and logout (upstream's DefaultLoginAPIAuthenticatorCmd and DefaultLogoutAPIAuthenticatorCmd).
-import { ApiLimitExceeded, CloudStackError, InvalidParameter, MethodNotAllowed, Unauthenticated } from '../../../shared/cloudstack/errors.ts';
+import { ApiLimitExceeded, CloudStackError, MethodNotAllowed, Unauthenticated } from '../../../shared/cloudstack/errors.ts';
 import { param } from '../../../shared/cloudstack/params.ts';
 import { verifyPassword } from '../../../shared/crypto/passwords.ts';
 import { recordEvent } from '../../../shared/db/events.ts';
@@ -9,10 +9,13 @@ import { resolveCaller } from '../auth.ts';
 import { definePublicCommand } from '../command.ts';
 import { countInWindow, peekWindow } from '../throttle.ts';
 
-/** 531, upstream's CloudAuthenticationException: a failed login. */
+/**
+ * 531, upstream's CloudAuthenticationException: a failed login. Upstream serializes it with
+ * getSerializedApiError(531, text), so the envelope carries no cserrorcode.
+ */
 class AuthenticationFailed extends CloudStackError {
   constructor(text: string) {
-    super(531, text, 4280);
+    super(531, text);
   }
 }
 
@@ -42,7 +45,9 @@ const login = definePublicCommand({
     const domain = params.domainid ? await getDomain(params.domainid) : await domainByPath(params.domain ?? '/');
     if (!domain) {
       if (params.domainid) throw new Unauthenticated('Invalid domain id entered, please enter a valid one');
-      throw new InvalidParameter(`Unable to find the domain from the path ${params.domain}`);
+      // Upstream names the path as it normalised it: with a leading and a trailing slash.
+      const path = params.domain!.replace(/^\/?/, '/').replace(/\/?$/, '/');
+      throw new AuthenticationFailed(`Unable to find the domain from the path ${path}`);
     }
     const failed = new AuthenticationFailed(`Failed to authenticate user ${params.username} in domain ${domain.id}; please provide valid credentials`);
     const windowSeconds = settings.number('login.throttle.window');
@@ -61,7 +66,7 @@ const login = definePublicCommand({
     }
     const caller = await resolveCaller(user).catch((error) => {
       if (error instanceof Unauthenticated) {
-        throw new AuthenticationFailed(`User ${params.username} in domain ${domain.path} is disabled or locked, or its account is`);
+        throw new AuthenticationFailed(`User ${params.username} (or their account) in domain ${domain.name} is disabled/locked. Please contact the administrator.`);
       }
       throw error;
     });
