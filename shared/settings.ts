@@ -1,8 +1,8 @@
 // The configuration catalogue: each setting Mold reads is declared once, with its type, default,
 // scope and description. Values are overrides stored in the table; anything unset is the default.
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from './aws.ts';
-import { queryIndex, tableName } from './db/items.ts';
+import { tableName } from './db/items.ts';
 import { cloudstackDate } from './db/jobs.ts';
 
 export type SettingType = 'Boolean' | 'Integer' | 'Long' | 'Float' | 'String';
@@ -51,10 +51,13 @@ function parse(definition: SettingDefinition, value: string): unknown {
   }
 }
 
-/** The global values of every setting, overrides applied: one query a request. */
+// All global overrides live in one item, read consistently with one GetItem a request.
+const OVERRIDES_KEY = { pk: 'SETTINGS', sk: 'GLOBAL' };
+
+/** The global values of every setting, overrides applied. */
 export async function loadSettings(): Promise<Settings> {
-  const overrides = await queryIndex<{ name: string; value: string }>({ index: 'gsi1', partition: 'SETTINGS' });
-  return new Settings(new Map(overrides.map((o) => [o.name, o.value])));
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: OVERRIDES_KEY, ConsistentRead: true }));
+  return new Settings(new Map(Object.entries((Item?.values ?? {}) as Record<string, string>)));
 }
 
 export class Settings {
@@ -75,9 +78,21 @@ export class Settings {
 
 export async function storeSetting(name: SettingName, value: string): Promise<void> {
   await dynamo().send(
-    new PutCommand({
+    new UpdateCommand({
       TableName: tableName(),
-      Item: { pk: `SETTING#${name}`, sk: 'GLOBAL', gsi1pk: 'SETTINGS', gsi1sk: name, name, value, updated: cloudstackDate() },
+      Key: OVERRIDES_KEY,
+      UpdateExpression: 'SET #values = if_not_exists(#values, :empty), updated = :now',
+      ExpressionAttributeNames: { '#values': 'values' },
+      ExpressionAttributeValues: { ':empty': {}, ':now': cloudstackDate() },
+    }),
+  );
+  await dynamo().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: OVERRIDES_KEY,
+      UpdateExpression: 'SET #values.#name = :value',
+      ExpressionAttributeNames: { '#values': 'values', '#name': name },
+      ExpressionAttributeValues: { ':value': value },
     }),
   );
 }

@@ -3,8 +3,9 @@
 import { Unauthenticated } from '../../shared/cloudstack/errors.ts';
 import { sign, signatureMatches } from '../../shared/cloudstack/signature.ts';
 import { openSecret } from '../../shared/crypto/secrets.ts';
-import { findUserByApiKey, getAccount, getDomain, getUser, useSession, type User } from '../../shared/db/identity.ts';
-import { getRole } from '../../shared/db/roles.ts';
+import { findUserByApiKey, getUser, identityKey, useSession, type Account, type Domain, type User } from '../../shared/db/identity.ts';
+import { getItems } from '../../shared/db/items.ts';
+import { getRole, roleKey, type Role } from '../../shared/db/roles.ts';
 import type { Settings } from '../../shared/settings.ts';
 import type { Caller } from './command.ts';
 import { stringParam, type ApiRequest } from './request.ts';
@@ -14,7 +15,8 @@ const MAX_KEY_BYTES = 512;
 
 const tooLong = (value: string) => Buffer.byteLength(value, 'utf8') > MAX_KEY_BYTES;
 
-export async function authenticate(request: ApiRequest, settings: Settings): Promise<Caller> {
+/** `settings` may still be loading: they are needed only late, so both reads run at once. */
+export async function authenticate(request: ApiRequest, settings: Settings | Promise<Settings>): Promise<Caller> {
   const sessionkey = stringParam(request, 'sessionkey');
   if (sessionkey) return bySession(request, sessionkey, settings);
   if (stringParam(request, 'apikey') && stringParam(request, 'signature')) return bySignature(request, settings);
@@ -24,13 +26,13 @@ export async function authenticate(request: ApiRequest, settings: Settings): Pro
 /** Upstream's ApiServlet answers every failed session check with this text. */
 const sessionRefused = () => new Unauthenticated('unable to verify user credentials');
 
-async function bySession(request: ApiRequest, sessionkey: string, settings: Settings): Promise<Caller> {
+async function bySession(request: ApiRequest, sessionkey: string, settings: Settings | Promise<Settings>): Promise<Caller> {
   // The parameter carries the key (a cookie alone could be sent by any page the browser visits);
   // a sessionkey cookie, when sent too, must agree with it.
   const cookie = request.cookies.sessionkey;
   if (cookie !== undefined && cookie !== sessionkey) throw sessionRefused();
   if (tooLong(sessionkey)) throw sessionRefused();
-  const session = await useSession(sessionkey, settings.number('session.timeout'));
+  const session = await useSession(sessionkey, (await settings).number('session.timeout'));
   if (!session) throw sessionRefused();
   const user = await getUser(session.userId);
   if (!user) throw sessionRefused();
@@ -41,14 +43,14 @@ async function bySession(request: ApiRequest, sessionkey: string, settings: Sett
   }
 }
 
-async function bySignature(request: ApiRequest, settings: Settings): Promise<Caller> {
+async function bySignature(request: ApiRequest, settings: Settings | Promise<Settings>): Promise<Caller> {
   const apikey = stringParam(request, 'apikey')!;
   if (tooLong(apikey)) throw new Unauthenticated();
   const user = await userByApiKey(apikey);
   if (!user?.secretkey) throw new Unauthenticated();
   const expected = sign(request.pairs, await openSecret(user.secretkey));
   if (!signatureMatches(expected, stringParam(request, 'signature')!)) throw new Unauthenticated();
-  if (stringParam(request, 'signatureversion') === '3') checkExpiry(stringParam(request, 'expires'), settings);
+  if (stringParam(request, 'signatureversion') === '3') checkExpiry(stringParam(request, 'expires'), await settings);
   return resolveCaller(user);
 }
 
@@ -94,14 +96,24 @@ export function parseExpires(value: string): number | undefined {
 }
 
 /** The caller behind a user, refused unless user, account and domain are all enabled. */
+// The role each account had when last seen: fetched in the same round trip as the account, and
+// fetched again only when the account turns out to have another.
+const lastRoleOf = new Map<string, string>();
+
 export async function resolveCaller(user: User): Promise<Caller> {
-  const [account, domain] = await Promise.all([getAccount(user.accountId), getDomain(user.domainId)]);
+  const guessedRole = lastRoleOf.get(user.accountId);
+  const [account, domain, guessed] = await getItems<[Account, Domain, Role]>([
+    identityKey.account(user.accountId),
+    identityKey.domain(user.domainId),
+    ...(guessedRole ? [roleKey(guessedRole)] : []),
+  ] as never);
   if (!account || !domain) throw new Unauthenticated();
   if (user.state !== 'enabled' || account.state !== 'enabled' || domain.state !== 'Active') {
     // Upstream: "disabled or locked user accessing the api" is logged; the caller learns only 401.
     throw new Unauthenticated();
   }
-  const role = await getRole(account.roleId);
+  const role = guessed?.id === account.roleId ? guessed : await getRole(account.roleId);
   if (!role) throw new Unauthenticated();
+  lastRoleOf.set(account.id, role.id);
   return { user, account, domain, role };
 }

@@ -20,18 +20,20 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
   const format = responseFormat(stringParam(request, 'response'));
   const commandName = stringParam(request, 'command');
   try {
-    const settings = await loadSettings();
+    const settingsLoaded = loadSettings();
+    settingsLoaded.catch(() => {});
     const found = findCommand(commandName);
     let caller: Caller | undefined;
     if (found && isPublic(found)) {
       // logout ends the session it is given, if that session is still good.
-      caller = stringParam(request, 'sessionkey') ? await authenticate(request, settings).catch(() => undefined) : undefined;
+      caller = stringParam(request, 'sessionkey') ? await authenticate(request, settingsLoaded).catch(() => undefined) : undefined;
     } else {
       // Unauthenticated callers learn nothing, not even which commands exist: upstream's 401.
-      caller = await authenticate(request, settings);
+      caller = await authenticate(request, settingsLoaded);
       if (!found || !mayCall(caller, found)) throw new UnsupportedAction();
-      await throttle(caller, settings);
+      await throttle(caller, await settingsLoaded);
     }
+    const settings = await settingsLoaded;
     const command = found;
     const params = validateParams(command, request.params);
     const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies };

@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { dynamo } from '../aws.ts';
 import { hashPassword } from '../crypto/passwords.ts';
 import { sealSecret } from '../crypto/secrets.ts';
+import { cachedListing, identityChanged } from './cached-listings.ts';
 import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 
@@ -66,7 +67,8 @@ export interface User {
 
 export class DuplicateName extends Error {}
 
-const key = {
+/** The table keys of identity records. */
+export const identityKey = {
   domain: (id: string) => ({ pk: `DOMAIN#${id}`, sk: 'DOMAIN' }),
   account: (id: string) => ({ pk: `ACCOUNT#${id}`, sk: 'ACCOUNT' }),
   user: (id: string) => ({ pk: `USER#${id}`, sk: 'USER' }),
@@ -82,6 +84,12 @@ const put = (Item: Record<string, unknown>) => ({
 });
 const remove = (Key: Record<string, string>) => ({ Delete: { TableName: tableName(), Key } });
 
+/** A write to a domain, account or user, and the version bump that tells cached listings. */
+async function writeIdentity(command: TransactWriteCommand | PutCommand): Promise<void> {
+  await dynamo().send(command as never);
+  await identityChanged();
+}
+
 async function transact(items: Record<string, unknown>[], duplicate: string): Promise<void> {
   try {
     await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
@@ -89,6 +97,7 @@ async function transact(items: Record<string, unknown>[], duplicate: string): Pr
     if (isConditionFailure(error)) throw new DuplicateName(duplicate);
     throw error;
   }
+  await identityChanged();
 }
 
 /** A random credential in the URL-safe alphabet. */
@@ -98,19 +107,19 @@ export function randomCredential(bytes = 48): string {
 
 // ---- domains ----
 
-export const getDomain = (id: string) => getItem<Domain>(key.domain(id).pk, 'DOMAIN');
+export const getDomain = (id: string) => getItem<Domain>(identityKey.domain(id).pk, 'DOMAIN');
 
 /** The domain and every domain below it (or only its children), in tree order. */
 export async function listDomainsUnder(tree: string): Promise<Domain[]> {
-  return queryIndex<Domain>({ index: 'gsi1', partition: 'DOMAINS', prefix: tree });
+  return cachedListing<Domain>('DOMAINS', tree);
 }
 
 export async function listAllDomains(): Promise<Domain[]> {
-  return queryIndex<Domain>({ index: 'gsi1', partition: 'DOMAINS' });
+  return cachedListing<Domain>('DOMAINS');
 }
 
 function domainItem(domain: Domain) {
-  return { ...key.domain(domain.id), gsi1pk: 'DOMAINS', gsi1sk: domain.tree, ...domain };
+  return { ...identityKey.domain(domain.id), gsi1pk: 'DOMAINS', gsi1sk: domain.tree, ...domain };
 }
 
 export async function createDomain(fields: { name: string; parent?: Domain; networkdomain?: string; id?: string }): Promise<Domain> {
@@ -127,7 +136,7 @@ export async function createDomain(fields: { name: string; parent?: Domain; netw
     created: cloudstackDate(),
   };
   await transact(
-    [put(domainItem(domain)), put({ ...key.domainName(fields.parent?.id ?? '-', fields.name), id })],
+    [put(domainItem(domain)), put({ ...identityKey.domainName(fields.parent?.id ?? '-', fields.name), id })],
     `Domain with name ${fields.name} already exists for the parent`,
   );
   return domain;
@@ -140,8 +149,8 @@ export async function updateDomain(domain: Domain, changes: { name?: string; net
   if (changes.name && changes.name.toLowerCase() !== domain.name.toLowerCase()) {
     const parentPath = domain.path.slice(0, domain.path.length - domain.name.length);
     updated.path = `${parentPath}${changes.name}`;
-    items.push(remove(key.domainName(domain.parentId ?? '-', domain.name)));
-    items.push(put({ ...key.domainName(domain.parentId ?? '-', changes.name), id: domain.id }));
+    items.push(remove(identityKey.domainName(domain.parentId ?? '-', domain.name)));
+    items.push(put({ ...identityKey.domainName(domain.parentId ?? '-', changes.name), id: domain.id }));
     for (const below of await listDomainsUnder(domain.tree)) {
       if (below.id === domain.id) continue;
       items.push({
@@ -155,29 +164,29 @@ export async function updateDomain(domain: Domain, changes: { name?: string; net
 }
 
 export async function deleteDomainRecord(domain: Domain): Promise<void> {
-  await dynamo().send(
+  await writeIdentity(
     new TransactWriteCommand({
-      TransactItems: [remove(key.domain(domain.id)), remove(key.domainName(domain.parentId ?? '-', domain.name))] as never,
+      TransactItems: [remove(identityKey.domain(domain.id)), remove(identityKey.domainName(domain.parentId ?? '-', domain.name))] as never,
     }),
   );
 }
 
 // ---- accounts ----
 
-export const getAccount = (id: string) => getItem<Account>(key.account(id).pk, 'ACCOUNT');
+export const getAccount = (id: string) => getItem<Account>(identityKey.account(id).pk, 'ACCOUNT');
 
 function accountItem(account: Account) {
-  return { ...key.account(account.id), gsi1pk: 'ACCOUNTS', gsi1sk: `${account.domainTree}${account.name.toLowerCase()}`, ...account };
+  return { ...identityKey.account(account.id), gsi1pk: 'ACCOUNTS', gsi1sk: `${account.domainTree}${account.name.toLowerCase()}`, ...account };
 }
 
 export async function findAccountByName(domainId: string, name: string): Promise<Account | undefined> {
-  const guard = await getItem<{ id: string }>(key.accountName(domainId, name).pk, 'GUARD');
+  const guard = await getItem<{ id: string }>(identityKey.accountName(domainId, name).pk, 'GUARD');
   return guard ? getAccount(guard.id) : undefined;
 }
 
 /** Accounts whose domain is in the subtree at `tree` (all of them for the root's tree). */
 export function listAccountsUnder(tree: string): Promise<Account[]> {
-  return queryIndex<Account>({ index: 'gsi1', partition: 'ACCOUNTS', prefix: tree });
+  return cachedListing<Account>('ACCOUNTS', tree);
 }
 
 /** True once any account exists (one key read of the accounts listing). */
@@ -225,7 +234,7 @@ export async function createAccount(
   const user = await newUser(account, firstUser);
   if (isdefault) user.isdefault = true;
   await transact(
-    [put(accountItem(account)), put({ ...key.accountName(account.domainId, account.name), id: account.id }), ...userPuts(user)],
+    [put(accountItem(account)), put({ ...identityKey.accountName(account.domainId, account.name), id: account.id }), ...userPuts(user)],
     `The specified account or user name already exists in domain ${fields.domain.path}`,
   );
   return { account, user };
@@ -235,31 +244,31 @@ export async function updateAccount(account: Account, changes: Partial<Pick<Acco
   const updated = { ...account, ...changes };
   const items: Record<string, unknown>[] = [{ Put: { TableName: tableName(), Item: accountItem(updated) } }];
   if (changes.name && changes.name.toLowerCase() !== account.name.toLowerCase()) {
-    items.push(remove(key.accountName(account.domainId, account.name)));
-    items.push(put({ ...key.accountName(account.domainId, changes.name), id: account.id }));
+    items.push(remove(identityKey.accountName(account.domainId, account.name)));
+    items.push(put({ ...identityKey.accountName(account.domainId, changes.name), id: account.id }));
   }
   await transact(items, `The account name ${changes.name} already exists in this domain`);
   return updated;
 }
 
 export async function deleteAccountRecord(account: Account): Promise<void> {
-  await dynamo().send(
+  await writeIdentity(
     new TransactWriteCommand({
-      TransactItems: [remove(key.account(account.id)), remove(key.accountName(account.domainId, account.name))] as never,
+      TransactItems: [remove(identityKey.account(account.id)), remove(identityKey.accountName(account.domainId, account.name))] as never,
     }),
   );
 }
 
 // ---- users ----
 
-export const getUser = (id: string) => getItem<User>(key.user(id).pk, 'USER');
+export const getUser = (id: string) => getItem<User>(identityKey.user(id).pk, 'USER');
 
 function userItem(user: User) {
-  return { ...key.user(user.id), gsi1pk: 'USERS', gsi1sk: `${user.domainTree}${user.accountId}/${user.username.toLowerCase()}`, ...user };
+  return { ...identityKey.user(user.id), gsi1pk: 'USERS', gsi1sk: `${user.domainTree}${user.accountId}/${user.username.toLowerCase()}`, ...user };
 }
 
 function userPuts(user: User) {
-  return [put(userItem(user)), put({ ...key.userName(user.domainId, user.username), id: user.id })];
+  return [put(userItem(user)), put({ ...identityKey.userName(user.domainId, user.username), id: user.id })];
 }
 
 async function newUser(account: Account, fields: NewUser & { id?: string }): Promise<User> {
@@ -286,18 +295,18 @@ export async function createUser(account: Account, fields: NewUser & { id?: stri
 }
 
 export async function findUserByName(domainId: string, username: string): Promise<User | undefined> {
-  const guard = await getItem<{ id: string }>(key.userName(domainId, username).pk, 'GUARD');
+  const guard = await getItem<{ id: string }>(identityKey.userName(domainId, username).pk, 'GUARD');
   return guard ? getUser(guard.id) : undefined;
 }
 
 export async function findUserByApiKey(apikey: string): Promise<User | undefined> {
-  const guard = await getItem<{ id: string }>(key.apiKey(apikey).pk, 'GUARD');
+  const guard = await getItem<{ id: string }>(identityKey.apiKey(apikey).pk, 'GUARD');
   return guard ? getUser(guard.id) : undefined;
 }
 
 /** Users of the subtree at `tree`, or of one account when `accountId` is given. */
 export function listUsersUnder(tree: string, accountId?: string): Promise<User[]> {
-  return queryIndex<User>({ index: 'gsi1', partition: 'USERS', prefix: accountId ? `${tree}${accountId}/` : tree });
+  return cachedListing<User>('USERS', accountId ? `${tree}${accountId}/` : tree);
 }
 
 export async function updateUser(user: User, changes: Partial<Omit<User, 'id' | 'accountId' | 'domainId' | 'domainTree' | 'apikey' | 'secretkey'>> & { password?: string }): Promise<User> {
@@ -305,8 +314,8 @@ export async function updateUser(user: User, changes: Partial<Omit<User, 'id' | 
   if (changes.password) updated.password = await hashPassword(changes.password);
   const items: Record<string, unknown>[] = [{ Put: { TableName: tableName(), Item: userItem(updated) } }];
   if (changes.username && changes.username.toLowerCase() !== user.username.toLowerCase()) {
-    items.push(remove(key.userName(user.domainId, user.username)));
-    items.push(put({ ...key.userName(user.domainId, changes.username), id: user.id }));
+    items.push(remove(identityKey.userName(user.domainId, user.username)));
+    items.push(put({ ...identityKey.userName(user.domainId, changes.username), id: user.id }));
   }
   await transact(items, `The username ${changes.username} already exists in this domain`);
   return updated;
@@ -318,9 +327,9 @@ export async function registerUserKeys(user: User): Promise<{ apikey: string; se
   const secretkey = randomCredential();
   const items: Record<string, unknown>[] = [
     { Put: { TableName: tableName(), Item: userItem({ ...user, apikey, secretkey: await sealSecret(secretkey) }) } },
-    put({ ...key.apiKey(apikey), id: user.id }),
+    put({ ...identityKey.apiKey(apikey), id: user.id }),
   ];
-  if (user.apikey) items.push(remove(key.apiKey(user.apikey)));
+  if (user.apikey) items.push(remove(identityKey.apiKey(user.apikey)));
   await transact(items, 'API key collision; try again');
   return { apikey, secretkey };
 }
@@ -328,14 +337,14 @@ export async function registerUserKeys(user: User): Promise<{ apikey: string; se
 /** Keys the caller chose (upstream's updateUser userapikey/usersecretkey); false when the API key is taken. */
 export async function setUserKeys(user: User, apikey: string, secretkey: string): Promise<boolean> {
   if (apikey === user.apikey) {
-    await dynamo().send(new PutCommand({ TableName: tableName(), Item: userItem({ ...user, secretkey: await sealSecret(secretkey) }) }));
+    await writeIdentity(new PutCommand({ TableName: tableName(), Item: userItem({ ...user, secretkey: await sealSecret(secretkey) }) }));
     return true;
   }
   const items: Record<string, unknown>[] = [
     { Put: { TableName: tableName(), Item: userItem({ ...user, apikey, secretkey: await sealSecret(secretkey) }) } },
-    put({ ...key.apiKey(apikey), id: user.id }),
+    put({ ...identityKey.apiKey(apikey), id: user.id }),
   ];
-  if (user.apikey) items.push(remove(key.apiKey(user.apikey)));
+  if (user.apikey) items.push(remove(identityKey.apiKey(user.apikey)));
   try {
     await transact(items, 'API key taken');
     return true;
@@ -347,9 +356,9 @@ export async function setUserKeys(user: User, apikey: string, secretkey: string)
 
 /** Removes the user, its name and API key guards, and ends its sessions. Deleting twice is harmless. */
 export async function deleteUserRecord(user: User): Promise<void> {
-  const items = [remove(key.user(user.id)), remove(key.userName(user.domainId, user.username))];
-  if (user.apikey) items.push(remove(key.apiKey(user.apikey)));
-  await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
+  const items = [remove(identityKey.user(user.id)), remove(identityKey.userName(user.domainId, user.username))];
+  if (user.apikey) items.push(remove(identityKey.apiKey(user.apikey)));
+  await writeIdentity(new TransactWriteCommand({ TransactItems: items as never }));
   await endUserSessions(user.id);
 }
 
@@ -373,7 +382,7 @@ export async function createSession(userId: string, idleSeconds: number): Promis
   await dynamo().send(
     new PutCommand({
       TableName: tableName(),
-      Item: { ...key.session(session.sessionkey), gsi1pk: 'SESSIONS', gsi1sk: `${userId}/${session.sessionkey}`, ...session },
+      Item: { ...identityKey.session(session.sessionkey), gsi1pk: 'SESSIONS', gsi1sk: `${userId}/${session.sessionkey}`, ...session },
     }),
   );
   return session;
@@ -386,7 +395,7 @@ export async function useSession(sessionkey: string, idleSeconds: number): Promi
     const { Attributes } = await dynamo().send(
       new UpdateCommand({
         TableName: tableName(),
-        Key: key.session(sessionkey),
+        Key: identityKey.session(sessionkey),
         UpdateExpression: 'SET expiresAt = :next',
         ConditionExpression: 'attribute_exists(pk) AND expiresAt > :now',
         ExpressionAttributeValues: { ':next': now + idleSeconds, ':now': now },
@@ -401,7 +410,7 @@ export async function useSession(sessionkey: string, idleSeconds: number): Promi
 }
 
 export async function endSession(sessionkey: string): Promise<void> {
-  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: key.session(sessionkey) }));
+  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: identityKey.session(sessionkey) }));
 }
 
 /** Ends every session of the user (it was deleted, disabled or locked). */

@@ -44,19 +44,19 @@ export function decide(role: Role, apiName: string): Permission | undefined {
   return role.permissions.find((permission) => ruleMatches(permission.rule, apiName))?.permission;
 }
 
-const key = (id: string) => ({ pk: `ROLE#${id}`, sk: 'ROLE' });
+export const roleKey = (id: string) => ({ pk: `ROLE#${id}`, sk: 'ROLE' });
 const nameGuard = (name: string) => ({ pk: `ROLENAME#${name.toLowerCase()}`, sk: 'GUARD' });
 const permissionGuard = (id: string) => ({ pk: `ROLEPERMISSION#${id}`, sk: 'GUARD' });
 
 function roleItem(role: Role) {
-  return { ...key(role.id), gsi1pk: 'ROLES', gsi1sk: role.name.toLowerCase(), ...role };
+  return { ...roleKey(role.id), gsi1pk: 'ROLES', gsi1sk: role.name.toLowerCase(), ...role };
 }
 
 export class DuplicateRole extends Error {}
 /** The role changed between reading and saving it. */
 export class ConcurrentRoleChange extends Error {}
 
-export const getRole = (id: string) => getItem<Role>(key(id).pk, 'ROLE');
+export const getRole = (id: string) => getItem<Role>(roleKey(id).pk, 'ROLE');
 
 export const listRoles = () => queryIndex<Role>({ index: 'gsi1', partition: 'ROLES' });
 
@@ -141,7 +141,7 @@ export async function deleteRoleRecord(role: Role): Promise<void> {
   await dynamo().send(
     new TransactWriteCommand({
       TransactItems: [
-        { Delete: { TableName: tableName(), Key: key(role.id), ...unchanged } },
+        { Delete: { TableName: tableName(), Key: roleKey(role.id), ...unchanged } },
         { Delete: { TableName: tableName(), Key: nameGuard(role.name) } },
         ...role.permissions.map((permission) => ({ Delete: { TableName: tableName(), Key: permissionGuard(permission.id) } })),
       ] as never,

@@ -11,8 +11,10 @@ import {
   findUserByName,
   getAccount,
   listAccountsUnder,
+  listUsersUnder,
   updateAccount,
   type Account,
+  type User,
   type AccountState,
   type Domain,
   type RoleType,
@@ -197,7 +199,12 @@ const listAccountsCommand = defineCommand({
       scope = { tree: domain.tree, recursive: Boolean(params.isrecursive) };
     }
     const state = params.state?.toLowerCase();
-    const candidates = scope.accountId ? [await getAccount(scope.accountId)].filter((a): a is Account => Boolean(a)) : await listAccountsUnder(scope.tree ?? '/');
+    // The users of the accounts in scope are read alongside them, once for the whole page.
+    const [candidates, users]: [Account[], User[]] = scope.accountId
+      ? await getAccount(scope.accountId).then(async (account) =>
+          account ? [[account], await listUsersUnder(account.domainTree, account.id)] : [[], []],
+        )
+      : await Promise.all([listAccountsUnder(scope.tree ?? '/'), listUsersUnder(scope.tree ?? '/')]);
     const accounts = candidates
       .filter((account) => inIdentityScope(scope, { accountId: account.id, domainTree: account.domainTree }))
       // Upstream hides domain admin accounts from callers that are not admins.
@@ -210,8 +217,12 @@ const listAccountsCommand = defineCommand({
       .filter((account) => params.roleid === undefined || account.roleId === params.roleid)
       .filter((account) => matchesKeyword(params.keyword, account.name, account.state))
       .sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
-    const lookups = new IdentityLookups().know({ accounts });
-    const shown = await Promise.all(page(accounts, params, settings).map((account) => renderAccount(account, caller.domain.tree, lookups)));
+    const lookups = new IdentityLookups().know({ accounts, domains: [caller.domain] });
+    const shownAccounts = page(accounts, params, settings);
+    const usersByAccount = Map.groupBy(users, (user) => user.accountId);
+    const shown = await Promise.all(
+      shownAccounts.map((account) => renderAccount(account, caller.domain.tree, lookups, usersByAccount.get(account.id) ?? [])),
+    );
     return { body: listBody('account', shown, accounts.length) };
   },
 });
