@@ -50,7 +50,8 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
     } else {
       log.error('command failed', { requestId: request.requestId, command: commandName, error: String((error as Error)?.stack ?? error) });
     }
-    return renderError(commandName, error, format);
+    // Upstream names the envelope after the command when it knows the command, else `errorresponse`.
+    return renderError(findCommand(commandName)?.name, error, format);
   }
 }
 

@@ -10,7 +10,9 @@ import { ApiClient, canonicalString, encodeValue, hmac, send, sendFrom, type Key
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 
 const REFUSED = 'unable to verify user credentials and/or request signature';
-const refusedBody = (command: string) => ({ [`${command.toLowerCase()}response`]: { uuidList: [], errorcode: 401, errortext: REFUSED } });
+/** Upstream names an error envelope after the command, or `errorresponse` for one it does not know. */
+const envelope = (command: string) => (command === 'listFrobs' ? 'errorresponse' : `${command.toLowerCase()}response`);
+const refusedBody = (command: string) => ({ [envelope(command)]: { uuidList: [], errorcode: 401, errortext: REFUSED } });
 const sessionRefusedBody = (command: string) => ({
   [`${command.toLowerCase()}response`]: { uuidList: [], errorcode: 401, errortext: 'unable to verify user credentials' },
 });

@@ -66,7 +66,7 @@ describe('the API through the HTTP server', () => {
     const json = await fetch(signedUrl('listFrobnicators', 'json'));
     expect(json.status).toBe(432);
     expect(await json.json()).toEqual({
-      listfrobnicatorsresponse: {
+      errorresponse: {
         uuidList: [],
         errorcode: 432,
         cserrorcode: 9999,
@@ -76,9 +76,9 @@ describe('the API through the HTTP server', () => {
     const xml = await fetch(signedUrl('listFrobnicators'));
     expect(xml.status).toBe(432);
     expect(await xml.text()).toBe(
-      '<?xml version="1.0" encoding="UTF-8"?><listfrobnicatorsresponse cloud-stack-version="4.20.0.0">' +
+      '<?xml version="1.0" encoding="UTF-8"?><errorresponse cloud-stack-version="4.20.0.0">' +
         '<errorcode>432</errorcode><cserrorcode>9999</cserrorcode>' +
-        '<errortext>The given command does not exist or it is not available for user</errortext></listfrobnicatorsresponse>',
+        '<errortext>The given command does not exist or it is not available for user</errortext></errorresponse>',
     );
   });
 
@@ -93,7 +93,11 @@ describe('the API through the HTTP server', () => {
       const response = await fetch(`${runtime.apiUrl}?command=${command}&response=json`);
       expect(response.status).toBe(401);
       expect(await response.json()).toEqual({
-        [`${command.toLowerCase()}response`]: { uuidList: [], errorcode: 401, errortext: 'unable to verify user credentials and/or request signature' },
+        [command === 'listCapabilities' ? 'listcapabilitiesresponse' : 'errorresponse']: {
+          uuidList: [],
+          errorcode: 401,
+          errortext: 'unable to verify user credentials and/or request signature',
+        },
       });
     }
   });
