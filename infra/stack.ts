@@ -35,6 +35,7 @@ export class MoldStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: endpoint.url });
     new CfnOutput(this, 'TableName', { value: inventory.table.tableName });
+    new CfnOutput(this, 'DataKeySecretArn', { value: secrets.dataKey.secretArn });
     new CfnOutput(this, 'AgentDeadLetterQueueArn', { value: messaging.deadLetterQueue.queueArn });
   }
 }
