@@ -43,10 +43,13 @@ export class MalformedParameter extends CloudStackError {
   }
 }
 
-/** 431: a missing or invalid parameter value (upstream's InvalidParameterValueException). */
+/**
+ * 431: a missing or invalid parameter value (upstream's InvalidParameterValueException, 4350; pass
+ * 9999 where upstream throws ServerApiException(PARAM_ERROR) instead).
+ */
 export class InvalidParameter extends CloudStackError {
-  constructor(text: string) {
-    super(431, text, 4350);
+  constructor(text: string, cserrorcode = 4350) {
+    super(431, text, cserrorcode);
   }
 }
 
@@ -57,10 +60,20 @@ export class UnsupportedAction extends CloudStackError {
   }
 }
 
-/** 530: something went wrong on our side. The text never carries a stack trace. */
+/**
+ * 530: something went wrong on our side, or upstream's ServerApiException(INTERNAL_ERROR) (pass
+ * 9999 for that). The text never carries a stack trace.
+ */
 export class InternalError extends CloudStackError {
-  constructor(text = 'Internal error executing command, please contact your system administrator') {
-    super(530, text, 4250);
+  constructor(text = 'Internal error executing command, please contact your system administrator', cserrorcode = 4250) {
+    super(530, text, cserrorcode);
+  }
+}
+
+/** 531 without a cserrorcode: a failed login (upstream's CloudAuthenticationException). */
+export class AuthenticationFailed extends CloudStackError {
+  constructor(text: string) {
+    super(531, text);
   }
 }
 
@@ -122,6 +135,7 @@ const BY_NAME: Record<string, new (text: string) => CloudStackError> = {
   UnsupportedAction,
   InternalError,
   PermissionDenied,
+  AuthenticationFailed,
   ResourceLimitExceeded,
   InsufficientCapacity,
   ResourceUnavailable,

@@ -35,6 +35,7 @@ import {
   checkRoleEscalation,
   checkRolePrivilege,
   completed,
+  userCreated,
   domainParam,
   inIdentityScope,
   isAdminCaller,
@@ -148,10 +149,7 @@ const createAccountCommand = defineCommand({
       body: { account: rendered },
       events: [
         completed('ACCOUNT.CREATE', 'creating Account', `Account Name: ${params.username}, Domain Id:${domain.id}`, { id: account.id, type: 'Account' }),
-        completed('USER.CREATE', 'creating User', `UserName: ${user.username}, FirstName :${user.firstname}, LastName: ${user.lastname}`, {
-          id: user.id,
-          type: 'User',
-        }),
+        userCreated(user),
       ],
     };
   },

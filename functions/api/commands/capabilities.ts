@@ -1,15 +1,10 @@
 import { z } from 'zod';
-import { CloudStackError } from '../../../shared/cloudstack/errors.ts';
+import { InternalError } from '../../../shared/cloudstack/errors.ts';
 import { describeParam, param } from '../../../shared/cloudstack/params.ts';
 import { CLOUDSTACK_VERSION, listBody } from '../../../shared/cloudstack/render.ts';
 import { ALL_ROLES, defineCommand, type AnyCommand } from '../command.ts';
 
 /** Upstream's ListApisCmd throws ServerApiException(INTERNAL_ERROR, …): 530 with cserrorcode 9999. */
-class ApiDiscoveryFailed extends CloudStackError {
-  constructor() {
-    super(530, 'Api Discovery plugin was unable to find an api by that name or process any apis', 9999);
-  }
-}
 
 // Mold answers as the CloudStack release whose API it implements.
 const listCapabilities = defineCommand({
@@ -87,7 +82,7 @@ const listApis = defineCommand({
     // authenticator commands too).
     const visible = COMMANDS.filter((command) => mayCall(caller, command));
     const chosen = params.name ? visible.filter((command) => command.name === params.name) : visible;
-    if (params.name && chosen.length === 0) throw new ApiDiscoveryFailed();
+    if (params.name && chosen.length === 0) throw new InternalError('Api Discovery plugin was unable to find an api by that name or process any apis', 9999);
     return { body: listBody('api', chosen.map(describeCommand)) };
   },
 });

@@ -134,6 +134,14 @@ export function completed(type: string, action: string, details: string, resourc
   return { type, description: `Successfully completed ${action}. ${details}`, resourceId: resource.id, resourceType: resource.type };
 }
 
+/** USER.CREATE, recorded by createUser and by createAccount for its first user. */
+export function userCreated(user: { id: string; username: string; firstname: string; lastname: string }): Recorded {
+  return completed('USER.CREATE', 'creating User', `UserName: ${user.username}, FirstName :${user.firstname}, LastName: ${user.lastname}`, {
+    id: user.id,
+    type: 'User',
+  });
+}
+
 /** What an account or user listing may return (upstream's buildACLSearchParameters). */
 export interface IdentityScope {
   /** Only this account. */

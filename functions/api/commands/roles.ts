@@ -4,7 +4,7 @@
 // A change to a role's rules applies to its users' very next call: the caller's role is read on
 // every request.
 import { randomUUID } from 'node:crypto';
-import { CloudStackError, InternalError, InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
+import { InternalError, InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
 import { listParams, param } from '../../../shared/cloudstack/params.ts';
 import { listBody } from '../../../shared/cloudstack/render.ts';
 import { listAccountsUnder, type RoleType } from '../../../shared/db/identity.ts';
@@ -28,22 +28,16 @@ import { isRootAdmin } from '../scope.ts';
 
 const ROLE_TYPES: readonly RoleType[] = ['Admin', 'ResourceAdmin', 'DomainAdmin', 'User'];
 
-/**
- * 431 as upstream's ServerApiException(PARAM_ERROR, …) (and an IllegalArgumentException it wraps):
- * cserrorcode 9999, where an InvalidParameterValueException would carry 4350.
- */
-class ParamError extends CloudStackError {
-  constructor(text: string) {
-    super(431, text, 9999);
-  }
-}
+// Upstream refuses role parameters with ServerApiException(PARAM_ERROR, …): 431 with cserrorcode
+// 9999, where an InvalidParameterValueException would carry 4350.
 
 // ---- upstream's lookups and checks ----
 
 /** Upstream's ParamProcessWorker text for a UUID that names no entity. */
-function noSuchEntity(api: string, name: string, value: string): ParamError {
-  return new ParamError(
+function noSuchEntity(api: string, name: string, value: string): InvalidParameter {
+  return new InvalidParameter(
     `Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`,
+    9999,
   );
 }
 
@@ -54,7 +48,7 @@ function noSuchEntity(api: string, name: string, value: string): ParamError {
 async function findRole(caller: Caller, id: string, api: string, name: string, hidden: string): Promise<Role> {
   const role = await getRole(id);
   if (!role) throw noSuchEntity(api, name, id);
-  if (!isRootAdmin(caller) && role.type === 'Admin') throw new ParamError(hidden);
+  if (!isRootAdmin(caller) && role.type === 'Admin') throw new InvalidParameter(hidden, 9999);
   return role;
 }
 
@@ -67,14 +61,14 @@ function checkCallerAccess(caller: Caller): void {
 function roleType(value: string | undefined, text: (value: string) => string): RoleType | undefined {
   if (value === undefined) return undefined;
   const type = ROLE_TYPES.find((t) => t === value);
-  if (!type) throw new ParamError(text(value));
+  if (!type) throw new InvalidParameter(text(value), 9999);
   return type;
 }
 
 /** Permission.valueOf(value.toUpperCase()), as upstream's BaseRolePermissionCmd. */
 function permissionValue(value: string, text: (value: string) => string): Permission {
   const lower = value.toLowerCase();
-  if (lower !== 'allow' && lower !== 'deny') throw new ParamError(text(value));
+  if (lower !== 'allow' && lower !== 'deny') throw new InvalidParameter(text(value), 9999);
   return lower;
 }
 
@@ -165,8 +159,8 @@ const createRole = defineCommand({
   roles: ADMINS,
   handler: async ({ params, caller }) => {
     const type = roleType(params.type, () => 'Invalid role type provided');
-    if (!type && !params.roleid) throw new ParamError('Neither role type nor role ID is provided');
-    if (type && params.roleid) throw new ParamError('Both role type and role ID should not be specified');
+    if (!type && !params.roleid) throw new InvalidParameter('Neither role type nor role ID is provided', 9999);
+    if (type && params.roleid) throw new InvalidParameter('Both role type and role ID should not be specified', 9999);
     const source = params.roleid ? await findRole(caller, params.roleid, 'createrole', 'roleid', 'Invalid role id provided') : undefined;
     checkCallerAccess(caller);
     let role: Role;
@@ -353,10 +347,10 @@ const updateRolePermission = defineCommand({
       params.permission === undefined ? undefined : permissionValue(params.permission, () => 'Values for permission parameter should be: allow or deny');
     if (params.ruleorder) {
       if (params.ruleid || permission) {
-        throw new ParamError('Parameters permission and ruleid must be mutually exclusive with ruleorder');
+        throw new InvalidParameter('Parameters permission and ruleid must be mutually exclusive with ruleorder', 9999);
       }
       for (const id of params.ruleorder) {
-        if (!(await findRoleByPermission(id))) throw new ParamError('Provided role permission(s) do not exist');
+        if (!(await findRoleByPermission(id))) throw new InvalidParameter('Provided role permission(s) do not exist', 9999);
       }
       checkCallerAccess(caller);
       if (role.isdefault) throw new PermissionDenied('Role permission cannot be updated for Default roles');
@@ -373,7 +367,7 @@ const updateRolePermission = defineCommand({
       };
     }
     if (params.ruleid && permission) {
-      if (!(await findRoleByPermission(params.ruleid))) throw new ParamError('Invalid rule id provided');
+      if (!(await findRoleByPermission(params.ruleid))) throw new InvalidParameter('Invalid rule id provided', 9999);
       checkCallerAccess(caller);
       if (role.isdefault) throw new PermissionDenied('Role permission cannot be updated for Default roles');
       // A rule of another role changes nothing: upstream answers success false.
@@ -396,7 +390,7 @@ const deleteRolePermission = defineCommand({
   roles: ADMINS,
   handler: async ({ params, caller }) => {
     const role = await findRoleByPermission(params.id);
-    if (!role) throw new ParamError('Invalid role permission id provided');
+    if (!role) throw new InvalidParameter('Invalid role permission id provided', 9999);
     checkCallerAccess(caller);
     if (role.isdefault) throw new PermissionDenied('Role permission cannot be deleted for Default roles');
     const saved = await save(

@@ -1,5 +1,5 @@
 // login and logout (upstream's DefaultLoginAPIAuthenticatorCmd and DefaultLogoutAPIAuthenticatorCmd).
-import { ApiLimitExceeded, CloudStackError, MethodNotAllowed, Unauthenticated } from '../../../shared/cloudstack/errors.ts';
+import { ApiLimitExceeded, AuthenticationFailed, MethodNotAllowed, Unauthenticated } from '../../../shared/cloudstack/errors.ts';
 import { param } from '../../../shared/cloudstack/params.ts';
 import { verifyPassword } from '../../../shared/crypto/passwords.ts';
 import { recordEvent } from '../../../shared/db/events.ts';
@@ -13,11 +13,6 @@ import { countInWindow, peekWindow } from '../throttle.ts';
  * 531, upstream's CloudAuthenticationException: a failed login. Upstream serializes it with
  * getSerializedApiError(531, text), so the envelope carries no cserrorcode.
  */
-class AuthenticationFailed extends CloudStackError {
-  constructor(text: string) {
-    super(531, text);
-  }
-}
 
 /** "/", "/child/" or "ROOT/child": the domain at that path below ROOT. */
 async function domainByPath(path: string): Promise<Domain | undefined> {

@@ -36,6 +36,7 @@ import {
   checkExternalId,
   checkRolePrivilege,
   completed,
+  userCreated,
   domainParam,
   inIdentityScope,
   isAdminCaller,
@@ -118,10 +119,7 @@ const createUserCommand = defineCommand({
     return {
       body: { user: await renderUser(user, caller.domain.tree, new IdentityLookups().know({ domains: [domain], accounts: [account] })) },
       events: [
-        completed('USER.CREATE', 'creating User', `UserName: ${user.username}, FirstName :${user.firstname}, LastName: ${user.lastname}`, {
-          id: user.id,
-          type: 'User',
-        }),
+        userCreated(user),
       ],
     };
   },
