@@ -3,14 +3,23 @@ import { decide } from '../../shared/db/roles.ts';
 import { isPublic, type AnyCommand, type Caller } from './command.ts';
 import { accountCommands } from './commands/accounts.ts';
 import { capabilityCommands } from './commands/capabilities.ts';
+import { configurationCommands } from './commands/configurations.ts';
 import { domainCommands } from './commands/domains.ts';
 import { eventCommands } from './commands/events.ts';
 import { jobCommands } from './commands/jobs.ts';
+import { networkCommands } from './commands/networks.ts';
+import { osTypeCommands } from './commands/os-types.ts';
+import { offeringCommands } from './commands/offerings.ts';
 import { roleCommands } from './commands/roles.ts';
 import { sessionCommands } from './commands/session.ts';
+import { templateCommands } from './commands/templates.ts';
 import { userCommands } from './commands/users.ts';
+import { clusterCommands } from './commands/clusters.ts';
+import { hostCommands } from './commands/hosts.ts';
+import { podCommands } from './commands/pods.ts';
+import { zoneCommands } from './commands/zones.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...templateCommands, ...osTypeCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

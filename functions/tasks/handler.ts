@@ -5,11 +5,15 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
+import { networkActions, runNetworkAction } from './networks.ts';
+import { runTemplateTask, templateActions } from './templates.ts';
 
 const action = z.discriminatedUnion('action', [
   z.object({ action: z.literal('completeJob'), jobId: z.string(), result: z.record(z.string(), z.unknown()) }),
   z.object({ action: z.literal('failJob'), jobId: z.string(), error: stepFunctionsError }),
   ...identityActions,
+  ...templateActions,
+  ...networkActions,
 ]);
 
 export type TaskAction = z.infer<typeof action>;
@@ -26,6 +30,10 @@ async function run(event: unknown) {
     case 'deleteDomainRecords':
     case 'setIdentityState':
       return runIdentityTask(request);
+    case 'deleteTemplateRecords':
+      return runTemplateTask(request);
+    case 'networkCommand':
+      return runNetworkAction(request);
   }
 }
 
