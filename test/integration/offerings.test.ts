@@ -1,11 +1,9 @@
 // Compute and disk offerings through /client/api: createServiceOffering, listServiceOfferings,
 // updateServiceOffering, deleteServiceOffering and the disk offering commands, with upstream's
 // fields, customized offerings, domain and zone scoping, RBAC and every refusal.
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dynamo } from '../../shared/aws.ts';
-import { zoneKey } from '../../shared/db/infrastructure.ts';
+import { seedZone } from '../support/zones.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { makeAccount, makeDomain, missing, noEntity, ok, refused, startWorld, unique, type Member, type World } from './identity-fixtures.ts';
 
@@ -50,14 +48,7 @@ describe('offerings', () => {
       makeAccount(world.admin, { accounttype: 0, domainid: child.id }),
       makeAccount(world.admin, { accounttype: 0, domainid: sibling.id }),
     ]);
-    // A zone record, as the zone commands write it.
-    zone = { id: randomUUID(), name: unique('zone') };
-    await dynamo().send(
-      new PutCommand({
-        TableName: 'mold',
-        Item: { ...zoneKey(zone.id), gsi1pk: 'ZONES', gsi1sk: zone.name, ...zone, networktype: 'Advanced', allocationstate: 'Enabled', created: '2024-01-01T00:00:00+0000' },
-      }),
-    );
+    zone = await seedZone(unique('zone'));
   });
   afterAll(async () => {
     await world?.runtime.stop();
