@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { dynamo } from '../aws.ts';
 import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
+import { incrementResources, releaseResources, reserveResources } from './limits.ts';
 
 export type TemplateFormat = 'QCOW2' | 'RAW' | 'ISO';
 export type TemplateType = 'USER' | 'ROUTING' | 'SYSTEM' | 'BUILTIN';
@@ -85,11 +86,21 @@ export async function createTemplate(fields: NewTemplate): Promise<Template> {
     sharedAccountIds: [],
     created: cloudstackDate(),
   };
-  await dynamo().send(
-    new PutCommand({ TableName: tableName(), Item: templateItem(template), ConditionExpression: 'attribute_not_exists(pk)' }),
-  );
+  // The owner's `template` limit (templates and ISOs alike, as upstream): 532 when exceeded.
+  await reserveResources(template.accountId, { template: 1 });
+  try {
+    await dynamo().send(
+      new PutCommand({ TableName: tableName(), Item: templateItem(template), ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+  } catch (error) {
+    await releaseResources(template.accountId, { template: 1 });
+    throw error;
+  }
   return template;
 }
+
+/** Bytes of secondary storage a template's downloaded copies hold (upstream counts their size). */
+const downloadedBytes = (copies: ZoneCopy[]) => copies.reduce((sum, copy) => sum + (copy.downloadState === 'DOWNLOADED' ? (copy.size ?? 0) : 0), 0);
 
 export const getTemplate = (id: string) => getItem<Template>(templateKey(id).pk, 'TEMPLATE');
 
@@ -178,12 +189,16 @@ export function markTemplateDownloading(id: string, zoneId: string, percent: num
 }
 
 /** The template is in the zone's secondary storage: it is ready there (`isready`). */
-export function markTemplateDownloaded(
+export async function markTemplateDownloaded(
   id: string,
   zoneId: string,
   result: { size?: number; physicalsize?: number; installPath?: string } = {},
 ): Promise<Template> {
-  return setZoneCopy(id, zoneId, { downloadState: 'DOWNLOADED', downloadPercent: 100, ...result });
+  const before = await getTemplate(id);
+  const updated = await setZoneCopy(id, zoneId, { downloadState: 'DOWNLOADED', downloadPercent: 100, ...result });
+  // The owner's secondary_storage counts the copy once it is there (upstream's download callback).
+  if (before && before.zones[zoneId]?.downloadState !== 'DOWNLOADED') await incrementResources(updated.accountId, { secondary_storage: result.size ?? 0 });
+  return updated;
 }
 
 /** The download into a zone failed; `reason` becomes the status upstream shows. */
@@ -203,12 +218,23 @@ export async function deleteTemplateRecord(id: string, zoneId?: string, existing
     const remaining = templateZoneIds(template, existingZoneIds).filter((z) => z !== zoneId);
     if (remaining.length > 0) {
       const zones = Object.fromEntries(remaining.map((z) => [z, zoneCopy(template, z)]));
-      await update(id, { '#zones': zones, '#crossZones': false }, { '#zones': 'zones', '#crossZones': 'crossZones' }).catch((error) => {
-        if (!(error instanceof TemplateGone)) throw error;
-      });
+      const removed = await update(id, { '#zones': zones, '#crossZones': false }, { '#zones': 'zones', '#crossZones': 'crossZones' }).then(
+        () => true,
+        (error) => {
+          if (!(error instanceof TemplateGone)) throw error;
+          return false;
+        },
+      );
+      if (removed) await releaseResources(template.accountId, { secondary_storage: downloadedBytes(template.zones[zoneId] ? [template.zones[zoneId]] : []) });
       return 'zone-removed';
     }
   }
-  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: templateKey(id) }));
+  try {
+    await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: templateKey(id), ConditionExpression: 'attribute_exists(pk)' }));
+  } catch (error) {
+    if (isConditionFailure(error)) return 'gone'; // deleted by a concurrent step, which gave its resources back
+    throw error;
+  }
+  await releaseResources(template.accountId, { template: 1, secondary_storage: downloadedBytes(Object.values(template.zones)) });
   return 'deleted';
 }

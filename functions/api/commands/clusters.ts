@@ -17,14 +17,21 @@ import {
   type Cluster,
   type Pod,
 } from '../../../shared/db/infrastructure.ts';
+import { settingsFor } from '../../../shared/settings.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { allocationState, byName, clusterParam, infraEvent, INFRA_READERS, inUse, namesOf, podParam, zoneParam } from './zones.ts';
 
 const ARCHES = ['x86_64', 'aarch64'] as const;
 
+/** The cluster's cpu/mem.overprovisioning.factor (cluster scope, else global): upstream's ratios. */
+export async function overcommitRatios(cluster: Cluster): Promise<{ cpu: string; memory: string }> {
+  const scoped = await settingsFor({ clusterId: cluster.id, zoneId: cluster.zoneId });
+  return { cpu: scoped.raw('cpu.overprovisioning.factor'), memory: scoped.raw('mem.overprovisioning.factor') };
+}
+
 /** Upstream's ClusterResponse. */
-export function renderCluster(cluster: Cluster, names: { zone?: string; pod?: string }) {
+export function renderCluster(cluster: Cluster, names: { zone?: string; pod?: string }, ratios?: { cpu: string; memory: string }) {
   return {
     id: cluster.id,
     name: cluster.name,
@@ -36,8 +43,8 @@ export function renderCluster(cluster: Cluster, names: { zone?: string; pod?: st
     clustertype: cluster.clustertype ?? 'CloudManaged',
     allocationstate: cluster.allocationstate,
     managedstate: cluster.managedstate ?? 'Managed',
-    cpuovercommitratio: cluster.cpuovercommitratio ?? '1.0',
-    memoryovercommitratio: cluster.memoryovercommitratio ?? '1.0',
+    cpuovercommitratio: ratios?.cpu ?? cluster.cpuovercommitratio ?? '1.0',
+    memoryovercommitratio: ratios?.memory ?? cluster.memoryovercommitratio ?? '1.0',
     arch: cluster.arch ?? 'x86_64',
     hasannotations: false,
   };
@@ -46,7 +53,8 @@ export function renderCluster(cluster: Cluster, names: { zone?: string; pod?: st
 async function renderClusters(clusters: Cluster[]) {
   const zones = await namesOf(clusters.map((c) => c.zoneId), getZone);
   const pods = await namesOf(clusters.map((c) => c.podId), getPod);
-  return new Map(clusters.map((c) => [c.id, renderCluster(c, { zone: zones.get(c.zoneId), pod: pods.get(c.podId) })]));
+  const ratios = new Map(await Promise.all(clusters.map(async (c) => [c.id, await overcommitRatios(c)] as const)));
+  return new Map(clusters.map((c) => [c.id, renderCluster(c, { zone: zones.get(c.zoneId), pod: pods.get(c.podId) }, ratios.get(c.id))]));
 }
 
 function checkHypervisor(value: string): 'KVM' {
@@ -107,7 +115,7 @@ const addClusterCommand = defineCommand({
     });
     // Upstream answers addCluster with a list of the one cluster.
     return {
-      body: { count: 1, cluster: [renderCluster(cluster, { zone: zone.name, pod: pod.name })] },
+      body: { count: 1, cluster: [renderCluster(cluster, { zone: zone.name, pod: pod.name }, await overcommitRatios(cluster))] },
       events: [infraEvent('CLUSTER.CREATE', 'creating cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Name: ${cluster.name}`)],
     };
   },
@@ -179,7 +187,7 @@ const updateClusterCommand = defineCommand({
     });
     const zone = await getZone(cluster.zoneId);
     return {
-      body: { cluster: renderCluster(updated, { zone: zone?.name, pod: pod.name }) },
+      body: { cluster: renderCluster(updated, { zone: zone?.name, pod: pod.name }, await overcommitRatios(updated)) },
       events: [infraEvent('CLUSTER.UPDATE', 'updating cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Id: ${cluster.id}`)],
     };
   },

@@ -6,6 +6,7 @@ import { listParams, param } from '../../../shared/cloudstack/params.ts';
 import { getHost, IllegalTransition, listHostRecords, transitionResourceState, updateHostRecord, type Host } from '../../../shared/db/hosts.ts';
 import { getCluster, getPod, getZone } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
+import { settingsFor } from '../../../shared/settings.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { byName, infraEvent, INFRA_READERS, namesOf } from './zones.ts';
@@ -91,11 +92,13 @@ async function hostContext(hosts: Host[]): Promise<HostContext> {
   for (const id of new Set(hosts.map((h) => h.clusterId))) {
     const cluster = await getCluster(id);
     if (cluster) {
+      // The cluster's over-provisioning factors as they apply to it (cluster scope, else global).
+      const scoped = await settingsFor({ clusterId: cluster.id, zoneId: cluster.zoneId });
       clusters.set(id, {
         name: cluster.name,
         clustertype: cluster.clustertype ?? 'CloudManaged',
-        cpu: Number(cluster.cpuovercommitratio ?? 1) || 1,
-        memory: Number(cluster.memoryovercommitratio ?? 1) || 1,
+        cpu: scoped.number('cpu.overprovisioning.factor') || 1,
+        memory: scoped.number('mem.overprovisioning.factor') || 1,
       });
     }
   }

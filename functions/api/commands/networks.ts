@@ -57,6 +57,7 @@ import { ADMINS, ALL_ROLES, defineCommand, type Caller, type Recorded } from '..
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { isDomainAdmin, isRootAdmin, resolveAccount, resolveDomain } from '../scope.ts';
 import { noSuchEntity, rootDomainId } from './identity-common.ts';
+import { releaseResources, reserveResources } from '../../../shared/db/limits.ts';
 
 const STATE_MACHINE = 'network-command';
 
@@ -677,9 +678,12 @@ const createNetworkCommand = defineCommand({
       ...(accountId && { accountId }),
       created,
     };
+    // An account's network counts against its `network` limit (532 when exceeded).
+    if (accountId) await reserveResources(accountId, { network: 1 });
     try {
       await createNetworkRecord(network, range, physical);
     } catch (error) {
+      if (accountId) await releaseResources(accountId, { network: 1 });
       if (error instanceof ConcurrentChange) {
         throw new InvalidParameter(`Network with vlan ${vlan} already exists or overlaps with other network vlans in zone ${zone.id}`);
       }
@@ -828,6 +832,7 @@ async function applyNetworkDeletion(id: string): Promise<void> {
     throw error;
   }
   await deleteNetworkRecords(network, await currentRangesOfNetwork(id));
+  if (network.accountId) await releaseResources(network.accountId, { network: 1 });
 }
 
 // ---- VLAN IP ranges ----
