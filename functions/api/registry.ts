@@ -12,14 +12,17 @@ import { osTypeCommands } from './commands/os-types.ts';
 import { offeringCommands } from './commands/offerings.ts';
 import { roleCommands } from './commands/roles.ts';
 import { sessionCommands } from './commands/session.ts';
+import { storageCommands } from './commands/storage.ts';
 import { templateCommands } from './commands/templates.ts';
 import { userCommands } from './commands/users.ts';
 import { clusterCommands } from './commands/clusters.ts';
 import { hostCommands } from './commands/hosts.ts';
 import { podCommands } from './commands/pods.ts';
 import { zoneCommands } from './commands/zones.ts';
+import { limitCommands } from './commands/limits.ts';
+import { capacityCommands } from './commands/capacity.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...templateCommands, ...osTypeCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

@@ -21,7 +21,8 @@ import { unknownEntity } from './jobs.ts';
 /**
  * Upstream's event types: the public constants of com.cloud.event.EventTypes, in their order
  * (listEventTypes answers exactly these). Taken from a pre-4.20 upstream file, with 4.20's ROLE.ENABLE and
- * ROLE.DISABLE; every type Mold records is among them.
+ * ROLE.DISABLE, and Mold's own types for changes upstream records no event for (clusters, host
+ * updates, storage pools, image stores); every type Mold records is among them.
  */
 export const EVENT_TYPES: readonly string[] = `
   VM.CREATE VM.DESTROY VM.START VM.STOP VM.REBOOT VM.UPDATE VM.UPGRADE VM.DYNAMIC.SCALE VM.RESETPASSWORD
@@ -51,6 +52,8 @@ export const EVENT_TYPES: readonly string[] = `
   GLOBAL.LB.ASSIGN GLOBAL.LB.REMOVE GLOBAL.LB.CREATE GLOBAL.LB.DELETE GLOBAL.LB.UPDATE
   ROLE.CREATE ROLE.UPDATE ROLE.DELETE ROLE.IMPORT ROLE.ENABLE ROLE.DISABLE ROLE.PERMISSION.CREATE
   ROLE.PERMISSION.UPDATE ROLE.PERMISSION.DELETE
+  CLUSTER.CREATE CLUSTER.UPDATE CLUSTER.DELETE HOST.UPDATE STORAGE.POOL.CREATE STORAGE.POOL.UPDATE
+  STORAGE.POOL.DELETE IMAGE.STORE.CREATE IMAGE.STORE.DELETE
   PROJECT.ROLE.CREATE PROJECT.ROLE.UPDATE PROJECT.ROLE.DELETE PROJECT.ROLE.PERMISSION.CREATE
   PROJECT.ROLE.PERMISSION.UPDATE PROJECT.ROLE.PERMISSION.DELETE
   CA.CERTIFICATE.ISSUE CA.CERTIFICATE.REVOKE CA.CERTIFICATE.PROVISION
