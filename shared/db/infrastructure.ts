@@ -304,6 +304,9 @@ export interface Contents {
 
 export type ContentCheck<T> = (record: T) => Promise<Contents | undefined>;
 
+/** What a content check reports: the reason when anything is named, else nothing. */
+export const contentsOf = (reason: string, names: string[]): Contents | undefined => (names.length > 0 ? { reason, names } : undefined);
+
 const found = (reason: string, names: string[]): Contents | undefined => (names.length > 0 ? { reason, names } : undefined);
 
 const zoneChecks: ContentCheck<Zone>[] = [

@@ -14,6 +14,7 @@
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { type Range } from '../cloudstack/ip.ts';
+import { addZoneContentCheck, contentsOf, type Zone } from './infrastructure.ts';
 import { isConditionFailure, queryIndex, tableName } from './items.ts';
 
 export interface PhysicalNetwork {
@@ -404,3 +405,8 @@ export async function currentRangesOfNetwork(networkId: string): Promise<VlanIpR
   const current = await Promise.all(listed.map((range) => getVlanIpRange(range.id)));
   return current.filter((range): range is VlanIpRange => range !== undefined);
 }
+
+// A zone with physical networks is not empty (upstream's checkIfZoneIsDeletable).
+addZoneContentCheck(async (zone: Zone) =>
+  contentsOf('there are physical networks in this zone', (await listPhysicalNetworks()).filter((n) => n.zoneId === zone.id).map((n) => n.name)),
+);

@@ -18,7 +18,7 @@ import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { dynamo } from '../aws.ts';
 import { scopedKey, settingsFor, type Settings } from '../settings.ts';
-import { addClusterContentCheck, addZoneContentCheck, clusterKey, type Cluster, type Contents, type Zone } from './infrastructure.ts';
+import { addClusterContentCheck, addZoneContentCheck, clusterKey, contentsOf, type Cluster, type Contents, type Zone } from './infrastructure.ts';
 import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 
@@ -471,16 +471,15 @@ export async function imageStoreContents(store: ImageStore): Promise<string | un
 
 // ---- what storage keeps zones and clusters from being deleted ----
 
-const found = (reason: string, names: string[]): Contents | undefined => (names.length > 0 ? { reason, names } : undefined);
 
 addZoneContentCheck(async (zone: Zone) => {
   const stores = await listImageStores({ zoneId: zone.id });
-  if (stores.length > 0) return found('there are Secondary storages in this zone', stores.map((store) => store.name));
-  return found('there are storage pools in this zone', (await listStoragePools({ zoneId: zone.id })).map((pool) => pool.name));
+  if (stores.length > 0) return contentsOf('there are Secondary storages in this zone', stores.map((store) => store.name));
+  return contentsOf('there are storage pools in this zone', (await listStoragePools({ zoneId: zone.id })).map((pool) => pool.name));
 });
 
 addClusterContentCheck(async (cluster: Cluster) =>
-  found(
+  contentsOf(
     'there are storage pools in this cluster',
     (await listStoragePools({ zoneId: cluster.zoneId })).filter((pool) => pool.clusterId === cluster.id).map((pool) => pool.name),
   ),

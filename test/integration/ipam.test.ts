@@ -12,7 +12,7 @@ describe('IPAM', () => {
   let physicalId: string;
   let offeringId: string;
   let zoneId: string;
-  let vlan = 100;
+  let vlan = 500;
   let subnet = 10;
 
   /** A shared network whose one range is `count` addresses from .10 on. */

@@ -51,6 +51,8 @@ describe('guest networks', () => {
     netmask: '255.255.255.0',
     startip: `10.${third}.0.10`,
     endip: `10.${third}.0.20`,
+    // These networks sit inside the physical network's VLAN ranges, to exercise the range rules.
+    bypassvlanoverlapcheck: true,
     ...extra,
   }).filter(([, value]) => value !== undefined));
   const newNetwork = async (physicalnetworkid: string, vlan: number, third: number, extra: Params = {}) =>
@@ -318,7 +320,7 @@ describe('guest networks', () => {
       refused(await attempt({ startip: '10.40.0.1' }), 'createNetwork', 431, 'The gateway ip should not be the part of the ip range being added.');
       refused(await attempt({ gateway: undefined as never, netmask: undefined as never }), 'createNetwork', 431, 'gateway and netmask should be defined when startIP/endIP are passed in');
       refused(await attempt({ vlan: 4096 }), 'createNetwork', 431, 'Invalid vlan 4096: the VLAN id has to be between 0 and 4095');
-      refused(await attempt({ vlan: 250 }), 'createNetwork', 431, `The VLAN 250 is not in the VLAN ranges of physical network ${p.name} (100-199,300-399)`);
+      refused(await attempt({ vlan: 150, bypassvlanoverlapcheck: undefined as never }), 'createNetwork', 431, `The VLAN tag to use for new guest network, 150 is already being used for dynamic vlan allocation for the guest network in zone ${zone.name}`);
       refused(await attempt({ vlan: 120 }), 'createNetwork', 431, `Network with vlan 120 already exists or overlaps with other network vlans in zone ${zone.id}`);
       refused(await attempt({ acltype: 'Galaxy' }), 'createNetwork', 431, /Invalid acltype Galaxy/);
       // Overlapping the range of another network on the same VLAN tag (another physical network).
@@ -339,6 +341,15 @@ describe('guest networks', () => {
       refused(await user.client.call('createNetwork', networkParams(p.id, 142, 42)), 'createNetwork', 431, 'Only ROOT admin is allowed to specify vlanId or bypass vlan overlap check');
       expect(await count()).toBe(before);
       expect((await ranges()).length).toBe(beforeRanges);
+    });
+
+    it('keeps a zone with physical networks from being deleted, naming them', async () => {
+      refused(await call('deleteZone', { id: zone.id }), 'deleteZone', 536, new RegExp(`^The zone cannot be deleted because there are physical networks in this zone: .*${p.name}`));
+      expect((await call('listZones', { id: zone.id })).body.listzonesresponse.count).toBe(1);
+    });
+
+    it('puts a shared network outside the physical network\'s VLAN ranges without any bypass', async () => {
+      expect((await newNetwork(p.id, 250, 45, { bypassvlanoverlapcheck: undefined as never })).vlan).toBe('250');
     });
 
     it('updates the name and display text (async, NETWORK.UPDATE)', async () => {

@@ -587,6 +587,7 @@ const createNetworkCommand = defineCommand({
     subdomainaccess: param
       .boolean('Defines whether to allow subdomains to use networks dedicated to their parent domain(s). Should be used with aclType=Domain, defaulted to allow.subdomain.network.access global config if not specified')
       .optional(),
+    bypassvlanoverlapcheck: param.boolean('when true bypasses VLAN id/range overlap check during network creation for shared and L2 networks').optional(),
   },
   roles: ALL_ROLES,
   handler: async ({ params, caller }) => {
@@ -619,9 +620,11 @@ const createNetworkCommand = defineCommand({
     if (params.vlan === undefined) throw new InvalidParameter('vlan is required when creating a network from a network offering with specifyvlan=true');
     const vlan = parseVlanId(params.vlan);
     if (vlan === undefined) throw new InvalidParameter(`Invalid vlan ${params.vlan}: the VLAN id has to be between 0 and 4095`);
-    if (!vlanInRanges(vlan, physical.vlanRanges)) {
+    // The physical network's ranges are for guest VLANs it hands out itself; a shared network sits
+    // outside them unless the root admin deliberately bypasses the check (upstream's rule).
+    if (vlanInRanges(vlan, physical.vlanRanges) && !params.bypassvlanoverlapcheck) {
       throw new InvalidParameter(
-        `The VLAN ${vlan} is not in the VLAN ranges of physical network ${physical.name}${physical.vlanRanges.length ? ` (${formatVlanRanges(physical.vlanRanges)})` : ''}`,
+        `The VLAN tag to use for new guest network, ${vlan} is already being used for dynamic vlan allocation for the guest network in zone ${zone.name}`,
       );
     }
     const addressing = checkAddressing(params);
