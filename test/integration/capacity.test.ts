@@ -36,7 +36,7 @@ beforeAll(async () => {
   user = (await seedMember(world.runtime.apiUrl, unique('cu'), (await getDomain(world.rootDomainId))!, 'User')).client;
   zone = ok(await admin.call('createZone', { name: unique('cz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
   // A shared network (made while the zone is still disabled, as physical networks must be) with 3 of its 20 addresses taken.
-  const physical = ok(await admin.call('createPhysicalNetwork', { zoneid: zone.id, name: unique('cphys'), vlan: '200-299' }), 'createPhysicalNetwork');
+  const physical = ok(await admin.call('createPhysicalNetwork', { zoneid: zone.id, name: unique('cphys'), vlan: '300-399' }), 'createPhysicalNetwork');
   expect((await admin.waitForJob(physical.jobid)).jobstatus).toBe(1);
   const offering = ok(await admin.call('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' }), 'listNetworkOfferings').networkoffering[0].id;
   const network = ok(

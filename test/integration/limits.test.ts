@@ -270,7 +270,7 @@ describe('enforcement', () => {
 
   it('counts an account’s network against its network limit', async () => {
     const netZone = ok(await admin.call('createZone', { name: unique('nz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
-    const physical = ok(await admin.call('createPhysicalNetwork', { zoneid: netZone.id, name: unique('phys'), vlan: '100-199' }), 'createPhysicalNetwork');
+    const physical = ok(await admin.call('createPhysicalNetwork', { zoneid: netZone.id, name: unique('phys'), vlan: '1000-1099' }), 'createPhysicalNetwork');
     expect((await admin.waitForJob(physical.jobid)).jobstatus).toBe(1);
     const offering = ok(await admin.call('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' }), 'listNetworkOfferings').networkoffering[0].id;
     const member = await seedMember(world.runtime.apiUrl, unique('net'), sub, 'User');
