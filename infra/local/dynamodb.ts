@@ -32,6 +32,10 @@ export async function startDynamoDbLocal(dataDir: string, port: number): Promise
     child.once('exit', (code) => reject(new LocalRuntimeError(`DynamoDB Local exited (${code}): ${output.trim()}`))),
   );
   exited.catch(() => {});
+  // However this process ends, the JVM must not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {

@@ -40,6 +40,8 @@ try {
   lines.push('', `Ready in ${(runtime.startupMs / 1000).toFixed(2)} s. Press Ctrl-C to stop.`);
   process.stdout.write(`${lines.join('\n')}\n`);
 
+  // With the parent gone, stdout may be a broken pipe; stopping must not die writing to it.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -50,6 +52,12 @@ try {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  // Test harnesses set this so a runtime never outlives a killed test process: when the parent
+  // goes away, the process is re-parented and stops itself.
+  if (process.env.MOLD_STOP_WITH_PARENT === '1') {
+    const parent = process.ppid;
+    setInterval(() => process.ppid !== parent && void shutdown(), 1000).unref();
+  }
 } catch (error) {
   if (error instanceof LocalRuntimeError || error instanceof InvalidStateMachine) {
     process.stderr.write(`mold: ${error.message}\n`);

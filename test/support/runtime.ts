@@ -44,6 +44,7 @@ export function runMain(options: RuntimeOptions = {}) {
       MOLD_DATA_DIR: dataDir,
       MOLD_PORT: String(options.port ?? 0),
       MOLD_LOG_LEVEL: 'silent',
+      MOLD_STOP_WITH_PARENT: '1',
       ...(options.statemachinesDirs && { MOLD_STATEMACHINES_DIRS: options.statemachinesDirs.join(':') }),
       ...options.env,
     },
