@@ -32,9 +32,13 @@ export function checkAccess(caller: Caller, owned: Owned, what: string): void {
   }
 }
 
+/** How upstream's exceptions name an account: AccountVO.toString(). */
+export const describeAccount = (account: Pick<Account, 'id' | 'name'>) => `Acct[${account.id}-${account.name}]`;
+
+/** Upstream's checkAccess(caller, domain): the caller's domain or one below it (users: their own). */
 export function checkDomainAccess(caller: Caller, domain: Domain): void {
   if (!canAccessDomain(caller, domain)) {
-    throw new PermissionDenied(`Account ${caller.account.name} does not have permission to operate within domain id=${domain.id}`);
+    throw new PermissionDenied(`${describeAccount(caller.account)} does not have permission to operate within domain id=${domain.id}`);
   }
 }
 
@@ -95,8 +99,12 @@ export async function ownedScope(caller: Caller, params: ScopeParams): Promise<L
   return { tree: caller.domain.tree, domainId: caller.domain.id, recursive: false, accountId: caller.account.id };
 }
 
+/** A scope to filter by: one account, a domain (or its subtree), or, without a tree, everything. */
+export type ScopeFilter = Pick<ListScope, 'accountId' | 'recursive'> & { tree?: string };
+
 /** True when `owned` falls in the scope. */
-export function inScope(scope: ListScope, owned: Owned & { domainId?: string }): boolean {
+export function inScope(scope: ScopeFilter, owned: Owned): boolean {
   if (scope.accountId) return owned.accountId === scope.accountId;
+  if (scope.tree === undefined) return true;
   return scope.recursive ? owned.domainTree.startsWith(scope.tree) : owned.domainTree === scope.tree;
 }

@@ -24,3 +24,11 @@ export function validateParams(command: AnyCommand, raw: Record<string, ParamVal
   const value = typeof given[name] === 'string' ? given[name] : JSON.stringify(given[name]);
   throw new InvalidParameter(`Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${value}: ${issue.message}`);
 }
+
+/** Upstream's ParamProcessWorker refusal for an id that names nothing (9999 where upstream wraps it). */
+export function noSuchEntity(api: string, param: string, value: string, cserrorcode?: number): InvalidParameter {
+  return new InvalidParameter(
+    `Unable to execute API command ${api.toLowerCase()} due to invalid value. Invalid parameter ${param} value=${value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`,
+    cserrorcode,
+  );
+}

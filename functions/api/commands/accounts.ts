@@ -22,6 +22,7 @@ import {
 import { getRole, listRoles, type Role } from '../../../shared/db/roles.ts';
 import { startAsync } from '../async.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
+import { checkDomainAccess, inScope, type ScopeFilter } from '../scope.ts';
 import { matchesKeyword, page } from '../paging.ts';
 import { listBody } from '../../../shared/cloudstack/render.ts';
 import { IdentityLookups, renderAccount } from '../render/identity.ts';
@@ -29,7 +30,6 @@ import {
   accountByIdOrName,
   accountParam,
   checkAccountAccess,
-  checkDomainAccess,
   checkExternalId,
   checkNetworkDomain,
   checkRoleEscalation,
@@ -37,11 +37,9 @@ import {
   completed,
   userCreated,
   domainParam,
-  inIdentityScope,
   isAdminCaller,
-  noSuchEntity,
-  type IdentityScope,
 } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 const ACCOUNT_MANAGERS = ['Admin', 'DomainAdmin'] as const;
 
@@ -183,7 +181,7 @@ const listAccountsCommand = defineCommand({
       domain = await domainParam(api, 'domainid', params.domainid);
       checkDomainAccess(caller, domain);
     }
-    let scope: IdentityScope;
+    let scope: ScopeFilter;
     if (params.id) {
       const account = await accountParam(api, 'id', params.id);
       if (domain && account.domainId !== domain.id) throw new InvalidParameter(`Unable to find account by id ${params.id} in domain ${domain.id}`);
@@ -204,7 +202,7 @@ const listAccountsCommand = defineCommand({
         )
       : await Promise.all([listAccountsUnder(scope.tree ?? '/'), listUsersUnder(scope.tree ?? '/')]);
     const accounts = candidates
-      .filter((account) => inIdentityScope(scope, { accountId: account.id, domainTree: account.domainTree }))
+      .filter((account) => inScope(scope, { accountId: account.id, domainTree: account.domainTree }))
       // Upstream hides domain admin accounts from callers that are not admins.
       .filter((account) => admin || account.roleType !== 'DomainAdmin')
       .filter((account) => params.accounttype === undefined || ACCOUNT_TYPE[account.roleType] === params.accounttype)

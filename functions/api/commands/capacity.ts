@@ -21,7 +21,7 @@ import { isHostLocal, listImageStores, listStoragePools, overprovisioningFactor 
 import type { Settings } from '../../../shared/settings.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { listResponse } from '../paging.ts';
-import { noSuchEntity } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 /** Upstream's Capacity types and CapacityVO names. */
 export const CAPACITY_TYPES = {

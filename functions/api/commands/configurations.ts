@@ -29,7 +29,7 @@ import {
 import { ADMINS, defineCommand, DOMAIN_ADMINS, type Caller, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { checkAccess, checkDomainAccess, isDomainAdmin } from '../scope.ts';
-import { noSuchEntity } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 /** The scope parameters, in the order upstream's updateConfiguration reads them. */
 const SCOPE_PARAMS = [

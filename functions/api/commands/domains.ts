@@ -8,8 +8,8 @@ import { startAsync } from '../async.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { renderDomains } from '../render/identity.ts';
-import { isRootAdmin } from '../scope.ts';
-import { checkDomainAccess, checkExternalId, checkNetworkDomain, completed, describeAccount, domainParam, rootDomainId } from './identity-common.ts';
+import { checkDomainAccess, describeAccount, isRootAdmin } from '../scope.ts';
+import { checkExternalId, checkNetworkDomain, completed, domainParam, rootDomainId } from './identity-common.ts';
 
 const DOMAIN_MANAGERS = ['Admin', 'DomainAdmin'] as const;
 const DOMAIN_READERS = ['Admin', 'ResourceAdmin', 'DomainAdmin'] as const;

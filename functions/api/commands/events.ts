@@ -16,7 +16,7 @@ import {
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { inScope, isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
-import { unknownEntity } from './jobs.ts';
+import { noSuchEntity } from '../validate.ts';
 
 /**
  * Upstream's event types: the public constants of com.cloud.event.EventTypes, in their order
@@ -254,7 +254,7 @@ const listEvents = defineCommand({
     }
     for (const name of ['id', 'startid'] as const) {
       const value = params[name];
-      if (value !== undefined && !(await getEvent(value.toLowerCase()))) throw unknownEntity(api, name, value);
+      if (value !== undefined && !(await getEvent(value.toLowerCase()))) throw noSuchEntity(api, name, value);
     }
     const scope = await ownedScope(caller, params);
     // Upstream lists nothing when both entrytime and duration are given (its query is a stub).
@@ -317,7 +317,7 @@ async function selectEvents(caller: Caller, params: Selection, api: string, fail
   const start = params.startdate === undefined ? undefined : parseEventDate(params.startdate, 'start', api);
   const ids = params.ids?.map((id) => id.toLowerCase());
   for (const [index, id] of (ids ?? []).entries()) {
-    if (!(await getEvent(id))) throw unknownEntity(api, 'ids', params.ids![index]);
+    if (!(await getEvent(id))) throw noSuchEntity(api, 'ids', params.ids![index]);
   }
   const user = !isRootAdmin(caller) && !isDomainAdmin(caller);
   const candidates = await listEventsUnder(caller.domain.tree, user ? caller.account.id : undefined);

@@ -10,7 +10,7 @@ import { settingsFor } from '../../../shared/settings.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { byName, infraEvent, INFRA_READERS, namesOf } from './zones.ts';
-import { noSuchEntity } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 /** Upstream's DecimalFormat("#.##") of a share, as a percentage. */
 function percent(part: number, whole: number): string {

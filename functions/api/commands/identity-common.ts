@@ -5,14 +5,9 @@ import { InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/e
 import { findAccountByName, getAccount, getDomain, type Account, type Domain, type RoleType } from '../../../shared/db/identity.ts';
 import type { Role } from '../../../shared/db/roles.ts';
 import type { Caller, Recorded } from '../command.ts';
-import { canAccess, canAccessDomain, isDomainAdmin, isRootAdmin } from '../scope.ts';
+import { canAccess, checkDomainAccess, describeAccount, isDomainAdmin, isRootAdmin, type ScopeFilter } from '../scope.ts';
+import { noSuchEntity } from '../validate.ts';
 
-/** Upstream's ParamProcessWorker refusal for a UUID that names nothing. */
-export function noSuchEntity(api: string, param: string, value: string): InvalidParameter {
-  return new InvalidParameter(
-    `Unable to execute API command ${api.toLowerCase()} due to invalid value. Invalid parameter ${param} value=${value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`,
-  );
-}
 
 export async function domainParam(api: string, param: string, id: string): Promise<Domain> {
   const domain = await getDomain(id);
@@ -25,9 +20,6 @@ export async function accountParam(api: string, param: string, id: string): Prom
   if (!account) throw noSuchEntity(api, param, id);
   return account;
 }
-
-/** How upstream's exceptions name an account: AccountVO.toString(). */
-export const describeAccount = (account: Pick<Account, 'id' | 'name'>) => `Acct[${account.id}-${account.name}]`;
 
 export const isAdminCaller = (caller: Caller) => isRootAdmin(caller) || isDomainAdmin(caller);
 
@@ -75,12 +67,6 @@ export async function checkRoleEscalation(caller: Caller, role: Role): Promise<v
   }
 }
 
-/** Upstream's checkAccess(caller, domain): the caller's domain or one below it (users: their own). */
-export function checkDomainAccess(caller: Caller, domain: Domain): void {
-  if (!canAccessDomain(caller, domain)) {
-    throw new PermissionDenied(`${describeAccount(caller.account)} does not have permission to operate within domain id=${domain.id}`);
-  }
-}
 
 /** Upstream's checkAccess(caller, null, true, account): the caller's account, or one in its subtree for admins. */
 export function checkAccountAccess(caller: Caller, account: Account): void {
@@ -142,27 +128,12 @@ export function userCreated(user: { id: string; username: string; firstname: str
   });
 }
 
-/** What an account or user listing may return (upstream's buildACLSearchParameters). */
-export interface IdentityScope {
-  /** Only this account. */
-  accountId?: string;
-  /** Only this domain (or its subtree when recursive); undefined: everything. */
-  tree?: string;
-  recursive: boolean;
-}
-
-export function inIdentityScope(scope: IdentityScope, owned: { accountId: string; domainTree: string }): boolean {
-  if (scope.accountId) return owned.accountId === scope.accountId;
-  if (scope.tree === undefined) return true;
-  return scope.recursive ? owned.domainTree.startsWith(scope.tree) : owned.domainTree === scope.tree;
-}
-
 /** buildACLSearchParameters for listUsers: account/domain filters, listall, and ids seen by admins. */
 export async function userListScope(
   caller: Caller,
   api: string,
   params: { id?: string; account?: string; domainid?: string; isrecursive?: boolean; listall?: boolean },
-): Promise<IdentityScope> {
+): Promise<ScopeFilter> {
   let domain: Domain | undefined;
   if (params.domainid) {
     domain = await domainParam(api, 'domainid', params.domainid);

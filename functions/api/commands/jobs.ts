@@ -6,7 +6,8 @@ import { listParams, param, scopeParams } from '../../../shared/cloudstack/param
 import { getJob, listJobsUnder, JobStatus, type Job } from '../../../shared/db/jobs.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
-import { inScope, isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
+import { describeAccount, inScope, isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
+import { noSuchEntity } from '../validate.ts';
 
 /**
  * Upstream's AsyncJobResponse, in its field order. `cmd` is the API command's name: upstream shows
@@ -37,9 +38,6 @@ export function renderJob(job: Job): Record<string, unknown> {
   };
 }
 
-/** How upstream's PermissionDeniedException names an account: AccountVO.toString(). */
-const describeAccount = (caller: Caller) => `Acct[${caller.account.id}-${caller.account.name}]`;
-
 /**
  * Upstream's check: a normal user sees only its account's jobs, a domain admin those of accounts in
  * its subtree, a root admin every job. A job with no actor was started by the system (ROOT).
@@ -50,19 +48,13 @@ function checkJobAccess(caller: Caller, job: Job): void {
   if (isDomainAdmin(caller)) {
     if (owner && owner.domainTree.startsWith(caller.domain.tree)) return;
     throw new PermissionDenied(
-      `${describeAccount(caller)} does not have permission to operate with resource Acct[${owner?.accountId ?? 'system'}-${owner?.accountName ?? 'system'}]`,
+      `${describeAccount(caller.account)} does not have permission to operate with resource ${describeAccount({ id: owner?.accountId ?? 'system', name: owner?.accountName ?? 'system' })}`,
     );
   }
   if (owner?.accountId === caller.account.id) return;
-  throw new PermissionDenied(`Account ${describeAccount(caller)} is not authorized to see job id=${job.jobid}`);
+  throw new PermissionDenied(`Account ${describeAccount(caller.account)} is not authorized to see job id=${job.jobid}`);
 }
 
-/** Upstream's ParamProcessWorker refusal for a UUID that names nothing. */
-export function unknownEntity(api: string, name: string, value: string): InvalidParameter {
-  return new InvalidParameter(
-    `Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`,
-  );
-}
 
 /**
  * Upstream parses DATE parameters of most commands with "yyyy-MM-dd" (SimpleDateFormat, which
@@ -90,7 +82,7 @@ const queryAsyncJobResult = defineCommand({
   roles: ALL_ROLES,
   handler: async ({ params, caller }) => {
     const job = await getJob(params.jobid.toLowerCase());
-    if (!job) throw unknownEntity('queryasyncjobresult', 'jobid', params.jobid);
+    if (!job) throw noSuchEntity('queryasyncjobresult', 'jobid', params.jobid);
     checkJobAccess(caller, job);
     return { body: renderJob(job) };
   },

@@ -29,7 +29,7 @@ import type { Settings } from '../../../shared/settings.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse } from '../paging.ts';
 import { checkAccess, checkDomainAccess, isDomainAdmin, isRootAdmin } from '../scope.ts';
-import { noSuchEntity } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 // ---- the counters of the records Mold has ----
 

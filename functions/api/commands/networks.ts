@@ -56,7 +56,8 @@ import { startAsync } from '../async.ts';
 import { ADMINS, ALL_ROLES, defineCommand, type Caller, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { isDomainAdmin, isRootAdmin, resolveAccount, resolveDomain } from '../scope.ts';
-import { noSuchEntity, rootDomainId } from './identity-common.ts';
+import { rootDomainId } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 import { releaseResources, reserveResources } from '../../../shared/db/limits.ts';
 
 const STATE_MACHINE = 'network-command';

@@ -30,8 +30,8 @@ import {
 import { settingDefinition, type SettingName, type Settings } from '../../../shared/settings.ts';
 import { ALL_ROLES, DOMAIN_ADMINS, defineCommand, type Caller, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
-import { isRootAdmin } from '../scope.ts';
-import { checkDomainAccess, noSuchEntity } from './identity-common.ts';
+import { checkDomainAccess, isRootAdmin } from '../scope.ts';
+import { noSuchEntity } from '../validate.ts';
 
 const INT_MAX = 2147483647;
 

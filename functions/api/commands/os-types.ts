@@ -2,7 +2,7 @@
 // shipped catalogue in shared/catalogue/os-types.ts.
 import { listParams, param } from '../../../shared/cloudstack/params.ts';
 import { getOsCategory, getOsType, OS_CATEGORIES, OS_TYPES, type OsType } from '../../../shared/catalogue/os-types.ts';
-import { noSuchEntity } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 import { ALL_ROLES, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 

@@ -25,6 +25,7 @@ import {
 import { ADMINS, defineCommand, isPublic, type Caller, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { isRootAdmin } from '../scope.ts';
+import { noSuchEntity } from '../validate.ts';
 
 const ROLE_TYPES: readonly RoleType[] = ['Admin', 'ResourceAdmin', 'DomainAdmin', 'User'];
 
@@ -33,13 +34,6 @@ const ROLE_TYPES: readonly RoleType[] = ['Admin', 'ResourceAdmin', 'DomainAdmin'
 
 // ---- upstream's lookups and checks ----
 
-/** Upstream's ParamProcessWorker text for a UUID that names no entity. */
-function noSuchEntity(api: string, name: string, value: string): InvalidParameter {
-  return new InvalidParameter(
-    `Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`,
-    9999,
-  );
-}
 
 /**
  * The role by id, as RoleManagerImpl.findRole: unknown ids fail as upstream's parameter processing
@@ -47,7 +41,7 @@ function noSuchEntity(api: string, name: string, value: string): InvalidParamete
  */
 async function findRole(caller: Caller, id: string, api: string, name: string, hidden: string): Promise<Role> {
   const role = await getRole(id);
-  if (!role) throw noSuchEntity(api, name, id);
+  if (!role) throw noSuchEntity(api, name, id, 9999);
   if (!isRootAdmin(caller) && role.type === 'Admin') throw new InvalidParameter(hidden, 9999);
   return role;
 }
@@ -199,7 +193,7 @@ const listRoles = defineCommand({
   roles: ['Admin', 'ResourceAdmin', 'DomainAdmin'],
   handler: async ({ params, caller, settings }) => {
     const type = roleType(params.type, (value) => `No enum constant org.apache.cloudstack.acl.RoleType.${value}`);
-    if (params.id && !(await getRole(params.id))) throw noSuchEntity('listroles', 'id', params.id);
+    if (params.id && !(await getRole(params.id))) throw noSuchEntity('listroles', 'id', params.id, 9999);
     const visible = await visibleTo(caller);
     const roles = (await listRoleRecords())
       .filter(visible)

@@ -38,7 +38,7 @@ import type { Settings } from '../../../shared/settings.ts';
 import { ADMINS, defineCommand, type Caller, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword, page } from '../paging.ts';
 import { isRootAdmin } from '../scope.ts';
-import { noSuchEntity } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 import { byName, clusterParam, INFRA_READERS, namesOf, podParam, zoneParam } from './zones.ts';
 
 /** An event of a storage command, worded as upstream's ActionEventUtils does. */

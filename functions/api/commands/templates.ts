@@ -24,7 +24,7 @@ import { startAsync } from '../async.ts';
 import { ALL_ROLES, defineCommand, type Caller, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { canAccess, canAccessDomain, checkAccess, isDomainAdmin, isRootAdmin, resolveAccount, resolveDomain } from '../scope.ts';
-import { noSuchEntity } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FILTERS = ['featured', 'self', 'selfexecutable', 'sharedexecutable', 'executable', 'community', 'all'] as const;

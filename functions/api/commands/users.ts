@@ -29,20 +29,18 @@ import { startAsync } from '../async.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { matchesKeyword, page } from '../paging.ts';
 import { IdentityLookups, renderUser, renderUserKeys } from '../render/identity.ts';
-import { isDomainAdmin, isRootAdmin } from '../scope.ts';
+import { checkDomainAccess, inScope, isDomainAdmin, isRootAdmin } from '../scope.ts';
 import {
   checkAccountAccess,
-  checkDomainAccess,
   checkExternalId,
   checkRolePrivilege,
   completed,
   userCreated,
   domainParam,
-  inIdentityScope,
   isAdminCaller,
-  noSuchEntity,
   userListScope,
 } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 const USER_MANAGERS = ['Admin', 'DomainAdmin'] as const;
 
@@ -151,7 +149,7 @@ const listUsersCommand = defineCommand({
     for (const user of candidates) if (!accounts.has(user.accountId)) accounts.set(user.accountId, await lookups.account(user.accountId));
     const state = params.state?.toLowerCase();
     const users = candidates
-      .filter((user) => inIdentityScope(scope, user))
+      .filter((user) => inScope(scope, user))
       .filter((user) => params.username === undefined || user.username.toLowerCase() === params.username.toLowerCase())
       .filter((user) => params.accounttype === undefined || (accounts.get(user.accountId) && ACCOUNT_TYPE[accounts.get(user.accountId)!.roleType] === params.accounttype))
       .filter((user) => state === undefined || user.state === state)

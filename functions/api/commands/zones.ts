@@ -26,7 +26,8 @@ import {
 import { ADMINS, ALL_ROLES, defineCommand, type Caller, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { isDomainAdmin, isRootAdmin } from '../scope.ts';
-import { checkNetworkDomain, noSuchEntity } from './identity-common.ts';
+import { checkNetworkDomain } from './identity-common.ts';
+import { noSuchEntity } from '../validate.ts';
 
 // ---- shared by the infrastructure commands ----
 
