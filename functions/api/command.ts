@@ -27,6 +27,15 @@ export interface Recorded {
   resourceType?: string;
 }
 
+/** The event of a state-changing call, worded as upstream's ActionEventUtils does for an @ActionEvent. */
+export function completedEvent(type: string, action: string, resource?: { id: string; type: string }, details = ''): Recorded {
+  return {
+    type,
+    description: `Successfully completed ${action}.${details ? ` ${details}` : ''}`,
+    ...(resource && { resourceId: resource.id, resourceType: resource.type }),
+  };
+}
+
 export interface CommandContext<P> {
   params: P;
   caller: Caller;

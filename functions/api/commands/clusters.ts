@@ -18,9 +18,9 @@ import {
   type Pod,
 } from '../../../shared/db/infrastructure.ts';
 import { settingsFor } from '../../../shared/settings.ts';
-import { ADMINS, defineCommand } from '../command.ts';
+import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
-import { allocationState, byName, clusterParam, infraEvent, INFRA_READERS, inUse, namesOf, podParam, zoneParam } from './zones.ts';
+import { allocationState, byName, clusterParam, INFRA_READERS, inUse, namesOf, podParam, zoneParam } from './zones.ts';
 
 const ARCHES = ['x86_64', 'aarch64'] as const;
 
@@ -116,7 +116,7 @@ const addClusterCommand = defineCommand({
     // Upstream answers addCluster with a list of the one cluster.
     return {
       body: { count: 1, cluster: [renderCluster(cluster, { zone: zone.name, pod: pod.name }, await overcommitRatios(cluster))] },
-      events: [infraEvent('CLUSTER.CREATE', 'creating cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Name: ${cluster.name}`)],
+      events: [completedEvent('CLUSTER.CREATE', 'creating cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Name: ${cluster.name}`)],
     };
   },
 });
@@ -188,7 +188,7 @@ const updateClusterCommand = defineCommand({
     const zone = await getZone(cluster.zoneId);
     return {
       body: { cluster: renderCluster(updated, { zone: zone?.name, pod: pod.name }, await overcommitRatios(updated)) },
-      events: [infraEvent('CLUSTER.UPDATE', 'updating cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Id: ${cluster.id}`)],
+      events: [completedEvent('CLUSTER.UPDATE', 'updating cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Id: ${cluster.id}`)],
     };
   },
 });
@@ -210,7 +210,7 @@ const deleteClusterCommand = defineCommand({
     });
     return {
       body: { success: true },
-      events: [infraEvent('CLUSTER.DELETE', 'deleting cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Id: ${cluster.id}`)],
+      events: [completedEvent('CLUSTER.DELETE', 'deleting cluster', { id: cluster.id, type: 'Cluster' }, `Cluster Id: ${cluster.id}`)],
     };
   },
 });

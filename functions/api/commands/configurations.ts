@@ -26,7 +26,7 @@ import {
   type SettingScopeIds,
   type Settings,
 } from '../../../shared/settings.ts';
-import { ADMINS, defineCommand, DOMAIN_ADMINS, type Caller, type Recorded } from '../command.ts';
+import { ADMINS, type Caller, completedEvent, defineCommand, DOMAIN_ADMINS, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { checkAccess, checkDomainAccess, isDomainAdmin } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
@@ -161,10 +161,8 @@ function renderSetting(definition: SettingDefinition, value: string | null | und
   };
 }
 
-const edited = (action: string, name: string, value: string): Recorded => ({
-  type: 'CONFIGURATION.VALUE.EDIT',
-  description: `Successfully completed ${action}. Name: ${name} New Value: ${name.toLowerCase().includes('password') ? '*****' : value}`,
-});
+const edited = (action: string, name: string, value: string): Recorded =>
+  completedEvent('CONFIGURATION.VALUE.EDIT', action, undefined, `Name: ${name} New Value: ${name.toLowerCase().includes('password') ? '*****' : value}`);
 
 const scopeIdParams = (verb: string) => ({
   zoneid: param.uuid(`the ID of the Zone to ${verb} the parameter value for corresponding zone`).optional(),

@@ -7,9 +7,9 @@ import { getHost, IllegalTransition, listHostRecords, transitionResourceState, u
 import { getCluster, getPod, getZone } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
 import { settingsFor } from '../../../shared/settings.ts';
-import { ADMINS, defineCommand } from '../command.ts';
+import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
-import { byName, infraEvent, INFRA_READERS, namesOf } from './zones.ts';
+import { byName, INFRA_READERS, namesOf } from './zones.ts';
 import { noSuchEntity } from '../validate.ts';
 
 /** Upstream's DecimalFormat("#.##") of a share, as a percentage. */
@@ -177,7 +177,7 @@ const updateHostCommand = defineCommand({
     const context = await hostContext([updated]);
     return {
       body: { host: renderHost(updated, context) },
-      events: [infraEvent('HOST.UPDATE', 'updating host', { id: host.id, type: 'Host' }, `Host Id: ${host.id}`)],
+      events: [completedEvent('HOST.UPDATE', 'updating host', { id: host.id, type: 'Host' }, `Host Id: ${host.id}`)],
     };
   },
 });

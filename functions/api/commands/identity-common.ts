@@ -4,7 +4,7 @@
 import { InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
 import { findAccountByName, getAccount, getDomain, type Account, type Domain, type RoleType } from '../../../shared/db/identity.ts';
 import type { Role } from '../../../shared/db/roles.ts';
-import type { Caller, Recorded } from '../command.ts';
+import { type Caller, completedEvent, type Recorded } from '../command.ts';
 import { canAccess, checkDomainAccess, describeAccount, isDomainAdmin, isRootAdmin, type ScopeFilter } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
 
@@ -116,9 +116,8 @@ export function checkExternalId(api: string, param: string, value: string | unde
 }
 
 /** A completed event as upstream's ActionEventUtils words a synchronous @ActionEvent. */
-export function completed(type: string, action: string, details: string, resource: { id: string; type: 'Domain' | 'Account' | 'User' }): Recorded {
-  return { type, description: `Successfully completed ${action}. ${details}`, resourceId: resource.id, resourceType: resource.type };
-}
+export const completed = (type: string, action: string, details: string, resource: { id: string; type: 'Domain' | 'Account' | 'User' }): Recorded =>
+  completedEvent(type, action, resource, details);
 
 /** USER.CREATE, recorded by createUser and by createAccount for its first user. */
 export function userCreated(user: { id: string; username: string; firstname: string; lastname: string }): Recorded {

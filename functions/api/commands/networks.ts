@@ -53,7 +53,7 @@ import {
   type VlanIpRange,
 } from '../../../shared/db/networks.ts';
 import { startAsync } from '../async.ts';
-import { ADMINS, ALL_ROLES, defineCommand, type Caller, type Recorded } from '../command.ts';
+import { ADMINS, ALL_ROLES, type Caller, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { isDomainAdmin, isRootAdmin, resolveAccount, resolveDomain } from '../scope.ts';
 import { rootDomainId } from './identity-common.ts';
@@ -62,12 +62,6 @@ import { releaseResources, reserveResources } from '../../../shared/db/limits.ts
 
 const STATE_MACHINE = 'network-command';
 
-const event = (type: string, action: string, resource: { id: string; type: string }, details = ''): Recorded => ({
-  type,
-  description: `Successfully completed ${action}.${details ? ` ${details}` : ''}`,
-  resourceId: resource.id,
-  resourceType: resource.type,
-});
 
 // ---- lookups that answer as upstream's ParamProcessWorker ----
 
@@ -696,7 +690,7 @@ const createNetworkCommand = defineCommand({
     const context = await networkContext([network]);
     return {
       body: { network: renderNetwork(network, context, true) },
-      events: [event('NETWORK.CREATE', 'creating network', { id: network.id, type: 'Network' }, `Network Id: ${network.id}`)],
+      events: [completedEvent('NETWORK.CREATE', 'creating network', { id: network.id, type: 'Network' }, `Network Id: ${network.id}`)],
     };
   },
 });
@@ -910,7 +904,7 @@ const createVlanIpRangeCommand = defineCommand({
     const context = await networkContext([range]);
     return {
       body: { vlan: renderVlanIpRange(range, context) },
-      events: [event('VLAN.IP.RANGE.CREATE', 'creating vlan ip range', { id: range.id, type: 'Vlan' }, `Vlan Id: ${range.id}`)],
+      events: [completedEvent('VLAN.IP.RANGE.CREATE', 'creating vlan ip range', { id: range.id, type: 'Vlan' }, `Vlan Id: ${range.id}`)],
     };
   },
 });
@@ -967,7 +961,7 @@ const deleteVlanIpRangeCommand = defineCommand({
     await deleteVlanIpRangeRecord(range);
     return {
       body: { success: true },
-      events: [event('VLAN.IP.RANGE.DELETE', 'deleting vlan ip range', { id: range.id, type: 'Vlan' }, `Vlan Id: ${range.id}`)],
+      events: [completedEvent('VLAN.IP.RANGE.DELETE', 'deleting vlan ip range', { id: range.id, type: 'Vlan' }, `Vlan Id: ${range.id}`)],
     };
   },
 });

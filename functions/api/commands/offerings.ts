@@ -28,7 +28,7 @@ import {
   type StorageType,
 } from '../../../shared/db/offerings.ts';
 import { settingDefinition, type SettingName, type Settings } from '../../../shared/settings.ts';
-import { ALL_ROLES, DOMAIN_ADMINS, defineCommand, type Caller, type Recorded } from '../command.ts';
+import { ALL_ROLES, type Caller, completedEvent, defineCommand, DOMAIN_ADMINS, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { checkDomainAccess, isRootAdmin } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
@@ -58,9 +58,8 @@ const describeUser = (caller: Caller) => `User {"id":"${caller.user.id}","userna
 const describeService = (o: ServiceOffering) => `Service offering {"id":"${o.id}","name":"${o.name}","uuid":"${o.id}"}.`;
 const describeDisk = (o: DiskOffering) => `DiskOffering {"id":"${o.id}","name":"${o.name}","uuid":"${o.id}"}`;
 
-function recorded(type: string, action: string, details: string, id: string, resourceType: 'ServiceOffering' | 'DiskOffering'): Recorded {
-  return { type, description: `Successfully completed ${action}. ${details}`, resourceId: id, resourceType };
-}
+const recorded = (type: string, action: string, details: string, id: string, resourceType: 'ServiceOffering' | 'DiskOffering'): Recorded =>
+  completedEvent(type, action, { id, type: resourceType }, details);
 
 // ---- domains and zones ----
 

@@ -5,9 +5,9 @@ import { InvalidParameter } from '../../../shared/cloudstack/errors.ts';
 import { broadcastOf, cidrOf, formatIpv4, inCidr, ipRange, isIpv4, netmaskPrefix, parseCidr, parseIpv4, rangesOverlap } from '../../../shared/cloudstack/ip.ts';
 import { listParams, param } from '../../../shared/cloudstack/params.ts';
 import { createPod, deletePodRecord, Gone, listPods, listZones, NameInUse, NotEmpty, podContents, updatePod, type Pod, type Zone } from '../../../shared/db/infrastructure.ts';
-import { ADMINS, defineCommand } from '../command.ts';
+import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
-import { allocationState, byName, infraEvent, INFRA_READERS, inUse, podParam, zoneParam } from './zones.ts';
+import { allocationState, byName, INFRA_READERS, inUse, podParam, zoneParam } from './zones.ts';
 
 /** Upstream's PodResponse (4.20): the range both as `ipranges` and the deprecated parallel lists. */
 export function renderPod(pod: Pod, zoneName: string | undefined) {
@@ -98,7 +98,7 @@ const createPodCommand = defineCommand({
     });
     return {
       body: { pod: renderPod(pod, zone.name) },
-      events: [infraEvent('POD.CREATE', 'creating pod', { id: pod.id, type: 'Pod' }, `Pod Name: ${pod.name}`)],
+      events: [completedEvent('POD.CREATE', 'creating pod', { id: pod.id, type: 'Pod' }, `Pod Name: ${pod.name}`)],
     };
   },
 });
@@ -170,7 +170,7 @@ const updatePodCommand = defineCommand({
     });
     return {
       body: { pod: renderPod(updated, zone.name) },
-      events: [infraEvent('POD.EDIT', 'updating pod', { id: pod.id, type: 'Pod' }, `Pod Id: ${pod.id}`)],
+      events: [completedEvent('POD.EDIT', 'updating pod', { id: pod.id, type: 'Pod' }, `Pod Id: ${pod.id}`)],
     };
   },
 });
@@ -192,7 +192,7 @@ const deletePodCommand = defineCommand({
     });
     return {
       body: { success: true },
-      events: [infraEvent('POD.DELETE', 'deleting pod', { id: pod.id, type: 'Pod' }, `Pod Id: ${pod.id}`)],
+      events: [completedEvent('POD.DELETE', 'deleting pod', { id: pod.id, type: 'Pod' }, `Pod Id: ${pod.id}`)],
     };
   },
 });

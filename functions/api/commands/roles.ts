@@ -22,7 +22,7 @@ import {
   type Role,
   type RolePermission,
 } from '../../../shared/db/roles.ts';
-import { ADMINS, defineCommand, isPublic, type Caller, type Recorded } from '../command.ts';
+import { ADMINS, type Caller, completedEvent, defineCommand, isPublic, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { isRootAdmin } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
@@ -109,12 +109,8 @@ function renderPermission(permission: RolePermission, role: Role, withRoleName: 
   };
 }
 
-const completed = (what: string, details: string, role: Role, type: string): Recorded => ({
-  type,
-  description: `Successfully completed ${what}. ${details}`,
-  resourceId: role.id,
-  resourceType: 'Role',
-});
+const completed = (what: string, details: string, role: Role, type: string): Recorded =>
+  completedEvent(type, what, { id: role.id, type: 'Role' }, details);
 
 // ---- who sees which role (RoleManagerImpl.removeRolesIfNeeded) ----
 

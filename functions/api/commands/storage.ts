@@ -35,16 +35,12 @@ import {
   type StoragePool,
 } from '../../../shared/db/storage.ts';
 import type { Settings } from '../../../shared/settings.ts';
-import { ADMINS, defineCommand, type Caller, type Recorded } from '../command.ts';
+import { ADMINS, type Caller, completedEvent, defineCommand, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword, page } from '../paging.ts';
 import { isRootAdmin } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
 import { byName, clusterParam, INFRA_READERS, namesOf, podParam, zoneParam } from './zones.ts';
 
-/** An event of a storage command, worded as upstream's ActionEventUtils does. */
-function storageEvent(type: string, action: string, resource: { id: string; type: 'StoragePool' | 'ImageStore' }, details = ''): Recorded {
-  return { type, description: `Successfully completed ${action}.${details ? ` ${details}` : ''}`, resourceId: resource.id, resourceType: resource.type };
-}
 
 /** A 431 naming the parameter and its value, as Mold's parameter validation words it. */
 const badValue = (api: string, name: string, value: string, reason: string) =>
@@ -292,7 +288,7 @@ const createStoragePoolCommand = defineCommand({
     const rendered = await renderPools([pool], settings);
     return {
       body: { storagepool: rendered.get(pool.id)! },
-      events: [storageEvent('STORAGE.POOL.CREATE', 'creating storage pool', { id: pool.id, type: 'StoragePool' }, `Storage pool Name: ${pool.name}`)],
+      events: [completedEvent('STORAGE.POOL.CREATE', 'creating storage pool', { id: pool.id, type: 'StoragePool' }, `Storage pool Name: ${pool.name}`)],
     };
   },
 });
@@ -372,13 +368,13 @@ const updateStoragePoolCommand = defineCommand({
     const events: Recorded[] = [];
     const resource = { id: pool.id, type: 'StoragePool' as const };
     if (changes.name !== undefined || changes.tags !== undefined || changes.istagarule !== undefined || changes.capacitybytes !== undefined || changes.capacityiops !== undefined) {
-      events.push(storageEvent('STORAGE.POOL.UPDATE', 'updating storage pool', resource, `Storage pool Id: ${pool.id}`));
+      events.push(completedEvent('STORAGE.POOL.UPDATE', 'updating storage pool', resource, `Storage pool Id: ${pool.id}`));
     }
     if (changes.state) {
       events.push(
         params.enabled
-          ? storageEvent('ENABLE.PS', 'enable storage pool', resource, `Storage pool Id: ${pool.id}`)
-          : storageEvent('DISABLE.PS', 'disable storage pool', resource, `Storage pool Id: ${pool.id}`),
+          ? completedEvent('ENABLE.PS', 'enable storage pool', resource, `Storage pool Id: ${pool.id}`)
+          : completedEvent('DISABLE.PS', 'disable storage pool', resource, `Storage pool Id: ${pool.id}`),
       );
     }
     const rendered = await renderPools([updated], settings);
@@ -415,7 +411,7 @@ const deleteStoragePoolCommand = defineCommand({
     });
     return {
       body: { success: true },
-      events: [storageEvent('STORAGE.POOL.DELETE', 'deleting storage pool', { id: pool.id, type: 'StoragePool' }, `Storage pool Id: ${pool.id}`)],
+      events: [completedEvent('STORAGE.POOL.DELETE', 'deleting storage pool', { id: pool.id, type: 'StoragePool' }, `Storage pool Id: ${pool.id}`)],
     };
   },
 });
@@ -477,7 +473,7 @@ const addImageStoreCommand = defineCommand({
     });
     return {
       body: { imagestore: renderImageStore(store, zone.name) },
-      events: [storageEvent('IMAGE.STORE.CREATE', 'adding image store', { id: store.id, type: 'ImageStore' }, `Image store Name: ${store.name}`)],
+      events: [completedEvent('IMAGE.STORE.CREATE', 'adding image store', { id: store.id, type: 'ImageStore' }, `Image store Name: ${store.name}`)],
     };
   },
 });
@@ -526,7 +522,7 @@ const deleteImageStoreCommand = defineCommand({
     });
     return {
       body: { success: true },
-      events: [storageEvent('IMAGE.STORE.DELETE', 'deleting image store', { id: store.id, type: 'ImageStore' }, `Image store Id: ${store.id}`)],
+      events: [completedEvent('IMAGE.STORE.DELETE', 'deleting image store', { id: store.id, type: 'ImageStore' }, `Image store Id: ${store.id}`)],
     };
   },
 });

@@ -21,7 +21,7 @@ import {
 } from '../../../shared/db/templates.ts';
 import { settingDefinition, type SettingName, type Settings } from '../../../shared/settings.ts';
 import { startAsync } from '../async.ts';
-import { ALL_ROLES, defineCommand, type Caller, type Recorded } from '../command.ts';
+import { ALL_ROLES, type Caller, completedEvent, defineCommand, type Recorded } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { canAccess, canAccessDomain, checkAccess, isDomainAdmin, isRootAdmin, resolveAccount, resolveDomain } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
@@ -35,9 +35,8 @@ const CHECKSUM_LENGTHS: Record<string, number> = { MD5: 32, 'SHA-1': 40, 'SHA-22
 const isAdminType = (caller: Caller) => isRootAdmin(caller) || isDomainAdmin(caller);
 const ownedBy = (template: Template) => ({ accountId: template.accountId, domainTree: template.domainTree });
 
-function completed(type: string, action: string, details: string, resource: { id: string; type: 'Template' | 'Iso' }): Recorded {
-  return { type, description: `Successfully completed ${action}. ${details}`, resourceId: resource.id, resourceType: resource.type };
-}
+const completed = (type: string, action: string, details: string, resource: { id: string; type: 'Template' | 'Iso' }): Recorded =>
+  completedEvent(type, action, resource, details);
 
 // ---- checks shared by register and update ----
 

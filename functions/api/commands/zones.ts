@@ -23,7 +23,7 @@ import {
   type Pod,
   type Zone,
 } from '../../../shared/db/infrastructure.ts';
-import { ADMINS, ALL_ROLES, defineCommand, type Caller, type Recorded } from '../command.ts';
+import { ADMINS, ALL_ROLES, type Caller, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { isDomainAdmin, isRootAdmin } from '../scope.ts';
 import { checkNetworkDomain } from './identity-common.ts';
@@ -34,15 +34,6 @@ import { noSuchEntity } from '../validate.ts';
 /** Admin-type roles that may read the physical inventory (upstream's commands.properties 3). */
 export const INFRA_READERS = ['Admin', 'ResourceAdmin'] as const;
 
-/** An event of a synchronous infrastructure command, worded as upstream's ActionEventUtils does. */
-export function infraEvent(type: string, action: string, resource: { id: string; type: 'Zone' | 'Pod' | 'Cluster' | 'Host' }, details = ''): Recorded {
-  return {
-    type,
-    description: `Successfully completed ${action}.${details ? ` ${details}` : ''}`,
-    resourceId: resource.id,
-    resourceType: resource.type,
-  };
-}
 
 /** Upstream's Grouping.AllocationState.valueOf: exactly Enabled or Disabled. */
 export function allocationState(value: string | undefined): AllocationState | undefined {
@@ -218,7 +209,7 @@ const createZoneCommand = defineCommand({
     const [rendered] = await renderZones([zone], caller);
     return {
       body: { zone: rendered },
-      events: [infraEvent('ZONE.CREATE', 'creating Zone', { id: zone.id, type: 'Zone' }, `Zone Name: ${zone.name}`)],
+      events: [completedEvent('ZONE.CREATE', 'creating Zone', { id: zone.id, type: 'Zone' }, `Zone Name: ${zone.name}`)],
     };
   },
 });
@@ -299,7 +290,7 @@ const updateZoneCommand = defineCommand({
     const [rendered] = await renderZones([updated], caller);
     return {
       body: { zone: rendered },
-      events: [infraEvent('ZONE.EDIT', 'editing Zone', { id: zone.id, type: 'Zone' }, `Zone Id: ${zone.id}`)],
+      events: [completedEvent('ZONE.EDIT', 'editing Zone', { id: zone.id, type: 'Zone' }, `Zone Id: ${zone.id}`)],
     };
   },
 });
@@ -322,7 +313,7 @@ const deleteZoneCommand = defineCommand({
     });
     return {
       body: { success: true },
-      events: [infraEvent('ZONE.DELETE', 'deleting Zone', { id: zone.id, type: 'Zone' }, `Zone Id: ${zone.id}`)],
+      events: [completedEvent('ZONE.DELETE', 'deleting Zone', { id: zone.id, type: 'Zone' }, `Zone Id: ${zone.id}`)],
     };
   },
 });
