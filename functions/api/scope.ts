@@ -54,7 +54,6 @@ export interface ListScope {
   tree: string;
   recursive: boolean;
   accountId?: string;
-  domainId: string;
 }
 
 export async function resolveDomain(caller: Caller, domainid: string): Promise<Domain> {
@@ -86,17 +85,17 @@ export async function ownedScope(caller: Caller, params: ScopeParams): Promise<L
     const domain = params.domainid ? await resolveDomain(caller, params.domainid) : caller.domain;
     if (params.account) {
       const account = await resolveAccount(caller, domain, params.account);
-      return { tree: domain.tree, domainId: domain.id, recursive: false, accountId: account.id };
+      return { tree: domain.tree, recursive: false, accountId: account.id };
     }
     if (!isRootAdmin(caller) && !isDomainAdmin(caller)) {
-      return { tree: caller.domain.tree, domainId: caller.domain.id, recursive: false, accountId: caller.account.id };
+      return { tree: caller.domain.tree, recursive: false, accountId: caller.account.id };
     }
-    return { tree: domain.tree, domainId: domain.id, recursive: Boolean(params.isrecursive) };
+    return { tree: domain.tree, recursive: Boolean(params.isrecursive) };
   }
   if (params.listall && (isRootAdmin(caller) || isDomainAdmin(caller))) {
-    return { tree: caller.domain.tree, domainId: caller.domain.id, recursive: true };
+    return { tree: caller.domain.tree, recursive: true };
   }
-  return { tree: caller.domain.tree, domainId: caller.domain.id, recursive: false, accountId: caller.account.id };
+  return { tree: caller.domain.tree, recursive: false, accountId: caller.account.id };
 }
 
 /** A scope to filter by: one account, a domain (or its subtree), or, without a tree, everything. */

@@ -60,8 +60,8 @@ interface Owner {
   domain: Domain;
 }
 
-/** Upstream's ResourceLimitResponse; storage limits shown in GiB. */
-function renderLimit(owner: Owner, type: ResourceTypeDefinition, max: number) {
+/** The owner and type fields ResourceLimitResponse and ResourceCountResponse share. */
+function ownerAndType(owner: Owner, type: ResourceTypeDefinition) {
   return {
     ...(owner.account && { account: owner.account.name }),
     domainid: owner.domain.id,
@@ -69,21 +69,17 @@ function renderLimit(owner: Owner, type: ResourceTypeDefinition, max: number) {
     domainpath: owner.domain.path,
     resourcetype: String(type.ordinal),
     resourcetypename: type.name,
-    max: isStorageType(type.name) && max !== UNLIMITED ? Math.floor(max / BYTES_PER_GIB) : max,
   };
+}
+
+/** Upstream's ResourceLimitResponse; storage limits shown in GiB. */
+function renderLimit(owner: Owner, type: ResourceTypeDefinition, max: number) {
+  return { ...ownerAndType(owner, type), max: isStorageType(type.name) && max !== UNLIMITED ? Math.floor(max / BYTES_PER_GIB) : max };
 }
 
 /** Upstream's ResourceCountResponse (storage in bytes, memory in MiB). */
 function renderCount(owner: Owner, type: ResourceTypeDefinition, count: number) {
-  return {
-    ...(owner.account && { account: owner.account.name }),
-    domainid: owner.domain.id,
-    domain: owner.domain.name,
-    domainpath: owner.domain.path,
-    resourcetype: String(type.ordinal),
-    resourcetypename: type.name,
-    resourcecount: count,
-  };
+  return { ...ownerAndType(owner, type), resourcecount: count };
 }
 
 // ---- parameters ----
