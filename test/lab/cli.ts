@@ -2,6 +2,7 @@
 import { down, PACKAGES, status, up } from './lab.ts';
 
 const [command, arg] = process.argv.slice(2);
+// MOLD_LAB_ID picks another lab than 0 (each has its own bridge, subnet and namespaces).
 
 async function main() {
   switch (command) {

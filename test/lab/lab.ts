@@ -12,11 +12,22 @@ import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:f
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
-export const LAB_DIR = process.env.MOLD_LAB_DIR ?? '/tmp/moldlab';
-export const BRIDGE = 'moldlab0';
-export const GATEWAY = '10.77.0.1';
-export const NETNS_PREFIX = 'moldlab-h';
-const VETH_PREFIX = 'mlh'; // root-namespace end of host i's veth: mlh<i>
+/**
+ * The names of lab `id`: several labs can run side by side (one per test file), each with its own
+ * bridge, subnet 10.77.<id>.0/24, namespaces and state directory. Lab 0 is the one `npm run lab` runs.
+ */
+export function labNames(id: number) {
+  if (!Number.isInteger(id) || id < 0 || id > 99) throw new Error(`lab: ids are 0..99, not ${id}`);
+  return {
+    id,
+    dir: id === 0 ? (process.env.MOLD_LAB_DIR ?? '/tmp/moldlab') : `/tmp/moldlab${id}`,
+    bridge: `moldlab${id}`,
+    gateway: `10.77.${id}.1`,
+    netnsPrefix: id === 0 ? 'moldlab-h' : `moldlab${id}-h`,
+    vethPrefix: id === 0 ? 'mlh' : `ml${id}h`, // root-namespace end of host i's veth
+    hostAddress: (i: number) => `10.77.${id}.${10 + i}`,
+  };
+}
 const MAX_HOSTS = 200;
 // libvirt's qemu capabilities, probed once per machine (libvirt re-probes if qemu or libvirt change).
 const CAPS_CACHE = process.env.MOLD_LAB_CACHE ?? '/var/cache/moldlab/qemu-capabilities';
@@ -56,10 +67,6 @@ export interface HostStatus extends LabHost {
   sshd: boolean;
   libvirtd: boolean;
   virtlogd: boolean;
-}
-
-export function hostAddress(i: number): string {
-  return `10.77.0.${10 + i}`;
 }
 
 async function run(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}) {
@@ -106,359 +113,372 @@ async function readPid(file: string): Promise<number | undefined> {
   }
 }
 
-/** The lab's network namespaces that exist now (also those left by a crash). */
-async function labNamespaces(): Promise<string[]> {
-  const { stdout } = await run('ip', ['netns', 'list'], { allowFail: true });
-  return stdout
-    .split('\n')
-    .map((l) => l.split(' ')[0])
-    .filter((n) => new RegExp(`^${NETNS_PREFIX}\\d+$`).test(n));
-}
+/** Lab `id`'s operations (see labNames). */
+export function labAt(id: number) {
+  const { dir: LAB_DIR, bridge: BRIDGE, gateway: GATEWAY, netnsPrefix: NETNS_PREFIX, vethPrefix: VETH_PREFIX, hostAddress } = labNames(id);
 
-/** Mount points in this (root) mount namespace that belong to the lab. */
-export async function labMounts(): Promise<string[]> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter((p): p is string => !!p && (p.startsWith(LAB_DIR + '/') || p === LAB_DIR || p.startsWith(`/run/netns/${NETNS_PREFIX}`)));
-}
-
-/** PIDs of every process inside any of the lab's network namespaces. */
-export async function labPids(): Promise<number[]> {
-  const pids: number[] = [];
-  for (const ns of await labNamespaces()) {
-    const { stdout } = await run('ip', ['netns', 'pids', ns], { allowFail: true });
-    for (const p of stdout.split(/\s+/)) if (p && alive(Number(p))) pids.push(Number(p));
+  /** The lab's network namespaces that exist now (also those left by a crash). */
+  async function labNamespaces(): Promise<string[]> {
+    const { stdout } = await run('ip', ['netns', 'list'], { allowFail: true });
+    return stdout
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter((n) => new RegExp(`^${NETNS_PREFIX}\\d+$`).test(n));
   }
-  return pids;
-}
 
-/** The lab's links in the root namespace (the bridge and the veths' root ends). */
-export async function labLinks(): Promise<string[]> {
-  const { stdout } = await run('ip', ['-o', 'link', 'show']);
-  return stdout
-    .split('\n')
-    .map((l) => l.split(':')[1]?.trim().split('@')[0])
-    .filter((n): n is string => !!n && (n === BRIDGE || new RegExp(`^${VETH_PREFIX}\\d+$`).test(n)));
-}
-
-export async function labNetns(): Promise<string[]> {
-  return await labNamespaces();
-}
-
-/** Tear the lab down: kill every process in its namespaces, delete namespaces, links, mounts, state. */
-export async function down(): Promise<void> {
-  // Everything the lab runs (sshd, virtlogd, libvirtd, qemu, ssh sessions) lives in its netns.
-  let pids = await labPids();
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {}
+  /** Mount points in this (root) mount namespace that belong to the lab. */
+  async function labMounts(): Promise<string[]> {
+    const info = await readFile('/proc/self/mountinfo', 'utf8');
+    return info
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((p): p is string => !!p && (p.startsWith(LAB_DIR + '/') || p === LAB_DIR || p.startsWith(`/run/netns/${NETNS_PREFIX}`)));
   }
-  for (let t = 0; t < 30 && pids.some(alive); t++) await sleep(100);
-  for (let round = 0; round < 50; round++) {
-    pids = (await labPids()).filter(alive);
-    if (pids.length === 0) break;
+
+  /** PIDs of every process inside any of the lab's network namespaces. */
+  async function labPids(): Promise<number[]> {
+    const pids: number[] = [];
+    for (const ns of await labNamespaces()) {
+      const { stdout } = await run('ip', ['netns', 'pids', ns], { allowFail: true });
+      for (const p of stdout.split(/\s+/)) if (p && alive(Number(p))) pids.push(Number(p));
+    }
+    return pids;
+  }
+
+  /** The lab's links in the root namespace (the bridge and the veths' root ends). */
+  async function labLinks(): Promise<string[]> {
+    const { stdout } = await run('ip', ['-o', 'link', 'show']);
+    return stdout
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim().split('@')[0])
+      .filter((n): n is string => !!n && (n === BRIDGE || new RegExp(`^${VETH_PREFIX}\\d+$`).test(n)));
+  }
+
+  async function labNetns(): Promise<string[]> {
+    return await labNamespaces();
+  }
+
+  /** Tear the lab down: kill every process in its namespaces, delete namespaces, links, mounts, state. */
+  async function down(): Promise<void> {
+    // Everything the lab runs (sshd, virtlogd, libvirtd, qemu, ssh sessions) lives in its netns.
+    let pids = await labPids();
     for (const pid of pids) {
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(pid, 'SIGTERM');
       } catch {}
     }
-    await sleep(100);
+    for (let t = 0; t < 30 && pids.some(alive); t++) await sleep(100);
+    for (let round = 0; round < 50; round++) {
+      pids = (await labPids()).filter(alive);
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      await sleep(100);
+    }
+    for (const ns of await labNamespaces()) await run('ip', ['netns', 'delete', ns], { allowFail: true });
+    for (const link of await labLinks()) await run('ip', ['link', 'delete', link], { allowFail: true });
+    for (const m of (await labMounts()).reverse()) await run('umount', ['-l', m], { allowFail: true });
+    // `ip netns add` makes /run/netns a mount point of its own; drop it when nothing else uses it.
+    if (existsSync('/run/netns')) {
+      const { stdout } = await run('ls', ['-A', '/run/netns'], { allowFail: true });
+      if (stdout.trim() === '') {
+        await run('umount', ['/run/netns'], { allowFail: true });
+        await rm('/run/netns', { recursive: true, force: true }).catch(() => {});
+      }
+    }
+    const left = await labMounts();
+    if (left.length) throw new Error(`lab mounts remain: ${left.join(', ')}`);
+    if (!/^\/.+\/./.test(LAB_DIR)) throw new Error(`lab: refusing to delete state dir ${LAB_DIR}`);
+    await rm(LAB_DIR, { recursive: true, force: true });
   }
-  for (const ns of await labNamespaces()) await run('ip', ['netns', 'delete', ns], { allowFail: true });
-  for (const link of await labLinks()) await run('ip', ['link', 'delete', link], { allowFail: true });
-  for (const m of (await labMounts()).reverse()) await run('umount', ['-l', m], { allowFail: true });
-  // `ip netns add` makes /run/netns a mount point of its own; drop it when nothing else uses it.
-  if (existsSync('/run/netns')) {
-    const { stdout } = await run('ls', ['-A', '/run/netns'], { allowFail: true });
-    if (stdout.trim() === '') {
-      await run('umount', ['/run/netns'], { allowFail: true });
-      await rm('/run/netns', { recursive: true, force: true }).catch(() => {});
+
+  async function ensureUsers() {
+    // What libvirt-daemon-system would create: Debian's libvirtd resolves its built-in default user and
+    // group (libvirt-qemu) at start-up even when qemu.conf names others, and fails if they are missing.
+    for (const g of ['kvm', 'libvirt', 'libvirt-qemu']) {
+      // allowFail: another lab starting at the same moment may create it first.
+    if ((await run('getent', ['group', g], { allowFail: true })).code !== 0) await run('groupadd', ['--system', g], { allowFail: true });
+    }
+    if ((await run('getent', ['passwd', 'libvirt-qemu'], { allowFail: true })).code !== 0) {
+      await run('useradd', [
+        '--system',
+        '--gid',
+        'kvm',
+        '--groups',
+        'libvirt',
+        '--home-dir',
+        '/var/lib/libvirt',
+        '--no-create-home',
+        '--shell',
+        '/usr/sbin/nologin',
+        'libvirt-qemu',
+      ], { allowFail: true });
     }
   }
-  const left = await labMounts();
-  if (left.length) throw new Error(`lab mounts remain: ${left.join(', ')}`);
-  if (!/^\/.+\/./.test(LAB_DIR)) throw new Error(`lab: refusing to delete state dir ${LAB_DIR}`);
-  await rm(LAB_DIR, { recursive: true, force: true });
-}
 
-async function ensureUsers() {
-  // What libvirt-daemon-system would create: Debian's libvirtd resolves its built-in default user and
-  // group (libvirt-qemu) at start-up even when qemu.conf names others, and fails if they are missing.
-  for (const g of ['kvm', 'libvirt', 'libvirt-qemu']) {
-    if ((await run('getent', ['group', g], { allowFail: true })).code !== 0) await run('groupadd', ['--system', g]);
+  function hostDir(i: number) {
+    return join(LAB_DIR, `h${i}`);
   }
-  if ((await run('getent', ['passwd', 'libvirt-qemu'], { allowFail: true })).code !== 0) {
-    await run('useradd', [
-      '--system',
-      '--gid',
-      'kvm',
-      '--groups',
-      'libvirt',
-      '--home-dir',
-      '/var/lib/libvirt',
-      '--no-create-home',
-      '--shell',
-      '/usr/sbin/nologin',
-      'libvirt-qemu',
-    ]);
+
+  async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>, detail?: () => Promise<string>) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await check().catch(() => false)) return;
+      await sleep(100);
+    }
+    throw new Error(`lab: timed out waiting for ${what}${detail ? `\n${await detail()}` : ''}`);
   }
-}
 
-function hostDir(i: number) {
-  return join(LAB_DIR, `h${i}`);
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>, detail?: () => Promise<string>) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`lab: timed out waiting for ${what}${detail ? `\n${await detail()}` : ''}`);
-}
-
-function tcpOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: 1000 });
-    s.on('connect', () => {
-      s.destroy();
-      resolve(true);
+  function tcpOpen(host: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const s = connect({ host, port, timeout: 1000 });
+      s.on('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+      s.on('timeout', () => {
+        s.destroy();
+        resolve(false);
+      });
     });
-    s.on('error', () => resolve(false));
-    s.on('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
-/** Run a command inside lab host i (its network, mount and UTS namespaces), as root. */
-export async function hostExec(i: number, argv: string[], opts: { allowFail?: boolean } = {}) {
-  const pid = await readPid(join(hostDir(i), 'libvirtd.pid'));
-  if (!pid || !alive(pid)) throw new Error(`lab host ${i} is not running`);
-  return await run('nsenter', ['-t', String(pid), '-n', '-m', '-u', '--', ...argv], opts);
-}
-
-/** Bring up n hosts, first tearing down whatever a previous lab (or crash) left. */
-export async function up(n: number): Promise<Lab> {
-  if (!Number.isInteger(n) || n < 1 || n > MAX_HOSTS) throw new Error(`lab: 1..${MAX_HOSTS} hosts, not ${n}`);
-  if (process.getuid?.() !== 0) throw new Error('lab: must run as root');
-  await down();
-  await ensureUsers();
-
-  await mkdir(LAB_DIR, { recursive: true, mode: 0o755 });
-  await chmod(LAB_DIR, 0o755); // qemu (libvirt-qemu) must reach primary/
-  const primaryDir = join(LAB_DIR, 'primary');
-  await mkdir(primaryDir, { mode: 0o755 });
-
-  // Credentials: a generated root password (0600 file) and an ed25519 key, both per lab.
-  const password = randomBytes(18).toString('base64url');
-  const passwordFile = join(LAB_DIR, 'password');
-  await writeFile(passwordFile, password + '\n', { mode: 0o600 });
-  const privateKeyFile = join(LAB_DIR, 'id_ed25519');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'moldlab', '-f', privateKeyFile]);
-  const hostKey = join(LAB_DIR, 'ssh_host_ed25519_key');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'moldlab-host', '-f', hostKey]);
-  const publicKey = await readFile(privateKeyFile + '.pub', 'utf8');
-
-  // /etc/shadow as the hosts see it: root's password is the lab's (the machine's own is untouched).
-  const hash = (await run('openssl', ['passwd', '-6', '-stdin'], { input: password })).stdout.trim();
-  const shadow = (await readFile('/etc/shadow', 'utf8'))
-    .split('\n')
-    .map((l) => {
-      const f = l.split(':');
-      if (f[0] !== 'root') return l;
-      f[1] = hash;
-      return f.join(':');
-    })
-    .join('\n');
-  const shadowFile = join(LAB_DIR, 'shadow');
-  await writeFile(shadowFile, shadow, { mode: 0o600 });
-
-  const hosts: LabHost[] = [];
-  for (let i = 1; i <= n; i++) {
-    hosts.push({ index: i, name: `${NETNS_PREFIX}${i}`, address: hostAddress(i), hostUuid: randomUUID() });
-  }
-  const hostsFile = join(LAB_DIR, 'hosts');
-  await writeFile(
-    hostsFile,
-    ['127.0.0.1 localhost', `${GATEWAY} moldlab-gateway`, ...hosts.map((h) => `${h.address} ${h.name}`), ''].join('\n'),
-  );
-  const sshdConfig = join(LAB_DIR, 'sshd_config');
-  await writeFile(
-    sshdConfig,
-    [
-      'Port 22',
-      `HostKey ${hostKey}`,
-      'PermitRootLogin yes',
-      'PasswordAuthentication yes',
-      'PubkeyAuthentication yes',
-      'KbdInteractiveAuthentication no',
-      'AuthorizedKeysFile .ssh/authorized_keys',
-      'UsePAM no',
-      'PrintMotd no',
-      'UseDNS no',
-      'MaxStartups 100',
-      'MaxSessions 100',
-      'AcceptEnv LANG LC_*',
-      'Subsystem sftp /usr/lib/openssh/sftp-server',
-      '',
-    ].join('\n'),
-  );
-
-  // Mount points the hosts bind their own directories onto (empty in the root namespace).
-  for (const d of ['/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt', '/etc/libvirt', '/root/.ssh']) {
-    await mkdir(d, { recursive: true });
   }
 
-  await run('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
-  await run('ip', ['addr', 'add', `${GATEWAY}/24`, 'dev', BRIDGE]);
-  await run('ip', ['link', 'set', BRIDGE, 'up']);
+  /** Run a command inside lab host i (its network, mount and UTS namespaces), as root. */
+  async function hostExec(i: number, argv: string[], opts: { allowFail?: boolean } = {}) {
+    const pid = await readPid(join(hostDir(i), 'libvirtd.pid'));
+    if (!pid || !alive(pid)) throw new Error(`lab host ${i} is not running`);
+    return await run('nsenter', ['-t', String(pid), '-n', '-m', '-u', '--', ...argv], opts);
+  }
 
-  const starts: Array<() => Promise<void>> = [];
-  for (const h of hosts) {
-    const ns = h.name;
-    const veth = `${VETH_PREFIX}${h.index}`;
-    await run('ip', ['netns', 'add', ns]);
-    await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    await run('ip', ['link', 'set', veth, 'master', BRIDGE, 'up']);
-    await run('ip', ['-n', ns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0']);
-    await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-    await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', GATEWAY]);
+  /** Bring up n hosts, first tearing down whatever a previous lab (or crash) left. */
+  async function up(n: number): Promise<Lab> {
+    if (!Number.isInteger(n) || n < 1 || n > MAX_HOSTS) throw new Error(`lab: 1..${MAX_HOSTS} hosts, not ${n}`);
+    if (process.getuid?.() !== 0) throw new Error('lab: must run as root');
+    await down();
+    await ensureUsers();
 
-    const hd = hostDir(h.index);
-    const etc = join(hd, 'etc-libvirt');
-    for (const d of [join(etc, 'qemu'), join(hd, 'var-lib-libvirt'), join(hd, 'var-log-libvirt'), join(hd, 'var-cache-libvirt')]) {
-      await mkdir(d, { recursive: true });
+    await mkdir(LAB_DIR, { recursive: true, mode: 0o755 });
+    await chmod(LAB_DIR, 0o755); // qemu (libvirt-qemu) must reach primary/
+    const primaryDir = join(LAB_DIR, 'primary');
+    await mkdir(primaryDir, { mode: 0o755 });
+
+    // Credentials: a generated root password (0600 file) and an ed25519 key, both per lab.
+    const password = randomBytes(18).toString('base64url');
+    const passwordFile = join(LAB_DIR, 'password');
+    await writeFile(passwordFile, password + '\n', { mode: 0o600 });
+    const privateKeyFile = join(LAB_DIR, 'id_ed25519');
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'moldlab', '-f', privateKeyFile]);
+    const hostKey = join(LAB_DIR, 'ssh_host_ed25519_key');
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'moldlab-host', '-f', hostKey]);
+    const publicKey = await readFile(privateKeyFile + '.pub', 'utf8');
+
+    // /etc/shadow as the hosts see it: root's password is the lab's (the machine's own is untouched).
+    const hash = (await run('openssl', ['passwd', '-6', '-stdin'], { input: password })).stdout.trim();
+    const shadow = (await readFile('/etc/shadow', 'utf8'))
+      .split('\n')
+      .map((l) => {
+        const f = l.split(':');
+        if (f[0] !== 'root') return l;
+        f[1] = hash;
+        return f.join(':');
+      })
+      .join('\n');
+    const shadowFile = join(LAB_DIR, 'shadow');
+    await writeFile(shadowFile, shadow, { mode: 0o600 });
+
+    const hosts: LabHost[] = [];
+    for (let i = 1; i <= n; i++) {
+      hosts.push({ index: i, name: `${NETNS_PREFIX}${i}`, address: hostAddress(i), hostUuid: randomUUID() });
     }
-    for (const f of ['libvirt.conf', 'libvirt-admin.conf']) {
-      if (existsSync(`/etc/libvirt/${f}`)) await copyFile(`/etc/libvirt/${f}`, join(etc, f));
-    }
+    const hostsFile = join(LAB_DIR, 'hosts');
     await writeFile(
-      join(etc, 'libvirtd.conf'),
-      `host_uuid = "${h.hostUuid}"\nunix_sock_group = "root"\nunix_sock_rw_perms = "0770"\nauth_unix_rw = "none"\n`,
+      hostsFile,
+      ['127.0.0.1 localhost', `${GATEWAY} moldlab-gateway`, ...hosts.map((h) => `${h.address} ${h.name}`), ''].join('\n'),
     );
+    const sshdConfig = join(LAB_DIR, 'sshd_config');
     await writeFile(
-      join(etc, 'qemu.conf'),
+      sshdConfig,
       [
-        // Guests run as root: this machine's /dev/kvm is root-only (0600), and with libvirt-qemu the
-        // cached capabilities never validate ("KVM was enabled when probing ... not available now"),
-        // so libvirtd re-probes qemu (~40 s) on every define.
-        'user = "root"',
-        'group = "root"',
-        'security_driver = "none"',
-        'stdio_handler = "logd"',
-        // Migration between lab hosts: qemu listens on the host's own address.
-        `migration_address = "${h.address}"`,
+        'Port 22',
+        `HostKey ${hostKey}`,
+        'PermitRootLogin yes',
+        'PasswordAuthentication yes',
+        'PubkeyAuthentication yes',
+        'KbdInteractiveAuthentication no',
+        'AuthorizedKeysFile .ssh/authorized_keys',
+        'UsePAM no',
+        'PrintMotd no',
+        'UseDNS no',
+        'MaxStartups 100',
+        'MaxSessions 100',
+        'AcceptEnv LANG LC_*',
+        'Subsystem sftp /usr/lib/openssh/sftp-server',
         '',
       ].join('\n'),
     );
-    await writeFile(join(etc, 'virtlogd.conf'), '');
-    const rootSsh = join(hd, 'root-ssh');
-    await mkdir(rootSsh, { mode: 0o700 });
-    await writeFile(join(rootSsh, 'authorized_keys'), publicKey, { mode: 0o600 });
-    await copyFile(privateKeyFile, join(rootSsh, 'id_ed25519'));
-    await chmod(join(rootSsh, 'id_ed25519'), 0o600);
-    await copyFile(privateKeyFile + '.pub', join(rootSsh, 'id_ed25519.pub'));
-    await writeFile(
-      join(rootSsh, 'config'),
-      'Host 10.77.0.* moldlab-*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n',
-      { mode: 0o600 },
-    );
 
-    const log = join(hd, 'daemons.log');
-    const script = [
-      'set -e',
-      `hostname ${h.name}`,
-      'mount -t tmpfs -o mode=0755 tmpfs /run',
-      'mkdir -p /run/sshd /run/libvirt /run/lock && chmod 0755 /run/sshd',
-      `mount --bind ${etc} /etc/libvirt`,
-      `mount --bind ${join(hd, 'var-lib-libvirt')} /var/lib/libvirt`,
-      `mount --bind ${join(hd, 'var-log-libvirt')} /var/log/libvirt`,
-      `mount --bind ${join(hd, 'var-cache-libvirt')} /var/cache/libvirt`,
-      `mount --bind ${rootSsh} /root/.ssh`,
-      `mount --bind ${shadowFile} /etc/shadow`,
-      `mount --bind ${hostsFile} /etc/hosts`,
-      `exec >>${log} 2>&1 </dev/null`,
-      `virtlogd -d -f /etc/libvirt/virtlogd.conf -p ${join(hd, 'virtlogd.pid')}`,
-      `libvirtd -d -f /etc/libvirt/libvirtd.conf -p ${join(hd, 'libvirtd.pid')}`,
-      `/usr/sbin/sshd -f ${sshdConfig} -o ListenAddress=${h.address} -o PidFile=${join(hd, 'sshd.pid')} -E ${join(hd, 'sshd.log')}`,
-    ].join('\n');
-    starts.push(async () => {
-      // Seed libvirt's qemu capabilities cache: probing each qemu binary takes ~20 s here.
-      const caps = join(hd, 'var-cache-libvirt', 'qemu', 'capabilities');
-      await mkdir(caps, { recursive: true });
-      for (const f of await readdir(CAPS_CACHE).catch(() => [] as string[])) {
-        if (f.endsWith('.xml')) await copyFile(join(CAPS_CACHE, f), join(caps, f));
+    // Mount points the hosts bind their own directories onto (empty in the root namespace).
+    for (const d of ['/var/lib/libvirt', '/var/log/libvirt', '/var/cache/libvirt', '/etc/libvirt', '/root/.ssh']) {
+      await mkdir(d, { recursive: true });
+    }
+
+    await run('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+    await run('ip', ['addr', 'add', `${GATEWAY}/24`, 'dev', BRIDGE]);
+    await run('ip', ['link', 'set', BRIDGE, 'up']);
+
+    const starts: Array<() => Promise<void>> = [];
+    for (const h of hosts) {
+      const ns = h.name;
+      const veth = `${VETH_PREFIX}${h.index}`;
+      await run('ip', ['netns', 'add', ns]);
+      await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      await run('ip', ['link', 'set', veth, 'master', BRIDGE, 'up']);
+      await run('ip', ['-n', ns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0']);
+      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', GATEWAY]);
+
+      const hd = hostDir(h.index);
+      const etc = join(hd, 'etc-libvirt');
+      for (const d of [join(etc, 'qemu'), join(hd, 'var-lib-libvirt'), join(hd, 'var-log-libvirt'), join(hd, 'var-cache-libvirt')]) {
+        await mkdir(d, { recursive: true });
       }
-      await run('ip', ['netns', 'exec', ns, 'unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', script]);
-      const logTail = async () => (await readFile(log, 'utf8').catch(() => '')).slice(-2000);
-      await waitFor(`libvirtd on ${h.name}`, 30_000, async () => {
-        return (await hostExec(h.index, ['virsh', '-c', 'qemu:///system', 'uri'], { allowFail: true })).code === 0;
-      }, logTail);
-      await waitFor(`sshd on ${h.name}`, 15_000, () => tcpOpen(h.address, 22), logTail);
-    });
-  }
+      for (const f of ['libvirt.conf', 'libvirt-admin.conf']) {
+        if (existsSync(`/etc/libvirt/${f}`)) await copyFile(`/etc/libvirt/${f}`, join(etc, f));
+      }
+      await writeFile(
+        join(etc, 'libvirtd.conf'),
+        `host_uuid = "${h.hostUuid}"\nunix_sock_group = "root"\nunix_sock_rw_perms = "0770"\nauth_unix_rw = "none"\n`,
+      );
+      await writeFile(
+        join(etc, 'qemu.conf'),
+        [
+          // Guests run as root: this machine's /dev/kvm is root-only (0600), and with libvirt-qemu the
+          // cached capabilities never validate ("KVM was enabled when probing ... not available now"),
+          // so libvirtd re-probes qemu (~40 s) on every define.
+          'user = "root"',
+          'group = "root"',
+          'security_driver = "none"',
+          'stdio_handler = "logd"',
+          // Migration between lab hosts: qemu listens on the host's own address.
+          `migration_address = "${h.address}"`,
+          '',
+        ].join('\n'),
+      );
+      await writeFile(join(etc, 'virtlogd.conf'), '');
+      const rootSsh = join(hd, 'root-ssh');
+      await mkdir(rootSsh, { mode: 0o700 });
+      await writeFile(join(rootSsh, 'authorized_keys'), publicKey, { mode: 0o600 });
+      await copyFile(privateKeyFile, join(rootSsh, 'id_ed25519'));
+      await chmod(join(rootSsh, 'id_ed25519'), 0o600);
+      await copyFile(privateKeyFile + '.pub', join(rootSsh, 'id_ed25519.pub'));
+      await writeFile(
+        join(rootSsh, 'config'),
+        'Host 10.77.0.* moldlab-*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n',
+        { mode: 0o600 },
+      );
 
-  const lab: Lab = {
-    dir: LAB_DIR,
-    user: 'root',
-    password,
-    passwordFile,
-    privateKeyFile,
-    primaryDir,
-    gateway: GATEWAY,
-    hosts,
-  };
-  await writeFile(join(LAB_DIR, 'lab.json'), JSON.stringify({ ...lab, password: undefined }, null, 2) + '\n');
+      const log = join(hd, 'daemons.log');
+      const script = [
+        'set -e',
+        `hostname ${h.name}`,
+        'mount -t tmpfs -o mode=0755 tmpfs /run',
+        'mkdir -p /run/sshd /run/libvirt /run/lock && chmod 0755 /run/sshd',
+        `mount --bind ${etc} /etc/libvirt`,
+        `mount --bind ${join(hd, 'var-lib-libvirt')} /var/lib/libvirt`,
+        `mount --bind ${join(hd, 'var-log-libvirt')} /var/log/libvirt`,
+        `mount --bind ${join(hd, 'var-cache-libvirt')} /var/cache/libvirt`,
+        `mount --bind ${rootSsh} /root/.ssh`,
+        `mount --bind ${shadowFile} /etc/shadow`,
+        `mount --bind ${hostsFile} /etc/hosts`,
+        `exec >>${log} 2>&1 </dev/null`,
+        `virtlogd -d -f /etc/libvirt/virtlogd.conf -p ${join(hd, 'virtlogd.pid')}`,
+        `libvirtd -d -f /etc/libvirt/libvirtd.conf -p ${join(hd, 'libvirtd.pid')}`,
+        `/usr/sbin/sshd -f ${sshdConfig} -o ListenAddress=${h.address} -o PidFile=${join(hd, 'sshd.pid')} -E ${join(hd, 'sshd.log')}`,
+      ].join('\n');
+      starts.push(async () => {
+        // Seed libvirt's qemu capabilities cache: probing each qemu binary takes ~20 s here.
+        const caps = join(hd, 'var-cache-libvirt', 'qemu', 'capabilities');
+        await mkdir(caps, { recursive: true });
+        for (const f of await readdir(CAPS_CACHE).catch(() => [] as string[])) {
+          if (f.endsWith('.xml')) await copyFile(join(CAPS_CACHE, f), join(caps, f));
+        }
+        await run('ip', ['netns', 'exec', ns, 'unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', script]);
+        const logTail = async () => (await readFile(log, 'utf8').catch(() => '')).slice(-2000);
+        await waitFor(`libvirtd on ${h.name}`, 30_000, async () => {
+          return (await hostExec(h.index, ['virsh', '-c', 'qemu:///system', 'uri'], { allowFail: true })).code === 0;
+        }, logTail);
+        await waitFor(`sshd on ${h.name}`, 15_000, () => tcpOpen(h.address, 22), logTail);
+      });
+    }
 
-  // Host 1 first; if this machine has no capabilities cache yet, host 1 probes qemu once and the
-  // other hosts (and later labs) start from its results.
-  await starts[0]!();
-  if ((await readdir(CAPS_CACHE).catch(() => [] as string[])).filter((f) => f.endsWith('.xml')).length === 0) {
-    await hostExec(1, ['virsh', '-c', 'qemu:///system', 'capabilities']);
-    await hostExec(1, ['virsh', '-c', 'qemu:///system', 'domcapabilities', '--virttype', 'qemu']);
-    const probed = join(hostDir(1), 'var-cache-libvirt', 'qemu', 'capabilities');
-    await mkdir(CAPS_CACHE, { recursive: true, mode: 0o700 });
-    for (const f of await readdir(probed)) if (f.endsWith('.xml')) await copyFile(join(probed, f), join(CAPS_CACHE, f));
-  }
-  await Promise.all(starts.slice(1).map((start) => start()));
-
-  return lab;
-}
-
-/** The lab as it stands: each recorded host with its namespace and daemons. */
-export async function status(): Promise<{ lab?: Omit<Lab, 'password'>; hosts: HostStatus[] }> {
-  let lab: Omit<Lab, 'password'> | undefined;
-  try {
-    lab = JSON.parse(await readFile(join(LAB_DIR, 'lab.json'), 'utf8'));
-  } catch {
-    return { hosts: [] };
-  }
-  const namespaces = new Set(await labNamespaces());
-  const hosts: HostStatus[] = [];
-  for (const h of lab!.hosts) {
-    const hd = hostDir(h.index);
-    const up = async (d: string) => {
-      const pid = await readPid(join(hd, `${d}.pid`));
-      return !!pid && alive(pid);
+    const lab: Lab = {
+      dir: LAB_DIR,
+      user: 'root',
+      password,
+      passwordFile,
+      privateKeyFile,
+      primaryDir,
+      gateway: GATEWAY,
+      hosts,
     };
-    hosts.push({
-      ...h,
-      netns: namespaces.has(h.name),
-      sshd: await up('sshd'),
-      libvirtd: await up('libvirtd'),
-      virtlogd: await up('virtlogd'),
-    });
+    await writeFile(join(LAB_DIR, 'lab.json'), JSON.stringify({ ...lab, password: undefined }, null, 2) + '\n');
+
+    // Host 1 first; if this machine has no capabilities cache yet, host 1 probes qemu once and the
+    // other hosts (and later labs) start from its results.
+    await starts[0]!();
+    if ((await readdir(CAPS_CACHE).catch(() => [] as string[])).filter((f) => f.endsWith('.xml')).length === 0) {
+      await hostExec(1, ['virsh', '-c', 'qemu:///system', 'capabilities']);
+      await hostExec(1, ['virsh', '-c', 'qemu:///system', 'domcapabilities', '--virttype', 'qemu']);
+      const probed = join(hostDir(1), 'var-cache-libvirt', 'qemu', 'capabilities');
+      await mkdir(CAPS_CACHE, { recursive: true, mode: 0o700 });
+      for (const f of await readdir(probed)) if (f.endsWith('.xml')) await copyFile(join(probed, f), join(CAPS_CACHE, f));
+    }
+    await Promise.all(starts.slice(1).map((start) => start()));
+
+    return lab;
   }
-  return { lab, hosts };
+
+  /** The lab as it stands: each recorded host with its namespace and daemons. */
+  async function status(): Promise<{ lab?: Omit<Lab, 'password'>; hosts: HostStatus[] }> {
+    let lab: Omit<Lab, 'password'> | undefined;
+    try {
+      lab = JSON.parse(await readFile(join(LAB_DIR, 'lab.json'), 'utf8'));
+    } catch {
+      return { hosts: [] };
+    }
+    const namespaces = new Set(await labNamespaces());
+    const hosts: HostStatus[] = [];
+    for (const h of lab!.hosts) {
+      const hd = hostDir(h.index);
+      const up = async (d: string) => {
+        const pid = await readPid(join(hd, `${d}.pid`));
+        return !!pid && alive(pid);
+      };
+      hosts.push({
+        ...h,
+        netns: namespaces.has(h.name),
+        sshd: await up('sshd'),
+        libvirtd: await up('libvirtd'),
+        virtlogd: await up('virtlogd'),
+      });
+    }
+    return { lab, hosts };
+  }
+
+  /** Read the lab's password (for a lab brought up by another process, e.g. `npm run lab -- up 2`). */
+  async function labPassword(): Promise<string> {
+    return (await readFile(join(LAB_DIR, 'password'), 'utf8')).trim();
+  }
+
+  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword };
 }
 
-/** Read the lab's password (for a lab brought up by another process, e.g. `npm run lab -- up 2`). */
-export async function labPassword(): Promise<string> {
-  return (await readFile(join(LAB_DIR, 'password'), 'utf8')).trim();
-}
+/** The default lab: MOLD_LAB_ID, else 0. */
+const defaultLab = labAt(Number(process.env.MOLD_LAB_ID ?? 0));
+export const LAB_DIR = defaultLab.names.dir;
+export const { up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword } = defaultLab;

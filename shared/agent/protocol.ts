@@ -1,0 +1,181 @@
+// The contract between the control plane and the on-prem agent, used by both sides: the commands the
+// agent runs (their payloads and results), the message that carries a command on the agent's queue,
+// and the bodies of the agent gateway's routes (/agent/v1/*). Nothing here talks to AWS or to a host.
+import { z } from 'zod';
+
+export const GATEWAY_PATH = '/agent/v1';
+
+// ---- what a command acts on ----
+
+/** A host the agent already manages: it logs in with its own SSH key. */
+export const hostTarget = z.object({
+  hostId: z.string(),
+  address: z.string(),
+  port: z.number().int().default(22),
+  username: z.string(),
+});
+export type HostTarget = z.infer<typeof hostTarget>;
+
+/** A secret sealed to the agent's public key (shared/agent/sealing.ts). */
+export const sealedSecret = z.object({ alg: z.literal('RSA-OAEP-256+A256GCM'), key: z.string(), iv: z.string(), tag: z.string(), data: z.string() });
+export type SealedSecret = z.infer<typeof sealedSecret>;
+
+/** What the agent learns about a KVM host when it adds or reconnects it. */
+export const hostFacts = z.object({
+  hostname: z.string(),
+  hostUuid: z.string(),
+  /** Logical CPUs (upstream's cpunumber), MHz per CPU, sockets. */
+  cpus: z.number().int().positive(),
+  cpuMhz: z.number().int().nonnegative(),
+  cpuSockets: z.number().int().positive(),
+  memoryBytes: z.number().int().positive(),
+  arch: z.string(),
+  libvirtVersion: z.string(),
+  qemuVersion: z.string(),
+  /** kvm with hardware virtualisation, qemu under software emulation. */
+  domainType: z.enum(['kvm', 'qemu']),
+  /** The host key's SHA-256 fingerprint, pinned from then on. */
+  hostKeyFingerprint: z.string(),
+});
+export type HostFacts = z.infer<typeof hostFacts>;
+
+// ---- the commands ----
+
+export const agentCommands = {
+  /** Runs `true` on a managed host: the round trip of the command channel itself. */
+  pingHost: {
+    payload: z.object({ host: hostTarget }),
+    result: z.object({ elapsedMs: z.number() }),
+  },
+  /**
+   * Reaches a new host by password (or, without one, by the agent's key already installed there),
+   * checks libvirt and qemu, installs the agent's SSH key and gathers facts. The password is used for
+   * this connection only.
+   */
+  addHost: {
+    payload: z.object({ host: hostTarget, password: sealedSecret.optional() }),
+    result: hostFacts,
+  },
+  /** Reconnects to a managed host with the agent's key and gathers its facts again. */
+  reconnectHost: {
+    payload: z.object({ host: hostTarget }),
+    result: hostFacts,
+  },
+  /**
+   * Re-keys a host: logs in with the new password, installs the agent's current key (dropping any
+   * older key of this agent), checks that the key works. With setOnHost, first sets the password on
+   * the host through the key.
+   */
+  updateHostPassword: {
+    payload: z.object({ host: hostTarget, password: sealedSecret, setOnHost: z.boolean().default(false) }),
+    result: z.object({ rekeyed: z.literal(true) }),
+  },
+  /**
+   * Downloads a template from its URL (fetched by the agent itself) into primary storage through a host
+   * that mounts the pool, verifying the checksum on the way.
+   */
+  downloadTemplate: {
+    payload: z.object({
+      host: hostTarget,
+      templateId: z.string(),
+      url: z.string(),
+      /** CloudStack's form: `{SHA-256}hex`, `{MD5}hex`, … or bare hex (MD5). */
+      checksum: z.string().optional(),
+      /** Absolute path on the host where the file must end up. */
+      destination: z.string(),
+    }),
+    result: z.object({ path: z.string(), size: z.number(), checksum: z.string() }),
+  },
+} as const;
+
+export type AgentCommandType = keyof typeof agentCommands;
+export const AGENT_COMMAND_TYPES = Object.keys(agentCommands) as AgentCommandType[];
+export type CommandPayload<T extends AgentCommandType> = z.input<(typeof agentCommands)[T]['payload']>;
+export type CommandResult<T extends AgentCommandType> = z.infer<(typeof agentCommands)[T]['result']>;
+
+/** A command as it sits on the agent's queue (the body Step Functions sends). */
+export const commandMessage = z.object({
+  commandId: z.string(),
+  type: z.enum(AGENT_COMMAND_TYPES as [AgentCommandType, ...AgentCommandType[]]),
+  /** ISO 8601; the agent does not start a command after it. */
+  deadline: z.string(),
+  payload: z.unknown(),
+  taskToken: z.string(),
+});
+export type CommandMessage = z.infer<typeof commandMessage>;
+
+/**
+ * Why a command failed, as the job's errortext will read it. `error` is the failure's name
+ * (SendTaskFailure's error), e.g. HostUnreachable, AuthenticationFailed, NoLibvirt.
+ */
+export const commandFailure = z.object({ error: z.string().max(256), cause: z.string().max(32_000) });
+
+// ---- the gateway's routes (all POST, JSON bodies; every route but /enrol is signed) ----
+
+/** POST /agent/v1/enrol: unsigned; the token is the credential. */
+export const enrolRequest = z.object({
+  token: z.string(),
+  /** PKCS#10, PEM (node-forge), for an RSA key of at least 2048 bits. */
+  csr: z.string(),
+  /** The agent's SSH public key (authorized_keys line) that it installs on hosts. */
+  sshPublicKey: z.string(),
+  name: z.string().max(255).optional(),
+  version: z.string().max(64),
+});
+export const enrolResponse = z.object({
+  agentId: z.string(),
+  zoneId: z.string(),
+  certificate: z.string(),
+  caCertificate: z.string(),
+  queueUrl: z.string(),
+});
+
+/** POST /agent/v1/credentials: short-lived credentials that reach only this agent's queue. */
+export const credentialsResponse = z.object({
+  queueUrl: z.string(),
+  region: z.string(),
+  /** Set where SQS is not AWS's own endpoint (the local runtime). */
+  endpoint: z.string().optional(),
+  accessKeyId: z.string(),
+  secretAccessKey: z.string(),
+  sessionToken: z.string(),
+  /** ISO 8601. */
+  expiration: z.string(),
+});
+
+/** POST /agent/v1/results: a command's outcome (SendTaskSuccess / SendTaskFailure). */
+export const resultRequest = z.union([
+  z.object({ commandId: z.string(), taskToken: z.string(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ commandId: z.string(), taskToken: z.string(), ok: z.literal(false), failure: commandFailure }),
+]);
+/** `accepted: false` when the task is already over (timed out, or answered before): nothing to redo. */
+export const resultResponse = z.object({ accepted: z.boolean() });
+
+/** POST /agent/v1/heartbeat: a long command is still running (SendTaskHeartbeat). */
+export const heartbeatRequest = z.object({ commandId: z.string(), taskToken: z.string() });
+
+export const domainPowerState = z.enum(['Running', 'Stopped', 'Paused', 'Shutdown', 'Crashed', 'Suspended', 'Unknown']);
+export const domainReport = z.object({ name: z.string(), uuid: z.string(), state: domainPowerState });
+
+export const hostReport = z.object({
+  hostId: z.string(),
+  /** Did the agent reach the host over SSH this time? */
+  reachable: z.boolean(),
+  /** Why not, or what is wrong with libvirtd. */
+  error: z.string().max(1024).optional(),
+  /** Does libvirtd answer (`virsh version`)? */
+  libvirtd: z.boolean().optional(),
+  memoryTotalBytes: z.number().optional(),
+  memoryFreeBytes: z.number().optional(),
+  /** One-minute load average. */
+  loadAverage: z.number().optional(),
+  domains: z.array(domainReport).default([]),
+});
+export type HostReport = z.infer<typeof hostReport>;
+
+/** POST /agent/v1/report: the periodic state report (also the agent's first call on start). */
+export const reportRequest = z.object({ version: z.string().max(64), hosts: z.array(hostReport) });
+export type ReportRequest = z.infer<typeof reportRequest>;
+/** The hosts the agent is to watch and how often to report (ping.interval). */
+export const reportResponse = z.object({ pingIntervalSeconds: z.number().positive(), hosts: z.array(hostTarget) });
+export type ReportResponse = z.infer<typeof reportResponse>;
