@@ -22,8 +22,8 @@ import { LocalStepFunctions, stateMachineArn } from './stepfunctions/service.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const TABLE_NAME = 'mold';
-/** The local stand-in for the stack's EventBridge rate(1 minute) schedule. */
-const SWEEP_INTERVAL_MS = 60_000;
+/** The local stand-in for the stack's EventBridge rate(1 minute) schedule (tests shorten it). */
+const SWEEP_INTERVAL_MS = Number(process.env.MOLD_SWEEP_INTERVAL_SECONDS ?? 60) * 1000;
 
 export interface LocalRuntimeOptions {
   port: number;
