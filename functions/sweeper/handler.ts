@@ -2,12 +2,21 @@
 // single request owns.
 import middy from '@middy/core';
 import { log } from '../../shared/log.ts';
+import { sweepHosts, type HostChange } from './hosts.ts';
 import { failOrphanedJobs } from './jobs.ts';
 
 async function sweep() {
   const orphanedJobs = await failOrphanedJobs();
   if (orphanedJobs.length > 0) log.info('failed orphaned jobs', { jobIds: orphanedJobs });
-  return { orphanedJobs };
+  // A failing host pass must not fail the sweep: the jobs are already dealt with.
+  let hostChanges: HostChange[] = [];
+  try {
+    hostChanges = await sweepHosts();
+    if (hostChanges.length > 0) log.info('host status changes', { changes: hostChanges });
+  } catch (error) {
+    log.error('host sweep failed', { error: (error as Error).message });
+  }
+  return { orphanedJobs, hostChanges };
 }
 
 export const handler = middy().handler(sweep);

@@ -1,5 +1,5 @@
 // The host's two state machines alone: every legal transition of upstream's Status.java and
-// ResourceState.java (without Rebalancing), and a refusal for everything else.
+// ResourceState.java (without Rebalancing), Mold's own PingMissed, and a refusal for everything else.
 import { describe, expect, it } from 'vitest';
 import {
   acceptsPlacement,
@@ -64,6 +64,9 @@ const STATUS: [HostStatus | undefined, StatusEvent, HostStatus][] = [
   ['Alert', 'ShutdownRequested', 'Disconnected'],
   ['Alert', 'HostDown', 'Down'],
   ['Error', 'AgentConnected', 'Connecting'],
+  // Mold's own: the agent's reports stopped (upstream's dropped connection has no counterpart here).
+  ['Connecting', 'PingMissed', 'Disconnected'],
+  ['Up', 'PingMissed', 'Disconnected'],
 ];
 
 const RESOURCE: [ResourceState | undefined, ResourceEvent, ResourceState][] = [
@@ -139,6 +142,16 @@ describe('host Status', () => {
     expect(() => nextStatus(status, 'Ping')).toThrow(IllegalTransition);
     status = nextStatus(status, 'AgentConnected');
     expect(nextStatus(status, 'Ready')).toBe('Up');
+  });
+
+  it('takes a silent host only from Up or Connecting to Disconnected, never further', () => {
+    for (const from of ['Disconnected', 'Alert', 'Down', 'Removed', 'Error', 'Creating', undefined] as const) {
+      expect(() => nextStatus(from, 'PingMissed')).toThrow(IllegalTransition);
+    }
+    // From there upstream's own events decide: HostDown or WaitedTooLong, and Ping back Up.
+    expect(nextStatus('Disconnected', 'HostDown')).toBe('Down');
+    expect(nextStatus('Disconnected', 'WaitedTooLong')).toBe('Alert');
+    expect(nextStatus('Disconnected', 'Ping')).toBe('Up');
   });
 
   it('lists the possible events of a status', () => {

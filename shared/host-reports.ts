@@ -1,0 +1,168 @@
+// The agent's periodic report (POST /agent/v1/report) and what it does to the hosts it names, plus the
+// recording of a host's status change (event and alert) that the sweeper shares. The decisions are
+// pure, in host-health.ts; here is only the reading and writing around them.
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { HostReport, HostTarget, ReportRequest, ReportResponse } from './agent/protocol.ts';
+import { dynamo } from './aws.ts';
+import type { Agent } from './db/agents.ts';
+import { ALERT_TYPES, createAlert } from './db/alerts.ts';
+import { recordEvent, type Actor } from './db/events.ts';
+import { getHost, hostKey, listHostRecords, nextStatus, updateHostRecord, type Host } from './db/hosts.ts';
+import { getDomain } from './db/identity.ts';
+import { getPod, getZone } from './db/infrastructure.ts';
+import { isConditionFailure, tableName } from './db/items.ts';
+import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
+import { loadSettings, type Settings } from './settings.ts';
+
+/** Mold's own event type for a host's connection status changing (upstream records alerts only). */
+export const HOST_STATUS_EVENT = 'HOST.STATUS.TRANSITION';
+
+/** ping.interval and ping.timeout (global settings upstream: AgentManager's ConfigKeys have no scope). */
+export function pingSettings(settings: Settings): PingSettings {
+  return { interval: settings.number('ping.interval'), timeout: settings.number('ping.timeout') };
+}
+
+let system: Actor | undefined;
+
+/**
+ * Who changes a host's status on its own: upstream's system user and account in the ROOT domain
+ * (its events say account "system", user "system"). Mold has no such account record; the actor
+ * names it so.
+ */
+export async function systemActor(): Promise<Actor> {
+  if (system) return system;
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: { pk: 'BOOTSTRAP', sk: 'ROOT' } }));
+  const root = Item?.rootDomainId ? await getDomain(String(Item.rootDomainId)) : undefined;
+  if (!root) throw new Error('the ROOT domain does not exist yet');
+  system = {
+    userId: 'system',
+    username: 'system',
+    accountId: 'system',
+    accountName: 'system',
+    domainId: root.id,
+    domainName: root.name,
+    domainPath: root.path,
+    domainTree: root.tree,
+  };
+  return system;
+}
+
+/** Records a status change: a HOST.STATUS.TRANSITION event and, for a change worth telling, an ALERT.COMPUTE.HOST alert. */
+export async function recordStatusChange(host: Host, transition: Transition, ping: PingSettings): Promise<void> {
+  await recordEvent(await systemActor(), {
+    type: HOST_STATUS_EVENT,
+    level: eventLevel(transition.to),
+    description: eventDescription(host, transition),
+    resourceId: host.id,
+    resourceType: 'Host',
+  });
+  const [zone, pod] = await Promise.all([getZone(host.zoneId), getPod(host.podId)]);
+  const text = hostAlert(host, transition, { zoneName: zone?.name ?? host.zoneId, podName: pod?.name ?? host.podId }, ping);
+  if (text) {
+    await createAlert({ alertType: ALERT_TYPES.HOST, ...text, zoneId: host.zoneId, podId: host.podId, clusterId: host.clusterId, resourceId: host.id, resourceType: 'Host' });
+  }
+}
+
+/**
+ * Moves a host by `transition` only if nothing happened to it since it was read: same status and same
+ * lastpinged. A report that lands between the sweeper's read and this write wins; the sweeper looks
+ * again next time. Resolves the updated host, or undefined when the write lost.
+ */
+export async function transitionIfUnchanged(host: Host, transition: Transition, changes: Record<string, unknown> = {}): Promise<Host | undefined> {
+  const fields: Record<string, unknown> = { ...changes, status: transition.to };
+  const names: Record<string, string> = { '#status': 'status', '#lastpinged': 'lastpinged' };
+  const values: Record<string, unknown> = { ':from': host.status };
+  const sets = Object.entries(fields).map(([field, value], index) => {
+    names[`#f${index}`] = field;
+    values[`:v${index}`] = value;
+    return `#f${index} = :v${index}`;
+  });
+  let condition = 'attribute_exists(pk) AND #status = :from AND ';
+  if (host.lastpinged === undefined) condition += 'attribute_not_exists(#lastpinged)';
+  else {
+    values[':lastpinged'] = host.lastpinged;
+    condition += '#lastpinged = :lastpinged';
+  }
+  try {
+    const { Attributes } = await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: hostKey(host.id),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...updated } = Attributes as Record<string, unknown>;
+    return updated as Host;
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+}
+
+const hostTarget = (host: Host): HostTarget => ({ hostId: host.id, address: host.ipaddress, port: host.port ?? 22, username: host.username ?? 'root' });
+
+/**
+ * Takes an agent's report: each host it names that is this agent's gets the report's figures and, when
+ * healthy, its status back up; hosts of other agents (or unknown ids) are ignored. Answers how often to
+ * report and which hosts to watch (the agent's hosts not Removed).
+ *
+ * Cost: one query of the zone's hosts (an agent serves one zone; its hosts are picked out by agentId,
+ * which is cheap with the few hosts a zone has) plus one write per reported host, and more only for
+ * a host whose status changes.
+ */
+export async function recordReport(agent: Agent, report: ReportRequest): Promise<ReportResponse> {
+  const ping = pingSettings(await loadSettings());
+  const hosts = new Map((await listHostRecords({ zoneId: agent.zoneId })).filter((host) => host.agentId === agent.id).map((host) => [host.id, host]));
+  const now = new Date();
+  for (const entry of report.hosts) {
+    const host = hosts.get(entry.hostId);
+    if (!host) continue;
+    const updated = await applyHostReport(host, entry, now, ping);
+    if (updated) hosts.set(host.id, updated);
+    else hosts.delete(host.id);
+  }
+  return {
+    pingIntervalSeconds: ping.interval,
+    hosts: [...hosts.values()].filter((host) => host.status !== 'Removed').map(hostTarget),
+  };
+}
+
+/** Applies one host's report; resolves the host as it is afterwards (undefined when it is gone). */
+async function applyHostReport(host: Host, entry: HostReport, now: Date, ping: PingSettings): Promise<Host | undefined> {
+  const lastreport: LastReport = {
+    reachable: entry.reachable,
+    ...(entry.libvirtd !== undefined && { libvirtd: entry.libvirtd }),
+    ...(entry.error !== undefined && { error: entry.error }),
+    at: now.toISOString(),
+  };
+  // An unhealthy report changes no status: the sweeper judges silence, with this verdict in hand.
+  if (!isHealthy(lastreport)) return updateHostRecord(host.id, { lastreport });
+  let figures: Parameters<typeof updateHostRecord>[1] | undefined = {
+    lastreport,
+    lastpinged: now.toISOString(),
+    ...(entry.memoryTotalBytes !== undefined && entry.memoryFreeBytes !== undefined && { memoryused: Math.max(0, entry.memoryTotalBytes - entry.memoryFreeBytes) }),
+    ...(entry.loadAverage !== undefined && { cpuloadaverage: entry.loadAverage }),
+  };
+  let current: Host = host;
+  // Each write holds only if the status is still the one read; on a lost race, read again and redo.
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const [event] = reportEvents(current.status);
+    if (!event && !figures) return current;
+    const transition: Transition | undefined = event && { event, from: current.status, to: nextStatus(current.status, event), reason: reportReason(event) };
+    const updated = await updateHostRecord(host.id, { ...figures, ...(transition && { status: transition.to }) }, { status: current.status });
+    if (updated) {
+      figures = undefined;
+      if (transition) await recordStatusChange(updated, transition, ping);
+      current = updated;
+      continue;
+    }
+    const fresh = await getHost(host.id);
+    if (!fresh) return undefined;
+    current = fresh;
+  }
+  return current;
+}
