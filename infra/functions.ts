@@ -4,6 +4,7 @@ export const lambdaFunctions = {
   api: { entry: 'functions/api/handler.ts', description: 'CloudStack-compatible /client/api' },
   tasks: { entry: 'functions/tasks/handler.ts', description: 'Task states of the state machines' },
   sweeper: { entry: 'functions/sweeper/handler.ts', description: 'Scheduled reconciliation of jobs and hosts' },
+  'agent-gateway': { entry: 'functions/agent-gateway/handler.ts', description: 'Enrolment and signed requests of on-prem agents (/agent/v1/*)' },
 } as const;
 
 export type FunctionName = keyof typeof lambdaFunctions;

@@ -18,10 +18,12 @@ export class MoldStack extends Stack {
     super(scope, id, props);
     const inventory = new Inventory(this, 'Inventory');
     const functions = new ControlPlaneFunctions(this, 'Functions', { inventory });
-    const { api, sweeper } = functions.byName;
+    const { api, sweeper, 'agent-gateway': agentGateway } = functions.byName;
     const secrets = new Secrets(this, 'Secrets');
     secrets.grantDataKey(api);
+    secrets.grantAgentCa(agentGateway);
     const messaging = new AgentMessaging(this, 'AgentMessaging');
+    messaging.grantGateway(agentGateway);
     const orchestration = new Orchestration(this, 'Orchestration', {
       functions: functions.byName,
       agentQueueArns: messaging.agentQueueArns,
@@ -29,13 +31,16 @@ export class MoldStack extends Stack {
     orchestration.grantStartExecution(api);
     orchestration.grantDescribeExecution(api);
     orchestration.grantDescribeExecution(sweeper);
+    orchestration.grantTaskResponse(agentGateway);
     api.addEnvironment(STATE_MACHINES_VARIABLE, orchestration.arnsJson());
-    const endpoint = new Api(this, 'Api', { handler: api });
+    const endpoint = new Api(this, 'Api', { handler: api, agentGateway });
     new Schedules(this, 'Schedules', { sweeper });
 
     new CfnOutput(this, 'ApiUrl', { value: endpoint.url });
     new CfnOutput(this, 'TableName', { value: inventory.table.tableName });
+    new CfnOutput(this, 'AgentGatewayUrl', { value: endpoint.baseUrl, description: 'mold-agent enrol --url <this>' });
     new CfnOutput(this, 'DataKeySecretArn', { value: secrets.dataKey.secretArn });
+    new CfnOutput(this, 'AgentCaSecretArn', { value: secrets.agentCa.secretArn });
     new CfnOutput(this, 'AgentDeadLetterQueueArn', { value: messaging.deadLetterQueue.queueArn });
   }
 }

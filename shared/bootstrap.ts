@@ -1,7 +1,9 @@
 // The first start of an installation: the built-in roles, the ROOT domain and the root admin
 // (account and user `admin` with a password and API keys). Runs once; a marker item says so.
+// On AWS it also puts Mold's agent CA in its secret (locally the runtime keeps it in a file).
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from './aws.ts';
+import { CA_SECRET_VARIABLE, ensureCaSecret } from './crypto/ca.ts';
 import { BUILTIN_ROLES } from './db/builtin-roles.ts';
 import { createAccount, createDomain, randomCredential, registerUserKeys } from './db/identity.ts';
 import { tableName } from './db/items.ts';
@@ -18,6 +20,16 @@ export interface RootAdminCredentials {
 }
 
 const MARKER = { pk: 'BOOTSTRAP', sk: 'ROOT' };
+
+/**
+ * Fills the agent CA secret named by MOLD_CA_SECRET_ARN unless it holds a CA already; 'created',
+ * 'present', or 'not configured' when the variable is unset.
+ */
+export async function bootstrapAgentCa(): Promise<'created' | 'present' | 'not configured'> {
+  const secretArn = process.env[CA_SECRET_VARIABLE];
+  if (!secretArn) return 'not configured';
+  return (await ensureCaSecret(secretArn)) ? 'created' : 'present';
+}
 
 /** Creates everything once; the credentials exist in clear only in the return value. */
 export async function bootstrapRootAdmin(): Promise<RootAdminCredentials | undefined> {

@@ -21,8 +21,10 @@ import { podCommands } from './commands/pods.ts';
 import { zoneCommands } from './commands/zones.ts';
 import { limitCommands } from './commands/limits.ts';
 import { capacityCommands } from './commands/capacity.ts';
+import { agentCommands } from './commands/agents.ts';
+import { alertCommands } from './commands/alerts.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

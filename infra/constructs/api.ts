@@ -1,4 +1,5 @@
-// The CloudStack-compatible endpoint: an HTTP API whose one route hands every request to the api function.
+// The CloudStack-compatible endpoint: an HTTP API whose route /client/api hands every request to the api
+// function, and whose /agent/v1/* routes (the same base URL) go to the agent gateway.
 import { Validations } from 'aws-cdk-lib';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -7,9 +8,11 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
 export const API_PATH = '/client/api';
+export const AGENT_GATEWAY_PATH = '/agent/v1';
 
 export interface ApiProps {
   readonly handler: IFunction;
+  readonly agentGateway: IFunction;
 }
 
 export class Api extends Construct {
@@ -37,9 +40,24 @@ export class Api extends Construct {
       reason:
         'CloudStack clients authenticate each request with an API key and HMAC signature or a session key, which the api function verifies; API Gateway has no authorizer for that scheme.',
     });
+    const [agentRoute] = this.httpApi.addRoutes({
+      path: `${AGENT_GATEWAY_PATH}/{proxy+}`,
+      methods: [HttpMethod.POST],
+      integration: new HttpLambdaIntegration('AgentGateway', props.agentGateway),
+    });
+    Validations.of(agentRoute).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        "Agents enrol with a single-use token and sign every later request with their key; the agent-gateway function verifies the token or the signature against the agent's certificate from Mold's CA.",
+    });
   }
 
   get url(): string {
     return `${this.stage.url.replace(/\/$/, '')}${API_PATH}`;
+  }
+
+  /** What `mold-agent enrol --url` takes: the base URL of both routes. */
+  get baseUrl(): string {
+    return this.stage.url.replace(/\/$/, '');
   }
 }

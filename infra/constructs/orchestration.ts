@@ -111,6 +111,11 @@ export class Orchestration extends Construct {
     }
   }
 
+  /** states:SendTaskSuccess/Failure/Heartbeat for the tasks of every state machine (the agent gateway). */
+  grantTaskResponse(grantee: IGrantable): void {
+    for (const stateMachine of this.stateMachines.values()) stateMachine.grantTaskResponse(grantee);
+  }
+
   /** The value of STATE_MACHINES_VARIABLE. */
   arnsJson(): string {
     const arns = Object.fromEntries([...this.stateMachines].map(([name, machine]) => [name, machine.stateMachineArn]));

@@ -11,6 +11,7 @@ import { readBody } from './stepfunctions/server.ts';
 /** The routes of the HTTP API, as in infra/constructs: path pattern → function. */
 const ROUTES: { pattern: RegExp; routeKey: string; target: FunctionName }[] = [
   { pattern: /^\/client\/api\/?$/, routeKey: 'ANY /client/api', target: 'api' },
+  { pattern: /^\/agent\/v1\/.+$/, routeKey: 'POST /agent/v1/{proxy+}', target: 'agent-gateway' },
 ];
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|x-www-form-urlencoded))/;

@@ -17,7 +17,9 @@ try {
     `  API             ${runtime.apiUrl}`,
     `  DynamoDB Local  ${runtime.endpoints.dynamodb}`,
     `  SQS emulator    ${runtime.endpoints.sqs}`,
+    `  Agent gateway   ${runtime.apiUrl.replace(/\/client\/api$/, '')}/agent/v1`,
     `  Step Functions  ${runtime.endpoints.sfn}`,
+    `  STS stand-in    ${runtime.endpoints.sts}`,
     `  Data            ${dataDir}`,
   ];
   if (runtime.newCredentials) {

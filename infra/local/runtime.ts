@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { newDataKey, SECRET_KEY_FILE_VARIABLE } from '../../shared/crypto/secrets.ts';
+import { CA_FILE_VARIABLE, ensureLocalCa } from '../../shared/crypto/ca.ts';
+import { AGENT_QUEUE_ROLE_VARIABLE } from '../../functions/agent-gateway/config.ts';
 import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/bootstrap.ts';
 import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
 import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
@@ -19,6 +21,7 @@ import { freePort, listen } from './ports.ts';
 import { loadStateMachines } from './stepfunctions/definitions.ts';
 import { stepFunctionsRequestListener } from './stepfunctions/server.ts';
 import { LocalStepFunctions, stateMachineArn } from './stepfunctions/service.ts';
+import { LOCAL_AGENT_QUEUE_ROLE_ARN, LocalSts, stsRequestListener } from './sts.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const TABLE_NAME = 'mold';
@@ -34,7 +37,7 @@ export interface LocalRuntimeOptions {
 
 export interface LocalRuntime {
   apiUrl: string;
-  endpoints: { dynamodb: string; sqs: string; sfn: string };
+  endpoints: { dynamodb: string; sqs: string; sfn: string; sts: string };
   stateMachines: Record<string, string>;
   /** Present only on the first start, when the root admin was created. */
   newCredentials?: RootAdminCredentials;
@@ -78,7 +81,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const sfnPort = await listen(sfnServer, 0, '127.0.0.1', 'Step Functions stand-in');
     stops.push(() => closeServer(sfnServer));
 
-    const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqsEndpoint, sfn: `http://127.0.0.1:${sfnPort}` };
+    const stsServer = createServer(stsRequestListener(new LocalSts()));
+    const stsPort = await listen(stsServer, 0, '127.0.0.1', 'STS stand-in');
+    stops.push(() => closeServer(stsServer));
+
+    const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqsEndpoint, sfn: `http://127.0.0.1:${sfnPort}`, sts: `http://127.0.0.1:${stsPort}` };
     const stateMachines = Object.fromEntries(stateMachineFiles.map(({ name }) => [name, stateMachineArn(name)]));
     Object.assign(process.env, {
       AWS_REGION: LOCAL_REGION,
@@ -87,9 +94,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
       AWS_ENDPOINT_URL_SQS: endpoints.sqs,
       AWS_ENDPOINT_URL_SFN: endpoints.sfn,
+      AWS_ENDPOINT_URL_STS: endpoints.sts,
       [TABLE_NAME_VARIABLE]: TABLE_NAME,
       [STATE_MACHINES_VARIABLE]: JSON.stringify(stateMachines),
       [SECRET_KEY_FILE_VARIABLE]: ensureSecretKey(options.dataDir),
+      // Mold's CA, made at first start as the data key is; the agent gateway signs with it.
+      [CA_FILE_VARIABLE]: ensureLocalCa(join(options.dataDir, 'ca.json')),
+      [AGENT_QUEUE_ROLE_VARIABLE]: LOCAL_AGENT_QUEUE_ROLE_ARN,
     });
 
     await ensureTable(endpoints.dynamodb, TABLE_NAME);

@@ -133,6 +133,18 @@ describe('HTTP API', () => {
     });
   });
 
+  it('routes POST /agent/v1/{proxy+} to the agent gateway function', () => {
+    const integration = onlyLogicalId('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      IntegrationUri: arnOf(functionId('agent-gateway')),
+      PayloadFormatVersion: '2.0',
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'POST /agent/v1/{proxy+}',
+      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integration }]] },
+    });
+  });
+
   it('logs access on its auto-deployed default stage', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
@@ -155,6 +167,52 @@ describe('agent messaging', () => {
         ]),
       },
     });
+  });
+});
+
+describe('agent gateway', () => {
+  const agentQueues = 'arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:mold-agent-*';
+  const resourcesOf = (statements: { Action: string | string[]; Resource: unknown }[], action: string) =>
+    statements.filter((s) => [s.Action].flat().includes(action)).flatMap((s) => [s.Resource].flat());
+
+  it('may create agent queues, and nothing else of SQS', () => {
+    const statements = statementsOfFunction('agent-gateway');
+    for (const action of ['sqs:CreateQueue', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes']) {
+      expect(resourcesOf(statements, action).map(flatten), action).toEqual([agentQueues]);
+    }
+    const sqsActions = statements.flatMap((s) => [s.Action].flat()).filter((a) => a.startsWith('sqs:'));
+    expect(new Set(sqsActions)).toEqual(new Set(['sqs:CreateQueue', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes']));
+  });
+
+  it('may answer the tasks of the state machines', () => {
+    const statements = statementsOfFunction('agent-gateway');
+    const machines = Object.keys(template.findResources('AWS::StepFunctions::StateMachine')).map((id) => ({ Ref: id }));
+    for (const action of ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']) {
+      expect(resourcesOf(statements, action), action).toEqual(expect.arrayContaining(machines));
+    }
+  });
+
+  it('assumes only the agent queue role, which trusts only the gateway and reaches only agent queues', () => {
+    const roleId = onlyLogicalId('AWS::IAM::Role', { Description: Match.stringLikeRegexp('agent gateway') });
+    const role = template.toJSON().Resources[roleId].Properties;
+    const gatewayRole = template.toJSON().Resources[functionId('agent-gateway')].Properties.Role['Fn::GetAtt'][0];
+    expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: arnOf(gatewayRole) } },
+    ]);
+    expect(role.MaxSessionDuration).toBe(3600);
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } });
+    const statements = Object.values(policies).flatMap((policy: any) => policy.Properties.PolicyDocument.Statement);
+    expect(statements.map((s: any) => ({ ...s, Resource: flatten(s.Resource) }))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+        Resource: agentQueues,
+      },
+    ]);
+    expect(resourcesOf(statementsOfFunction('agent-gateway'), 'sts:AssumeRole')).toEqual([arnOf(roleId)]);
+    const env = template.toJSON().Resources[functionId('agent-gateway')].Properties.Environment.Variables;
+    expect(env.MOLD_AGENT_QUEUE_ROLE_ARN).toEqual(arnOf(roleId));
+    expect(env.MOLD_AGENT_DLQ_ARN).toEqual(arnOf(onlyLogicalId('AWS::SQS::Queue')));
   });
 });
 
@@ -222,14 +280,30 @@ describe('secrets at rest', () => {
     });
   });
 
-  it('gives only the api function the data key, by ARN in its environment', () => {
-    const secretId = onlyLogicalId('AWS::SecretsManager::Secret');
+  it('gives only the api function the data key, and only the agent gateway the CA, by ARN in their environment', () => {
+    const secretId = onlyLogicalId('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) });
+    const caId = onlyLogicalId('AWS::SecretsManager::Secret', { Description: Match.stringLikeRegexp('agent CA') });
     const env = (name: FunctionName) => template.toJSON().Resources[functionId(name)].Properties.Environment.Variables;
+    const reads = (name: FunctionName) =>
+      statementsOfFunction(name)
+        .filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))
+        .flatMap((s) => [s.Resource].flat());
     expect(env('api').MOLD_DATA_KEY_SECRET_ARN).toEqual({ Ref: secretId });
-    for (const name of functionNames.filter((n) => n !== 'api')) {
-      expect(env(name).MOLD_DATA_KEY_SECRET_ARN).toBeUndefined();
-      const reads = statementsOfFunction(name).filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
-      expect(reads).toEqual([]);
+    expect(reads('api')).toEqual([{ Ref: secretId }]);
+    expect(env('agent-gateway').MOLD_CA_SECRET_ARN).toEqual({ Ref: caId });
+    expect(reads('agent-gateway')).toEqual([{ Ref: caId }]);
+    for (const name of functionNames) {
+      if (name !== 'api') expect(env(name).MOLD_DATA_KEY_SECRET_ARN).toBeUndefined();
+      if (name !== 'agent-gateway') expect(env(name).MOLD_CA_SECRET_ARN).toBeUndefined();
+      if (name !== 'api' && name !== 'agent-gateway') expect(reads(name)).toEqual([]);
     }
+  });
+
+  it('keeps the agent CA in a retained secret under the same key, filled by bootstrap', () => {
+    const keyId = onlyLogicalId('AWS::KMS::Key', { EnableKeyRotation: true });
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ Description: Match.stringLikeRegexp('agent CA'), KmsKeyId: arnOf(keyId) }),
+    });
   });
 });
