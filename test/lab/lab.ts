@@ -299,7 +299,9 @@ export function labAt(id: number) {
       hostsFile,
       ['127.0.0.1 localhost', `${GATEWAY} moldlab-gateway`, ...hosts.map((h) => `${h.address} ${h.name}`), ''].join('\n'),
     );
-    const sshdConfig = join(LAB_DIR, 'sshd_config');
+    const emptyFile = join(LAB_DIR, 'empty');
+  await writeFile(emptyFile, '');
+  const sshdConfig = join(LAB_DIR, 'sshd_config');
     await writeFile(
       sshdConfig,
       [
@@ -395,6 +397,9 @@ export function labAt(id: number) {
         `mount --bind ${rootSsh} /root/.ssh`,
         `mount --bind ${shadowFile} /etc/shadow`,
         `mount --bind ${hostsFile} /etc/hosts`,
+        // The hosts share this machine's /root; its shell start-up files (pyenv and the like) would
+        // run on every SSH command, adding ~400 ms to each. A host has a plain root shell.
+        ...['.bashrc', '.profile', '.bash_profile'].map((f) => `[ ! -e /root/${f} ] || mount --bind ${emptyFile} /root/${f}`),
         `exec >>${log} 2>&1 </dev/null`,
         `virtlogd -d -f /etc/libvirt/virtlogd.conf -p ${join(hd, 'virtlogd.pid')}`,
         `libvirtd -d -f /etc/libvirt/libvirtd.conf -p ${join(hd, 'libvirtd.pid')}`,

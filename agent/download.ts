@@ -1,0 +1,95 @@
+// downloadTemplate: the agent fetches the template's URL itself and streams it into primary storage
+// through a host that mounts the pool (`cat > <destination>.part` over SSH), hashing on the way. Only a
+// file whose checksum matches is renamed into place; a mismatch or a broken transfer leaves nothing.
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { CommandPayload, CommandResult } from '../shared/agent/protocol.ts';
+import { CommandFailure } from './errors.ts';
+import { formatChecksum, parseChecksum, type Checksum } from './parse.ts';
+import { shq, who, type SshPool } from './ssh.ts';
+
+type Payload = CommandPayload<'downloadTemplate'> & { host: { port: number } };
+
+function failed(message: string) {
+  return new CommandFailure('DownloadFailed', message);
+}
+
+export async function downloadTemplate(pool: SshPool, payload: Payload, signal?: AbortSignal): Promise<CommandResult<'downloadTemplate'>> {
+  const { host, url, destination, templateId } = payload;
+  let expected: Checksum | undefined;
+  if (payload.checksum) {
+    try {
+      expected = parseChecksum(payload.checksum);
+    } catch (err) {
+      throw new CommandFailure('InvalidChecksum', `The checksum of template ${templateId} is unusable: ${(err as Error).message}`);
+    }
+  }
+  let source: URL;
+  try {
+    source = new URL(url);
+  } catch {
+    throw failed(`The URL of template ${templateId} is not a URL: ${url}`);
+  }
+  if (source.protocol !== 'http:' && source.protocol !== 'https:') throw failed(`Cannot download ${url}: only http and https URLs are supported`);
+  if (!posix.isAbsolute(destination) || /[\n\0]/.test(destination) || destination.endsWith('/')) {
+    throw failed(`The destination of template ${templateId} is not an absolute file path: ${destination}`);
+  }
+
+  let response: Response;
+  try {
+    response = await fetch(source, { signal, redirect: 'follow' });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw failed(`Cannot download ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel().catch(() => {});
+    throw failed(`Cannot download ${url}: HTTP ${response.status} ${response.statusText}`.trim());
+  }
+
+  const algorithm = expected?.algorithm ?? 'sha256';
+  const hash = createHash(algorithm);
+  let size = 0;
+  const part = `${destination}.part`;
+  const conn = await pool.get(host);
+  const { stdin, done } = await conn.execWritable(`mkdir -p ${shq(posix.dirname(destination))} && cat > ${shq(part)}`);
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const discard = () => conn.exec(`rm -f ${shq(part)}`, { timeoutMs: 30_000 }).catch(() => {});
+  try {
+    await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), counter, stdin, { signal });
+  } catch (err) {
+    stdin.destroy();
+    const r = await done.catch(() => undefined);
+    await discard();
+    if (r && r.code !== 0 && r.stderr.trim()) throw failed(`Writing ${part} on ${who(host)} failed: ${r.stderr.trim().slice(0, 500)}`);
+    throw failed(`Downloading ${url} to ${who(host)}:${destination} broke off after ${size} bytes: ${(err as Error).message}`);
+  }
+  const r = await done;
+  if (r.code !== 0) {
+    await discard();
+    throw failed(`Writing ${part} on ${who(host)} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().slice(0, 500)}`);
+  }
+  const actual: Checksum = { algorithm, hex: hash.digest('hex') };
+  if (expected && expected.hex !== actual.hex) {
+    await discard();
+    throw new CommandFailure(
+      'ChecksumMismatch',
+      `The checksum of template ${templateId} downloaded from ${url} does not match: expected ${formatChecksum(expected)}, got ${formatChecksum(actual)}; the download was discarded`,
+    );
+  }
+  const mv = await conn.exec(`mv -f ${shq(part)} ${shq(destination)}`, { timeoutMs: 60_000 });
+  if (mv.code !== 0) {
+    await discard();
+    throw failed(`Moving ${part} to ${destination} on ${who(host)} failed: ${mv.stderr.trim().slice(0, 500)}`);
+  }
+  return { path: destination, size, checksum: formatChecksum(actual) };
+}

@@ -1,0 +1,153 @@
+// What the agent does on a KVM host over an open SSH connection: check libvirt and gather facts
+// (addHost, reconnectHost), manage its key in authorized_keys, set a password, gather the periodic
+// report. Each is one script in one SSH round trip.
+import type { HostFacts, HostReport } from '../shared/agent/protocol.ts';
+import { CommandFailure, failures } from './errors.ts';
+import {
+  authorizedKeysScript,
+  parseCapabilities,
+  parseDomains,
+  parseDomcapabilitiesType,
+  parseLoadavg,
+  parseMeminfo,
+  parseNodeinfo,
+  parseSections,
+  parseVirshVersion,
+  sectionScript,
+  type Section,
+} from './parse.ts';
+import { who, type SshConnection } from './ssh.ts';
+
+const VIRSH = 'virsh -c qemu:///system';
+
+/** Why virsh did not answer, in the operator's words; undefined when it did. */
+export function libvirtProblem(section: Section | undefined): string | undefined {
+  if (!section) return 'the host did not run the check';
+  if (section.code === 0) return undefined;
+  const text = section.output.trim();
+  if (section.code === 127 || /virsh: (command )?not found/.test(text)) return 'virsh not found (install libvirt-clients and libvirt-daemon)';
+  if (/Failed to connect socket|failed to connect to the hypervisor|No such file or directory|Connection refused/i.test(text)) {
+    return `libvirt is not running (libvirtd does not answer: ${firstError(text)})`;
+  }
+  return firstError(text) || `virsh exited ${section.code}`;
+}
+
+function firstError(text: string): string {
+  const line = text.split('\n').find((l) => /^error:/.test(l.trim())) ?? text.split('\n')[0] ?? '';
+  return line.replace(/^error:\s*/, '').trim().slice(0, 300);
+}
+
+export const FACTS_SCRIPT = sectionScript({
+  hostname: 'hostname',
+  arch: 'uname -m',
+  version: `${VIRSH} version`,
+  nodeinfo: `${VIRSH} nodeinfo`,
+  capabilities: `${VIRSH} capabilities`,
+  domcapsKvm: `${VIRSH} domcapabilities --virttype kvm`,
+  domcapsQemu: `${VIRSH} domcapabilities --virttype qemu`,
+  meminfo: 'cat /proc/meminfo',
+});
+
+/** Facts from FACTS_SCRIPT's output; throws NoLibvirt when libvirt or qemu is missing. */
+export function factsFromOutput(output: string, hostWho: string, hostKeyFingerprint: string): HostFacts {
+  const s = parseSections(output);
+  const problem = libvirtProblem(s.version);
+  if (problem) throw failures.noLibvirt(hostWho, problem);
+  const { libvirtVersion, qemuVersion } = parseVirshVersion(s.version!.output);
+  if (!qemuVersion) throw failures.noLibvirt(hostWho, 'libvirt has no QEMU driver (install libvirt-daemon-driver-qemu and qemu-system)');
+  const caps = s.capabilities && s.capabilities.code === 0 ? parseCapabilities(s.capabilities.output) : undefined;
+  if (!caps) throw failures.noLibvirt(hostWho, `virsh capabilities failed: ${libvirtProblem(s.capabilities)}`);
+  const kvm = s.domcapsKvm?.code === 0 && parseDomcapabilitiesType(s.domcapsKvm.output) === 'kvm' && caps.domainTypes.includes('kvm');
+  const qemu = s.domcapsQemu?.code === 0 && parseDomcapabilitiesType(s.domcapsQemu.output) === 'qemu';
+  if (!kvm && !qemu) {
+    throw failures.noLibvirt(hostWho, `qemu cannot run guests here (virsh domcapabilities: ${libvirtProblem(s.domcapsQemu) ?? 'no kvm or qemu domain type'})`);
+  }
+  const node = parseNodeinfo(s.nodeinfo?.output ?? '');
+  const mem = parseMeminfo(s.meminfo?.output ?? '');
+  const memoryBytes = mem.totalBytes ?? (node.memoryKiB ? node.memoryKiB * 1024 : undefined);
+  const hostname = s.hostname?.output.trim();
+  const missing = [
+    !hostname && 'hostname',
+    !caps.hostUuid && 'host UUID',
+    !node.cpus && 'CPU count',
+    !memoryBytes && 'memory size',
+  ].filter(Boolean);
+  if (missing.length) throw new CommandFailure('HostFactsUnavailable', `Cannot read the ${missing.join(', ')} of ${hostWho} (virsh nodeinfo / capabilities / /proc/meminfo)`);
+  return {
+    hostname: hostname!,
+    hostUuid: caps.hostUuid!,
+    cpus: node.cpus!,
+    cpuMhz: node.cpuMhz ?? 0,
+    cpuSockets: node.sockets && node.sockets > 0 ? node.sockets : 1,
+    memoryBytes: memoryBytes!,
+    arch: caps.arch ?? s.arch?.output.trim() ?? node.cpuModel ?? 'x86_64',
+    libvirtVersion: libvirtVersion ?? 'unknown',
+    qemuVersion,
+    domainType: kvm ? 'kvm' : 'qemu',
+    hostKeyFingerprint,
+  };
+}
+
+export async function gatherFacts(conn: SshConnection): Promise<HostFacts> {
+  const r = await conn.exec(FACTS_SCRIPT, { timeoutMs: 60_000 });
+  return factsFromOutput(r.stdout + r.stderr, who(conn.target), conn.hostKeyFingerprint);
+}
+
+async function runScript(conn: SshConnection, what: string, script: string, input?: string) {
+  const r = await conn.exec(script, { timeoutMs: 30_000, input });
+  if (r.code !== 0) {
+    throw new CommandFailure('HostCommandFailed', `${what} on ${who(conn.target)} failed (exit ${r.code ?? r.signal}): ${(r.stderr || r.stdout).trim().slice(0, 500)}`);
+  }
+  return r;
+}
+
+/** Installs `publicKeyLine` (tagged `comment`), dropping any older line with the same tag. */
+export async function installKey(conn: SshConnection, publicKeyLine: string, comment: string): Promise<void> {
+  await runScript(conn, 'Installing the agent\'s SSH key', authorizedKeysScript(publicKeyLine, comment));
+}
+
+export async function removeKey(conn: SshConnection, comment: string): Promise<void> {
+  await runScript(conn, 'Removing the agent\'s SSH key', authorizedKeysScript(undefined, comment));
+}
+
+/** Sets the user's password (through chpasswd's stdin: never on a command line). */
+export async function setPassword(conn: SshConnection, username: string, password: string): Promise<void> {
+  if (/[:\n]/.test(username) || /\n/.test(password)) throw new CommandFailure('InvalidPassword', 'The username or password contains a character chpasswd cannot take');
+  try {
+    await runScript(conn, 'Setting the password', 'chpasswd', `${username}:${password}\n`);
+  } catch (err) {
+    // chpasswd's message cannot hold the password, but keep the failure terse anyway.
+    if (err instanceof CommandFailure) throw new CommandFailure('HostCommandFailed', `Setting the password of ${who(conn.target)} failed: chpasswd refused it`);
+    throw err;
+  }
+}
+
+export const REPORT_SCRIPT = sectionScript({
+  version: `${VIRSH} version`,
+  meminfo: 'cat /proc/meminfo',
+  loadavg: 'cat /proc/loadavg',
+  list: `${VIRSH} list --all --uuid --name`,
+  domstats: `${VIRSH} domstats --state`,
+});
+
+export function reportFromOutput(hostId: string, output: string): HostReport {
+  const s = parseSections(output);
+  const problem = libvirtProblem(s.version);
+  const mem = parseMeminfo(s.meminfo?.output ?? '');
+  const domains = !problem && s.list?.code === 0 ? parseDomains(s.list.output, s.domstats?.code === 0 ? s.domstats.output : '') : [];
+  return {
+    hostId,
+    reachable: true,
+    libvirtd: !problem,
+    ...(problem && { error: problem.slice(0, 1024) }),
+    memoryTotalBytes: mem.totalBytes,
+    memoryFreeBytes: mem.freeBytes,
+    loadAverage: parseLoadavg(s.loadavg?.output ?? ''),
+    domains,
+  };
+}
+
+export async function gatherReport(conn: SshConnection, hostId: string, timeoutMs: number): Promise<HostReport> {
+  const r = await conn.exec(REPORT_SCRIPT, { timeoutMs });
+  return reportFromOutput(hostId, r.stdout + r.stderr);
+}

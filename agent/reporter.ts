@@ -1,0 +1,133 @@
+// The periodic state report: on start and every pingIntervalSeconds (the control plane's ping.interval,
+// from the previous report's answer), each host the control plane lists is checked over SSH and the
+// findings go to /report. The answer is the list of hosts to watch; a host that leaves the list is
+// forgotten (connection closed, pin dropped) and, best effort, the agent's key is removed from it.
+import type { HostReport, HostTarget } from '../shared/agent/protocol.ts';
+import { CommandFailure } from './errors.ts';
+import type { Gateway } from './gateway.ts';
+import { gatherReport, removeKey } from './host.ts';
+import { errorText, log } from './log.ts';
+import { where, type SshPool, type SshTarget } from './ssh.ts';
+import { keyComment } from './state.ts';
+
+const RETRY_SECONDS = 30;
+
+function target(h: HostTarget): SshTarget {
+  return { address: h.address, port: h.port ?? 22, username: h.username };
+}
+
+export class Reporter {
+  private readonly gateway: Gateway;
+  private readonly pool: SshPool;
+  private readonly agentId: string;
+  private readonly version: string;
+  private hosts = new Map<string, HostTarget>();
+  private keyedAt = new Map<string, number>();
+  private listedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  intervalSeconds = RETRY_SECONDS;
+  /** Called when the gateway says this agent is revoked. */
+  onRevoked?: () => void;
+
+  constructor(gateway: Gateway, pool: SshPool, agentId: string, version: string) {
+    this.gateway = gateway;
+    this.pool = pool;
+    this.agentId = agentId;
+    this.version = version;
+  }
+
+  /** A command just installed the agent's key on `t`: a stale host list must not remove it. */
+  hostKeyed(t: SshTarget) {
+    this.keyedAt.set(where(t), Date.now());
+  }
+
+  start() {
+    this.schedule(0);
+  }
+
+  private schedule(seconds: number) {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.tick().finally(() => (this.running = undefined));
+    }, seconds * 1000);
+  }
+
+  private async tick() {
+    const wasEmpty = this.hosts.size === 0;
+    try {
+      await this.reportOnce();
+      // After a start the agent knows its hosts only from this first answer: report them at once.
+      this.schedule(wasEmpty && this.hosts.size > 0 ? 0 : this.intervalSeconds);
+    } catch (err) {
+      if ((err as { revoked?: boolean }).revoked) {
+        this.onRevoked?.();
+        return;
+      }
+      log.warn('report failed', { error: errorText(err), retryInSeconds: Math.min(this.intervalSeconds, RETRY_SECONDS) });
+      this.schedule(Math.min(this.intervalSeconds, RETRY_SECONDS));
+    }
+  }
+
+  /** One host's state; never throws. */
+  async checkHost(h: HostTarget, timeoutMs: number): Promise<HostReport> {
+    const t = target(h);
+    try {
+      const conn = await this.pool.get(t);
+      return await gatherReport(conn, h.hostId, timeoutMs);
+    } catch (err) {
+      // A command that timed out leaves a connection that may be dead: start afresh next time.
+      this.pool.drop(t);
+      return { hostId: h.hostId, reachable: false, error: (err instanceof CommandFailure ? err.message : errorText(err)).slice(0, 1024), domains: [] };
+    }
+  }
+
+  async reportOnce(): Promise<void> {
+    const timeoutMs = Math.max(5_000, Math.min(20_000, this.intervalSeconds * 800));
+    const hosts = await Promise.all([...this.hosts.values()].map((h) => this.checkHost(h, timeoutMs)));
+    const sentAt = Date.now();
+    const answer = await this.gateway.report({ version: this.version, hosts });
+    this.intervalSeconds = answer.pingIntervalSeconds;
+    const next = new Map(answer.hosts.map((h) => [h.hostId, h]));
+    const listed = new Set(answer.hosts.map((h) => where(target(h))));
+    for (const [hostId, h] of this.hosts) {
+      if (next.has(hostId)) continue;
+      const t = target(h);
+      // Re-added under a new id (deleteHost, then addHost of the same address) since the last list.
+      if (listed.has(where(t)) || (this.keyedAt.get(where(t)) ?? 0) >= this.listedAt) {
+        log.info('host forgotten', { hostId, address: h.address, keyKept: true });
+        continue;
+      }
+      void this.forget(hostId, t);
+    }
+    this.hosts = next;
+    // The list is the control plane's view when the request left.
+    this.listedAt = sentAt;
+    for (const [k, at] of this.keyedAt) if (at < sentAt - 3600_000) this.keyedAt.delete(k);
+  }
+
+  private async forget(hostId: string, t: SshTarget) {
+    try {
+      const conn = await this.pool.get(t);
+      await removeKey(conn, keyComment(this.agentId));
+      log.info('host forgotten', { hostId, address: t.address, keyRemoved: true });
+    } catch (err) {
+      log.info('host forgotten', { hostId, address: t.address, keyRemoved: false, error: errorText(err) });
+    } finally {
+      this.pool.drop(t);
+      await this.pool.knownHosts.forget(t);
+    }
+  }
+
+  get watched(): HostTarget[] {
+    return [...this.hosts.values()];
+  }
+
+  async stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => {});
+  }
+}

@@ -1,0 +1,318 @@
+// `mold-agent run`: long-polls the agent's queue and runs each command it carries, concurrently.
+// For every message: a commandId already in the journal is answered from it (never run twice); one
+// still running here (a redelivery while it runs) only refreshes the receipt handle; otherwise the
+// command runs (or fails as Expired past its deadline), its outcome is journaled, sent to the gateway
+// (/results) and only then is the message deleted. A message whose result could not be delivered stays
+// on the queue: its redelivery is answered from the journal.
+import type { Message } from '@aws-sdk/client-sqs';
+import { AGENT_COMMAND_TYPES, commandMessage, type CommandMessage } from '../shared/agent/protocol.ts';
+import { runCommand, type CommandContext } from './commands.ts';
+import { failures } from './errors.ts';
+import { gateway as gatewayClient, GatewayError, type Gateway } from './gateway.ts';
+import { Journal, type Outcome } from './journal.ts';
+import { errorText, log } from './log.ts';
+import { Queue } from './queue.ts';
+import { Reporter } from './reporter.ts';
+import { KnownHosts, SshPool } from './ssh.ts';
+import { agentVersion, FILES, type AgentState } from './state.ts';
+import { join } from 'node:path';
+
+export const HEARTBEAT_MS = 20_000;
+/** While a command runs, its message stays invisible this long past each heartbeat. */
+const VISIBILITY_SECONDS = 60;
+const MAX_CONCURRENT = 16;
+/** On SIGTERM, in-flight commands get this long to finish before they are abandoned. */
+const STOP_GRACE_MS = 10_000;
+const RESULT_RETRIES = [500, 2_000, 5_000];
+
+interface InFlight {
+  commandId: string;
+  receiptHandle: string;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export interface AgentOptions {
+  maxConcurrent?: number;
+  heartbeatMs?: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+export class AgentRunner {
+  readonly state: AgentState;
+  readonly gateway: Gateway;
+  readonly queue: Queue;
+  readonly pool: SshPool;
+  readonly reporter: Reporter;
+  private journal!: Journal;
+  private readonly inflight = new Map<string, InFlight>();
+  private readonly stopping = new AbortController();
+  private readonly maxConcurrent: number;
+  private readonly heartbeatMs: number;
+  private slotFreed: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  /** Resolves with the exit code when the agent has stopped. */
+  readonly stopped: Promise<number>;
+  private resolveStopped!: (code: number) => void;
+  private exitCode = 0;
+
+  private constructor(state: AgentState, knownHosts: KnownHosts, options: AgentOptions) {
+    this.state = state;
+    this.gateway = gatewayClient(state.config.url, state.config.agentId, state.privateKeyPem);
+    this.queue = new Queue(this.gateway);
+    this.pool = new SshPool(state.sshPrivateKey, knownHosts);
+    this.reporter = new Reporter(this.gateway, this.pool, state.config.agentId, agentVersion());
+    this.reporter.onRevoked = () => this.revoked();
+    this.maxConcurrent = options.maxConcurrent ?? MAX_CONCURRENT;
+    this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
+    this.stopped = new Promise((r) => (this.resolveStopped = r));
+  }
+
+  static async create(state: AgentState, options: AgentOptions = {}): Promise<AgentRunner> {
+    const knownHosts = await KnownHosts.open(join(state.dir, FILES.knownHosts));
+    const runner = new AgentRunner(state, knownHosts, options);
+    runner.journal = await Journal.open(join(state.dir, FILES.journal));
+    return runner;
+  }
+
+  private context(signal: AbortSignal): CommandContext {
+    return {
+      agentId: this.state.config.agentId,
+      privateKeyPem: this.state.privateKeyPem,
+      sshPublicKey: this.state.sshPublicKey,
+      pool: this.pool,
+      knownHosts: this.pool.knownHosts,
+      hostKeyed: (t) => this.reporter.hostKeyed(t),
+      signal,
+    };
+  }
+
+  /** Gets queue credentials (retrying while the gateway is unreachable), starts the reporter and the poll loop. */
+  async start(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.queue.open();
+        break;
+      } catch (err) {
+        if (err instanceof GatewayError && err.revoked) {
+          this.revoked();
+          return;
+        }
+        if (this.stopping.signal.aborted) return;
+        const wait = Math.min(30_000, 1000 * 2 ** attempt);
+        log.warn('cannot get queue credentials', { error: errorText(err), retryInMs: wait });
+        await sleep(wait, this.stopping.signal);
+      }
+    }
+    this.reporter.start();
+    this.loop = this.poll();
+    log.info('ready', {
+      agentId: this.state.config.agentId,
+      zoneId: this.state.config.zoneId,
+      queueUrl: this.queue.queueUrl,
+      version: agentVersion(),
+      journal: this.journal.size,
+    });
+  }
+
+  private revoked() {
+    log.error('this agent has been revoked: the gateway refuses it; enrol again with a new token', { agentId: this.state.config.agentId });
+    this.exitCode = 3;
+    void this.stop();
+  }
+
+  private async poll() {
+    let failures = 0;
+    while (!this.stopping.signal.aborted) {
+      if (this.inflight.size >= this.maxConcurrent) {
+        await new Promise<void>((r) => (this.slotFreed = r));
+        continue;
+      }
+      let messages: Message[];
+      try {
+        messages = await this.queue.receive(this.maxConcurrent - this.inflight.size, this.stopping.signal);
+        failures = 0;
+      } catch (err) {
+        if (this.stopping.signal.aborted) break;
+        if (err instanceof GatewayError && err.revoked) return this.revoked();
+        failures++;
+        const wait = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+        log.warn('receiving from the queue failed', { error: errorText(err), retryInMs: wait });
+        await sleep(wait, this.stopping.signal);
+        continue;
+      }
+      for (const m of messages) this.dispatch(m);
+    }
+  }
+
+  private dispatch(message: Message) {
+    const receiptHandle = message.ReceiptHandle!;
+    let command: CommandMessage;
+    try {
+      const parsed = commandMessage.safeParse(JSON.parse(message.Body ?? ''));
+      if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      command = parsed.data;
+    } catch (err) {
+      void this.poison(message, errorText(err));
+      return;
+    }
+    const running = this.inflight.get(command.commandId);
+    if (running) {
+      // Redelivered while it runs (the visibility timeout ran out): the newest handle is the one that deletes.
+      running.receiptHandle = receiptHandle;
+      log.info('command redelivered while running', { commandId: command.commandId, type: command.type });
+      return;
+    }
+    const abort = new AbortController();
+    const entry: InFlight = { commandId: command.commandId, receiptHandle, abort, done: Promise.resolve() };
+    this.inflight.set(command.commandId, entry);
+    entry.done = this.handle(command, entry).finally(() => {
+      this.inflight.delete(command.commandId);
+      this.slotFreed?.();
+      this.slotFreed = undefined;
+    });
+  }
+
+  /** A message that is not a command: answered as a failure if it carries a task token, then deleted. */
+  private async poison(message: Message, reason: string) {
+    log.error('malformed message on the queue', { messageId: message.MessageId, reason });
+    let body: { taskToken?: unknown; commandId?: unknown } = {};
+    try {
+      body = JSON.parse(message.Body ?? '');
+    } catch {}
+    if (typeof body.taskToken === 'string') {
+      const type = (body as { type?: unknown }).type;
+      const cause = typeof type === 'string' && !AGENT_COMMAND_TYPES.includes(type as never)
+        ? `This agent (version ${agentVersion()}) does not know the command type ${type}`
+        : `The agent could not read the command: ${reason}`;
+      await this.gateway
+        .result({ commandId: String(body.commandId ?? message.MessageId), taskToken: body.taskToken, ok: false, failure: { error: 'InvalidCommand', cause: cause.slice(0, 32_000) } })
+        .catch((err) => log.warn('cannot report a malformed command', { error: errorText(err) }));
+    }
+    await this.queue.delete(message.ReceiptHandle!).catch(() => {});
+  }
+
+  private async handle(command: CommandMessage, entry: InFlight) {
+    const started = performance.now();
+    const { commandId, type } = command;
+    const journaled = this.journal.get(commandId);
+    let outcome: Outcome;
+    let replayed = false;
+    if (journaled) {
+      outcome = journaled.outcome;
+      replayed = true;
+    } else {
+      const deadline = Date.parse(command.deadline);
+      if (Number.isFinite(deadline) && deadline < Date.now()) {
+        const e = failures.expired(commandId, command.deadline);
+        outcome = { ok: false, failure: { error: e.name, cause: e.message } };
+      } else {
+        const heartbeat = setInterval(() => void this.heartbeat(command, entry), this.heartbeatMs);
+        try {
+          outcome = await runCommand(this.context(entry.abort.signal), type, command.payload);
+        } finally {
+          clearInterval(heartbeat);
+        }
+        if (!outcome.ok && entry.abort.signal.aborted && this.stopping.signal.aborted) {
+          // Cut short by the shutdown: not an outcome. Hand the message back at once; the next start runs it.
+          await this.queue.setVisibility(entry.receiptHandle, 0).catch(() => {});
+          log.info('command abandoned', { commandId, type, ms: Math.round(performance.now() - started) });
+          return;
+        }
+      }
+      await this.journal.record(commandId, type, outcome);
+    }
+    const accepted = await this.deliver(command, outcome);
+    const ms = Math.round(performance.now() - started);
+    const line = {
+      commandId,
+      type,
+      outcome: outcome.ok ? 'success' : 'failure',
+      ...(!outcome.ok && { error: outcome.failure.error }),
+      ms,
+      ...(replayed && { replayed: true }),
+      ...(accepted === false && { accepted: false }),
+    };
+    if (accepted === undefined) {
+      log.warn('command result not delivered; the message stays on the queue and its redelivery is answered from the journal', line);
+      return;
+    }
+    log.info('command', line);
+    if (!accepted) log.info('the control plane no longer waits for this command (its task is over)', { commandId, type });
+    await this.queue.delete(entry.receiptHandle).catch((err) => log.warn('cannot delete a message', { commandId, error: errorText(err) }));
+  }
+
+  /** Sends the outcome; true/false as the gateway answers, undefined when it could not be delivered. */
+  private async deliver(command: CommandMessage, outcome: Outcome): Promise<boolean | undefined> {
+    const body = outcome.ok
+      ? { commandId: command.commandId, taskToken: command.taskToken, ok: true as const, result: outcome.result }
+      : { commandId: command.commandId, taskToken: command.taskToken, ok: false as const, failure: outcome.failure };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.gateway.result(body)).accepted;
+      } catch (err) {
+        const g = err instanceof GatewayError ? err : undefined;
+        if (g?.revoked) {
+          this.revoked();
+          return undefined;
+        }
+        // A refusal of this request (400, 401) will not change on retry.
+        const retryable = !g || g.status === 0 || g.status >= 500 || g.status === 429;
+        if (!retryable || attempt >= RESULT_RETRIES.length || this.stopping.signal.aborted) {
+          log.warn('cannot deliver a result', { commandId: command.commandId, error: errorText(err) });
+          return undefined;
+        }
+        await sleep(RESULT_RETRIES[attempt]!);
+      }
+    }
+  }
+
+  private async heartbeat(command: CommandMessage, entry: InFlight) {
+    const { commandId, taskToken } = command;
+    await this.queue.setVisibility(entry.receiptHandle, VISIBILITY_SECONDS).catch((err) => log.warn('cannot extend a message\'s visibility', { commandId, error: errorText(err) }));
+    try {
+      const waiting = await this.gateway.heartbeat({ commandId, taskToken });
+      if (!waiting) {
+        log.info('the control plane no longer waits for this command; stopping it', { commandId, type: command.type });
+        entry.abort.abort();
+      }
+    } catch (err) {
+      log.warn('heartbeat failed', { commandId, error: errorText(err) });
+    }
+  }
+
+  get journalSize(): number {
+    return this.journal.size;
+  }
+
+  /** Stops polling, lets in-flight commands finish (abandons them after a grace period), closes SSH. */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    if (!this.stopping.signal.aborted) {
+      this.stopping.abort();
+      log.info('stopping', { inFlight: this.inflight.size });
+      this.slotFreed?.();
+      await this.reporter.stop();
+      await this.loop?.catch(() => {});
+      const pending = [...this.inflight.values()];
+      if (pending.length) {
+        // Past the grace period, abort them; closing the connections ends any SSH command they wait on.
+        const timer = setTimeout(() => {
+          pending.forEach((p) => p.abort.abort());
+          void this.pool.closeAll();
+        }, graceMs);
+        await Promise.all(pending.map((p) => p.done.catch(() => {})));
+        clearTimeout(timer);
+      }
+      await this.pool.closeAll();
+      this.queue.close();
+      log.info('stopped', { agentId: this.state.config.agentId });
+      this.resolveStopped(this.exitCode);
+    }
+    await this.stopped;
+  }
+}

@@ -1,0 +1,272 @@
+// The agent reads virsh's and /proc's text (samples captured from the lab's hosts: Debian 12, libvirt
+// 9.0.0, QEMU 7.2) and CloudStack's checksum notation.
+import { describe, expect, it } from 'vitest';
+import { factsFromOutput, libvirtProblem, reportFromOutput } from '../../agent/host.ts';
+import {
+  authorizedKeysScript,
+  formatChecksum,
+  parseCapabilities,
+  parseChecksum,
+  parseDomains,
+  parseDomcapabilitiesType,
+  parseLoadavg,
+  parseMeminfo,
+  parseNodeinfo,
+  parseSections,
+  parseVirshVersion,
+  sectionScript,
+} from '../../agent/parse.ts';
+import { CommandFailure } from '../../agent/errors.ts';
+
+const VERSION = `Compiled against library: libvirt 9.0.0
+Using library: libvirt 9.0.0
+Using API: QEMU 9.0.0
+Running hypervisor: QEMU 7.2.22
+`;
+
+const NODEINFO = `CPU model:           x86_64
+CPU(s):              2
+CPU frequency:       2596 MHz
+CPU socket(s):       1
+Core(s) per socket:  2
+Thread(s) per core:  1
+NUMA cell(s):        1
+Memory size:         7170252 KiB
+`;
+
+// Trimmed: the real document lists CPU features, caches, secmodels and machine types too.
+const CAPABILITIES = `<capabilities>
+
+  <host>
+    <uuid>0368e20c-ece1-4721-a372-7ef24b92a2ee</uuid>
+    <cpu>
+      <arch>x86_64</arch>
+      <model>kvm64</model>
+      <vendor>AMD</vendor>
+      <topology sockets='1' dies='1' cores='2' threads='1'/>
+    </cpu>
+    <migration_features>
+      <live/>
+      <uri_transports>
+        <uri_transport>tcp</uri_transport>
+      </uri_transports>
+    </migration_features>
+  </host>
+
+  <guest>
+    <os_type>hvm</os_type>
+    <arch name='i686'>
+      <wordsize>32</wordsize>
+      <emulator>/usr/bin/qemu-system-i386</emulator>
+      <domain type='qemu'/>
+      <domain type='kvm'/>
+    </arch>
+  </guest>
+
+  <guest>
+    <os_type>hvm</os_type>
+    <arch name='x86_64'>
+      <wordsize>64</wordsize>
+      <emulator>/usr/bin/qemu-system-x86_64</emulator>
+      <machine maxCpus='255'>pc-i440fx-7.2</machine>
+      <domain type='qemu'/>
+      <domain type='kvm'/>
+    </arch>
+  </guest>
+
+</capabilities>
+`;
+
+const QEMU_ONLY = CAPABILITIES.replace(/\s*<domain type='kvm'\/>/g, '');
+
+const DOMCAPS = (type: string) => `<domainCapabilities>
+  <path>/usr/bin/qemu-system-x86_64</path>
+  <domain>${type}</domain>
+  <machine>pc-i440fx-7.2</machine>
+  <arch>x86_64</arch>
+</domainCapabilities>`;
+
+const MEMINFO = `MemTotal:       24684084 kB
+MemFree:        24023664 kB
+MemAvailable:   24218844 kB
+Buffers:           15492 kB
+`;
+
+const DOWN = `error: failed to connect to the hypervisor
+error: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory`;
+
+function section(name: string, output: string, code = 0) {
+  return `@@begin ${name}\n${output}${output.endsWith('\n') || output === '' ? '' : '\n'}@@end ${name} ${code}\n`;
+}
+
+function factsOutput(overrides: Record<string, [string, number]> = {}) {
+  const sections: Record<string, [string, number]> = {
+    hostname: ['moldlab1-h1\n', 0],
+    arch: ['x86_64\n', 0],
+    version: [VERSION, 0],
+    nodeinfo: [NODEINFO, 0],
+    capabilities: [CAPABILITIES, 0],
+    domcapsKvm: [DOMCAPS('kvm'), 0],
+    domcapsQemu: [DOMCAPS('qemu'), 0],
+    meminfo: [MEMINFO, 0],
+    ...overrides,
+  };
+  return Object.entries(sections)
+    .map(([n, [o, c]]) => section(n, o, c))
+    .join('');
+}
+
+describe('sections', () => {
+  it('frames each command with its exit status', () => {
+    const script = sectionScript({ a: 'echo one', b: 'false' });
+    expect(script).toContain("echo '@@begin a'");
+    expect(script).toContain('echo "@@end b $?"');
+    const parsed = parseSections(section('a', 'one\ntwo\n') + section('b', '', 1));
+    expect(parsed).toEqual({ a: { output: 'one\ntwo', code: 0 }, b: { output: '', code: 1 } });
+  });
+});
+
+describe('virsh output', () => {
+  it('reads versions', () => {
+    expect(parseVirshVersion(VERSION)).toEqual({ libvirtVersion: '9.0.0', qemuVersion: '7.2.22' });
+    expect(parseVirshVersion('Compiled against library: libvirt 9.0.0\nUsing library: libvirt 9.0.0\n')).toEqual({ libvirtVersion: '9.0.0', qemuVersion: undefined });
+  });
+
+  it('reads nodeinfo', () => {
+    expect(parseNodeinfo(NODEINFO)).toEqual({
+      cpuModel: 'x86_64',
+      cpus: 2,
+      cpuMhz: 2596,
+      sockets: 1,
+      coresPerSocket: 2,
+      threadsPerCore: 1,
+      memoryKiB: 7170252,
+    });
+  });
+
+  it('reads the host UUID, arch and domain types of the host arch', () => {
+    expect(parseCapabilities(CAPABILITIES)).toEqual({ hostUuid: '0368e20c-ece1-4721-a372-7ef24b92a2ee', arch: 'x86_64', domainTypes: ['qemu', 'kvm'] });
+    expect(parseCapabilities(QEMU_ONLY).domainTypes).toEqual(['qemu']);
+    expect(parseDomcapabilitiesType(DOMCAPS('kvm'))).toBe('kvm');
+  });
+
+  it('reads memory and load', () => {
+    expect(parseMeminfo(MEMINFO)).toEqual({ totalBytes: 24684084 * 1024, freeBytes: 24218844 * 1024 });
+    expect(parseMeminfo('MemTotal: 100 kB\nMemFree: 10 kB\n')).toEqual({ totalBytes: 102400, freeBytes: 10240 });
+    expect(parseLoadavg('0.08 1.16 2.48 1/133 14106\n')).toBe(0.08);
+    expect(parseLoadavg('')).toBeUndefined();
+  });
+
+  it('reads domains with their power states', () => {
+    const list = '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d t1\n01a39305-ecf7-4d36-964e-ea17e6264c2a t2\n\n';
+    const domstats = "Domain: 't1'\n  state.state=3\n  state.reason=1\n\nDomain: 't2'\n  state.state=5\n  state.reason=0\n\n";
+    expect(parseDomains(list, domstats)).toEqual([
+      { uuid: '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d', name: 't1', state: 'Paused' },
+      { uuid: '01a39305-ecf7-4d36-964e-ea17e6264c2a', name: 't2', state: 'Stopped' },
+    ]);
+    expect(parseDomains('5c50b04c-8241-44b5-9a85-8a3ae4bfc28d i-2-3-VM\n', "Domain: 'i-2-3-VM'\n  state.state=1\n")[0]!.state).toBe('Running');
+    expect(parseDomains('5c50b04c-8241-44b5-9a85-8a3ae4bfc28d x\n', '')[0]!.state).toBe('Unknown');
+    expect(parseDomains('\n', '')).toEqual([]);
+  });
+
+  it('explains why virsh does not answer', () => {
+    expect(libvirtProblem({ output: VERSION, code: 0 })).toBeUndefined();
+    expect(libvirtProblem({ output: DOWN, code: 1 })).toMatch(/^libvirt is not running \(libvirtd does not answer: failed to connect to the hypervisor\)/);
+    expect(libvirtProblem({ output: 'sh: 1: virsh: not found', code: 127 })).toMatch(/^virsh not found/);
+  });
+});
+
+describe('facts', () => {
+  it('gathers the host facts from one run', () => {
+    expect(factsFromOutput(factsOutput(), 'root@10.77.1.11', 'SHA256:abc')).toEqual({
+      hostname: 'moldlab1-h1',
+      hostUuid: '0368e20c-ece1-4721-a372-7ef24b92a2ee',
+      cpus: 2,
+      cpuMhz: 2596,
+      cpuSockets: 1,
+      memoryBytes: 24684084 * 1024,
+      arch: 'x86_64',
+      libvirtVersion: '9.0.0',
+      qemuVersion: '7.2.22',
+      domainType: 'kvm',
+      hostKeyFingerprint: 'SHA256:abc',
+    });
+  });
+
+  it('says qemu when the host has no hardware virtualisation', () => {
+    const out = factsOutput({ capabilities: [QEMU_ONLY, 0], domcapsKvm: ['error: unsupported configuration: KVM is not supported', 1] });
+    expect(factsFromOutput(out, 'root@h', 'fp').domainType).toBe('qemu');
+  });
+
+  it('fails NoLibvirt naming the host and the cause', () => {
+    const down = () => factsFromOutput(factsOutput({ version: [DOWN, 1], capabilities: [DOWN, 1] }), 'root@10.77.1.12', 'fp');
+    expect(down).toThrow(CommandFailure);
+    expect(down).toThrow(/^No usable libvirt on root@10\.77\.1\.12: libvirt is not running/);
+    try {
+      down();
+    } catch (err) {
+      expect((err as Error).name).toBe('NoLibvirt');
+    }
+    expect(() => factsFromOutput(factsOutput({ version: ['sh: 1: virsh: not found', 127] }), 'root@h', 'fp')).toThrow(/No usable libvirt on root@h: virsh not found/);
+    expect(() => factsFromOutput(factsOutput({ version: ['Using library: libvirt 9.0.0\n', 0] }), 'root@h', 'fp')).toThrow(/no QEMU driver/);
+  });
+});
+
+describe('reports', () => {
+  it('reports memory, load, libvirtd and domains', () => {
+    const out =
+      section('version', VERSION) +
+      section('meminfo', MEMINFO) +
+      section('loadavg', '0.50 0.40 0.30 1/100 1\n') +
+      section('list', '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d t1\n') +
+      section('domstats', "Domain: 't1'\n  state.state=1\n");
+    expect(reportFromOutput('h-1', out)).toEqual({
+      hostId: 'h-1',
+      reachable: true,
+      libvirtd: true,
+      memoryTotalBytes: 24684084 * 1024,
+      memoryFreeBytes: 24218844 * 1024,
+      loadAverage: 0.5,
+      domains: [{ uuid: '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d', name: 't1', state: 'Running' }],
+    });
+  });
+
+  it('reports a host whose libvirtd is down as reachable, with the reason', () => {
+    const out = section('version', DOWN, 1) + section('meminfo', MEMINFO) + section('loadavg', '1.00 0 0 1/1 1\n') + section('list', DOWN, 1) + section('domstats', DOWN, 1);
+    const r = reportFromOutput('h-2', out);
+    expect(r).toMatchObject({ hostId: 'h-2', reachable: true, libvirtd: false, domains: [], loadAverage: 1 });
+    expect(r.error).toMatch(/^libvirt is not running/);
+  });
+});
+
+describe('checksums', () => {
+  const md5 = 'd41d8cd98f00b204e9800998ecf8427e';
+  const sha256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+  it('reads CloudStack notation; bare hex is MD5', () => {
+    expect(parseChecksum(`{SHA-256}${sha256}`)).toEqual({ algorithm: 'sha256', hex: sha256 });
+    expect(parseChecksum(`{sha256}${sha256.toUpperCase()}`)).toEqual({ algorithm: 'sha256', hex: sha256 });
+    expect(parseChecksum(`{MD5}${md5}`)).toEqual({ algorithm: 'md5', hex: md5 });
+    expect(parseChecksum(md5)).toEqual({ algorithm: 'md5', hex: md5 });
+    expect(parseChecksum(`{SHA-1}${'a'.repeat(40)}`).algorithm).toBe('sha1');
+    expect(parseChecksum(`{SHA-512}${'b'.repeat(128)}`).algorithm).toBe('sha512');
+    expect(formatChecksum({ algorithm: 'sha256', hex: sha256 })).toBe(`{SHA-256}${sha256}`);
+  });
+
+  it('refuses what is not a checksum', () => {
+    expect(() => parseChecksum('{CRC32}1234abcd')).toThrow(/unknown checksum algorithm CRC32/);
+    expect(() => parseChecksum(`{SHA-256}${md5}`)).toThrow(/SHA-256 checksum has 64 hex digits/);
+    expect(() => parseChecksum('not hex')).toThrow(/is not a checksum/);
+    expect(() => parseChecksum(sha256)).toThrow(/MD5 checksum has 32 hex digits/);
+  });
+});
+
+describe('authorized_keys', () => {
+  it('replaces the agent\'s tagged line only, in place', () => {
+    const script = authorizedKeysScript('ssh-ed25519 AAAA mold-agent-1234', 'mold-agent-1234');
+    expect(script).toContain("grep -v -E ' mold\\-agent\\-1234$'");
+    expect(script).toContain("printf '%s\\n' 'ssh-ed25519 AAAA mold-agent-1234'");
+    expect(script).toContain('cat "$t" > ~/.ssh/authorized_keys');
+    expect(authorizedKeysScript(undefined, 'mold-agent-1234')).not.toContain('printf');
+  });
+});
