@@ -3,6 +3,7 @@
 // shared/cloudstack/errors.ts's classes, which the state machine's Catch hands to failJob.
 import middy from '@middy/core';
 import { z } from 'zod';
+import { agentCommandActions, runAgentCommandTask } from './agent-commands.ts';
 import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 import { networkActions, runNetworkAction } from './networks.ts';
@@ -14,6 +15,7 @@ const action = z.discriminatedUnion('action', [
   ...identityActions,
   ...templateActions,
   ...networkActions,
+  ...agentCommandActions,
 ]);
 
 export type TaskAction = z.infer<typeof action>;
@@ -34,6 +36,10 @@ async function run(event: unknown) {
       return runTemplateTask(request);
     case 'networkCommand':
       return runNetworkAction(request);
+    case 'prepareAgentCommand':
+    case 'finishAgentCommand':
+    case 'abortAgentCommand':
+      return runAgentCommandTask(request);
   }
 }
 

@@ -32,7 +32,10 @@ export function jobError({ Error: name, Cause: cause }: StepFunctionsError): { e
     return { errorcode: 530, errortext: 'The agent did not answer in time; the host or its agent may be down.' };
   }
   const message = lambdaErrorMessage(cause);
-  const known = errorFromName(name, message ?? cause ?? name);
+  // An agent's AuthenticationFailed is a host's login refusing it, not the API caller's credentials:
+  // those two classes count only when a task threw them.
+  const callerAuthentication = name === 'AuthenticationFailed' || name === 'Unauthenticated';
+  const known = callerAuthentication && message === undefined ? undefined : errorFromName(name, message ?? cause ?? name);
   if (known) return { errorcode: known.errorcode, errortext: known.message };
   if (message !== undefined) {
     // An unexpected failure inside a task: the details are in its log, not in the job.

@@ -27,6 +27,10 @@ export const STATUS_EVENTS = [
   'Remove',
   'Ready',
   'Error',
+  // Mold's own: the agent's reports on the host stopped. Upstream learns of a lost agent from its
+  // dropped connection (AgentDisconnected, then investigators); Mold's agent holds no connection, so
+  // the sweeper notices silence and the host goes Disconnected until ping.timeout decides.
+  'PingMissed',
 ] as const;
 export type StatusEvent = (typeof STATUS_EVENTS)[number];
 
@@ -44,6 +48,7 @@ const STATUS_TRANSITIONS: Table<HostStatus, StatusEvent> = {
     Ping: 'Connecting',
     ManagementServerDown: 'Disconnected',
     AgentDisconnected: 'Alert',
+    PingMissed: 'Disconnected',
   },
   Up: {
     PingTimeout: 'Alert',
@@ -54,6 +59,7 @@ const STATUS_TRANSITIONS: Table<HostStatus, StatusEvent> = {
     AgentConnected: 'Connecting',
     ManagementServerDown: 'Disconnected',
     Remove: 'Removed',
+    PingMissed: 'Disconnected',
   },
   Disconnected: {
     ShutdownRequested: 'Disconnected',
@@ -271,6 +277,19 @@ export interface Host {
   lastpinged?: string;
   disconnected?: string;
   created: string;
+  /** The agent that reaches the host over SSH with its own key (added it). */
+  agentId?: string;
+  /** libvirt's host UUID. */
+  hostUuid?: string;
+  /** SSH login and port the agent uses. */
+  username?: string;
+  port?: number;
+  libvirtversion?: string;
+  qemuversion?: string;
+  /** kvm with hardware virtualisation, qemu under software emulation. */
+  domaintype?: 'kvm' | 'qemu';
+  /** The host key's SHA-256 fingerprint, as the agent pinned it at addHost. */
+  hostkeyfingerprint?: string;
   [field: string]: unknown;
 }
 
@@ -375,7 +394,10 @@ export async function deleteHostRecord(host: Host): Promise<void> {
   );
 }
 
-type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'>>;
+type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
+  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint'>>
+  // The agent's last report on the host (shared/host-health.ts LastReport), for the sweeper.
+  & { lastreport?: { reachable: boolean; libvirtd?: boolean; error?: string; at: string } };
 
 /**
  * Sets fields of a host; `expect` makes the write conditional on current values (so a state

@@ -23,6 +23,8 @@ export interface ZoneCopy {
   size?: number;
   physicalsize?: number;
   installPath?: string;
+  /** The primary storage pool the copy was downloaded into (Mold downloads straight to primary storage). */
+  poolId?: string;
   updated?: string;
 }
 
@@ -192,7 +194,7 @@ export function markTemplateDownloading(id: string, zoneId: string, percent: num
 export async function markTemplateDownloaded(
   id: string,
   zoneId: string,
-  result: { size?: number; physicalsize?: number; installPath?: string } = {},
+  result: { size?: number; physicalsize?: number; installPath?: string; poolId?: string } = {},
 ): Promise<Template> {
   const before = await getTemplate(id);
   const updated = await setZoneCopy(id, zoneId, { downloadState: 'DOWNLOADED', downloadPercent: 100, ...result });

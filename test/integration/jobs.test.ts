@@ -3,7 +3,7 @@
 // API in JSON and XML, and scoped to the account that started them.
 import { randomUUID } from 'node:crypto';
 import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
-import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sfn, sqs } from '../../shared/aws.ts';
 import { actorFor, type Actor } from '../../shared/db/events.ts';
@@ -18,9 +18,11 @@ import {
 } from '../../shared/db/identity.ts';
 import { getJob, type Job } from '../../shared/db/jobs.ts';
 import { startJob } from '../../shared/orchestration.ts';
+import { clearSetting, storeSetting } from '../../shared/settings.ts';
+import { receiveCommand, seedAgent } from '../support/agent-seed.ts';
 import { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { startRuntime, useRuntimeEndpoints, waitFor, type RunningRuntime } from '../support/runtime.ts';
 
 const DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$/;
 
@@ -51,19 +53,14 @@ afterAll(async () => {
   await runtime?.stop();
 });
 
-async function receiveOne(queueUrl: string): Promise<Record<string, any>> {
-  for (;;) {
-    const { Messages = [] } = await sqs().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 1 }));
-    if (Messages.length > 0) {
-      await sqs().send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: Messages[0].ReceiptHandle }));
-      return JSON.parse(Messages[0].Body!);
-    }
-  }
-}
-
-/** Starts the agent-command state machine for a job of `actor`, as an async command would. */
-async function startAgentJob(actor: Actor, options: { timeoutSeconds?: number; cmd?: string; instance?: string } = {}) {
-  const { QueueUrl } = await sqs().send(new CreateQueueCommand({ QueueName: `agent-${randomUUID()}` }));
+/**
+ * Starts the agent-command state machine for a job of `actor`, as an async command would: a pingHost
+ * through a seeded agent of its own (so each job has its own queue), which the test then plays.
+ * `timeoutSeconds` sets agent.command.timeout while the command is prepared.
+ */
+async function startAgentJob(actor: Actor, options: { timeoutSeconds?: number; cmd?: string; instance?: string; hostName?: string } = {}) {
+  const { agent } = await seedAgent(randomUUID());
+  if (options.timeoutSeconds !== undefined) await storeSetting('agent.command.timeout', String(options.timeoutSeconds));
   const job = await startJob(
     {
       cmd: options.cmd ?? 'rebootVirtualMachine',
@@ -72,21 +69,24 @@ async function startAgentJob(actor: Actor, options: { timeoutSeconds?: number; c
       ...(options.instance && { jobinstancetype: 'VirtualMachine', jobinstanceid: options.instance }),
     },
     'agent-command',
-    {
-      queueUrl: QueueUrl,
-      command: { commandId: randomUUID(), type: 'noop', deadline: new Date(Date.now() + 60_000).toISOString(), payload: { host: 'h1' } },
-      timeoutSeconds: options.timeoutSeconds ?? 30,
-    },
+    { op: 'pingHost', args: { agentId: agent.id, host: { hostId: randomUUID(), address: '10.0.0.1', port: 22, username: 'root' }, name: options.hostName ?? 'h1' } },
   );
-  return { job, queueUrl: QueueUrl! };
+  if (options.timeoutSeconds !== undefined) {
+    // Prepare has read the setting once the command is on the queue.
+    await waitFor(async () => ((await sqs().send(new GetQueueAttributesCommand({ QueueUrl: agent.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? '0') !== '0');
+    await clearSetting('agent.command.timeout');
+  }
+  return { job, queueUrl: agent.queueUrl };
 }
+
+const receiveOne = (queueUrl: string) => receiveCommand(queueUrl);
 
 async function query(client: ApiClient, jobid: string) {
   return client.call('queryAsyncJobResult', { jobid });
 }
 
 describe('queryAsyncJobResult', () => {
-  it('shows a job pending, then succeeded with the result the agent returned', async () => {
+  it('shows a job pending, then succeeded with the response made of the agent’s result', async () => {
     const instance = randomUUID();
     const { job, queueUrl } = await startAgentJob(adminActor, { instance });
 
@@ -111,8 +111,9 @@ describe('queryAsyncJobResult', () => {
     });
 
     const message = await receiveOne(queueUrl);
-    const result = { virtualmachine: { id: instance, name: 'vm-1', state: 'Running' } };
-    await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify(result) }));
+    expect(message).toMatchObject({ commandId: job.jobid, type: 'pingHost', payload: { host: { address: '10.0.0.1', port: 22, username: 'root' } } });
+    await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify({ elapsedMs: 12 }) }));
+    const result = { success: true, displaytext: 'Host h1 answered through its agent in 12 ms' };
 
     const done = await admin.waitForJob(job.jobid);
     expect(done).toEqual({
@@ -169,9 +170,9 @@ describe('queryAsyncJobResult', () => {
   });
 
   it('carries the same data in XML as in JSON', async () => {
-    const { job, queueUrl } = await startAgentJob(adminActor, { instance: randomUUID() });
+    const { job, queueUrl } = await startAgentJob(adminActor, { instance: randomUUID(), hostName: 'a < b & "c"' });
     const message = await receiveOne(queueUrl);
-    await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify({ success: true, displaytext: 'a < b & "c"' }) }));
+    await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify({ elapsedMs: 3 }) }));
     const json = await admin.waitForJob(job.jobid);
     const xml = await admin.call('queryAsyncJobResult', { jobid: job.jobid }, { response: 'xml' });
     expect(xml.status).toBe(200);

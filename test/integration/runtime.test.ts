@@ -6,11 +6,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dynamo, sqs } from '../../shared/aws.ts';
+import { dynamo } from '../../shared/aws.ts';
 import { getJob } from '../../shared/db/jobs.ts';
 import { startJob } from '../../shared/orchestration.ts';
+import { receiveCommand, seedAgent } from '../support/agent-seed.ts';
 import { ApiClient, signature } from '../support/client.ts';
 import { REPO_ROOT, runMain, startRuntime, tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 
@@ -127,13 +127,13 @@ describe('restarting the runtime', () => {
     await dynamo().send(new PutCommand({ TableName: 'mold', Item: marker }));
 
     // A job whose execution waits on an agent that never answers, then the process goes away.
-    const { QueueUrl } = await sqs().send(new CreateQueueCommand({ QueueName: 'silent-agent' }));
+    const { agent } = await seedAgent(randomUUID(), { name: 'silent-agent' });
     const job = await startJob({ cmd: 'test.interrupted' }, 'agent-command', {
-      queueUrl: QueueUrl,
-      command: { commandId: randomUUID(), type: 'noop', deadline: '2099-01-01T00:00:00Z', payload: {} },
-      timeoutSeconds: 600,
+      op: 'pingHost',
+      args: { agentId: agent.id, host: { hostId: randomUUID(), address: '10.0.0.5', port: 22, username: 'root' }, name: 'h1' },
     });
     expect(job.executionArn).toMatch(/:execution:agent-command:/);
+    await receiveCommand(agent.queueUrl);
     expect(await first.stop()).toBe(0);
     await expect(fetch(first.endpoints.dynamodb)).rejects.toThrow();
 

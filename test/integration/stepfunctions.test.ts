@@ -13,6 +13,8 @@ import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sfn, sqs } from '../../shared/aws.ts';
 import { createJob, getJob } from '../../shared/db/jobs.ts';
+import { clearSetting, storeSetting } from '../../shared/settings.ts';
+import { seedAgent } from '../support/agent-seed.ts';
 import { REPO_ROOT, startRuntime, useRuntimeEndpoints, waitFor, type RunningRuntime } from '../support/runtime.ts';
 
 let runtime: RunningRuntime;
@@ -59,39 +61,43 @@ async function finished(executionArn: string) {
   return execution!;
 }
 
+/** A pingHost through a seeded agent, with agent.command.timeout at `timeoutSeconds` while it is prepared. */
 async function startAgentCommand(timeoutSeconds: number) {
-  const queueUrl = await newQueue();
+  const { agent } = await seedAgent(randomUUID());
   const job = await createJob({ cmd: 'test.agentCommand' });
-  const command = { commandId: randomUUID(), type: 'noop', deadline: new Date(Date.now() + 60_000).toISOString(), payload: { host: 'h1' } };
+  const host = { hostId: randomUUID(), address: '10.0.0.5', port: 22, username: 'root' };
+  await storeSetting('agent.command.timeout', String(timeoutSeconds));
   const { executionArn } = await sfn().send(
     new StartExecutionCommand({
       stateMachineArn: runtime.stateMachines['agent-command'],
       name: job.jobid,
-      input: JSON.stringify({ jobId: job.jobid, queueUrl, command, timeoutSeconds }),
+      input: JSON.stringify({ jobId: job.jobid, op: 'pingHost', args: { agentId: agent.id, host, name: 'h1' } }),
     }),
   );
-  return { queueUrl, job, command, executionArn: executionArn! };
+  const message = await receiveOne(agent.queueUrl);
+  await clearSetting('agent.command.timeout');
+  const command = { commandId: job.jobid, type: 'pingHost', payload: { host } };
+  return { message, job, command, executionArn: executionArn! };
 }
 
 describe('agent-command state machine', () => {
   it('sends the command with a task token and completes the job on SendTaskSuccess', async () => {
-    const { queueUrl, job, command, executionArn } = await startAgentCommand(30);
-    const message = await receiveOne(queueUrl);
+    const { message, job, command, executionArn } = await startAgentCommand(30);
     expect(message).toMatchObject(command);
+    expect(Date.parse(message.deadline) - Date.now()).toBeGreaterThan(20_000);
     expect(message.taskToken).toEqual(expect.any(String));
 
-    await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify({ uptime: 42 }) }));
+    await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify({ elapsedMs: 42 }) }));
 
     const execution = await finished(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!)).toEqual({ jobId: job.jobid, completed: true });
-    expect(await getJob(job.jobid)).toMatchObject({ jobstatus: 1, jobresultcode: 0, jobresult: { uptime: 42 } });
+    expect(await getJob(job.jobid)).toMatchObject({ jobstatus: 1, jobresultcode: 0, jobresult: { success: true, displaytext: 'Host h1 answered through its agent in 42 ms' } });
   });
 
   it('fails with States.Timeout when nobody answers within TimeoutSeconds, and refuses a late answer', async () => {
     const started = Date.now();
-    const { queueUrl, job, executionArn } = await startAgentCommand(2);
-    const message = await receiveOne(queueUrl);
+    const { message, job, executionArn } = await startAgentCommand(2);
 
     const execution = await finished(executionArn);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
@@ -108,8 +114,7 @@ describe('agent-command state machine', () => {
   });
 
   it('routes SendTaskFailure to the Catch, which fails the job with the cause', async () => {
-    const { queueUrl, job, executionArn } = await startAgentCommand(30);
-    const message = await receiveOne(queueUrl);
+    const { message, job, executionArn } = await startAgentCommand(30);
     await sfn().send(
       new SendTaskFailureCommand({ taskToken: message.taskToken, error: 'HostUnreachable', cause: 'ssh: connection refused by 10.0.0.5' }),
     );

@@ -1,15 +1,33 @@
-// Hosts as records (upstream's ListHostsCmd, UpdateHostCmd). Adding a real host belongs to the agent;
-// here admins list hosts with upstream's HostResponse fields and change their tags, annotation and
-// allocation (Enable/Disable: ResourceState transitions, refused where upstream has none).
-import { InternalError, InvalidParameter } from '../../../shared/cloudstack/errors.ts';
+// Hosts (upstream's ListHostsCmd, UpdateHostCmd, AddHostCmd, ReconnectHostCmd, DeleteHostCmd,
+// UpdateHostPasswordCmd, and Mold's own pingHost). Admins list hosts with upstream's HostResponse
+// fields and change their tags, annotation and allocation (Enable/Disable: ResourceState
+// transitions, refused where upstream has none). Reaching a host is the zone's agent's work: addHost,
+// reconnectHost, updateHostPassword and pingHost run as async jobs through the agent-command state
+// machine (functions/tasks/agent-commands.ts). A password is sealed to the agent's certificate here,
+// before the job starts, so no record, log or execution history ever holds it.
+import { randomUUID } from 'node:crypto';
+import { sealToAgent } from '../../../shared/agent/sealing.ts';
+import { InternalError, InvalidParameter, ResourceUnavailable } from '../../../shared/cloudstack/errors.ts';
 import { listParams, param } from '../../../shared/cloudstack/params.ts';
-import { getHost, IllegalTransition, listHostRecords, transitionResourceState, updateHostRecord, type Host } from '../../../shared/db/hosts.ts';
-import { getCluster, getPod, getZone } from '../../../shared/db/infrastructure.ts';
+import { agentForZone, getAgent, type Agent } from '../../../shared/db/agents.ts';
+import {
+  deleteHostRecord,
+  getHost,
+  IllegalTransition,
+  listHostRecords,
+  transitionResourceState,
+  updateHostRecord,
+  type Host,
+} from '../../../shared/db/hosts.ts';
+import { getCluster, getPod, getZone, listClusters } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
+import { startJob } from '../../../shared/orchestration.ts';
 import { settingsFor } from '../../../shared/settings.ts';
+import { actorOf } from '../actor.ts';
+import { startAsync } from '../async.ts';
 import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
-import { byName, INFRA_READERS, namesOf } from './zones.ts';
+import { allocationState, byName, clusterParam, INFRA_READERS, namesOf, podParam, zoneParam } from './zones.ts';
 import { noSuchEntity } from '../validate.ts';
 
 /** Upstream's DecimalFormat("#.##") of a share, as a percentage. */
@@ -85,7 +103,7 @@ export function renderHost(host: Host, context: HostContext) {
   };
 }
 
-async function hostContext(hosts: Host[]): Promise<HostContext> {
+export async function hostContext(hosts: Host[]): Promise<HostContext> {
   const zones = await namesOf(hosts.map((h) => h.zoneId), getZone);
   const pods = await namesOf(hosts.map((h) => h.podId), getPod);
   const clusters = new Map<string, { name: string; clustertype: string; cpu: number; memory: number }>();
@@ -182,4 +200,223 @@ const updateHostCommand = defineCommand({
   },
 });
 
-export const hostCommands = [listHostsCommand, updateHostCommand];
+// ---- reaching hosts through the zone's agent ----
+
+const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]+|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)$/i;
+
+/**
+ * The address and SSH port a host URL names. Upstream's KVM discoverer takes `http://<address>`;
+ * Mold also takes `ssh://<address>[:port]` and the bare address (the port of an http URL is not
+ * SSH's, so it is 22 there).
+ */
+export function hostAddress(url: string): { address: string; port: number } {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme !== undefined && scheme !== 'ssh' && scheme !== 'http') {
+    throw new InvalidParameter(`Invalid parameter url value=${url}: the scheme must be ssh:// or http://, or the address given alone`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(scheme ? `ssh://${url.slice(scheme.length + 3)}` : `ssh://${url}`);
+  } catch {
+    throw new InvalidParameter(`Invalid parameter url value=${url}: ${url} is not a valid uri`);
+  }
+  const address = parsed.hostname.replace(/^\[|\]$/g, '');
+  if (!address || !ADDRESS.test(address) || (parsed.pathname !== '' && parsed.pathname !== '/') || parsed.username || parsed.search) {
+    throw new InvalidParameter(`Invalid parameter url value=${url}: it must name the host's address, as ssh://<address>[:port], http://<address> or <address>`);
+  }
+  const port = scheme !== 'http' && parsed.port ? Number(parsed.port) : 22;
+  return { address: address.toLowerCase(), port };
+}
+
+/** The agent that manages `host` (it added it and holds its key), Enabled. */
+async function agentOfHost(host: Host): Promise<Agent> {
+  if (!host.agentId) {
+    throw new ResourceUnavailable(`Host ${host.name} (${host.id}) has no agent: it was not added through one. Delete it and add it again with addHost.`);
+  }
+  const agent = await getAgent(host.agentId);
+  if (!agent || agent.state !== 'Enabled') {
+    throw new ResourceUnavailable(`The agent of host ${host.name} (${host.id}) is ${agent ? 'revoked' : 'gone'}; add the host again through an enrolled agent of its zone`);
+  }
+  return agent;
+}
+
+async function hostParam(api: string, name: string, id: string): Promise<Host> {
+  const host = await getHost(id.toLowerCase());
+  if (!host) throw noSuchEntity(api, name, id);
+  return host;
+}
+
+const addHostCommand = defineCommand({
+  name: 'addHost',
+  description:
+    'Adds a new host. Mold: asynchronous, since the zone\'s agent reaches the host over SSH (with the password, or with its own key when that is already installed), checks libvirt and qemu, installs its own SSH key and gathers the facts the host record is made of; the password is sealed to the agent and never stored. The host joins an existing cluster (clusterid, or clustername of a cluster in the pod).',
+  params: {
+    zoneid: param.uuid('the Zone ID for the host'),
+    podid: param.uuid('the Pod ID for the host'),
+    clusterid: param.uuid('the cluster ID for the host').optional(),
+    clustername: param.string('the cluster name for the host').optional(),
+    url: param.string('the host URL: ssh://<address>[:port], http://<address> or the address alone'),
+    username: param.string('the username for the host; required to be passed for hypervisors other than VMWare').optional(),
+    password: param.string('the password for the host; required to be passed for hypervisors other than VMWare. Mold: optional when the agent\'s key is already on the host').optional(),
+    hypervisor: param.string('hypervisor type of the host'),
+    allocationstate: param.string('Allocation state of this Host for allocation of new resources').optional(),
+    hosttags: param.list(param.string('host tag'), 'list of tags to be added to the host').optional(),
+  },
+  roles: ADMINS,
+  isasync: true,
+  handler: async ({ params, caller }) => {
+    const api = 'addHost';
+    const zone = await zoneParam(api, 'zoneid', params.zoneid);
+    const pod = await podParam(api, 'podid', params.podid);
+    if (pod.zoneId !== zone.id) throw new InvalidParameter(`Pod with specified podId${pod.id} doesn't belong to the zone with specified zoneId${zone.id}`);
+    if (params.clusterid !== undefined && params.clustername !== undefined) throw new InvalidParameter("Can't specify cluster by both id and name");
+    if (!params.username?.trim()) throw new InvalidParameter('Username need to be provided.');
+    if (params.hypervisor.toUpperCase() !== 'KVM') throw new InvalidParameter(`Do not support HypervisorType ${params.hypervisor} for ${params.url}`);
+    let cluster;
+    if (params.clusterid !== undefined) {
+      cluster = await clusterParam(api, 'clusterid', params.clusterid);
+      if (cluster.podId !== pod.id) throw new InvalidParameter(`Cluster with specified clusterid ${cluster.id} doesn't belong to the pod with specified podId ${pod.id}`);
+    } else if (params.clustername !== undefined) {
+      cluster = (await listClusters({ zoneId: zone.id, podId: pod.id })).find((c) => c.name === params.clustername);
+      if (!cluster) throw new InvalidParameter(`There is no cluster named ${params.clustername} (clustername) in pod ${pod.name}: Mold adds hosts to existing clusters (addCluster)`);
+    } else {
+      throw new InvalidParameter('Either clusterid or clustername is required: Mold adds hosts to existing clusters (addCluster)');
+    }
+    const resourcestate = allocationState(params.allocationstate) ?? 'Enabled';
+    const { address, port } = hostAddress(params.url);
+    const existing = (await listHostRecords({ zoneId: zone.id })).find((host) => host.ipaddress === address);
+    if (existing) throw new InvalidParameter(`A host with address ${address} (url) already exists in zone ${zone.name}: ${existing.name} (${existing.id})`);
+    const agent = await agentForZone(zone.id);
+    if (!agent) {
+      throw new ResourceUnavailable(`No agent is enrolled in zone ${zone.name} (${zone.id}): enrol one (createAgentEnrollmentToken, then mold-agent enrol) before adding hosts`);
+    }
+    const hostId = randomUUID();
+    return startAsync(caller, {
+      cmd: api,
+      stateMachine: 'agent-command',
+      input: {
+        op: 'addHost',
+        args: {
+          agentId: agent.id,
+          hostId,
+          zoneId: zone.id,
+          podId: pod.id,
+          clusterId: cluster.id,
+          address,
+          port,
+          username: params.username.trim(),
+          // Sealed before the execution starts: its input and history hold only the ciphertext.
+          ...(params.password !== undefined && { password: sealToAgent(agent.certificate, params.password) }),
+          hosttags: [...new Set(params.hosttags ?? [])],
+          allocationstate: resourcestate,
+        },
+      },
+      instanceType: 'Host',
+      instanceId: hostId,
+      event: { type: 'HOST.ADD', description: `adding host at ${address} to cluster ${cluster.name}`, resourceId: hostId, resourceType: 'Host' },
+    });
+  },
+});
+
+const reconnectHostCommand = defineCommand({
+  name: 'reconnectHost',
+  description: 'Reconnects a host. Mold: its agent connects to it again over SSH with its own key and gathers its facts again; the host comes back Up.',
+  params: { id: param.uuid('the host ID') },
+  roles: ADMINS,
+  isasync: true,
+  handler: async ({ params, caller }) => {
+    const host = await hostParam('reconnectHost', 'id', params.id);
+    await agentOfHost(host);
+    return startAsync(caller, {
+      cmd: 'reconnectHost',
+      stateMachine: 'agent-command',
+      input: { op: 'reconnectHost', args: { hostId: host.id } },
+      instanceType: 'Host',
+      instanceId: host.id,
+      event: { type: 'HOST.RECONNECT', description: `reconnecting host: ${host.id}`, resourceId: host.id, resourceType: 'Host' },
+    });
+  },
+});
+
+/** Upstream's ResourceManagerImpl.canDeleteHost, and Mold's Disabled (Mold has no maintenance mode yet, and a Disabled host takes no new VMs). */
+const deletable = (host: Host) => host.resourcestate === 'Maintenance' || host.resourcestate === 'Degraded' || host.resourcestate === 'Disabled';
+
+const deleteHostCommand = defineCommand({
+  name: 'deleteHost',
+  description: 'Deletes a host. Mold: also from a Disabled host; its agent stops watching it and removes its key from it.',
+  params: {
+    id: param.uuid('the host ID'),
+    forced: param.boolean('Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped').optional(),
+    forcedestroylocalstorage: param.boolean('Force destroy local storage on this host. All VMs created on this local storage will be destroyed').optional(),
+  },
+  roles: ADMINS,
+  handler: async ({ params }) => {
+    const host = await hostParam('deleteHost', 'id', params.id);
+    if (!deletable(host) && !params.forced) {
+      throw new InternalError(`Host ${host.id} cannot be deleted as it is not in maintenance mode. Either put the host into maintenance or perform a forced deletion.`);
+    }
+    try {
+      await deleteHostRecord(host);
+    } catch (error) {
+      // Deleted by a concurrent call.
+      if (!(await getHost(host.id))) throw noSuchEntity('deleteHost', 'id', params.id);
+      throw error;
+    }
+    return {
+      body: { success: true },
+      events: [completedEvent('HOST.DELETE', 'deleting host', { id: host.id, type: 'Host' }, `Host Id: ${host.id}`)],
+    };
+  },
+});
+
+const updateHostPasswordCommand = defineCommand({
+  name: 'updateHostPassword',
+  description:
+    'Update password of a host/pool on management server. Mold: asynchronous and per host (hostid): the host\'s agent logs in with the new password (after setting it on the host with update_passwd_on_host) and installs its key again; the password is sealed to the agent and never stored.',
+  params: {
+    hostid: param.uuid('The host ID').optional(),
+    update_passwd_on_host: param.boolean('If the password should also be updated on the hosts').optional(),
+    username: param.string('The username for the host/cluster'),
+    password: param.string('The new password for the host/cluster'),
+  },
+  roles: ADMINS,
+  isasync: true,
+  handler: async ({ params, caller }) => {
+    if (params.hostid === undefined) throw new InvalidParameter('You should provide an host id.');
+    const host = await hostParam('updateHostPassword', 'hostid', params.hostid);
+    const username = params.username.replace(/\s/g, '');
+    if (!username) throw new InvalidParameter('Username should be non empty string');
+    const agent = await agentOfHost(host);
+    return startAsync(caller, {
+      cmd: 'updateHostPassword',
+      stateMachine: 'agent-command',
+      input: {
+        op: 'updateHostPassword',
+        args: { agentId: agent.id, hostId: host.id, username, password: sealToAgent(agent.certificate, params.password), setOnHost: params.update_passwd_on_host ?? false },
+      },
+      instanceType: 'Host',
+      instanceId: host.id,
+      event: { type: 'HOST.UPDATE', description: `updating the password of host ${host.id}`, resourceId: host.id, resourceType: 'Host' },
+    });
+  },
+});
+
+const pingHostCommand = defineCommand({
+  name: 'pingHost',
+  description:
+    "Mold's own: runs `true` on a host through its agent (API, Step Functions, the agent's queue, SSH and back), the round trip of the command channel. Records no event.",
+  params: { id: param.uuid('the host ID') },
+  roles: ADMINS,
+  isasync: true,
+  handler: async ({ params, caller }) => {
+    const host = await hostParam('pingHost', 'id', params.id);
+    const agent = await agentOfHost(host);
+    const job = await startJob({ cmd: 'pingHost', actor: actorOf(caller), jobinstancetype: 'Host', jobinstanceid: host.id }, 'agent-command', {
+      op: 'pingHost',
+      args: { agentId: agent.id, host: { hostId: host.id, address: host.ipaddress, port: host.port ?? 22, username: host.username ?? 'root' }, name: host.name },
+    });
+    return { body: { jobid: job.jobid } };
+  },
+});
+
+export const hostCommands = [listHostsCommand, updateHostCommand, addHostCommand, reconnectHostCommand, deleteHostCommand, updateHostPasswordCommand, pingHostCommand];

@@ -1,0 +1,660 @@
+// addHost, reconnectHost, pingHost, updateHostPassword, deleteHost and registerTemplate's download,
+// through /client/api and the real agent-command state machine. First with the test playing the
+// agent (it reads the command from the agent's queue, opens the sealed password with the agent's key
+// and answers through Step Functions as the gateway would): every refusal changes nothing, every
+// agent failure names its cause in the job and leaves no host, and no password is ever stored,
+// logged or put in an execution's input. Then, when this machine can (root, the agent and its
+// gateway present), with a real agent process against lab 2's KVM hosts.
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CommandMessage, HostFacts } from '../../shared/agent/protocol.ts';
+import { openSealed } from '../../shared/agent/sealing.ts';
+import { dynamo, sfn } from '../../shared/aws.ts';
+import { createHostRecord, getHost } from '../../shared/db/hosts.ts';
+import { getCluster } from '../../shared/db/infrastructure.ts';
+import { tableName } from '../../shared/db/items.ts';
+import { getJob } from '../../shared/db/jobs.ts';
+import { getTemplate } from '../../shared/db/templates.ts';
+import { answer, receiveCommand, seedAgent, type SeededAgent } from '../support/agent-seed.ts';
+import type { ApiClient } from '../support/client.ts';
+import { seedMember } from '../support/members.ts';
+import { labAt, type Lab } from '../lab/lab.ts';
+import { REPO_ROOT, useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
+import { getDomain } from '../../shared/db/identity.ts';
+import { missing, noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+
+const PASSWORD = `pw-${randomUUID()}-secret`;
+const NEW_PASSWORD = `pw-${randomUUID()}-renewed`;
+
+let world: World;
+let admin: ApiClient;
+let user: ApiClient;
+let zone: any;
+let pod: any;
+let cluster: any;
+let otherPod: any;
+let otherCluster: any;
+let bareZone: any; // no agent
+let bareZonePod: any;
+let bareZoneCluster: any;
+let seeded: SeededAgent;
+
+const facts = (overrides: Partial<HostFacts> = {}): HostFacts => ({
+  hostname: 'kvm-a',
+  hostUuid: randomUUID(),
+  cpus: 4,
+  cpuMhz: 2400,
+  cpuSockets: 1,
+  memoryBytes: 4 * 1024 ** 3,
+  arch: 'x86_64',
+  libvirtVersion: '9.0.0',
+  qemuVersion: '7.2.0',
+  domainType: 'qemu',
+  hostKeyFingerprint: 'SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+  ...overrides,
+});
+
+let nextAddress = 20;
+const freshAddress = () => `10.66.0.${nextAddress++}`;
+
+async function hostCount(): Promise<number> {
+  return ok(await admin.call('listHosts', { pagesize: -1 }), 'listHosts').count ?? 0;
+}
+
+async function jobCount(): Promise<number> {
+  return ok(await admin.call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').count ?? 0;
+}
+
+/** Starts a command and returns its job id, asserting the async answer. */
+async function start(command: string, params: Record<string, string | number | boolean>): Promise<string> {
+  const body = ok(await admin.call(command, params), command);
+  expect(Object.keys(body)).toEqual(['jobid']);
+  return body.jobid;
+}
+
+async function addHostParams(address = freshAddress(), extra: Record<string, string | number | boolean> = {}) {
+  return { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, url: `ssh://${address}`, username: 'root', password: PASSWORD, hypervisor: 'KVM', ...extra };
+}
+
+/** addHost through the simulated agent: the command it got and the finished job. */
+async function addHostAnswered(address: string, outcome: { result: unknown } | { error: string; cause: string }, extra: Record<string, string | number | boolean> = {}) {
+  const jobid = await start('addHost', await addHostParams(address, extra));
+  const message = await receiveCommand(seeded.agent.queueUrl);
+  await answer(message, outcome);
+  return { jobid, message, job: await admin.waitForJob(jobid) };
+}
+
+beforeAll(async () => {
+  world = await startWorld();
+  admin = world.admin;
+  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  user = (await seedMember(world.runtime.apiUrl, unique('hcuser'), (await getDomain(world.rootDomainId))!, 'User')).client;
+  const makeZone = async () => ok(await admin.call('createZone', { name: unique('hcz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
+  const makePod = async (z: any, third: number) =>
+    ok(await admin.call('createPod', { zoneid: z.id, name: unique('hcp'), gateway: `10.${third}.0.1`, netmask: '255.255.255.0', startip: `10.${third}.0.10` }), 'createPod').pod;
+  const makeCluster = async (z: any, p: any) =>
+    ok(await admin.call('addCluster', { zoneid: z.id, podid: p.id, clustername: unique('hcc'), hypervisor: 'KVM', clustertype: 'CloudManaged' }), 'addCluster').cluster[0];
+  zone = await makeZone();
+  pod = await makePod(zone, 60);
+  cluster = await makeCluster(zone, pod);
+  otherPod = await makePod(zone, 61);
+  otherCluster = await makeCluster(zone, otherPod);
+  bareZone = await makeZone();
+  bareZonePod = await makePod(bareZone, 62);
+  bareZoneCluster = await makeCluster(bareZone, bareZonePod);
+  seeded = await seedAgent(zone.id, { version: '0.1.0-test' });
+});
+
+afterAll(async () => {
+  await world?.runtime.stop();
+});
+
+describe('addHost refusals', () => {
+  it('refuses every bad parameter with 431 naming it, and changes nothing', async () => {
+    const hosts = await hostCount();
+    const jobs = await jobCount();
+    const base = await addHostParams('10.66.1.1');
+    const without = (name: string) => Object.fromEntries(Object.entries(base).filter(([key]) => key !== name));
+    for (const name of ['zoneid', 'podid', 'url', 'hypervisor']) {
+      refused(await admin.call('addHost', without(name)), 'addHost', 431, missing('addhost', name));
+    }
+    refused(await admin.call('addHost', { ...base, zoneid: 'nope' }), 'addHost', 431, /Invalid parameter zoneid value=nope/);
+    const unknown = randomUUID();
+    refused(await admin.call('addHost', { ...base, zoneid: unknown }), 'addHost', 431, noEntity('addhost', 'zoneid', unknown));
+    refused(await admin.call('addHost', { ...base, podid: unknown }), 'addHost', 431, noEntity('addhost', 'podid', unknown));
+    refused(await admin.call('addHost', { ...base, podid: bareZonePod.id }), 'addHost', 431, `Pod with specified podId${bareZonePod.id} doesn't belong to the zone with specified zoneId${zone.id}`);
+    refused(await admin.call('addHost', { ...base, clustername: cluster.name }), 'addHost', 431, "Can't specify cluster by both id and name");
+    refused(await admin.call('addHost', without('username')), 'addHost', 431, 'Username need to be provided.');
+    refused(await admin.call('addHost', { ...base, hypervisor: 'XenServer' }), 'addHost', 431, `Do not support HypervisorType XenServer for ${base.url}`);
+    refused(await admin.call('addHost', { ...base, clusterid: unknown }), 'addHost', 431, noEntity('addhost', 'clusterid', unknown));
+    refused(await admin.call('addHost', { ...base, clusterid: otherCluster.id }), 'addHost', 431, new RegExp(`clusterid ${otherCluster.id} doesn't belong to the pod`));
+    refused(await admin.call('addHost', { ...without('clusterid'), clustername: 'no-such-cluster' }), 'addHost', 431, /no cluster named no-such-cluster \(clustername\)/);
+    refused(await admin.call('addHost', without('clusterid')), 'addHost', 431, /Either clusterid or clustername is required/);
+    refused(await admin.call('addHost', { ...base, allocationstate: 'Maybe' }), 'addHost', 431, "Unable to resolve Allocation State 'Maybe' to a supported state");
+    for (const url of ['ftp://10.66.1.1', 'ssh://10.66.1.1/some/path', 'ssh://root@10.66.1.1', 'ssh://bad host', '']) {
+      const answer = await admin.call('addHost', { ...base, url });
+      if (url === '') refused(answer, 'addHost', 431, missing('addhost', 'url'));
+      else refused(answer, 'addHost', 431, /^Invalid parameter url value=/);
+    }
+    // Only admins.
+    refused(await user.call('addHost', base), 'addHost', 432, 'The given command does not exist or it is not available for user');
+    expect(await hostCount()).toBe(hosts);
+    expect(await jobCount()).toBe(jobs);
+  });
+
+  it('refuses a zone without an agent, and a second host at the same address, changing nothing', async () => {
+    const hosts = await hostCount();
+    const jobs = await jobCount();
+    refused(
+      await admin.call('addHost', { ...(await addHostParams('10.66.1.2')), zoneid: bareZone.id, podid: bareZonePod.id, clusterid: bareZoneCluster.id }),
+      'addHost',
+      534,
+      `No agent is enrolled in zone ${bareZone.name} (${bareZone.id}): enrol one (createAgentEnrollmentToken, then mold-agent enrol) before adding hosts`,
+    );
+    const taken = await createHostRecord((await getCluster(cluster.id))!, { name: unique('taken'), ipaddress: '10.66.1.3' });
+    for (const url of ['10.66.1.3', 'http://10.66.1.3', 'ssh://10.66.1.3:2222']) {
+      refused(await admin.call('addHost', { ...(await addHostParams()), url }), 'addHost', 431, `A host with address 10.66.1.3 (url) already exists in zone ${zone.name}: ${taken.name} (${taken.id})`);
+    }
+    expect(await hostCount()).toBe(hosts + 1);
+    expect(await jobCount()).toBe(jobs);
+    ok(await admin.call('deleteHost', { id: taken.id, forced: true }), 'deleteHost');
+  });
+});
+
+describe('addHost through the agent', () => {
+  it('seals the password to the agent, makes an Up host of the facts, and never stores or logs the password', async () => {
+    const address = freshAddress();
+    const learnt = facts({ hostname: 'kvm-facts', cpus: 8, cpuMhz: 2100, cpuSockets: 2, memoryBytes: 16 * 1024 ** 3 });
+    const jobid = await start('addHost', await addHostParams(address, { hosttags: 'ssd,fast' }));
+    const message = await receiveCommand(seeded.agent.queueUrl);
+    expect(message).toMatchObject({ commandId: jobid, type: 'addHost', payload: { host: { address, port: 22, username: 'root' } } });
+    expect(Date.parse(message.deadline) - Date.now()).toBeGreaterThan(30_000);
+    const payload = message.payload as any;
+    expect(openSealed(seeded.privateKeyPem, payload.password)).toBe(PASSWORD);
+    await answer(message, { result: learnt });
+
+    const job = await admin.waitForJob(jobid);
+    expect(job).toMatchObject({ jobstatus: 1, cmd: 'addHost', jobinstancetype: 'Host', jobinstanceid: payload.host.hostId });
+    const [host] = job.jobresult.host;
+    expect(host).toMatchObject({
+      id: payload.host.hostId,
+      name: 'kvm-facts',
+      state: 'Up',
+      resourcestate: 'Enabled',
+      type: 'Routing',
+      hypervisor: 'KVM',
+      ipaddress: address,
+      zoneid: zone.id,
+      podid: pod.id,
+      clusterid: cluster.id,
+      cpunumber: 8,
+      cpuspeed: 2100,
+      cpusockets: 2,
+      memorytotal: 16 * 1024 ** 3,
+      hypervisorversion: '7.2.0',
+      version: '0.1.0-test',
+      capabilities: 'hvm',
+      hosttags: 'ssd,fast',
+      arch: 'x86_64',
+      lastpinged: expect.any(String),
+    });
+    expect(ok(await admin.call('listHosts', { id: host.id }), 'listHosts').host[0]).toEqual(host);
+    expect(await getHost(host.id)).toMatchObject({
+      agentId: seeded.agent.id,
+      hostUuid: learnt.hostUuid,
+      username: 'root',
+      port: 22,
+      libvirtversion: '9.0.0',
+      qemuversion: '7.2.0',
+      domaintype: 'qemu',
+      hostkeyfingerprint: learnt.hostKeyFingerprint,
+    });
+    const events = ok(await admin.call('listEvents', { type: 'HOST.ADD', listall: true }), 'listEvents').event;
+    expect(events.map((e: any) => e.state)).toEqual(expect.arrayContaining(['Scheduled', 'Completed']));
+    expect(events.find((e: any) => e.state === 'Completed')).toMatchObject({ level: 'INFO', resourceid: host.id });
+
+    // The password is nowhere: not in any record, not in the runtime's output, not in the execution's input.
+    const items: unknown[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await dynamo().send(new ScanCommand({ TableName: tableName(), ExclusiveStartKey }));
+      items.push(...(page.Items ?? []));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    expect(items.length).toBeGreaterThan(10);
+    expect(JSON.stringify(items)).not.toContain(PASSWORD);
+    expect(world.runtime.output()).not.toContain(PASSWORD);
+    const execution = await sfn().send(new DescribeExecutionCommand({ executionArn: (await getJob(jobid))!.executionArn! }));
+    expect(execution.input).toContain('RSA-OAEP-256+A256GCM');
+    expect(execution.input).not.toContain(PASSWORD);
+    expect(execution.output ?? '').not.toContain(PASSWORD);
+  });
+
+  it('adds a host with the agent’s key only when no password is given, Disabled on request', async () => {
+    const address = freshAddress();
+    const { message, job } = await addHostAnswered(address, { result: facts({ hostname: 'kvm-keyonly' }) }, { password: '', allocationstate: 'Disabled' });
+    expect((message.payload as any).password).toBeUndefined();
+    expect(job.jobstatus).toBe(1);
+    expect(job.jobresult.host[0]).toMatchObject({ name: 'kvm-keyonly', state: 'Up', resourcestate: 'Disabled', ipaddress: address });
+  });
+
+  it('fails the job with the agent’s words for a wrong password, an unreachable host or no libvirt, leaving no host', async () => {
+    const hosts = await hostCount();
+    for (const [error, cause] of [
+      ['AuthenticationFailed', 'Authentication failed for root@10.66.0.99: wrong username or password'],
+      ['HostUnreachable', 'Cannot reach 10.66.0.99:22: connect ECONNREFUSED'],
+      ['NoLibvirt', 'libvirt is not running on 10.66.0.99: virsh: failed to connect to the hypervisor'],
+    ]) {
+      const { job } = await addHostAnswered(freshAddress(), { error, cause });
+      expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 530, jobresult: { errorcode: 530, errortext: cause } });
+    }
+    expect(await hostCount()).toBe(hosts);
+    const failed = ok(await admin.call('listEvents', { type: 'HOST.ADD', level: 'ERROR', listall: true }), 'listEvents').event;
+    expect(failed[0].description).toMatch(/^Error while adding host at .*: libvirt is not running/);
+  });
+
+  it('fails the job when the agent’s facts name a machine already added under another address', async () => {
+    const hosts = await hostCount();
+    const existing = (await getHost((await addHostAnswered(freshAddress(), { result: facts({ hostname: 'kvm-twice' }) })).job.jobresult.host[0].id))!;
+    const { job } = await addHostAnswered(freshAddress(), { result: facts({ hostname: 'kvm-twice', hostUuid: existing.hostUuid }) });
+    expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 431, jobresult: { errortext: expect.stringContaining(`is already added as kvm-twice (${existing.id})`) } });
+    expect(await hostCount()).toBe(hosts + 1);
+  });
+
+  it('fails on an answer that is not facts, leaving no host', async () => {
+    const hosts = await hostCount();
+    const { job } = await addHostAnswered(freshAddress(), { result: { hostname: 'half' } });
+    expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 530, jobresult: { errortext: expect.stringMatching(/^The agent answered addHost with a result Mold cannot read/) } });
+    expect(await hostCount()).toBe(hosts);
+  });
+
+  it('fails on timeout with a clear error when the agent does not answer (agent.command.timeout)', async () => {
+    ok(await admin.call('updateConfiguration', { name: 'agent.command.timeout', value: '2' }), 'updateConfiguration');
+    try {
+      const hosts = await hostCount();
+      const jobid = await start('addHost', await addHostParams());
+      await receiveCommand(seeded.agent.queueUrl);
+      const job = await admin.waitForJob(jobid);
+      expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 530, jobresult: { errortext: 'The agent did not answer in time; the host or its agent may be down.' } });
+      expect(await hostCount()).toBe(hosts);
+    } finally {
+      ok(await admin.call('resetConfiguration', { name: 'agent.command.timeout' }), 'resetConfiguration');
+    }
+  });
+});
+
+describe('reconnectHost, pingHost, updateHostPassword', () => {
+  let host: any;
+  let hostUuid: string;
+  beforeAll(async () => {
+    const learnt = facts({ hostname: 'kvm-ops' });
+    hostUuid = learnt.hostUuid;
+    host = (await addHostAnswered(freshAddress(), { result: learnt })).job.jobresult.host[0];
+  });
+
+  it('refuses an unknown host, and a host no agent manages', async () => {
+    const unknown = randomUUID();
+    const jobs = await jobCount();
+    for (const command of ['reconnectHost', 'pingHost']) {
+      refused(await admin.call(command, {}), command, 431, missing(command.toLowerCase(), 'id'));
+      refused(await admin.call(command, { id: unknown }), command, 431, noEntity(command.toLowerCase(), 'id', unknown));
+    }
+    const seededOnly = await createHostRecord((await getCluster(cluster.id))!, { name: unique('recordonly'), ipaddress: '10.66.2.1' });
+    for (const command of ['reconnectHost', 'pingHost']) {
+      refused(await admin.call(command, { id: seededOnly.id }), command, 534, `Host ${seededOnly.name} (${seededOnly.id}) has no agent: it was not added through one. Delete it and add it again with addHost.`);
+    }
+    refused(await admin.call('updateHostPassword', { hostid: seededOnly.id, username: 'root', password: NEW_PASSWORD }), 'updateHostPassword', 534, /has no agent/);
+    expect(await jobCount()).toBe(jobs);
+    ok(await admin.call('deleteHost', { id: seededOnly.id, forced: true }), 'deleteHost');
+  });
+
+  it('reconnects: the agent gathers facts again and the host is Up with them', async () => {
+    const jobid = await start('reconnectHost', { id: host.id });
+    const message = await receiveCommand(seeded.agent.queueUrl);
+    expect(message).toMatchObject({ commandId: jobid, type: 'reconnectHost', payload: { host: { hostId: host.id, address: host.ipaddress, port: 22, username: 'root' } } });
+    await answer(message, { result: facts({ hostname: 'kvm-ops', hostUuid, memoryBytes: 6 * 1024 ** 3, qemuVersion: '8.0.0' }) });
+    const job = await admin.waitForJob(jobid);
+    expect(job).toMatchObject({ jobstatus: 1, cmd: 'reconnectHost', jobresult: { host: { id: host.id, state: 'Up', memorytotal: 6 * 1024 ** 3, hypervisorversion: '8.0.0' } } });
+    const events = ok(await admin.call('listEvents', { type: 'HOST.RECONNECT', listall: true }), 'listEvents').event;
+    expect(events.find((e: any) => e.state === 'Completed')).toMatchObject({ description: `Completed: reconnecting host: ${host.id}`, resourceid: host.id });
+  });
+
+  it('refuses to reconnect when another machine answers at the host’s address', async () => {
+    const jobid = await start('reconnectHost', { id: host.id });
+    await answer(await receiveCommand(seeded.agent.queueUrl), { result: facts({ hostname: 'impostor' }) });
+    const job = await admin.waitForJob(jobid);
+    expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 530, jobresult: { errortext: expect.stringMatching(new RegExp(`^The machine at ${host.ipaddress} is not host kvm-ops any more: its host UUID is .*, not ${hostUuid}$`)) } });
+    expect((await getHost(host.id))!.name).toBe('kvm-ops');
+  });
+
+  it('pings a host through its agent, recording no event', async () => {
+    const before = ok(await admin.call('listEvents', { listall: true, pagesize: -1 }), 'listEvents').count;
+    const jobid = await start('pingHost', { id: host.id });
+    const message = await receiveCommand(seeded.agent.queueUrl);
+    expect(message).toMatchObject({ type: 'pingHost', payload: { host: { hostId: host.id, address: host.ipaddress } } });
+    await answer(message, { result: { elapsedMs: 7.4 } });
+    expect(await admin.waitForJob(jobid)).toMatchObject({ jobstatus: 1, cmd: 'pingHost', jobinstanceid: host.id, jobresult: { success: true, displaytext: 'Host kvm-ops answered through its agent in 7 ms' } });
+    expect(ok(await admin.call('listEvents', { listall: true, pagesize: -1 }), 'listEvents').count).toBe(before);
+  });
+
+  it('updates a host’s password through its agent: sealed, never stored, the login kept', async () => {
+    const jobs = await jobCount();
+    refused(await admin.call('updateHostPassword', { username: 'root', password: NEW_PASSWORD }), 'updateHostPassword', 431, 'You should provide an host id.');
+    const unknown = randomUUID();
+    refused(await admin.call('updateHostPassword', { hostid: unknown, username: 'root', password: NEW_PASSWORD }), 'updateHostPassword', 431, noEntity('updatehostpassword', 'hostid', unknown));
+    refused(await admin.call('updateHostPassword', { hostid: host.id, username: ' ', password: NEW_PASSWORD }), 'updateHostPassword', 431, 'Username should be non empty string');
+    refused(await admin.call('updateHostPassword', { hostid: host.id, password: NEW_PASSWORD }), 'updateHostPassword', 431, missing('updatehostpassword', 'username'));
+    refused(await admin.call('updateHostPassword', { hostid: host.id, username: 'root' }), 'updateHostPassword', 431, missing('updatehostpassword', 'password'));
+    expect(await jobCount()).toBe(jobs);
+
+    const jobid = await start('updateHostPassword', { hostid: host.id, username: 'admin', password: NEW_PASSWORD, update_passwd_on_host: true });
+    const message = await receiveCommand(seeded.agent.queueUrl);
+    const payload = message.payload as any;
+    expect(payload).toMatchObject({ host: { hostId: host.id, username: 'admin' }, setOnHost: true });
+    expect(openSealed(seeded.privateKeyPem, payload.password)).toBe(NEW_PASSWORD);
+    await answer(message, { result: { rekeyed: true } });
+    expect(await admin.waitForJob(jobid)).toMatchObject({ jobstatus: 1, jobresult: { success: true } });
+    expect((await getHost(host.id))!.username).toBe('admin');
+    const scan = await dynamo().send(new ScanCommand({ TableName: tableName() }));
+    expect(JSON.stringify(scan.Items)).not.toContain(NEW_PASSWORD);
+    expect(world.runtime.output()).not.toContain(NEW_PASSWORD);
+
+    const failing = await start('updateHostPassword', { hostid: host.id, username: 'admin', password: 'wrong' });
+    await answer(await receiveCommand(seeded.agent.queueUrl), { error: 'AuthenticationFailed', cause: `Authentication failed for admin@${host.ipaddress}: wrong username or password` });
+    expect(await admin.waitForJob(failing)).toMatchObject({ jobstatus: 2, jobresult: { errortext: `Authentication failed for admin@${host.ipaddress}: wrong username or password` } });
+  });
+});
+
+describe('deleteHost', () => {
+  it('refuses an unknown host and an Enabled one without forced, changing nothing', async () => {
+    const unknown = randomUUID();
+    refused(await admin.call('deleteHost', {}), 'deleteHost', 431, missing('deletehost', 'id'));
+    refused(await admin.call('deleteHost', { id: unknown }), 'deleteHost', 431, noEntity('deletehost', 'id', unknown));
+    const host = await createHostRecord((await getCluster(cluster.id))!, { name: unique('enabled'), ipaddress: '10.66.3.1' });
+    const hosts = await hostCount();
+    refused(
+      await admin.call('deleteHost', { id: host.id }),
+      'deleteHost',
+      530,
+      `Host ${host.id} cannot be deleted as it is not in maintenance mode. Either put the host into maintenance or perform a forced deletion.`,
+    );
+    refused(await admin.call('deleteHost', { id: host.id, forced: false }), 'deleteHost', 530, /cannot be deleted as it is not in maintenance mode/);
+    refused(await user.call('deleteHost', { id: host.id }), 'deleteHost', 432, 'The given command does not exist or it is not available for user');
+    expect(await hostCount()).toBe(hosts);
+    expect(await getHost(host.id)).toBeDefined();
+  });
+
+  it('deletes a Disabled or Maintenance host, or any with forced, giving the cluster its place back', async () => {
+    const c = await getCluster(cluster.id);
+    const disabled = await createHostRecord(c!, { name: unique('disabled'), ipaddress: '10.66.3.2', resourcestate: 'Disabled' });
+    const maintenance = await createHostRecord(c!, { name: unique('maint'), ipaddress: '10.66.3.3', resourcestate: 'Maintenance' });
+    const enabled = await createHostRecord(c!, { name: unique('forced'), ipaddress: '10.66.3.4' });
+    const hosts = await hostCount();
+    expect(ok(await admin.call('deleteHost', { id: disabled.id }), 'deleteHost')).toEqual({ success: true });
+    expect(ok(await admin.call('deleteHost', { id: maintenance.id }), 'deleteHost')).toEqual({ success: true });
+    expect(ok(await admin.call('deleteHost', { id: enabled.id, forced: true }), 'deleteHost')).toEqual({ success: true });
+    expect(await hostCount()).toBe(hosts - 3);
+    for (const host of [disabled, maintenance, enabled]) expect(await getHost(host.id)).toBeUndefined();
+    refused(await admin.call('deleteHost', { id: enabled.id, forced: true }), 'deleteHost', 431, noEntity('deletehost', 'id', enabled.id));
+    const events = ok(await admin.call('listEvents', { type: 'HOST.DELETE', listall: true }), 'listEvents').event;
+    expect(events.map((e: any) => e.resourceid)).toEqual(expect.arrayContaining([disabled.id, maintenance.id, enabled.id]));
+  });
+});
+
+describe('template download on registerTemplate', () => {
+  const QCOW2_SHA256 = `{SHA-256}${'ab'.repeat(32)}`;
+  let pool: any;
+  let downloader: any;
+  beforeAll(async () => {
+    pool = ok(
+      await admin.call('createStoragePool', { zoneid: zone.id, podid: otherPod.id, clusterid: otherCluster.id, name: unique('smp'), url: 'SharedMountPoint://localhost/var/lib/mold/primary/' }),
+      'createStoragePool',
+    ).storagepool;
+    downloader = (await addHostAnswered(freshAddress(), { result: facts({ hostname: 'kvm-dl' }) }, { podid: otherPod.id, clusterid: otherCluster.id })).job.jobresult.host[0];
+  });
+
+  const register = async (z: any, name = unique('tpl')) =>
+    ok(
+      await admin.call('registerTemplate', { name, url: 'http://127.0.0.1:9/image.qcow2', format: 'QCOW2', hypervisor: 'KVM', zoneid: z.id, ostypeid: await osType(), checksum: QCOW2_SHA256 }),
+      'registerTemplate',
+    ).template[0];
+  const osType = async () => ok(await admin.call('listOsTypes', { pagesize: 1 }), 'listOsTypes').ostype[0].id;
+  const row = async (id: string, zoneid: string) => ok(await admin.call('listTemplates', { templatefilter: 'all', id, zoneid }), 'listTemplates').template[0];
+
+  it('has an Up host of the pool’s cluster download it into the pool: ready, Download Complete', async () => {
+    const template = await register(zone);
+    expect(template).toMatchObject({ isready: false });
+    const message = await receiveCommand(seeded.agent.queueUrl);
+    expect(message).toMatchObject({
+      type: 'downloadTemplate',
+      payload: {
+        host: { hostId: downloader.id, address: downloader.ipaddress, username: 'root', port: 22 },
+        templateId: template.id,
+        url: 'http://127.0.0.1:9/image.qcow2',
+        checksum: QCOW2_SHA256,
+        destination: `/var/lib/mold/primary/${template.id}.qcow2`,
+      },
+    });
+    // Long downloads get a long deadline; the agent's heartbeats keep them alive.
+    expect(Date.parse(message.deadline) - Date.now()).toBeGreaterThan(3600_000);
+    expect(await row(template.id, zone.id)).toMatchObject({ isready: false, status: '0% Downloaded' });
+    await answer(message, { result: { path: `/var/lib/mold/primary/${template.id}.qcow2`, size: 1234567, checksum: 'ab'.repeat(32) } });
+    const job = await admin.waitForJob(message.commandId);
+    expect(job).toMatchObject({ jobstatus: 1, cmd: 'registerTemplate', jobinstancetype: 'Template', jobinstanceid: template.id });
+    expect(await row(template.id, zone.id)).toMatchObject({ isready: true, status: 'Download Complete', size: 1234567 });
+    expect((await getTemplate(template.id))!.zones[zone.id]).toMatchObject({
+      downloadState: 'DOWNLOADED',
+      installPath: `/var/lib/mold/primary/${template.id}.qcow2`,
+      poolId: pool.id,
+      size: 1234567,
+    });
+    const events = ok(await admin.call('listEvents', { type: 'TEMPLATE.DOWNLOAD.SUCCESS', listall: true }), 'listEvents').event;
+    expect(events[0]).toMatchObject({ resourceid: template.id, level: 'INFO' });
+  });
+
+  it('marks the copy failed with the agent’s reason (a wrong checksum)', async () => {
+    const template = await register(zone);
+    const message = await receiveCommand(seeded.agent.queueUrl);
+    const cause = `Checksum mismatch for ${template.id}: expected SHA-256 ${'ab'.repeat(32)}, got ${'cd'.repeat(32)}`;
+    await answer(message, { error: 'ChecksumMismatch', cause });
+    expect(await admin.waitForJob(message.commandId)).toMatchObject({ jobstatus: 2, jobresult: { errortext: cause } });
+    expect(await row(template.id, zone.id)).toMatchObject({ isready: false, status: cause });
+    const events = ok(await admin.call('listEvents', { type: 'TEMPLATE.DOWNLOAD.FAILED', listall: true }), 'listEvents').event;
+    expect(events[0]).toMatchObject({ resourceid: template.id, level: 'ERROR', description: `Template ${template.id} could not be downloaded: ${cause}` });
+  });
+
+  it('leaves the copy of a zone with no host or pool to download to as registered, not ready', async () => {
+    const jobs = await jobCount();
+    const template = await register(bareZone);
+    expect(await row(template.id, bareZone.id)).toMatchObject({ isready: false, status: 'Download pending' });
+    expect(await jobCount()).toBe(jobs);
+  });
+});
+
+// ---- with a real agent process on lab 2 (root only; needs the agent and its gateway) ----
+
+const LAB_ID = 2;
+const canRunLab =
+  process.getuid?.() === 0 && existsSync(join(REPO_ROOT, 'agent/cli.ts')) && existsSync(join(REPO_ROOT, 'functions/agent-gateway/handler.ts'));
+
+describe.skipIf(!canRunLab)('with a real agent on lab 2', () => {
+  const lab = labAt(LAB_ID);
+  let labInfo: Lab;
+  let labZone: any;
+  let labPod: any;
+  let labCluster: any;
+  let agentDir: string;
+  let agentProcess: ChildProcess | undefined;
+  let agentOutput = '';
+  let server: Server;
+  let serverUrl: string;
+  const image = randomBytes(256 * 1024);
+  const imageSha256 = createHash('sha256').update(image).digest('hex');
+  let host1: any;
+
+  const cli = (args: string[]) => spawn(process.execPath, [join(REPO_ROOT, 'agent/cli.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+
+  const addLabHost = async (address: string, password: string | undefined) => {
+    const jobid = await start('addHost', {
+      zoneid: labZone.id,
+      podid: labPod.id,
+      clusterid: labCluster.id,
+      url: `ssh://${address}`,
+      username: 'root',
+      ...(password !== undefined && { password }),
+      hypervisor: 'KVM',
+    });
+    return admin.waitForJob(jobid, 90_000);
+  };
+
+  beforeAll(async () => {
+    labInfo = await lab.up(2);
+    labZone = ok(await admin.call('createZone', { name: unique('labz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
+    labPod = ok(await admin.call('createPod', { zoneid: labZone.id, name: unique('labp'), gateway: `10.77.${LAB_ID}.1`, netmask: '255.255.255.0', startip: `10.77.${LAB_ID}.200` }), 'createPod').pod;
+    labCluster = ok(await admin.call('addCluster', { zoneid: labZone.id, podid: labPod.id, clustername: unique('labc'), hypervisor: 'KVM', clustertype: 'CloudManaged' }), 'addCluster').cluster[0];
+    ok(
+      await admin.call('createStoragePool', { zoneid: labZone.id, podid: labPod.id, clusterid: labCluster.id, name: unique('labsmp'), url: `SharedMountPoint://localhost${labInfo.primaryDir}` }),
+      'createStoragePool',
+    );
+    server = createServer((request, response) => {
+      if (request.url === '/image.qcow2') response.writeHead(200, { 'content-length': image.length }).end(image);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const token = ok(await admin.call('createAgentEnrollmentToken', { zoneid: labZone.id }), 'createAgentEnrollmentToken').agentenrollmenttoken.token;
+    agentDir = mkdtempSync(join(tmpdir(), 'mold-agent-h3-'));
+    const enrol = cli(['enrol', '--url', world.runtime.apiUrl.replace(/\/client\/api$/, ''), '--token', token, '--dir', agentDir]);
+    let enrolOutput = '';
+    enrol.stdout!.on('data', (d) => (enrolOutput += d));
+    enrol.stderr!.on('data', (d) => (enrolOutput += d));
+    const code = await new Promise<number | null>((resolve) => enrol.on('exit', resolve));
+    if (code !== 0) throw new Error(`mold-agent enrol failed: ${enrolOutput}`);
+    agentProcess = cli(['run', '--dir', agentDir]);
+    agentProcess.stdout!.on('data', (d) => (agentOutput += d));
+    agentProcess.stderr!.on('data', (d) => (agentOutput += d));
+  }, 180_000);
+
+  afterAll(async () => {
+    if (agentProcess && agentProcess.exitCode === null) {
+      agentProcess.kill('SIGTERM');
+      await new Promise((resolve) => agentProcess!.once('exit', resolve));
+    }
+    server?.close();
+    await lab.down();
+  }, 120_000);
+
+  it('adds host 1 with its password: Up, with the CPU facts virsh nodeinfo gives and /proc/meminfo’s memory', async () => {
+    const job = await addLabHost(labInfo.hosts[0].address, labInfo.password);
+    expect(job, JSON.stringify(job)).toMatchObject({ jobstatus: 1 });
+    host1 = job.jobresult.host[0];
+    const nodeinfo = Object.fromEntries(
+      (await lab.hostExec(1, ['virsh', '-c', 'qemu:///system', 'nodeinfo'])).stdout
+        .split('\n')
+        .filter((line) => line.includes(':'))
+        .map((line) => [line.slice(0, line.indexOf(':')).trim(), line.slice(line.indexOf(':') + 1).trim()]),
+    );
+    const hostname = (await lab.hostExec(1, ['hostname'])).stdout.trim();
+    // Memory as upstream's KVMHostInfo reads it (MemTotal of /proc/meminfo); nodeinfo's figure can be smaller.
+    const memTotalKiB = Number(/MemTotal:\s+(\d+) kB/.exec((await lab.hostExec(1, ['cat', '/proc/meminfo'])).stdout)![1]);
+    expect(host1).toMatchObject({
+      name: hostname,
+      state: 'Up',
+      resourcestate: 'Enabled',
+      ipaddress: labInfo.hosts[0].address,
+      cpunumber: Number(nodeinfo['CPU(s)']),
+      cpuspeed: Number.parseInt(nodeinfo['CPU frequency'], 10),
+      memorytotal: memTotalKiB * 1024,
+      hypervisor: 'KVM',
+      capabilities: 'hvm',
+    });
+    expect(await getHost(host1.id)).toMatchObject({ hostUuid: labInfo.hosts[0].hostUuid, domaintype: expect.stringMatching(/^(kvm|qemu)$/) });
+    expect(agentOutput).not.toContain(labInfo.password);
+    expect(world.runtime.output()).not.toContain(labInfo.password);
+    const scan = await dynamo().send(new ScanCommand({ TableName: tableName() }));
+    expect(JSON.stringify(scan.Items)).not.toContain(labInfo.password);
+  });
+
+  it('fails naming the cause for a wrong password and an unreachable address, leaving no host', async () => {
+    const hosts = await hostCount();
+    const wrong = await addLabHost(labInfo.hosts[1].address, 'not-the-password');
+    expect(wrong).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringContaining(`Authentication failed for root@${labInfo.hosts[1].address}`) } });
+    const unreachable = await addLabHost(`10.77.${LAB_ID}.99`, labInfo.password);
+    expect(unreachable).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringContaining(`Cannot reach 10.77.${LAB_ID}.99:22`) } });
+    expect(await hostCount()).toBe(hosts);
+  });
+
+  it('reconnects and pings host 1, and re-keys it with updateHostPassword', async () => {
+    const reconnected = await admin.waitForJob(await start('reconnectHost', { id: host1.id }), 60_000);
+    expect(reconnected).toMatchObject({ jobstatus: 1, jobresult: { host: { id: host1.id, state: 'Up', cpunumber: host1.cpunumber } } });
+    const pinged = await admin.waitForJob(await start('pingHost', { id: host1.id }), 60_000);
+    expect(pinged).toMatchObject({ jobstatus: 1, jobresult: { success: true, displaytext: expect.stringMatching(/^Host .* answered through its agent in \d+ ms$/) } });
+    const rekeyed = await admin.waitForJob(await start('updateHostPassword', { hostid: host1.id, username: 'root', password: labInfo.password }), 60_000);
+    expect(rekeyed).toMatchObject({ jobstatus: 1, jobresult: { success: true } });
+    const wrong = await admin.waitForJob(await start('updateHostPassword', { hostid: host1.id, username: 'root', password: 'not-the-password' }), 60_000);
+    expect(wrong).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringMatching(/Authentication failed/) } });
+  });
+
+  it('downloads a registered template from a loopback server into the lab’s primary storage, and reports a wrong checksum', async () => {
+    const osType = ok(await admin.call('listOsTypes', { pagesize: 1 }), 'listOsTypes').ostype[0].id;
+    const register = async (checksum: string) =>
+      ok(
+        await admin.call('registerTemplate', { name: unique('labtpl'), url: `${serverUrl}/image.qcow2`, format: 'QCOW2', hypervisor: 'KVM', zoneid: labZone.id, ostypeid: osType, checksum }),
+        'registerTemplate',
+      ).template[0];
+    const rowOf = async (id: string) => ok(await admin.call('listTemplates', { templatefilter: 'all', id, zoneid: labZone.id }), 'listTemplates').template[0];
+    const good = await register(`{SHA-256}${imageSha256}`);
+    await waitFor(async () => (await rowOf(good.id)).isready === true || /rror|mismatch/i.test((await rowOf(good.id)).status), 60_000);
+    expect(await rowOf(good.id)).toMatchObject({ isready: true, status: 'Download Complete', size: image.length });
+    const file = join(labInfo.primaryDir, `${good.id}.qcow2`);
+    expect(readFileSync(file).equals(image)).toBe(true);
+
+    const bad = await register(`{SHA-256}${'0'.repeat(64)}`);
+    await waitFor(async () => (await getTemplate(bad.id))!.zones[labZone.id]?.downloadState === 'DOWNLOAD_ERROR', 60_000);
+    const row = await rowOf(bad.id);
+    expect(row.isready).toBe(false);
+    expect(row.status).toMatch(new RegExp(`${imageSha256}|${'0'.repeat(64)}`));
+    expect(existsSync(join(labInfo.primaryDir, `${bad.id}.qcow2`))).toBe(false);
+  });
+
+  it('fails naming the cause when libvirtd is not running on the host', async () => {
+    const pid = Number(readFileSync(join(labInfo.dir, 'h2', 'libvirtd.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000);
+    const job = await addLabHost(labInfo.hosts[1].address, labInfo.password);
+    expect(job).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringMatching(/libvirt/i) } });
+    expect(ok(await admin.call('listHosts', { zoneid: labZone.id }), 'listHosts').count).toBe(1);
+  });
+
+  it('fails a command on timeout with a clear error when the agent is down, then deletes the host', async () => {
+    agentProcess!.kill('SIGTERM');
+    await new Promise((resolve) => (agentProcess!.exitCode === null ? agentProcess!.once('exit', resolve) : resolve(undefined)));
+    ok(await admin.call('updateConfiguration', { name: 'agent.command.timeout', value: '3' }), 'updateConfiguration');
+    try {
+      const job = await admin.waitForJob(await start('pingHost', { id: host1.id }), 30_000);
+      expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 530, jobresult: { errortext: 'The agent did not answer in time; the host or its agent may be down.' } });
+    } finally {
+      ok(await admin.call('resetConfiguration', { name: 'agent.command.timeout' }), 'resetConfiguration');
+    }
+    refused(await admin.call('deleteHost', { id: host1.id }), 'deleteHost', 530, /not in maintenance mode/);
+    ok(await admin.call('updateHost', { id: host1.id, allocationstate: 'Disable' }), 'updateHost');
+    expect(ok(await admin.call('deleteHost', { id: host1.id }), 'deleteHost')).toEqual({ success: true });
+    expect(await getHost(host1.id)).toBeUndefined();
+  });
+});
