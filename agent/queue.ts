@@ -16,7 +16,9 @@ type Credentials = z.infer<typeof credentialsResponse>;
 
 /** Refresh this long before the credentials expire (the SDK asks again within 5 minutes of expiry). */
 const REFRESH_MARGIN_MS = 6 * 60_000;
-export const WAIT_TIME_SECONDS = 20;
+// A poll abandoned when the agent stops can still take a message, which then stays hidden for the
+// queue's visibility timeout: MOLD_AGENT_WAIT_SECONDS shortens the poll (tests stop agents often).
+export const WAIT_TIME_SECONDS = Math.min(20, Math.max(1, Number(process.env.MOLD_AGENT_WAIT_SECONDS ?? 20)));
 
 export class Queue {
   private readonly gateway: Gateway;

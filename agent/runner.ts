@@ -27,7 +27,10 @@ const RESULT_RETRIES = [500, 2_000, 5_000];
 
 interface InFlight {
   commandId: string;
+  /** The latest delivery's handle (it extends and hands back the message)… */
   receiptHandle: string;
+  /** …and every copy delivered while it ran, all deleted once the command is answered. */
+  duplicates: string[];
   abort: AbortController;
   done: Promise<void>;
 }
@@ -163,13 +166,15 @@ export class AgentRunner {
     }
     const running = this.inflight.get(command.commandId);
     if (running) {
-      // Redelivered while it runs (the visibility timeout ran out): the newest handle is the one that deletes.
+      // Delivered again while it runs: the visibility timeout ran out (the newest handle is the one
+      // that extends), or SQS delivered a second copy (which must be deleted too).
+      running.duplicates.push(running.receiptHandle);
       running.receiptHandle = receiptHandle;
       log.info('command redelivered while running', { commandId: command.commandId, type: command.type });
       return;
     }
     const abort = new AbortController();
-    const entry: InFlight = { commandId: command.commandId, receiptHandle, abort, done: Promise.resolve() };
+    const entry: InFlight = { commandId: command.commandId, receiptHandle, duplicates: [], abort, done: Promise.resolve() };
     this.inflight.set(command.commandId, entry);
     entry.done = this.handle(command, entry).finally(() => {
       this.inflight.delete(command.commandId);
@@ -245,6 +250,8 @@ export class AgentRunner {
     log.info('command', line);
     if (!accepted) log.info('the control plane no longer waits for this command (its task is over)', { commandId, type });
     await this.queue.delete(entry.receiptHandle).catch((err) => log.warn('cannot delete a message', { commandId, error: errorText(err) }));
+    // A stale handle of the same message fails to delete; that is fine.
+    for (const handle of entry.duplicates) await this.queue.delete(handle).catch(() => {});
   }
 
   /** Sends the outcome; true/false as the gateway answers, undefined when it could not be delivered. */

@@ -27,6 +27,11 @@ export interface ExecResult {
   stderr: string;
 }
 
+interface ExitStatus {
+  code: number | null;
+  signal?: string;
+}
+
 export interface ExecOptions {
   timeoutMs?: number;
   /** Written to the command's stdin, then stdin is closed. */
@@ -183,12 +188,24 @@ export class SshConnection {
     this.waiting.shift()?.();
   }
 
-  /** Opens a channel running `command`. Fails with ChannelFailure when the command could not start. */
-  private openChannel(command: string): Promise<ClientChannel> {
+  /**
+   * Opens a channel running `command`. Fails with ChannelFailure when the command could not start.
+   * The exit status is caught at once: a quick command's exit-status and close can arrive in the same
+   * read as the channel's confirmation, and ssh2 emits 'exit' before any later listener is attached.
+   */
+  private openChannel(command: string): Promise<{ channel: ClientChannel; exit: ExitStatus }> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new ChannelFailure('the connection is closed'));
       try {
-        this.client.exec(command, (err, channel) => (err ? reject(new ChannelFailure(err.message)) : resolve(channel)));
+        this.client.exec(command, (err, channel) => {
+          if (err) return reject(new ChannelFailure(err.message));
+          const exit: ExitStatus = { code: null };
+          channel.on('exit', (code: number | null, signal?: string) => {
+            exit.code = code;
+            exit.signal = signal ?? undefined;
+          });
+          resolve({ channel, exit });
+        });
       } catch (err) {
         reject(new ChannelFailure((err as Error).message));
       }
@@ -205,18 +222,16 @@ export class SshConnection {
       // cut), the open request is never answered and keepalives take half a minute to notice.
       const opening = this.openChannel(command);
       let openTimer: NodeJS.Timeout | undefined;
-      const channel = await Promise.race([
+      const { channel, exit } = await Promise.race([
         opening,
         new Promise<never>((_, reject) => (openTimer = setTimeout(() => reject(timedOut()), timeoutMs))),
       ]).catch((error) => {
-        opening.then((late) => late.close(), () => {});
+        opening.then((late) => late.channel.close(), () => {});
         throw error;
       }).finally(() => clearTimeout(openTimer));
       return await new Promise<ExecResult>((resolve, reject) => {
         const out: Buffer[] = [];
         const err: Buffer[] = [];
-        let code: number | null = null;
-        let signal: string | undefined;
         const timer = setTimeout(() => {
           channel.signal('KILL');
           channel.close();
@@ -228,14 +243,10 @@ export class SshConnection {
         });
         channel.on('data', (d: Buffer) => out.push(d));
         channel.stderr.on('data', (d: Buffer) => err.push(d));
-        channel.on('exit', (c: number | null, s?: string) => {
-          code = c;
-          signal = s ?? undefined;
-        });
         channel.on('close', () => {
           clearTimeout(timer);
           unsubscribe();
-          resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+          resolve({ code: exit.code, signal: exit.signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
         });
         channel.end(options.input ?? undefined);
       });
@@ -251,8 +262,9 @@ export class SshConnection {
   async execWritable(command: string): Promise<{ stdin: Duplex; done: Promise<ExecResult> }> {
     await this.acquire();
     let channel: ClientChannel;
+    let exit: ExitStatus;
     try {
-      channel = await this.openChannel(command);
+      ({ channel, exit } = await this.openChannel(command));
     } catch (err) {
       this.release();
       throw err;
@@ -260,18 +272,12 @@ export class SshConnection {
     const done = new Promise<ExecResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const errs: Buffer[] = [];
-      let code: number | null = null;
-      let signal: string | undefined;
       const unsubscribe = this.whenClosed(() => reject(failures.hostUnreachable(where(this.target), 'the SSH connection was lost while a command ran')));
       channel.on('data', (d: Buffer) => out.push(d));
       channel.stderr.on('data', (d: Buffer) => errs.push(d));
-      channel.on('exit', (c: number | null, s?: string) => {
-        code = c;
-        signal = s ?? undefined;
-      });
       channel.on('close', () => {
         unsubscribe();
-        resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') });
+        resolve({ code: exit.code, signal: exit.signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') });
       });
     }).finally(() => this.release());
     done.catch(() => {});

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { createAccount, createDomain, getDomain, listAllDomains } from '../shared/db/identity.ts';
 import { listRoles } from '../shared/db/roles.ts';
 import { signature } from '../test/support/client.ts';
+import { percentile } from './stats.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../test/support/runtime.ts';
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
@@ -57,10 +58,6 @@ async function timedCall(url: string): Promise<{ ms: number; status: number; byt
   const response = await fetch(url);
   const body = await response.text();
   return { ms: performance.now() - started, status: response.status, bytes: Buffer.byteLength(body), body };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 interface CaseResult {

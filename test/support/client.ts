@@ -80,14 +80,14 @@ export class ApiClient {
   }
 
   /** Polls queryAsyncJobResult until the job is no longer pending. */
-  async waitForJob(jobid: string, timeoutMs = 30_000): Promise<any> {
+  async waitForJob(jobid: string, timeoutMs = 30_000, pollMs = 100): Promise<any> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { body } = await this.call('queryAsyncJobResult', { jobid });
       const job = body.queryasyncjobresultresponse;
       if (job.jobstatus !== 0) return job;
       if (Date.now() > deadline) throw new Error(`job ${jobid} still pending after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
 }

@@ -1,0 +1,265 @@
+// End to end on a two-host lab, through the HTTP API and a real agent process: enrol → addHost twice
+// (by password, then by the agent's key alone) → both Up with the hosts' real CPU and memory → a
+// template downloaded to primary storage → one host cut off → Disconnected, then Down, with events and
+// alerts → restored → Up again. Then the command channel's edges: a command delivered twice runs once,
+// and a command to an agent that is down fails on its timeout. Needs root (the lab); skipped otherwise.
+import { createHash } from 'node:crypto';
+import { readFileSync, existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labAt, type Lab } from '../lab/lab.ts';
+import { adminClient, type ApiClient } from '../support/client.ts';
+import { enrolAgent, startAgent, type EnrolledAgent, type RunningAgent } from '../support/agent.ts';
+import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
+
+const isRoot = process.getuid?.() === 0;
+const lab = labAt(3);
+const PING_INTERVAL = 2;
+const PING_TIMEOUT = 2;
+
+let runtime: RunningRuntime;
+let labInfo: Lab;
+let admin: ApiClient;
+let agent: RunningAgent | undefined;
+let enrolled: EnrolledAgent;
+let templateServer: Server;
+let templateUrl: string;
+let templateBytes: Buffer;
+let zoneId: string;
+let podId: string;
+let clusterId: string;
+const hostIds: string[] = [];
+
+async function ok(command: string, params: Record<string, string | number | boolean> = {}) {
+  const answer = await admin.call(command, params);
+  if (answer.status !== 200) throw new Error(`${command}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body[`${command.toLowerCase()}response`];
+}
+
+async function job(command: string, params: Record<string, string | number | boolean>, timeoutMs = 60_000) {
+  const { jobid } = await ok(command, params);
+  return admin.waitForJob(jobid, timeoutMs);
+}
+
+async function host(id: string) {
+  return (await ok('listHosts', { id })).host[0];
+}
+
+/** Polls until `check` holds, returning its last value. */
+async function until<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The host's own view of itself: `virsh nodeinfo` for CPUs, /proc/meminfo for memory. */
+async function nodeinfo(index: number) {
+  const { stdout } = await lab.hostExec(index, ['virsh', '-c', 'qemu:///system', 'nodeinfo']);
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(stdout)![1]);
+  const meminfo = (await lab.hostExec(index, ['cat', '/proc/meminfo'])).stdout;
+  return { cpus: field('CPU\\(s\\)'), mhz: field('CPU frequency'), memoryKiB: Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo)![1]) };
+}
+
+const suite = isRoot ? describe : describe.skip;
+suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (skipped: the lab needs root)', () => {
+  beforeAll(async () => {
+    [labInfo, runtime] = await Promise.all([lab.up(2), startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: '1' } })]);
+    admin = adminClient(runtime.apiUrl, runtime.credentials);
+
+    // A qcow2 image served from loopback; the agent fetches it itself.
+    const dir = await mkdtemp(join(tmpdir(), 'mold-template-'));
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'tiny.qcow2'), '64M']);
+    templateBytes = readFileSync(join(dir, 'tiny.qcow2'));
+    templateServer = createServer((req, res) => {
+      if (req.url !== '/tiny.qcow2') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': templateBytes.length }).end(templateBytes);
+    });
+    await new Promise<void>((r) => templateServer.listen(0, '127.0.0.1', r));
+    templateUrl = `http://127.0.0.1:${(templateServer.address() as AddressInfo).port}/tiny.qcow2`;
+
+    zoneId = (await ok('createZone', { name: 'lab', networktype: 'Advanced', dns1: '10.77.3.1', internaldns1: '10.77.3.1' })).zone.id;
+    podId = (await ok('createPod', { name: 'pod1', zoneid: zoneId, gateway: '10.77.3.1', netmask: '255.255.255.0', startip: '10.77.3.100', endip: '10.77.3.150' })).pod.id;
+    clusterId = (await ok('addCluster', { clustername: 'c1', zoneid: zoneId, podid: podId, hypervisor: 'KVM', clustertype: 'CloudManaged' })).cluster[0].id;
+    for (const [id, allocationstate] of [['updateZone', zoneId], ['updatePod', podId], ['updateCluster', clusterId]]) {
+      await ok(id, { id: allocationstate, allocationstate: 'Enabled' });
+    }
+    await ok('createStoragePool', {
+      name: 'primary',
+      zoneid: zoneId,
+      podid: podId,
+      clusterid: clusterId,
+      scope: 'cluster',
+      url: `SharedMountPoint:///${lab.names.dir.replace(/^\//, '')}/primary`,
+    });
+    await ok('updateConfiguration', { name: 'ping.interval', value: PING_INTERVAL });
+    await ok('updateConfiguration', { name: 'ping.timeout', value: PING_TIMEOUT });
+  }, 180_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await runtime?.stop();
+    templateServer?.close();
+    await lab.down();
+  }, 120_000);
+
+  it('enrols an agent with a single-use token and lists it', async () => {
+    enrolled = await enrolAgent(admin, runtime.apiUrl, zoneId);
+    const [listed] = (await ok('listAgents', { id: enrolled.agentId })).agent;
+    agent = await startAgent(enrolled.dir);
+    expect(listed).toMatchObject({ id: enrolled.agentId, zoneid: zoneId, state: 'Enabled' });
+    // The key the admin reads from listAgents is the agent's (the comment may differ).
+    expect(listed.sshpublickey.split(' ').slice(0, 2)).toEqual(enrolled.sshPublicKey.split(' ').slice(0, 2));
+  }, 60_000);
+
+  it('adds a host by password and a second by the agent key alone; both come Up with their real facts', async () => {
+    const password = labInfo.password;
+    const first = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: 'ssh://10.77.3.11', username: 'root', password, hypervisor: 'KVM' });
+    expect(first.jobstatus).toBe(1);
+    const added = first.jobresult.host[0];
+    hostIds.push(added.id);
+
+    // Key-only: the admin puts the agent's public key (from listAgents) on the host beforehand.
+    await lab.hostExec(2, ['sh', '-c', `printf '%s\\n' '${enrolled.sshPublicKey}' >> /root/.ssh/authorized_keys`]);
+    const second = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: '10.77.3.12', username: 'root', hypervisor: 'KVM' });
+    expect(second.jobstatus).toBe(1);
+    hostIds.push(second.jobresult.host[0].id);
+
+    for (const [i, id] of hostIds.entries()) {
+      const listed = await host(id);
+      const facts = await nodeinfo(i + 1);
+      expect(listed).toMatchObject({
+        state: 'Up',
+        resourcestate: 'Enabled',
+        name: `moldlab3-h${i + 1}`,
+        ipaddress: `10.77.3.${11 + i}`,
+        hypervisor: 'KVM',
+        cpunumber: facts.cpus,
+        cpuspeed: facts.mhz,
+        memorytotal: facts.memoryKiB * 1024,
+        zoneid: zoneId,
+        clusterid: clusterId,
+      });
+    }
+    // The first host now trusts the agent's key: the password was used once and is stored nowhere.
+    const keys = await readFile(join(lab.names.dir, 'h1', 'root-ssh', 'authorized_keys'), 'utf8');
+    expect(keys).toContain(enrolled.sshPublicKey.split(' ')[1]);
+    expect(runtime.output()).not.toContain(password);
+    expect(agent!.output()).not.toContain(password);
+  }, 120_000);
+
+  it('downloads a registered template to primary storage and verifies its checksum', async () => {
+    const checksum = `{SHA-256}${createHash('sha256').update(templateBytes).digest('hex')}`;
+    const registered = await ok('registerTemplate', {
+      name: 'tiny',
+      displaytext: 'tiny',
+      url: templateUrl,
+      format: 'QCOW2',
+      hypervisor: 'KVM',
+      zoneid: zoneId,
+      ostypeid: (await ok('listOsTypes', { keyword: 'Other' })).ostype[0].id,
+      checksum,
+    });
+    const templateId = registered.template[0].id;
+    const ready = await until(
+      'the template to be ready',
+      async () => (await ok('listTemplates', { id: templateId, templatefilter: 'all' })).template[0],
+      (t) => t.isready === true || /fail|error/i.test(t.status ?? ''),
+    );
+    expect(ready.status).toBe('Download Complete');
+    expect(ready.isready).toBe(true);
+    const onDisk = join(lab.names.dir, 'primary', `${templateId}.qcow2`);
+    expect(existsSync(onDisk)).toBe(true);
+    expect(createHash('sha256').update(readFileSync(onDisk)).digest('hex')).toBe(checksum.slice('{SHA-256}'.length));
+  }, 120_000);
+
+  it('moves a host that is cut off to Disconnected, then Down, with events and alerts, and back Up when it returns', async () => {
+    const [, cutId] = hostIds;
+    const veth = `${lab.names.vethPrefix}2`;
+    execFileSync('ip', ['link', 'set', veth, 'down']);
+    try {
+      const seen = new Set<string>();
+      await until('Disconnected', () => host(cutId), (h) => (seen.add(h.state), h.state === 'Disconnected'), 30_000);
+      await until('Down', () => host(cutId), (h) => (seen.add(h.state), h.state === 'Down'), 30_000);
+      // In order; Alert comes between when the agent's verdict (unreachable) is later than ping.timeout.
+      expect([...seen]).toEqual(['Up', 'Disconnected', 'Alert', 'Down'].filter((s) => seen.has(s)));
+      expect(seen.has('Disconnected')).toBe(true);
+      // The other host stays Up all along.
+      expect((await host(hostIds[0]!)).state).toBe('Up');
+    } finally {
+      execFileSync('ip', ['link', 'set', veth, 'up']);
+    }
+    await until('Up again', () => host(cutId), (h) => h.state === 'Up', 30_000);
+
+    const events = (await ok('listEvents', { type: 'HOST.STATUS.TRANSITION', listall: true, pagesize: 100 })).event ?? [];
+    const forHost = events.filter((e: any) => e.resourceid === cutId || e.description?.includes(cutId)).map((e: any) => e.description);
+    expect(forHost.some((d: string) => /from Up to Disconnected/.test(d))).toBe(true);
+    expect(forHost.some((d: string) => /from (Disconnected|Alert) to Down/.test(d))).toBe(true);
+    expect(forHost.some((d: string) => /to Up/.test(d))).toBe(true);
+    const alerts = (await ok('listAlerts', { pagesize: 100 })).alert ?? [];
+    const subjects = alerts.map((a: any) => a.description as string);
+    expect(subjects.some((s: string) => s.startsWith('Host disconnected, name: moldlab3-h2'))).toBe(true);
+    expect(subjects.some((s: string) => s.startsWith('Host is down, name: moldlab3-h2'))).toBe(true);
+    expect(alerts.every((a: any) => a.type === 7)).toBe(true);
+  }, 120_000);
+
+  it('runs a command delivered twice only once', async () => {
+    await agent!.stop();
+    agent = undefined;
+    const { jobid } = await ok('pingHost', { id: hostIds[0]! });
+    // The command waits on the stopped agent's queue; deliver it a second time, as SQS may.
+    const sqs = new SQSClient({
+      endpoint: runtime.endpoints.sqs,
+      useQueueUrlAsEndpoint: false,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const queueUrl = JSON.parse(await readFile(join(enrolled.dir, 'agent.json'), 'utf8')).queueUrl as string;
+    let body: string | undefined;
+    for (let i = 0; i < 50 && !body; i++) {
+      const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: 1 }));
+      if (Messages?.[0]) {
+        body = Messages[0].Body!;
+        await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+        await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: Messages[0].ReceiptHandle! }));
+      }
+    }
+    expect(body, JSON.stringify(await admin.call('queryAsyncJobResult', { jobid }))).toBeDefined();
+    const { commandId } = JSON.parse(body!) as { commandId: string };
+
+    agent = await startAgent(enrolled.dir);
+    const done = await admin.waitForJob(jobid, 30_000);
+    expect(done.jobstatus, `${JSON.stringify(done.jobresult)}\n${agent.output().slice(-4000)}`).toBe(1);
+    // One run. The other copy is answered from the journal, or (arriving while the first ran) folded
+    // into it; either way both copies leave the queue.
+    const mine = () => agent!.lines().filter((l) => l.commandId === commandId);
+    await until('both copies handled', async () => mine(), (l) => l.length >= 2, 15_000);
+    expect(mine().filter((l) => l.message === 'command' && !l.replayed)).toHaveLength(1);
+    expect(mine().filter((l) => (l.message === 'command' && l.replayed) || l.message === 'command redelivered while running')).toHaveLength(1);
+    await until(
+      'the queue to be empty',
+      async () => (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes!,
+      (a) => a.ApproximateNumberOfMessages === '0' && a.ApproximateNumberOfMessagesNotVisible === '0',
+      15_000,
+    );
+  }, 90_000);
+
+  it('fails a command on its timeout, with a clear error, when the agent is down', async () => {
+    await agent?.stop();
+    agent = undefined;
+    await ok('updateConfiguration', { name: 'agent.command.timeout', value: 3 });
+    const failed = await job('pingHost', { id: hostIds[0]! }, 30_000);
+    expect(failed).toMatchObject({ jobstatus: 2, jobresult: { errorcode: 530 } });
+    expect(failed.jobresult.errortext).toMatch(/did not answer in time/);
+  }, 60_000);
+});
