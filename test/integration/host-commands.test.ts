@@ -7,12 +7,10 @@
 // gateway present), with a real agent process against lab 2's KVM hosts.
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandMessage, HostFacts } from '../../shared/agent/protocol.ts';
@@ -24,6 +22,7 @@ import { tableName } from '../../shared/db/items.ts';
 import { getJob } from '../../shared/db/jobs.ts';
 import { getTemplate } from '../../shared/db/templates.ts';
 import { answer, receiveCommand, seedAgent, type SeededAgent } from '../support/agent-seed.ts';
+import { enrolAgent, startAgent, type RunningAgent } from '../support/agent.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
 import { labAt, type Lab } from '../lab/lab.ts';
@@ -491,16 +490,12 @@ describe.skipIf(!canRunLab)('with a real agent on lab 2', () => {
   let labZone: any;
   let labPod: any;
   let labCluster: any;
-  let agentDir: string;
-  let agentProcess: ChildProcess | undefined;
-  let agentOutput = '';
+  let agent: RunningAgent | undefined;
   let server: Server;
   let serverUrl: string;
   const image = randomBytes(256 * 1024);
   const imageSha256 = createHash('sha256').update(image).digest('hex');
   let host1: any;
-
-  const cli = (args: string[]) => spawn(process.execPath, [join(REPO_ROOT, 'agent/cli.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
 
   const addLabHost = async (address: string, password: string | undefined) => {
     const jobid = await start('addHost', {
@@ -531,24 +526,12 @@ describe.skipIf(!canRunLab)('with a real agent on lab 2', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-    const token = ok(await admin.call('createAgentEnrollmentToken', { zoneid: labZone.id }), 'createAgentEnrollmentToken').agentenrollmenttoken.token;
-    agentDir = mkdtempSync(join(tmpdir(), 'mold-agent-h3-'));
-    const enrol = cli(['enrol', '--url', world.runtime.apiUrl.replace(/\/client\/api$/, ''), '--token', token, '--dir', agentDir]);
-    let enrolOutput = '';
-    enrol.stdout!.on('data', (d) => (enrolOutput += d));
-    enrol.stderr!.on('data', (d) => (enrolOutput += d));
-    const code = await new Promise<number | null>((resolve) => enrol.on('exit', resolve));
-    if (code !== 0) throw new Error(`mold-agent enrol failed: ${enrolOutput}`);
-    agentProcess = cli(['run', '--dir', agentDir]);
-    agentProcess.stdout!.on('data', (d) => (agentOutput += d));
-    agentProcess.stderr!.on('data', (d) => (agentOutput += d));
+    const enrolled = await enrolAgent(admin, world.runtime.apiUrl, labZone.id);
+    agent = await startAgent(enrolled.dir);
   }, 180_000);
 
   afterAll(async () => {
-    if (agentProcess && agentProcess.exitCode === null) {
-      agentProcess.kill('SIGTERM');
-      await new Promise((resolve) => agentProcess!.once('exit', resolve));
-    }
+    await agent?.stop();
     server?.close();
     await lab.down();
   }, 120_000);
@@ -578,7 +561,7 @@ describe.skipIf(!canRunLab)('with a real agent on lab 2', () => {
       capabilities: 'hvm',
     });
     expect(await getHost(host1.id)).toMatchObject({ hostUuid: labInfo.hosts[0].hostUuid, domaintype: expect.stringMatching(/^(kvm|qemu)$/) });
-    expect(agentOutput).not.toContain(labInfo.password);
+    expect(agent!.output()).not.toContain(labInfo.password);
     expect(world.runtime.output()).not.toContain(labInfo.password);
     const scan = await dynamo().send(new ScanCommand({ TableName: tableName() }));
     expect(JSON.stringify(scan.Items)).not.toContain(labInfo.password);
@@ -643,8 +626,7 @@ describe.skipIf(!canRunLab)('with a real agent on lab 2', () => {
   });
 
   it('fails a command on timeout with a clear error when the agent is down, then deletes the host', async () => {
-    agentProcess!.kill('SIGTERM');
-    await new Promise((resolve) => (agentProcess!.exitCode === null ? agentProcess!.once('exit', resolve) : resolve(undefined)));
+    await agent!.stop();
     ok(await admin.call('updateConfiguration', { name: 'agent.command.timeout', value: '3' }), 'updateConfiguration');
     try {
       const job = await admin.waitForJob(await start('pingHost', { id: host1.id }), 30_000);
