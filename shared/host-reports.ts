@@ -1,16 +1,16 @@
 // The agent's periodic report (POST /agent/v1/report) and what it does to the hosts it names, plus the
 // recording of a host's status change (event and alert) that the sweeper shares. The decisions are
 // pure, in host-health.ts; here is only the reading and writing around them.
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { HostReport, HostTarget, ReportRequest, ReportResponse } from './agent/protocol.ts';
 import { dynamo } from './aws.ts';
 import type { Agent } from './db/agents.ts';
 import { ALERT_TYPES, createAlert } from './db/alerts.ts';
 import { recordEvent, type Actor } from './db/events.ts';
-import { getHost, hostKey, listHostRecords, nextStatus, updateHostRecord, type Host } from './db/hosts.ts';
+import { getHost, listHostRecords, nextStatus, updateHostRecord, type Host, type HostChanges } from './db/hosts.ts';
 import { getDomain } from './db/identity.ts';
 import { getPod, getZone } from './db/infrastructure.ts';
-import { isConditionFailure, tableName } from './db/items.ts';
+import { tableName } from './db/items.ts';
 import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
 import { loadSettings, type Settings } from './settings.ts';
 
@@ -68,39 +68,8 @@ export async function recordStatusChange(host: Host, transition: Transition, pin
  * lastpinged. A report that lands between the sweeper's read and this write wins; the sweeper looks
  * again next time. Resolves the updated host, or undefined when the write lost.
  */
-export async function transitionIfUnchanged(host: Host, transition: Transition, changes: Record<string, unknown> = {}): Promise<Host | undefined> {
-  const fields: Record<string, unknown> = { ...changes, status: transition.to };
-  const names: Record<string, string> = { '#status': 'status', '#lastpinged': 'lastpinged' };
-  const values: Record<string, unknown> = { ':from': host.status };
-  const sets = Object.entries(fields).map(([field, value], index) => {
-    names[`#f${index}`] = field;
-    values[`:v${index}`] = value;
-    return `#f${index} = :v${index}`;
-  });
-  let condition = 'attribute_exists(pk) AND #status = :from AND ';
-  if (host.lastpinged === undefined) condition += 'attribute_not_exists(#lastpinged)';
-  else {
-    values[':lastpinged'] = host.lastpinged;
-    condition += '#lastpinged = :lastpinged';
-  }
-  try {
-    const { Attributes } = await dynamo().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: hostKey(host.id),
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...updated } = Attributes as Record<string, unknown>;
-    return updated as Host;
-  } catch (error) {
-    if (isConditionFailure(error)) return undefined;
-    throw error;
-  }
+export function transitionIfUnchanged(host: Host, transition: Transition, changes: HostChanges = {}): Promise<Host | undefined> {
+  return updateHostRecord(host.id, { ...changes, status: transition.to }, { status: host.status, lastpinged: host.lastpinged });
 }
 
 const hostTarget = (host: Host): HostTarget => ({ hostId: host.id, address: host.ipaddress, port: host.port ?? 22, username: host.username ?? 'root' });

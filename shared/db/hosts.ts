@@ -394,7 +394,7 @@ export async function deleteHostRecord(host: Host): Promise<void> {
   );
 }
 
-type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
+export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
   | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint'>>
   // The agent's last report on the host (shared/host-health.ts LastReport), for the sweeper.
   & { lastreport?: { reachable: boolean; libvirtd?: boolean; error?: string; at: string } };
@@ -404,7 +404,11 @@ type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'last
  * transition computed from a read never overwrites a concurrent one). Resolves undefined when the
  * host is gone or the expectation no longer holds.
  */
-export async function updateHostRecord(id: string, changes: HostChanges, expect: Partial<Pick<Host, 'status' | 'resourcestate'>> = {}): Promise<Host | undefined> {
+export async function updateHostRecord(
+  id: string,
+  changes: HostChanges,
+  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged'>> = {},
+): Promise<Host | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   const sets: string[] = [];
@@ -428,8 +432,12 @@ export async function updateHostRecord(id: string, changes: HostChanges, expect:
   const conditions = ['attribute_exists(pk)'];
   for (const [field, value] of Object.entries(expect)) {
     names[`#e${index}`] = field;
-    values[`:e${index}`] = value;
-    conditions.push(`#e${index} = :e${index}`);
+    // An expected field given as undefined must still be absent.
+    if (value === undefined) conditions.push(`attribute_not_exists(#e${index})`);
+    else {
+      values[`:e${index}`] = value;
+      conditions.push(`#e${index} = :e${index}`);
+    }
     index++;
   }
   if (sets.length === 0 && removes.length === 0) return current;

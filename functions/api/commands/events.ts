@@ -287,18 +287,37 @@ const listEventTypes = defineCommand({
   handler: async () => ({ body: listBody('eventtype', EVENT_TYPES.map((name) => ({ name }))) }),
 });
 
-const selectionParams = (verb: string) => ({
-  ids: param.list(param.uuid('event id'), 'the IDs of the events').optional(),
-  enddate: param.date(`end date range to ${verb} events (including) this date (use format "yyyy-MM-dd" or the new format "yyyy-MM-ddThh:mm:ss")`).optional(),
-  startdate: param.date(`start date range to ${verb} events (including) this date (use format "yyyy-MM-dd" or the new format "yyyy-MM-ddThh:mm:ss")`).optional(),
-  type: param.string(`${verb} by event type`).optional(),
+/** The parameters of archiveEvents/deleteEvents and archiveAlerts/deleteAlerts. */
+export const selectionParams = (noun: 'event' | 'alert', verb: string) => ({
+  ids: param.list(param.uuid(`${noun} id`), `the IDs of the ${noun}s`).optional(),
+  enddate: param.date(`end date range to ${verb} ${noun}s (including) this date (use format "yyyy-MM-dd" or the new format "yyyy-MM-ddThh:mm:ss")`).optional(),
+  startdate: param.date(`start date range to ${verb} ${noun}s (including) this date (use format "yyyy-MM-dd" or the new format "yyyy-MM-ddThh:mm:ss")`).optional(),
+  type: param.string(`${verb} by ${noun} type`).optional(),
 });
 
-interface Selection {
+export interface Selection {
   ids?: string[];
   enddate?: string;
   startdate?: string;
   type?: string;
+}
+
+/**
+ * Checks an archive/delete selection as upstream does (something must be named; startdate needs
+ * enddate; every named id must exist) and gives its ids in lower case and its date bounds.
+ */
+export async function selectionBounds(params: Selection, api: string, required: string, exists: (id: string) => Promise<unknown>) {
+  if (params.ids === undefined && params.type === undefined && params.enddate === undefined) throw new InvalidParameter(required);
+  if (params.startdate !== undefined && params.enddate === undefined) {
+    throw new InvalidParameter('enddate must be specified with startdate parameter');
+  }
+  const end = params.enddate === undefined ? undefined : parseEventDate(params.enddate, 'end', api);
+  const start = params.startdate === undefined ? undefined : parseEventDate(params.startdate, 'start', api);
+  const ids = params.ids?.map((id) => id.toLowerCase());
+  for (const [index, id] of (ids ?? []).entries()) {
+    if (!(await exists(id))) throw noSuchEntity(api, 'ids', params.ids![index]);
+  }
+  return { ids, start, end };
 }
 
 /**
@@ -308,18 +327,7 @@ interface Selection {
  * them, so nothing changes unless every named event may be touched.
  */
 async function selectEvents(caller: Caller, params: Selection, api: string, failure: string): Promise<EventRecord[]> {
-  if (params.ids === undefined && params.type === undefined && params.enddate === undefined) {
-    throw new InvalidParameter('either ids, type or enddate must be specified');
-  }
-  if (params.startdate !== undefined && params.enddate === undefined) {
-    throw new InvalidParameter('enddate must be specified with startdate parameter');
-  }
-  const end = params.enddate === undefined ? undefined : parseEventDate(params.enddate, 'end', api);
-  const start = params.startdate === undefined ? undefined : parseEventDate(params.startdate, 'start', api);
-  const ids = params.ids?.map((id) => id.toLowerCase());
-  for (const [index, id] of (ids ?? []).entries()) {
-    if (!(await getEvent(id))) throw noSuchEntity(api, 'ids', params.ids![index]);
-  }
+  const { ids, start, end } = await selectionBounds(params, api, 'either ids, type or enddate must be specified', getEvent);
   const user = !isRootAdmin(caller) && !isDomainAdmin(caller);
   const candidates = await listEventsUnder(caller.domain.tree, user ? caller.account.id : undefined);
   const chosen = candidates
@@ -335,7 +343,7 @@ async function selectEvents(caller: Caller, params: Selection, api: string, fail
 const archiveEvents = defineCommand({
   name: 'archiveEvents',
   description: 'Archive one or more events.',
-  params: selectionParams('archive'),
+  params: selectionParams('event', 'archive'),
   roles: ALL_ROLES,
   handler: async ({ params, caller }) => {
     const events = await selectEvents(caller, params, 'archiveevents', 'Unable to archive Events, one or more parameters has invalid values');
@@ -347,7 +355,7 @@ const archiveEvents = defineCommand({
 const deleteEvents = defineCommand({
   name: 'deleteEvents',
   description: 'Delete one or more events.',
-  params: selectionParams('delete'),
+  params: selectionParams('event', 'delete'),
   roles: ALL_ROLES,
   handler: async ({ params, caller }) => {
     const events = await selectEvents(caller, params, 'deleteevents', 'Unable to delete Events, one or more parameters has invalid values');

@@ -82,7 +82,8 @@ export function renderHost(host: Host, context: HostContext) {
     disksizetotal: 0,
     disksizeallocated: 0,
     capabilities: host.capabilities,
-    ...(host.lastpinged && { lastpinged: host.lastpinged }),
+    // Kept to the millisecond (reports may come more than once a second), shown as upstream's dates.
+    ...(host.lastpinged && { lastpinged: cloudstackDate(new Date(host.lastpinged)) }),
     clusterid: host.clusterId,
     clustername: cluster?.name,
     clustertype: cluster?.clustertype,
