@@ -144,9 +144,12 @@ export class AgentRunner {
         if (this.stopping.signal.aborted) break;
         if (err instanceof GatewayError && err.revoked) return this.revoked();
         failures++;
-        const wait = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+        const wait = Math.min(10_000, 500 * 2 ** Math.min(failures, 5));
         log.warn('receiving from the queue failed', { error: errorText(err), retryInMs: wait });
         await sleep(wait, this.stopping.signal);
+        // Ask the gateway afresh: the queue may have moved (a restarted local runtime) or the
+        // credentials been cut short.
+        await this.queue.open().catch((error) => log.warn('cannot renew the queue credentials', { error: errorText(error) }));
         continue;
       }
       for (const m of messages) this.dispatch(m);

@@ -5,7 +5,8 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from './aws.ts';
 import { CA_SECRET_VARIABLE, ensureCaSecret } from './crypto/ca.ts';
 import { BUILTIN_ROLES } from './db/builtin-roles.ts';
-import { createAccount, createDomain, randomCredential, registerUserKeys } from './db/identity.ts';
+import { createAccount, createDomain, getDomain, randomCredential, registerUserKeys } from './db/identity.ts';
+import type { Actor } from './db/events.ts';
 import { tableName } from './db/items.ts';
 import { cloudstackDate } from './db/jobs.ts';
 import { createRole } from './db/roles.ts';
@@ -58,4 +59,29 @@ export async function bootstrapRootAdmin(): Promise<RootAdminCredentials | undef
   const keys = await registerUserKeys(user);
   await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...MARKER, created: cloudstackDate(), rootDomainId: root.id } }));
   return { domain: 'ROOT', domainid: root.id, username: 'admin', password, ...keys };
+}
+
+let system: Actor | undefined;
+
+/**
+ * Who changes a host's status on its own: upstream's system user and account in the ROOT domain
+ * (its events say account "system", user "system"). Mold has no such account record; the actor
+ * names it so.
+ */
+export async function systemActor(): Promise<Actor> {
+  if (system) return system;
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: MARKER }));
+  const root = Item?.rootDomainId ? await getDomain(String(Item.rootDomainId)) : undefined;
+  if (!root) throw new Error('the ROOT domain does not exist yet');
+  system = {
+    userId: 'system',
+    username: 'system',
+    accountId: 'system',
+    accountName: 'system',
+    domainId: root.id,
+    domainName: root.name,
+    domainPath: root.path,
+    domainTree: root.tree,
+  };
+  return system;
 }

@@ -1,16 +1,13 @@
 // The agent's periodic report (POST /agent/v1/report) and what it does to the hosts it names, plus the
 // recording of a host's status change (event and alert) that the sweeper shares. The decisions are
 // pure, in host-health.ts; here is only the reading and writing around them.
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { HostReport, HostTarget, ReportRequest, ReportResponse } from './agent/protocol.ts';
-import { dynamo } from './aws.ts';
 import type { Agent } from './db/agents.ts';
 import { ALERT_TYPES, createAlert } from './db/alerts.ts';
-import { recordEvent, type Actor } from './db/events.ts';
+import { recordEvent } from './db/events.ts';
+import { systemActor } from './bootstrap.ts';
 import { getHost, listHostRecords, nextStatus, updateHostRecord, type Host, type HostChanges } from './db/hosts.ts';
-import { getDomain } from './db/identity.ts';
 import { getPod, getZone } from './db/infrastructure.ts';
-import { tableName } from './db/items.ts';
 import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
 import { loadSettings, type Settings } from './settings.ts';
 
@@ -20,31 +17,6 @@ export const HOST_STATUS_EVENT = 'HOST.STATUS.TRANSITION';
 /** ping.interval and ping.timeout (global settings upstream: AgentManager's ConfigKeys have no scope). */
 export function pingSettings(settings: Settings): PingSettings {
   return { interval: settings.number('ping.interval'), timeout: settings.number('ping.timeout') };
-}
-
-let system: Actor | undefined;
-
-/**
- * Who changes a host's status on its own: upstream's system user and account in the ROOT domain
- * (its events say account "system", user "system"). Mold has no such account record; the actor
- * names it so.
- */
-export async function systemActor(): Promise<Actor> {
-  if (system) return system;
-  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: { pk: 'BOOTSTRAP', sk: 'ROOT' } }));
-  const root = Item?.rootDomainId ? await getDomain(String(Item.rootDomainId)) : undefined;
-  if (!root) throw new Error('the ROOT domain does not exist yet');
-  system = {
-    userId: 'system',
-    username: 'system',
-    accountId: 'system',
-    accountName: 'system',
-    domainId: root.id,
-    domainName: root.name,
-    domainPath: root.path,
-    domainTree: root.tree,
-  };
-  return system;
 }
 
 /** Records a status change: a HOST.STATUS.TRANSITION event and, for a change worth telling, an ALERT.COMPUTE.HOST alert. */

@@ -6,7 +6,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
 import { env, sfn, sqs } from '../../shared/aws.ts';
 import {
@@ -33,7 +33,8 @@ import { recordEvent } from '../../shared/db/events.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
 import { recordReport } from '../../shared/host-reports.ts';
 import { log } from '../../shared/log.ts';
-import { AGENT_DLQ_VARIABLE, AGENT_QUEUE_ROLE_VARIABLE, agentQueueName, CREDENTIALS_SECONDS, sessionPolicy } from './config.ts';
+import { AGENT_QUEUE_ROLE_VARIABLE, agentQueueName, CREDENTIALS_SECONDS, sessionPolicy } from './config.ts';
+import { createAgentQueue } from './queues.ts';
 
 /** A refusal the agent is told about: its HTTP status and a reason in `{ error }`. */
 class Refusal extends Error {
@@ -130,23 +131,6 @@ const enrol: Route = async (request) => {
   log.info('agent enrolled', { agentId, zoneId: agent.zoneId, tokenId: token.id, serial: issued.serial });
   return enrolResponse.parse({ agentId, zoneId: agent.zoneId, certificate: issued.certificate, caCertificate: ca.certificate, queueUrl });
 };
-
-async function createAgentQueue(agentId: string): Promise<{ queueUrl: string; queueArn: string }> {
-  const deadLetterArn = process.env[AGENT_DLQ_VARIABLE];
-  const attributes: Record<string, string> = {
-    // Long polls by default; the agent extends visibility (ChangeMessageVisibility) for long commands.
-    ReceiveMessageWaitTimeSeconds: '20',
-    VisibilityTimeout: '120',
-  };
-  // The local emulator has no dead-letter queue and no encryption to speak of; on AWS both are set.
-  if (deadLetterArn) {
-    attributes.SqsManagedSseEnabled = 'true';
-    attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: 5 });
-  }
-  const { QueueUrl } = await sqs().send(new CreateQueueCommand({ QueueName: agentQueueName(agentId), Attributes: attributes }));
-  const { Attributes } = await sqs().send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
-  return { queueUrl: QueueUrl!, queueArn: Attributes!.QueueArn! };
-}
 
 // ---- signed routes ----
 

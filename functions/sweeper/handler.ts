@@ -1,7 +1,9 @@
 // Runs on an EventBridge schedule (and on the local runtime's timer): reconciliation passes that no
 // single request owns.
 import middy from '@middy/core';
+import { systemActor } from '../../shared/bootstrap.ts';
 import { log } from '../../shared/log.ts';
+import { startPendingDownloads } from '../../shared/template-downloads.ts';
 import { sweepHosts, type HostChange } from './hosts.ts';
 import { failOrphanedJobs } from './jobs.ts';
 
@@ -16,7 +18,14 @@ async function sweep() {
   } catch (error) {
     log.error('host sweep failed', { error: (error as Error).message });
   }
-  return { orphanedJobs, hostChanges };
+  let downloadsStarted = 0;
+  try {
+    downloadsStarted = await startPendingDownloads(await systemActor());
+    if (downloadsStarted > 0) log.info('template downloads started', { count: downloadsStarted });
+  } catch (error) {
+    log.error('template download pass failed', { error: (error as Error).message });
+  }
+  return { orphanedJobs, hostChanges, downloadsStarted };
 }
 
 export const handler = middy().handler(sweep);

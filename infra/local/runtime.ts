@@ -9,6 +9,7 @@ import { startFauxqs } from 'fauxqs';
 import { newDataKey, SECRET_KEY_FILE_VARIABLE } from '../../shared/crypto/secrets.ts';
 import { CA_FILE_VARIABLE, ensureLocalCa } from '../../shared/crypto/ca.ts';
 import { AGENT_QUEUE_ROLE_VARIABLE } from '../../functions/agent-gateway/config.ts';
+import { restoreAgentQueues } from '../../functions/agent-gateway/queues.ts';
 import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/bootstrap.ts';
 import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
 import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
@@ -107,6 +108,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const credentialsFile = join(options.dataDir, 'admin-credentials.json');
     const newCredentials = await bootstrapRootAdmin();
     if (newCredentials) writePrivateFile(credentialsFile, `${JSON.stringify(newCredentials, null, 2)}\n`);
+
+    // The SQS emulator keeps queues in memory: enrolled agents get theirs back (at a new URL).
+    await restoreAgentQueues();
 
     // Executions died with the previous process; the sweeper fails the jobs they left pending.
     const { orphanedJobs } = (await invokeLocal('sweeper', {})) as { orphanedJobs: string[] };

@@ -94,6 +94,19 @@ export async function revokeAgentRecord(id: string): Promise<Agent | undefined> 
   }
 }
 
+/** Points the agent at its queue (the local runtime's emulator gives queues new URLs on each start). */
+export async function setAgentQueue(id: string, queueUrl: string, queueArn: string): Promise<void> {
+  await dynamo().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: agentKey(id),
+      UpdateExpression: 'SET queueUrl = :url, queueArn = :arn',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':url': queueUrl, ':arn': queueArn },
+    }),
+  );
+}
+
 /** Records that the agent was heard from (its reports). */
 export async function touchAgent(id: string, fields: { version?: string; ipaddress?: string } = {}): Promise<void> {
   const names: Record<string, string> = {};

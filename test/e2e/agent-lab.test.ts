@@ -17,6 +17,7 @@ import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient, type ApiClient } from '../support/client.ts';
 import { enrolAgent, startAgent, type EnrolledAgent, type RunningAgent } from '../support/agent.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
+import { freePort } from '../../infra/local/ports.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(3);
@@ -25,11 +26,15 @@ const PING_TIMEOUT = 2;
 
 let runtime: RunningRuntime;
 let labInfo: Lab;
+let port: number;
+const RUNTIME_ENV = { MOLD_SWEEP_INTERVAL_SECONDS: '1' };
 let admin: ApiClient;
 let agent: RunningAgent | undefined;
 let enrolled: EnrolledAgent;
 let templateServer: Server;
 let templateUrl: string;
+let earlyTemplateId: string;
+let osTypeId: string;
 let templateBytes: Buffer;
 let zoneId: string;
 let podId: string;
@@ -49,6 +54,23 @@ async function job(command: string, params: Record<string, string | number | boo
 
 async function host(id: string) {
   return (await ok('listHosts', { id })).host[0];
+}
+
+function registration(name: string) {
+  return {
+    name,
+    displaytext: name,
+    url: templateUrl,
+    format: 'QCOW2',
+    hypervisor: 'KVM',
+    zoneid: zoneId,
+    ostypeid: osTypeId,
+    checksum: `{SHA-256}${createHash('sha256').update(templateBytes).digest('hex')}`,
+  };
+}
+
+async function template(id: string) {
+  return (await ok('listTemplates', { id, templatefilter: 'all' })).template[0];
 }
 
 /** Polls until `check` holds, returning its last value. */
@@ -73,7 +95,9 @@ async function nodeinfo(index: number) {
 const suite = isRoot ? describe : describe.skip;
 suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (skipped: the lab needs root)', () => {
   beforeAll(async () => {
-    [labInfo, runtime] = await Promise.all([lab.up(2), startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: '1' } })]);
+    // A fixed port: the agent keeps its base URL across the runtime's restart (last test).
+    port = await freePort();
+    [labInfo, runtime] = await Promise.all([lab.up(2), startRuntime({ port, env: RUNTIME_ENV })]);
     admin = adminClient(runtime.apiUrl, runtime.credentials);
 
     // A qcow2 image served from loopback; the agent fetches it itself.
@@ -101,6 +125,9 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
       scope: 'cluster',
       url: `SharedMountPoint:///${lab.names.dir.replace(/^\//, '')}/primary`,
     });
+    osTypeId = (await ok('listOsTypes', { keyword: 'Other' })).ostype[0].id;
+    // Registered before the zone has any host: the sweeper starts its download once one is Up.
+    earlyTemplateId = (await ok('registerTemplate', registration('early'))).template[0].id;
     await ok('updateConfiguration', { name: 'ping.interval', value: PING_INTERVAL });
     await ok('updateConfiguration', { name: 'ping.timeout', value: PING_TIMEOUT });
   }, 180_000);
@@ -158,28 +185,18 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
   }, 120_000);
 
   it('downloads a registered template to primary storage and verifies its checksum', async () => {
-    const checksum = `{SHA-256}${createHash('sha256').update(templateBytes).digest('hex')}`;
-    const registered = await ok('registerTemplate', {
-      name: 'tiny',
-      displaytext: 'tiny',
-      url: templateUrl,
-      format: 'QCOW2',
-      hypervisor: 'KVM',
-      zoneid: zoneId,
-      ostypeid: (await ok('listOsTypes', { keyword: 'Other' })).ostype[0].id,
-      checksum,
-    });
+    const registered = await ok('registerTemplate', registration('tiny'));
     const templateId = registered.template[0].id;
-    const ready = await until(
-      'the template to be ready',
-      async () => (await ok('listTemplates', { id: templateId, templatefilter: 'all' })).template[0],
-      (t) => t.isready === true || /fail|error/i.test(t.status ?? ''),
-    );
+    const ready = await until('the template to be ready', () => template(templateId), (t) => t.isready === true || /fail|error/i.test(t.status ?? ''));
     expect(ready.status).toBe('Download Complete');
     expect(ready.isready).toBe(true);
     const onDisk = join(lab.names.dir, 'primary', `${templateId}.qcow2`);
     expect(existsSync(onDisk)).toBe(true);
-    expect(createHash('sha256').update(readFileSync(onDisk)).digest('hex')).toBe(checksum.slice('{SHA-256}'.length));
+    expect(readFileSync(onDisk).equals(templateBytes)).toBe(true);
+    // The one registered before any host was Up follows through the sweeper.
+    const early = await until('the early template to be ready', () => template(earlyTemplateId), (t) => t.isready === true || /fail|error/i.test(t.status ?? ''), 60_000);
+    expect(early.status).toBe('Download Complete');
+    expect(existsSync(join(lab.names.dir, 'primary', `${earlyTemplateId}.qcow2`))).toBe(true);
   }, 120_000);
 
   it('moves a host that is cut off to Disconnected, then Down, with events and alerts, and back Up when it returns', async () => {
@@ -262,4 +279,14 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     expect(failed).toMatchObject({ jobstatus: 2, jobresult: { errorcode: 530 } });
     expect(failed.jobresult.errortext).toMatch(/did not answer in time/);
   }, 60_000);
+
+  it('keeps serving after the local runtime restarts (its SQS emulator loses the queues)', async () => {
+    await ok('updateConfiguration', { name: 'agent.command.timeout', value: 60 });
+    agent = await startAgent(enrolled.dir);
+    const dataDir = runtime.dataDir;
+    await runtime.stop();
+    runtime = await startRuntime({ dataDir, port, env: RUNTIME_ENV });
+    const done = await job('pingHost', { id: hostIds[0]! }, 60_000);
+    expect(done.jobstatus, `${JSON.stringify(done.jobresult)}\n${agent.output().slice(-3000)}`).toBe(1);
+  }, 120_000);
 });

@@ -10,14 +10,10 @@ import { getOsType, NONE_OS_TYPE } from '../../../shared/catalogue/os-types.ts';
 import { getZone, listZones, type Zone } from '../../../shared/db/infrastructure.ts';
 import { findAccountByName, getAccount, getDomain, identityKey, type Account, type Domain } from '../../../shared/db/identity.ts';
 import { getItems } from '../../../shared/db/items.ts';
-import { getAgent } from '../../../shared/db/agents.ts';
-import { isMaintenanceState, listHostRecords, type Host } from '../../../shared/db/hosts.ts';
-import { listStoragePools, type StoragePool } from '../../../shared/db/storage.ts';
-import { startJob } from '../../../shared/orchestration.ts';
+import { startTemplateDownloads } from '../../../shared/template-downloads.ts';
 import {
   createTemplate,
   getTemplate,
-  markTemplateFailed,
   listTemplateRecords,
   templateZoneIds,
   updateTemplateFields,
@@ -337,48 +333,6 @@ async function listRows(caller: Caller, request: ListRequest): Promise<{ rows: R
   return { rows, context };
 }
 
-// ---- downloads (Mold: straight to primary storage, by the zone's agent) ----
-
-/**
- * Where a zone's copy can be downloaded: a SharedMountPoint pool that is Up (its path is the same on
- * every host) and an Up host of the agent's that reaches it (in the pool's cluster, or any for a
- * zone-wide pool). Other pool types have no path Mold knows on the host yet.
- */
-async function downloadTarget(zoneId: string): Promise<{ pool: StoragePool; host: Host; agentId: string } | undefined> {
-  const pools = (await listStoragePools({ zoneId })).filter((pool) => pool.type === 'SharedMountPoint' && pool.state === 'Up');
-  if (pools.length === 0) return undefined;
-  const hosts = (await listHostRecords({ zoneId })).filter((host) => host.status === 'Up' && host.agentId && !isMaintenanceState(host.resourcestate));
-  for (const pool of pools) {
-    for (const host of hosts.filter((h) => pool.scope === 'ZONE' || h.clusterId === pool.clusterId)) {
-      const agent = await getAgent(host.agentId!);
-      if (agent?.state === 'Enabled') return { pool, host, agentId: agent.id };
-    }
-  }
-  return undefined;
-}
-
-/**
- * Starts one download job per zone that has somewhere to put the template; a zone without one keeps
- * its copy "not downloaded" (nothing retries it yet). The job belongs to the caller, like the
- * registration.
- */
-async function startDownloads(caller: Caller, template: Template, zones: Zone[]): Promise<void> {
-  for (const zone of zones) {
-    const target = await downloadTarget(zone.id);
-    if (!target) continue;
-    const destination = `${target.pool.path.replace(/\/+$/, '')}/${template.id}.${template.format.toLowerCase()}`;
-    try {
-      await startJob({ cmd: 'registerTemplate', actor: actorOf(caller), jobinstancetype: 'Template', jobinstanceid: template.id }, 'agent-command', {
-        op: 'downloadTemplate',
-        args: { agentId: target.agentId, templateId: template.id, zoneId: zone.id, hostId: target.host.id, poolId: target.pool.id, destination },
-      });
-    } catch (error) {
-      // The registration stands; the copy says why it is not coming.
-      await markTemplateFailed(template.id, zone.id, `The download could not be started: ${(error as Error).message}`);
-    }
-  }
-}
-
 // ---- commands ----
 
 const ownerParams = {
@@ -476,7 +430,7 @@ const registerTemplateCommand = defineCommand({
     });
     const context = await renderContext(caller, [template], existing);
     const rows = rowsOf(template, context.zones);
-    await startDownloads(caller, template, existing);
+    await startTemplateDownloads(actorOf(caller), template, existing.map((zone) => zone.id));
     return {
       body: { count: rows.length, template: rows.map((row) => renderRow(context, row)) },
       events: [completed('TEMPLATE.CREATE', 'registering template', `Id: ${template.id} name: ${template.name}`, { id: template.id, type: 'Template' })],
