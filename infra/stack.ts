@@ -31,8 +31,11 @@ export class MoldStack extends Stack {
     orchestration.grantStartExecution(api);
     orchestration.grantDescribeExecution(api);
     orchestration.grantDescribeExecution(sweeper);
+    // The sweeper starts the template downloads that had nowhere to go at registration.
+    orchestration.grantStartExecution(sweeper);
     orchestration.grantTaskResponse(agentGateway);
     api.addEnvironment(STATE_MACHINES_VARIABLE, orchestration.arnsJson());
+    sweeper.addEnvironment(STATE_MACHINES_VARIABLE, orchestration.arnsJson());
     const endpoint = new Api(this, 'Api', { handler: api, agentGateway });
     new Schedules(this, 'Schedules', { sweeper });
 
