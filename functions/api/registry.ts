@@ -23,8 +23,10 @@ import { limitCommands } from './commands/limits.ts';
 import { capacityCommands } from './commands/capacity.ts';
 import { agentCommands } from './commands/agents.ts';
 import { alertCommands } from './commands/alerts.ts';
+import { affinityGroupCommands } from './commands/affinity-groups.ts';
+import { sshKeyPairCommands } from './commands/ssh-keypairs.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

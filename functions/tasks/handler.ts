@@ -3,6 +3,7 @@
 // shared/cloudstack/errors.ts's classes, which the state machine's Catch hands to failJob.
 import middy from '@middy/core';
 import { z } from 'zod';
+import { affinityGroupActions, runAffinityGroupAction } from './affinity-groups.ts';
 import { agentCommandActions, runAgentCommandTask } from './agent-commands.ts';
 import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
@@ -16,6 +17,7 @@ const action = z.discriminatedUnion('action', [
   ...templateActions,
   ...networkActions,
   ...agentCommandActions,
+  ...affinityGroupActions,
 ]);
 
 export type TaskAction = z.infer<typeof action>;
@@ -40,6 +42,8 @@ async function run(event: unknown) {
     case 'finishAgentCommand':
     case 'abortAgentCommand':
       return runAgentCommandTask(request);
+    case 'affinityGroupCommand':
+      return runAffinityGroupAction(request);
   }
 }
 

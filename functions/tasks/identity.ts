@@ -2,6 +2,8 @@
 // step finds what it already did gone (or already in its new state) and carries on.
 import { z } from 'zod';
 import { InvalidParameter, ResourceInUse } from '../../shared/cloudstack/errors.ts';
+import { deleteAffinityGroupsOfAccount } from '../../shared/db/affinity-groups.ts';
+import { deleteAccountKeyPairs } from '../../shared/db/ssh-keypairs.ts';
 import {
   deleteAccountRecord,
   deleteDomainRecord,
@@ -87,12 +89,14 @@ export async function prepareDomainDeletion(domainId: string, cleanup: boolean):
   return { accountIds: (await listAccountsUnder(domain.tree)).map((account) => account.id) };
 }
 
-/** The account's users (their API keys and sessions with them), then the account. */
+/** The account's users (their API keys and sessions with them), affinity groups and SSH key pairs, then the account. */
 export async function deleteAccountRecords(accountId: string): Promise<{ accountId: string; users: number }> {
   const account = await getAccount(accountId);
   if (!account) return { accountId, users: 0 };
   const users = await listUsersUnder(account.domainTree, account.id);
   for (const user of users) await deleteUserRecord(user);
+  await deleteAffinityGroupsOfAccount(account);
+  await deleteAccountKeyPairs(account);
   await deleteAccountRecord(account);
   return { accountId, users: users.length };
 }

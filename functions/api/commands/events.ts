@@ -22,7 +22,7 @@ import { noSuchEntity } from '../validate.ts';
  * Upstream's event types: the public constants of com.cloud.event.EventTypes, in their order
  * (listEventTypes answers exactly these). Taken from a pre-4.20 upstream file, with 4.20's ROLE.ENABLE and
  * ROLE.DISABLE, and Mold's own types for changes upstream records no event for (clusters, host
- * updates, a host's connection status, storage pools, image stores, on-prem agents); every type Mold records is among them.
+ * updates, a host's connection status, storage pools, image stores, on-prem agents, created and deleted SSH key pairs); every type Mold records is among them.
  */
 export const EVENT_TYPES: readonly string[] = `
   VM.CREATE VM.DESTROY VM.START VM.STOP VM.REBOOT VM.UPDATE VM.UPGRADE VM.DYNAMIC.SCALE VM.RESETPASSWORD
@@ -60,7 +60,7 @@ export const EVENT_TYPES: readonly string[] = `
   CA.CERTIFICATE.ISSUE CA.CERTIFICATE.REVOKE CA.CERTIFICATE.PROVISION
   ACCOUNT.ENABLE ACCOUNT.DISABLE ACCOUNT.CREATE ACCOUNT.DELETE ACCOUNT.UPDATE ACCOUNT.MARK.DEFAULT.ZONE
   USER.LOGIN USER.LOGOUT USER.CREATE USER.DELETE USER.DISABLE USER.MOVE USER.UPDATE USER.ENABLE USER.LOCK
-  REGISTER.SSH.KEYPAIR
+  REGISTER.SSH.KEYPAIR SSH.KEYPAIR.CREATE SSH.KEYPAIR.DELETE
   REGISTER.USER.DATA
   REGISTER.USER.KEY
   TEMPLATE.CREATE TEMPLATE.DELETE TEMPLATE.UPDATE TEMPLATE.DOWNLOAD.START TEMPLATE.DOWNLOAD.SUCCESS
