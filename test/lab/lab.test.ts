@@ -53,7 +53,8 @@ function labProcesses(): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(LAB_DIR) && alive(Number(entry))) found.push(Number(entry));
+      // LAB_DIR + '/': other labs (/tmp/moldlab<id>) may run beside this one, from other test files.
+      if (cmdline.includes(`${LAB_DIR}/`) && alive(Number(entry))) found.push(Number(entry));
     } catch {}
   }
   return found;
@@ -118,6 +119,8 @@ suite(isRoot ? 'the lab' : 'the lab (skipped: it needs root to create namespaces
     expect(await labMounts()).toEqual([]);
     expect(await labPids()).toEqual([]);
     expect(labProcesses()).toEqual([]);
-    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/moldlab/);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    expect(mounts).not.toContain(`${LAB_DIR}/`);
+    expect(mounts).not.toMatch(/\/run\/netns\/moldlab-h\d/);
   }, 120_000);
 });
