@@ -10,6 +10,7 @@ import type { Outcome } from './journal.ts';
 import { errorText } from './log.ts';
 import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
 import { keyComment } from './state.ts';
+import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
 
 export interface CommandContext {
   agentId: string;
@@ -118,6 +119,22 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
 
   async downloadTemplate(ctx, payload) {
     return await downloadTemplate(ctx.pool, { ...payload, host: { ...payload.host, port: payload.host.port ?? 22 } }, ctx.signal);
+  },
+
+  async startVm(ctx, payload) {
+    return await startVm(ctx.pool, payload);
+  },
+
+  async stopVm(ctx, payload) {
+    return await stopVm(ctx.pool, payload, ctx.signal);
+  },
+
+  async rebootVm(ctx, payload) {
+    return await rebootVm(ctx.pool, payload);
+  },
+
+  async expungeVm(ctx, payload) {
+    return await expungeVm(ctx.pool, payload);
   },
 };
 

@@ -113,6 +113,29 @@ const STATES: Record<number, PowerState> = {
   7: 'Suspended',
 };
 
+/** `virsh domstate` (its first line: libvirt words, e.g. "shut off", "in shutdown"). */
+export function parseDomstate(text: string): PowerState {
+  const word = text.trim().split('\n')[0]!.trim().toLowerCase();
+  const states: Record<string, PowerState> = {
+    running: 'Running',
+    idle: 'Running',
+    blocked: 'Running',
+    paused: 'Paused',
+    'in shutdown': 'Shutdown',
+    'shut off': 'Stopped',
+    crashed: 'Crashed',
+    pmsuspended: 'Suspended',
+    'no state': 'Unknown',
+  };
+  return states[word] ?? 'Unknown';
+}
+
+/** `virsh vncdisplay` (`:3`, `10.0.0.5:3`, `[::1]:3`): the TCP port, 5900 + display. */
+export function parseVncDisplay(text: string): number | undefined {
+  const m = /:(\d+)\s*$/.exec(text.trim().split('\n')[0] ?? '');
+  return m ? 5900 + Number(m[1]) : undefined;
+}
+
 /**
  * Domains from `virsh list --all --uuid --name` (lines `uuid name`) and `virsh domstats --state`
  * (blocks `Domain: 'name'` / `state.state=N`).

@@ -39,6 +39,80 @@ export const hostFacts = z.object({
 });
 export type HostFacts = z.infer<typeof hostFacts>;
 
+/** A domain's power state as the agent reads it (`virsh domstate`). */
+export const domainPowerState = z.enum(['Running', 'Stopped', 'Paused', 'Shutdown', 'Crashed', 'Suspended', 'Unknown']);
+
+// ---- virtual machines (the agent turns a VmSpec into libvirt domain XML; every command is safe to repeat) ----
+
+/** One guest NIC: the agent puts it on the bridge of `vlan` over the host's uplink (the device of its default route). */
+export const nicSpec = z.object({
+  mac: z.string(),
+  /** 802.1Q id; absent for an untagged network (then `bridge` names an existing bridge on the host). */
+  vlan: z.number().int().min(1).max(4094).optional(),
+  bridge: z.string().optional(),
+  ip: z.string(),
+  netmask: z.string(),
+  gateway: z.string(),
+  dns: z.array(z.string()).default([]),
+});
+export type NicSpec = z.input<typeof nicSpec>;
+
+export const diskSpec = z.object({
+  /** Absolute path on the host (primary storage), e.g. <pool path>/<volume id>.qcow2. */
+  path: z.string(),
+  /** For a root disk made from a template: a qcow2 overlay on this file (created when missing). */
+  backingFile: z.string().optional(),
+  /** Virtual size; a root overlay grows to it, a blank data disk is created with it. */
+  sizeBytes: z.number().int().positive().optional(),
+  /** Order on the bus: 0 is the root disk (vda), 1 vdb, … */
+  deviceId: z.number().int().min(0).max(25),
+});
+export type DiskSpec = z.input<typeof diskSpec>;
+
+/** Everything a start needs: upstream's "start rebuilds the VM from the database". */
+export const vmSpec = z.object({
+  /** The libvirt domain name: the instance name (i-<account>-<vm>-VM). */
+  name: z.string(),
+  /** The VM's id, also the domain's UUID. */
+  uuid: z.string(),
+  hostname: z.string(),
+  vcpus: z.number().int().positive(),
+  /** MHz per vCPU (the offering's speed): becomes the domain's CPU shares. */
+  cpuMhz: z.number().int().positive(),
+  memoryMiB: z.number().int().positive(),
+  disks: z.array(diskSpec).min(1),
+  /** The config drive (OpenStack layout, label config-2) for cloud-init, rebuilt on every start. */
+  configDrive: z.object({
+    path: z.string(),
+    instanceId: z.string(),
+    /** key name → OpenSSH public key line. */
+    publicKeys: z.record(z.string(), z.string()).default({}),
+    /** base64, as the API took it. */
+    userData: z.string().optional(),
+    availabilityZone: z.string().optional(),
+  }),
+  nics: z.array(nicSpec),
+  /** VNC listens on this host address (the console proxy connects to it). */
+  vncListen: z.string(),
+});
+export type VmSpec = z.input<typeof vmSpec>;
+
+export const domainState = z.object({ name: z.string(), state: domainPowerState, vncPort: z.number().int().optional() });
+
+export const vmCommands = {
+  /** Creates missing disks (overlay on the template, blank data disks), writes the config drive, makes sure the NIC's bridge exists, defines the domain (replacing an older definition) and starts it unless it runs. */
+  startVm: { payload: z.object({ host: hostTarget, vm: vmSpec }), result: domainState },
+  /** ACPI shutdown, then destroy after `timeoutSeconds`; `forced` destroys at once. Stopped already: fine. The definition stays. */
+  stopVm: {
+    payload: z.object({ host: hostTarget, name: z.string(), forced: z.boolean().default(false), timeoutSeconds: z.number().int().positive().default(60) }),
+    result: z.object({ name: z.string(), state: domainPowerState, forced: z.boolean() }),
+  },
+  /** In place (`virsh reboot`, reset if the guest ignores it): no new definition. */
+  rebootVm: { payload: z.object({ host: hostTarget, name: z.string() }), result: domainState },
+  /** Destroys and undefines the domain (if there) and deletes `files` (disks, config drive). Gone already: fine. */
+  expungeVm: { payload: z.object({ host: hostTarget, name: z.string(), files: z.array(z.string()) }), result: z.object({ removed: z.array(z.string()) }) },
+} as const;
+
 // ---- the commands ----
 
 export const agentCommands = {
@@ -86,6 +160,7 @@ export const agentCommands = {
     }),
     result: z.object({ path: z.string(), size: z.number(), checksum: z.string() }),
   },
+  ...vmCommands,
 } as const;
 
 export type AgentCommandType = keyof typeof agentCommands;
@@ -154,7 +229,6 @@ export const resultResponse = z.object({ accepted: z.boolean() });
 /** POST /agent/v1/heartbeat: a long command is still running (SendTaskHeartbeat). */
 export const heartbeatRequest = z.object({ commandId: z.string(), taskToken: z.string() });
 
-export const domainPowerState = z.enum(['Running', 'Stopped', 'Paused', 'Shutdown', 'Crashed', 'Suspended', 'Unknown']);
 export const domainReport = z.object({ name: z.string(), uuid: z.string(), state: domainPowerState });
 
 export const hostReport = z.object({

@@ -42,6 +42,7 @@ export const PACKAGES = [
   'openssh-server',
   'iproute2',
   'openssl', // openssl passwd: the lab's root password hash
+  'genisoimage', // the agent writes config drives with it (isoinfo reads them back in tests)
 ];
 
 export interface LabHost {
