@@ -25,6 +25,8 @@ import {
 } from '../../../shared/db/limits.ts';
 import { listNetworks } from '../../../shared/db/networks.ts';
 import { listTemplateRecords } from '../../../shared/db/templates.ts';
+// Registers the counters of VMs and volumes (user_vm, cpu, memory, volume, primary_storage).
+import '../../../shared/db/vms.ts';
 import type { Settings } from '../../../shared/settings.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse } from '../paging.ts';

@@ -1,0 +1,326 @@
+// Reserving a host's CPU and memory (and a pool's bytes) for a VM, so concurrent deploys never
+// over-commit: the planner (shared/placement.ts) orders the hosts that may take the VM from what
+// was read, then each reservation is one conditional write on the host item — it holds only while
+// the host is still Up and Enabled and its allocated CPU and memory, raised by the VM's, stay
+// within capacity × the cluster's over-provisioning factor. With a new disk, the pool's bytes are
+// reserved in the same transaction. A refused reservation means someone else took the room: the
+// next candidate is tried; when none holds, InsufficientCapacity (533) with upstream's text.
+import { log } from '../log.ts';
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from '../aws.ts';
+import { InsufficientCapacity } from '../cloudstack/errors.ts';
+import {
+  allocationAlgorithm,
+  noDeploymentText,
+  parseTags,
+  planPlacement,
+  type CandidateHost,
+  type CandidatePool,
+  type Placement,
+  type PlacementRequest,
+} from '../placement.ts';
+import { loadSettings, settingsFor, type Settings } from '../settings.ts';
+import { getAffinityGroup } from './affinity-groups.ts';
+import { hostKey, listHostRecords, type Host } from './hosts.ts';
+import type { Account } from './identity.ts';
+import { listClusters, listPods, listZones, type Cluster } from './infrastructure.ts';
+import { getItems, isConditionFailure, tableName } from './items.ts';
+import { releaseResources, reserveResources, type ResourceAmounts } from './limits.ts';
+import { listStoragePools, overprovisioningFactor, releasePoolItem, reservePoolItem, type StoragePool } from './storage.ts';
+import { listVmsOfAccount, vmKey, vmResources, volumeResources, type VirtualMachine } from './vms.ts';
+
+/** What a host may hold in all: CPU MHz and memory bytes after the cluster's factors. */
+export interface HostCaps {
+  cpuMhz: number;
+  memoryBytes: number;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function reserveHostItem(hostId: string, cpuMhz: number, memoryBytes: number, caps: HostCaps) {
+  return {
+    TableName: tableName(),
+    Key: hostKey(hostId),
+    UpdateExpression: 'SET #cpu = if_not_exists(#cpu, :zero) + :cpu, #mem = if_not_exists(#mem, :zero) + :mem',
+    ConditionExpression:
+      'attribute_exists(pk) AND #status = :up AND #rs = :enabled AND (attribute_not_exists(#cpu) OR #cpu <= :cpuMax) AND (attribute_not_exists(#mem) OR #mem <= :memMax)',
+    ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated', '#status': 'status', '#rs': 'resourcestate' },
+    ExpressionAttributeValues: {
+      ':zero': 0,
+      ':cpu': cpuMhz,
+      ':mem': memoryBytes,
+      ':up': 'Up',
+      ':enabled': 'Enabled',
+      ':cpuMax': caps.cpuMhz - cpuMhz,
+      ':memMax': caps.memoryBytes - memoryBytes,
+    },
+  };
+}
+
+/**
+ * Raises the host's allocated CPU and memory in one conditional update: it holds only while the
+ * host is Up and Enabled and both stay within `caps`. False when it does not hold.
+ */
+export async function reserveHostCapacity(hostId: string, cpuMhz: number, memoryBytes: number, caps: HostCaps): Promise<boolean> {
+  try {
+    await dynamo().send(new UpdateCommand(reserveHostItem(hostId, cpuMhz, memoryBytes, caps)));
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Gives CPU and memory back to the host (never below zero). A host gone is fine. */
+export async function releaseHostCapacity(hostId: string, cpuMhz: number, memoryBytes: number): Promise<void> {
+  try {
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: hostKey(hostId),
+        UpdateExpression: 'SET #cpu = #cpu - :cpu, #mem = #mem - :mem',
+        ConditionExpression: 'attribute_exists(pk) AND #cpu >= :cpu AND #mem >= :mem',
+        ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated' },
+        ExpressionAttributeValues: { ':cpu': cpuMhz, ':mem': memoryBytes },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    // Gone, or holding less than that (an earlier release, a recount): clamp at zero.
+    await dynamo()
+      .send(
+        new UpdateCommand({
+          TableName: tableName(),
+          Key: hostKey(hostId),
+          UpdateExpression: 'SET #cpu = :zero, #mem = :zero',
+          ConditionExpression: 'attribute_exists(pk) AND (#cpu < :cpu OR #mem < :mem)',
+          ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated' },
+          ExpressionAttributeValues: { ':cpu': cpuMhz, ':mem': memoryBytes, ':zero': 0 },
+        }),
+      )
+      .catch((again) => {
+        if (!isConditionFailure(again)) throw again;
+      });
+  }
+}
+
+// ---- what the planner needs ----
+
+export interface Inventory {
+  hosts: CandidateHost[];
+  pools: CandidatePool[];
+}
+
+/** The zone's hosts with their parents and cluster factors, and its pools with theirs. */
+export async function loadInventory(zoneId: string, global?: Settings): Promise<Inventory> {
+  const settings = global ?? (await loadSettings());
+  const [hosts, zones, pods, clusters, pools] = await Promise.all([
+    listHostRecords({ zoneId }),
+    listZones(),
+    listPods({ zoneId }),
+    listClusters({ zoneId }),
+    listStoragePools({ zoneId }),
+  ]);
+  const zone = zones.find((z) => z.id === zoneId);
+  const podById = new Map(pods.map((p) => [p.id, p]));
+  const clusterById = new Map(clusters.map((c) => [c.id, c]));
+  const factors = new Map<string, { cpu: number; memory: number }>();
+  await Promise.all(
+    clusters.map(async (cluster: Cluster) => {
+      const scoped = await settingsFor({ clusterId: cluster.id, zoneId: cluster.zoneId }, settings);
+      factors.set(cluster.id, { cpu: scoped.number('cpu.overprovisioning.factor') || 1, memory: scoped.number('mem.overprovisioning.factor') || 1 });
+    }),
+  );
+  const candidates: CandidateHost[] = [];
+  for (const host of hosts) {
+    const pod = podById.get(host.podId);
+    const cluster = clusterById.get(host.clusterId);
+    if (!zone || !pod || !cluster) continue;
+    const factor = factors.get(cluster.id)!;
+    candidates.push({ host, zone, pod, cluster, cpuFactor: factor.cpu, memoryFactor: factor.memory });
+  }
+  const candidatePools = await Promise.all(pools.map(async (pool) => ({ pool, factor: await overprovisioningFactor(pool, settings) })));
+  return { hosts: candidates, pools: candidatePools };
+}
+
+/**
+ * The hosts the VM must avoid (other members of its host anti-affinity groups run there) and must
+ * use (other members of its host affinity groups run there), from the groups' member lists.
+ */
+export async function affinityConstraints(vmId: string, affinityGroupIds: readonly string[]): Promise<{ avoidHostIds: string[]; requireHostIds: string[] }> {
+  const avoid = new Set<string>();
+  const require = new Set<string>();
+  const groups = (await Promise.all(affinityGroupIds.map((id) => getAffinityGroup(id)))).filter((g) => g !== undefined);
+  const memberIds = [...new Set(groups.flatMap((g) => g.virtualMachineIds).filter((id) => id !== vmId))];
+  const members = new Map<string, VirtualMachine>();
+  for (let i = 0; i < memberIds.length; i += 100) {
+    const batch = memberIds.slice(i, i + 100);
+    const items = await getItems<(VirtualMachine | undefined)[]>(batch.map((id) => vmKey(id)));
+    items.forEach((vm) => vm && members.set(vm.id, vm));
+  }
+  for (const group of groups) {
+    for (const memberId of group.virtualMachineIds) {
+      const member = members.get(memberId);
+      // A member holds its host while it has one (Starting, Running, Stopping, Migrating).
+      if (!member?.hostId || member.id === vmId) continue;
+      (group.type === 'host anti-affinity' ? avoid : require).add(member.hostId);
+    }
+  }
+  return { avoidHostIds: [...avoid], requireHostIds: [...require] };
+}
+
+// ---- planning and reserving ----
+
+export interface DeploymentRequest {
+  vm: Pick<VirtualMachine, 'id' | 'instanceName' | 'accountId' | 'domainTree' | 'zoneId' | 'cpuNumber' | 'cpuSpeed' | 'memoryMiB' | 'affinityGroupIds'>;
+  /** The offering's host tags and root disk storage tags (comma-separated or a list). */
+  hostTags?: string | readonly string[];
+  storageTags?: string | readonly string[];
+  /** Bytes of the new root disk to reserve on a pool (deploy); omitted: none. */
+  diskBytes?: number;
+  /** The pool of the existing root volume (start): the host must reach it. */
+  poolId?: string;
+  /** A root admin's hostid. */
+  hostId?: string;
+  /** Hosts not to try (besides anti-affinity). */
+  avoidHostIds?: readonly string[];
+  settings?: Settings;
+  /** For tests: the random numbers of the random algorithms. */
+  random?: () => number;
+}
+
+/** What planAndReserve holds for the VM; give it back with releaseReservation. */
+export interface Reservation {
+  hostId: string;
+  host: Host;
+  podId: string;
+  clusterId: string;
+  cpuMhz: number;
+  memoryBytes: number;
+  /** The pool holding the new disk's bytes, when one was reserved. */
+  poolId?: string;
+  pool?: StoragePool;
+  poolBytes: number;
+}
+
+/** Why a candidate's reservation failed (from a transaction's cancellation reasons). */
+function failedItems(error: unknown): { conflict: boolean; conditions: boolean[] } {
+  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return { conflict: reasons.some((r) => r.Code === 'TransactionConflict'), conditions: reasons.map((r) => r.Code === 'ConditionalCheckFailed') };
+}
+
+/** Reserves the host (and a pool when the placement has some); which pool held, or false. */
+async function reservePlacement(placement: Placement, cpuMhz: number, memoryBytes: number, diskBytes: number): Promise<{ pool?: CandidatePool } | false> {
+  const caps = { cpuMhz: placement.cpuCapacity, memoryBytes: placement.memoryCapacity };
+  if (diskBytes <= 0) return (await reserveHostCapacity(placement.host.id, cpuMhz, memoryBytes, caps)) ? {} : false;
+  for (const candidate of placement.pools) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        await dynamo().send(
+          new TransactWriteCommand({
+            TransactItems: [{ Update: reserveHostItem(placement.host.id, cpuMhz, memoryBytes, caps) }, reservePoolItem(candidate.pool as StoragePool, diskBytes, candidate.factor)] as never,
+          }),
+        );
+        return { pool: candidate };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        const { conflict, conditions } = failedItems(error);
+        if (conditions[0]) return false; // the host no longer holds it
+        if (conditions[1]) break; // this pool no longer holds it: the next pool
+        if (conflict || conditions.length === 0) {
+          await pause(5 + Math.random() * 20);
+          continue;
+        }
+        break;
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Plans the VM's placement and reserves the first candidate that still holds: host CPU and memory,
+ * and the new disk's bytes on a pool. Throws InsufficientCapacity (533) with upstream's text when
+ * no host can take the VM.
+ */
+export async function planAndReserve(request: DeploymentRequest): Promise<Reservation> {
+  const settings = request.settings ?? (await loadSettings());
+  const algorithm = allocationAlgorithm(settings.raw('vm.allocation.algorithm'));
+  const { vm } = request;
+  const cpuMhz = vm.cpuNumber * vm.cpuSpeed;
+  const memoryBytes = vm.memoryMiB * 1024 * 1024;
+  const diskBytes = request.diskBytes ?? 0;
+  const [inventory, affinity, accountVms] = await Promise.all([
+    loadInventory(vm.zoneId, settings),
+    affinityConstraints(vm.id, vm.affinityGroupIds ?? []),
+    algorithm === 'userdispersing' || algorithm.startsWith('userconcentratedpod')
+      ? listVmsOfAccount({ id: vm.accountId, domainTree: vm.domainTree }).then((vms) => vms.filter((other) => other.id !== vm.id))
+      : Promise.resolve([]),
+  ]);
+  const tried = new Set<string>(request.avoidHostIds ?? []);
+  const planRequest: Omit<PlacementRequest, 'avoidHostIds'> = {
+    cpuNumber: vm.cpuNumber,
+    cpuSpeed: vm.cpuSpeed,
+    memoryBytes,
+    hostTags: parseTags(request.hostTags as string | string[] | undefined),
+    storageTags: parseTags(request.storageTags as string | string[] | undefined),
+    diskBytes,
+    poolId: request.poolId,
+    hostId: request.hostId,
+    requireHostIds: affinity.requireHostIds,
+    accountVms: accountVms.map((other) => ({ hostId: other.hostId, podId: other.podId })),
+    algorithm,
+    random: request.random,
+  };
+  const { candidates, excluded } = planPlacement(inventory.hosts, inventory.pools, { ...planRequest, avoidHostIds: [...tried, ...affinity.avoidHostIds] });
+  if (candidates.length === 0) log.info('no host for the VM', { vm: vm.instanceName, excluded });
+  for (const placement of candidates) {
+    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes);
+    if (!held) continue;
+    const host = { ...(placement.host as Host), cpuallocated: (placement.host.cpuallocated ?? 0) + cpuMhz, memoryallocated: (placement.host.memoryallocated ?? 0) + memoryBytes };
+    return {
+      hostId: host.id,
+      host,
+      podId: host.podId,
+      clusterId: host.clusterId,
+      cpuMhz,
+      memoryBytes,
+      ...(held.pool && { poolId: held.pool.pool.id, pool: held.pool.pool as StoragePool }),
+      poolBytes: held.pool ? diskBytes : 0,
+    };
+  }
+  throw new InsufficientCapacity(noDeploymentText(vm.instanceName));
+}
+
+/** Gives back what planAndReserve reserved. */
+export async function releaseReservation(reservation: Pick<Reservation, 'hostId' | 'cpuMhz' | 'memoryBytes' | 'poolId' | 'poolBytes'>): Promise<void> {
+  await releaseHostCapacity(reservation.hostId, reservation.cpuMhz, reservation.memoryBytes);
+  if (reservation.poolId && reservation.poolBytes > 0) {
+    await dynamo()
+      .send(new UpdateCommand(releasePoolItem(reservation.poolId, reservation.poolBytes).Update))
+      .catch((error) => {
+        if (!isConditionFailure(error)) throw error;
+      });
+  }
+}
+
+/** The host capacity a VM holds while it has a host: its CPU MHz and memory bytes. */
+export const vmHostCapacity = (vm: Pick<VirtualMachine, 'cpuNumber' | 'cpuSpeed' | 'memoryMiB'>) => ({ cpuMhz: vm.cpuNumber * vm.cpuSpeed, memoryBytes: vm.memoryMiB * 1024 * 1024 });
+
+// ---- resource limits of a VM ----
+
+/** What a VM with its root disk counts against limits: user_vm, cpu, memory, volume, primary_storage. */
+export const vmLimitAmounts = (vm: Pick<VirtualMachine, 'cpuNumber' | 'memoryMiB'>, rootDiskBytes: number): ResourceAmounts => ({
+  ...vmResources(vm),
+  ...volumeResources({ sizeBytes: rootDiskBytes }),
+});
+
+/** Reserves the VM's resources against the account's and its domains' limits (532 when exceeded). */
+export const reserveVmLimits = (account: string | Account, vm: Pick<VirtualMachine, 'cpuNumber' | 'memoryMiB'>, rootDiskBytes: number, settings?: Settings) =>
+  reserveResources(account, vmLimitAmounts(vm, rootDiskBytes), { settings });
+
+/** Gives the VM's resources back. */
+export const releaseVmLimits = (account: string | Account, vm: Pick<VirtualMachine, 'cpuNumber' | 'memoryMiB'>, rootDiskBytes: number) =>
+  releaseResources(account, vmLimitAmounts(vm, rootDiskBytes));
+
+
