@@ -464,6 +464,14 @@ async function destroy(pool: SshPool, t: SshTarget, name: string): Promise<void>
 }
 
 export async function stopVm(pool: SshPool, payload: CommandPayload<'stopVm'>, signal?: AbortSignal): Promise<CommandResult<'stopVm'>> {
+  const result = await halt(pool, payload, signal);
+  // As upstream's KVM agent does: a stopped VM leaves no definition behind (its disks stay), so the
+  // next start defines it afresh on whichever host it lands.
+  await expungeVm(pool, { host: payload.host, name: payload.name, files: [] });
+  return result;
+}
+
+async function halt(pool: SshPool, payload: CommandPayload<'stopVm'>, signal?: AbortSignal): Promise<CommandResult<'stopVm'>> {
   const t = hostTarget(payload.host);
   const { name } = payload;
   const state = await domstate(pool, t, name);

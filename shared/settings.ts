@@ -78,9 +78,11 @@ export const SETTINGS = [
   define({ name: 'enable.domain.settings.for.child.domain', category: 'Advanced', component: 'ConfigurationManager', type: 'Boolean', defaultValue: 'false', description: 'Indicates whether the settings of parent domain should be applied for child domain. If true, the child domain will get value from parent domain if its not configured in child domain else global value is taken.', group: ACCESS, subgroup: 'Domain' }),
 
   // Virtual machines.
+  define({ name: 'vm.destroy.forcestop', category: 'Advanced', component: 'VirtualMachineManager', type: 'Boolean', defaultValue: 'false', description: 'On destroy, force-stop takes this value ', group: COMPUTE, subgroup: 'Virtual Machine' }),
   define({ name: 'expunge.delay', category: 'Advanced', component: 'UserVmManager', type: 'Integer', defaultValue: '86400', description: 'Determines how long (in seconds) to wait before actually expunging destroyed vm. The default value = the default value of expunge.interval', group: COMPUTE, subgroup: 'Virtual Machine' }),
   define({ name: 'expunge.interval', category: 'Advanced', component: 'UserVmManager', type: 'Integer', defaultValue: '86400', description: 'The interval (in seconds) to wait before running the expunge thread.', group: COMPUTE, subgroup: 'Virtual Machine', positive: true }),
   define({ name: 'vm.instancename.flag', category: 'Advanced', component: 'ManagementServer', type: 'Boolean', defaultValue: 'false', description: "If set to true, will set guest VM's name as it appears on the hypervisor, to its hostname. The flag is supported for VMware hypervisor only", group: COMPUTE, subgroup: 'Virtual Machine' }),
+  define({ name: 'instance.name', category: 'Advanced', component: 'AgentManager', type: 'String', defaultValue: 'VM', description: 'Name of the deployment instance.', group: COMPUTE, subgroup: 'Virtual Machine' }),
   define({
     name: 'vm.allocation.algorithm',
     category: 'Advanced',

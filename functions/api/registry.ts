@@ -25,8 +25,10 @@ import { agentCommands } from './commands/agents.ts';
 import { alertCommands } from './commands/alerts.ts';
 import { affinityGroupCommands } from './commands/affinity-groups.ts';
 import { sshKeyPairCommands } from './commands/ssh-keypairs.ts';
+import { vmListCommands } from './commands/vms-list.ts';
+import { vmCommands } from './commands/vms.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

@@ -6,6 +6,7 @@ import { log } from '../../shared/log.ts';
 import { startPendingDownloads } from '../../shared/template-downloads.ts';
 import { sweepHosts, type HostChange } from './hosts.ts';
 import { failOrphanedJobs } from './jobs.ts';
+import { expungeDestroyedVms } from './vms.ts';
 
 async function sweep() {
   const orphanedJobs = await failOrphanedJobs();
@@ -25,7 +26,14 @@ async function sweep() {
   } catch (error) {
     log.error('template download pass failed', { error: (error as Error).message });
   }
-  return { orphanedJobs, hostChanges, downloadsStarted };
+  let vmsExpunged: string[] = [];
+  try {
+    vmsExpunged = await expungeDestroyedVms(await systemActor());
+    if (vmsExpunged.length > 0) log.info('expunging destroyed VMs', { vmIds: vmsExpunged });
+  } catch (error) {
+    log.error('VM expunge pass failed', { error: (error as Error).message });
+  }
+  return { orphanedJobs, hostChanges, downloadsStarted, vmsExpunged };
 }
 
 export const handler = middy().handler(sweep);

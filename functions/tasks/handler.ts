@@ -9,6 +9,7 @@ import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 import { networkActions, runNetworkAction } from './networks.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
+import { runVmTask, vmActions } from './vms.ts';
 
 const action = z.discriminatedUnion('action', [
   z.object({ action: z.literal('completeJob'), jobId: z.string(), result: z.record(z.string(), z.unknown()) }),
@@ -18,6 +19,7 @@ const action = z.discriminatedUnion('action', [
   ...networkActions,
   ...agentCommandActions,
   ...affinityGroupActions,
+  ...vmActions,
 ]);
 
 export type TaskAction = z.infer<typeof action>;
@@ -44,6 +46,8 @@ async function run(event: unknown) {
       return runAgentCommandTask(request);
     case 'affinityGroupCommand':
       return runAffinityGroupAction(request);
+    case 'vmTask':
+      return runVmTask(request);
   }
 }
 

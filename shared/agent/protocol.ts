@@ -102,7 +102,7 @@ export const domainState = z.object({ name: z.string(), state: domainPowerState,
 export const vmCommands = {
   /** Creates missing disks (overlay on the template, blank data disks), writes the config drive, makes sure the NIC's bridge exists, defines the domain (replacing an older definition) and starts it unless it runs. */
   startVm: { payload: z.object({ host: hostTarget, vm: vmSpec }), result: domainState },
-  /** ACPI shutdown, then destroy after `timeoutSeconds`; `forced` destroys at once. Stopped already: fine. The definition stays. */
+  /** ACPI shutdown, then destroy after `timeoutSeconds`; `forced` destroys at once; then undefines it (disks stay). Stopped already: fine. */
   stopVm: {
     payload: z.object({ host: hostTarget, name: z.string(), forced: z.boolean().default(false), timeoutSeconds: z.number().int().positive().default(60) }),
     result: z.object({ name: z.string(), state: domainPowerState, forced: z.boolean() }),

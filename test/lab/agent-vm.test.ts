@@ -169,24 +169,22 @@ suite('VM commands on lab hosts', () => {
     console.log(`stopVm with a 2 s timeout (ACPI ignored, then destroy): ${ms.toFixed(0)} ms`);
     expect(result).toEqual({ name: vm.name, state: 'Stopped', forced: true });
     expect(ms).toBeGreaterThanOrEqual(2_000);
-    expect((await virsh(1, 'domstate', vm.name)).stdout.trim()).toBe('shut off');
-    // The definition stays.
-    expect((await virsh(1, 'dominfo', vm.name)).code).toBe(0);
+    // Undefined, as upstream's agent leaves a stopped VM; its disks stay.
+    expect((await virsh(1, 'dominfo', vm.name)).code).not.toBe(0);
+    expect(existsSync(vm.disks[0]!.path)).toBe(true);
 
     // Stopped already: fine, nothing forced. Not running: reboot names it.
     expect(resultOf(await runCommand(ctx, 'stopVm', { host: host(1), name: vm.name }))).toEqual({ name: vm.name, state: 'Stopped', forced: false });
     const f = failureOf(await runCommand(ctx, 'rebootVm', { host: host(1), name: vm.name }));
     expect(f.error).toBe('VmNotRunning');
-    expect(f.cause).toBe(`Cannot reboot ${vm.name} on root@${l.hosts[0]!.address}: it is not running (state Stopped)`);
+    expect(f.cause).toBe(`Cannot reboot ${vm.name} on root@${l.hosts[0]!.address}: no such domain`);
     expect(failureOf(await runCommand(ctx, 'rebootVm', { host: host(1), name: 'i-9-9-VM' })).cause).toContain('no such domain');
   });
 
   it('stopVm forced destroys at once', async () => {
     resultOf(await runCommand(ctx, 'startVm', { host: host(1), vm }));
-    const t = performance.now();
     expect(resultOf(await runCommand(ctx, 'stopVm', { host: host(1), name: vm.name, forced: true }))).toEqual({ name: vm.name, state: 'Stopped', forced: true });
-    expect(performance.now() - t).toBeLessThan(10_000);
-    expect((await virsh(1, 'domstate', vm.name)).stdout.trim()).toBe('shut off');
+    expect((await virsh(1, 'dominfo', vm.name)).code).not.toBe(0);
     // A domain that was never defined: stopped already.
     expect(resultOf(await runCommand(ctx, 'stopVm', { host: host(1), name: 'i-9-9-VM', forced: true }))).toEqual({ name: 'i-9-9-VM', state: 'Stopped', forced: false });
   });
