@@ -1,0 +1,124 @@
+// A zone ready for VMs on a lab, built through the HTTP API as an operator would: zone, pod and
+// cluster, a shared VLAN network, SharedMountPoint primary storage on the lab's shared directory, a
+// real agent with the lab's hosts added, a blank qcow2 template downloaded into the pool, and a small
+// service offering. Used by the VM end-to-end tests and the deploy benchmark.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Lab, labAt } from '../lab/lab.ts';
+import { enrolAgent, startAgent, type RunningAgent } from './agent.ts';
+import type { ApiClient } from './client.ts';
+import type { RunningRuntime } from './runtime.ts';
+
+export type Params = Record<string, string | number | boolean>;
+
+export interface VmWorld {
+  zoneId: string;
+  networkId: string;
+  templateId: string;
+  /** 1 vCPU × 500 MHz, 64 MB. */
+  offeringId: string;
+  hosts: Array<{ id: string; index: number; address: string; cpuTotal: number }>;
+  agent: RunningAgent;
+  /** Signed POST; throws on anything but 200. */
+  ok(command: string, params?: Params): Promise<any>;
+  /** An async command's finished job. */
+  job(command: string, params: Params, timeoutMs?: number): Promise<any>;
+  /** An async command's result; throws (with the agent's last lines) when the job failed. */
+  done(command: string, params: Params, timeoutMs?: number): Promise<any>;
+  deployParams(name: string, extra?: Params): Params;
+  close(): Promise<void>;
+}
+
+/** Polls until `check` holds, returning its last value. */
+export async function until<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, runtime: RunningRuntime, admin: ApiClient, name = 'vmlab'): Promise<VmWorld> {
+  let agent: RunningAgent | undefined;
+  const ok = async (command: string, params: Params = {}) => {
+    const answer = await admin.call(command, params, { method: 'POST' });
+    if (answer.status !== 200) throw new Error(`${command}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    return answer.body[`${command.toLowerCase()}response`];
+  };
+  const job = async (command: string, params: Params, timeoutMs = 120_000) => admin.waitForJob((await ok(command, params)).jobid, timeoutMs, 20);
+  const done = async (command: string, params: Params, timeoutMs = 120_000) => {
+    const result = await job(command, params, timeoutMs);
+    if (result.jobstatus !== 1) throw new Error(`${command} failed: ${JSON.stringify(result.jobresult)}\n${agent?.output().slice(-3000) ?? ''}`);
+    return result.jobresult;
+  };
+  const gw = lab.names.gateway;
+
+  // A blank qcow2 served from loopback; the agent fetches it into primary storage.
+  const dir = mkdtempSync(join(tmpdir(), 'mold-vm-template-'));
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'blank.qcow2'), '256M']);
+  const image = readFileSync(join(dir, 'blank.qcow2'));
+  const server: Server = createServer((_req, res) => void res.writeHead(200, { 'content-length': image.length }).end(image));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+
+  const zoneId = (await ok('createZone', { name, networktype: 'Advanced', dns1: gw, internaldns1: gw })).zone.id;
+  const podId = (await ok('createPod', { name: 'p1', zoneid: zoneId, gateway: gw, netmask: '255.255.255.0', startip: lab.names.hostAddress(100), endip: lab.names.hostAddress(150) })).pod.id;
+  const clusterId = (await ok('addCluster', { clustername: 'c1', zoneid: zoneId, podid: podId, hypervisor: 'KVM', clustertype: 'CloudManaged' })).cluster[0].id;
+  // Physical networks are made while the zone is still disabled, as upstream requires.
+  const physicalId = (await done('createPhysicalNetwork', { zoneid: zoneId, name: 'phys', vlan: '200-299', isolationmethods: 'VLAN' })).physicalnetwork.id;
+  const sharedOffering = (await ok('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' })).networkoffering[0].id;
+  const networkId = (
+    await ok('createNetwork', {
+      name: 'guests', displaytext: 'guests', networkofferingid: sharedOffering, zoneid: zoneId, physicalnetworkid: physicalId,
+      vlan: 100, gateway: '10.66.0.1', netmask: '255.255.255.0', startip: '10.66.0.10', endip: '10.66.0.250',
+    })
+  ).network.id;
+  for (const [command, id] of [['updateZone', zoneId], ['updatePod', podId], ['updateCluster', clusterId]] as const) await ok(command, { id, allocationstate: 'Enabled' });
+  await ok('createStoragePool', { name: 'primary', zoneid: zoneId, podid: podId, clusterid: clusterId, scope: 'cluster', url: `SharedMountPoint://${labInfo.primaryDir}`, capacitybytes: 100 * 1024 ** 3 });
+
+  // This machine's kernel cannot make 802.1Q links: guests get a VLAN bridge without an uplink.
+  const enrolled = await enrolAgent(admin, runtime.apiUrl, zoneId);
+  agent = await startAgent(enrolled.dir, { MOLD_AGENT_VLAN_FALLBACK: 'isolated' });
+  const hosts: VmWorld['hosts'] = [];
+  for (const h of labInfo.hosts) {
+    const host = (await done('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: h.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' })).host[0];
+    hosts.push({ id: host.id, index: h.index, address: h.address, cpuTotal: host.cpunumber * host.cpuspeed });
+  }
+
+  const osTypeId = (await ok('listOsTypes', { keyword: 'Other' })).ostype[0].id;
+  const templateId = (
+    await ok('registerTemplate', {
+      name: 'blank', displaytext: 'blank', format: 'QCOW2', hypervisor: 'KVM', zoneid: zoneId, ostypeid: osTypeId,
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/blank.qcow2`,
+      checksum: `{SHA-256}${createHash('sha256').update(image).digest('hex')}`,
+    })
+  ).template[0].id;
+  await until('the template to be ready', async () => (await ok('listTemplates', { id: templateId, templatefilter: 'all' })).template[0], (t) => t.isready === true || /rror|fail/i.test(t.status));
+  server.close();
+
+  // Guests here have no OS to answer ACPI: destroying them need not wait for a graceful stop.
+  await ok('updateConfiguration', { name: 'vm.destroy.forcestop', value: true });
+  const offeringId = (await ok('createServiceOffering', { name: 'tiny', displaytext: 'tiny', cpunumber: 1, cpuspeed: 500, memory: 64 })).serviceoffering.id;
+
+  return {
+    zoneId,
+    networkId,
+    templateId,
+    offeringId,
+    hosts,
+    agent,
+    ok,
+    job,
+    done,
+    deployParams: (vmName, extra = {}) => ({ zoneid: zoneId, serviceofferingid: offeringId, templateid: templateId, networkids: networkId, name: vmName, ...extra }),
+    close: async () => {
+      await agent?.stop();
+    },
+  };
+}
