@@ -132,9 +132,13 @@ export const REPORT_SCRIPT = sectionScript({
 
 export function reportFromOutput(hostId: string, output: string): HostReport {
   const s = parseSections(output);
-  const problem = libvirtProblem(s.version);
+  // A domain list that could not be read is not an empty one: the control plane would take every VM
+  // on the host for stopped. Such a report says libvirtd is not answering.
+  const problem =
+    libvirtProblem(s.version) ??
+    (s.list?.code === 0 ? undefined : `virsh list failed: ${(s.list?.output ?? 'no output').trim().split('\n')[0]}`);
   const mem = parseMeminfo(s.meminfo?.output ?? '');
-  const domains = !problem && s.list?.code === 0 ? parseDomains(s.list.output, s.domstats?.code === 0 ? s.domstats.output : '') : [];
+  const domains = problem ? [] : parseDomains(s.list!.output, s.domstats?.code === 0 ? s.domstats.output : '');
   return {
     hostId,
     reachable: true,

@@ -10,6 +10,7 @@ import { getHost, listHostRecords, nextStatus, updateHostRecord, type Host, type
 import { getPod, getZone } from './db/infrastructure.ts';
 import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
 import { loadSettings, type Settings } from './settings.ts';
+import { syncVmPowerStates } from './vm-power-sync.ts';
 
 /** Mold's own event type for a host's connection status changing (upstream records alerts only). */
 export const HOST_STATUS_EVENT = 'HOST.STATUS.TRANSITION';
@@ -53,7 +54,7 @@ const hostTarget = (host: Host): HostTarget => ({ hostId: host.id, address: host
  *
  * Cost: one query of the zone's hosts (an agent serves one zone; its hosts are picked out by agentId,
  * which is cheap with the few hosts a zone has) plus one write per reported host, and more only for
- * a host whose status changes.
+ * a host whose status changes; then the VM power-state sync (its cost is in shared/vm-power-sync.ts).
  */
 export async function recordReport(agent: Agent, report: ReportRequest): Promise<ReportResponse> {
   const ping = pingSettings(await loadSettings());
@@ -66,6 +67,8 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
     if (updated) hosts.set(host.id, updated);
     else hosts.delete(host.id);
   }
+  // The VM records follow the domains the healthy hosts report (shared/vm-power-sync.ts).
+  await syncVmPowerStates(report.hosts, hosts, ping, now.getTime());
   return {
     pingIntervalSeconds: ping.interval,
     hosts: [...hosts.values()].filter((host) => host.status !== 'Removed').map(hostTarget),

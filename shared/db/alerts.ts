@@ -22,6 +22,8 @@ export interface AlertType {
  */
 export const ALERT_TYPES = {
   HOST: { type: 7, name: `ALERT.COMPUTE.HOST` },
+  /** AlertManager.AlertType.ALERT_TYPE_SYNC: a VM's state sync-ed from an out-of-context transition. */
+  SYNC: { type: 27, name: `ALERT.TYPE.SYNC` },
 } as const satisfies Record<string, AlertType>;
 
 export interface Alert {

@@ -15,9 +15,10 @@
 // states given, so two lifecycle operations never both win.
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
-import { affinityGroupKey, getAffinityGroup } from './affinity-groups.ts';
+import { affinityGroupKey, getAffinityGroup, type AffinityGroup } from './affinity-groups.ts';
 import type { Account } from './identity.ts';
 import { getItem, getItems, isConditionFailure, queryIndex, queryIndexEntries, tableName } from './items.ts';
+import { cloudstackDate } from './jobs.ts';
 import { registerResourceCounter, type ResourceAmounts } from './limits.ts';
 
 export const VM_STATES = ['Starting', 'Running', 'Stopping', 'Stopped', 'Destroyed', 'Expunging', 'Migrating', 'Error'] as const;
@@ -394,10 +395,13 @@ export type VmChanges = Partial<Omit<VirtualMachine, 'id' | 'number' | 'accountI
 
 /**
  * Moves the VM to `to` (with `changes`) only if it is now in one of `from`: one conditional update.
+ * Stamps `lastUpdated` (upstream's vm_instance.update_time, set on every state transition; shown as
+ * `lastupdated`). `expect` adds equality conditions (a field given as undefined must be absent), so
+ * a caller acting on what it read can insist that the VM is still exactly that (power-state sync).
  * Returns the VM as it now is, or undefined when it is gone or in another state.
  */
-export async function transitionVm(id: string, from: readonly VmState[], to: VmState, changes: VmChanges = {}): Promise<VirtualMachine | undefined> {
-  return writeVm(id, { ...changes, state: to }, from);
+export async function transitionVm(id: string, from: readonly VmState[], to: VmState, changes: VmChanges = {}, expect?: Record<string, unknown>): Promise<VirtualMachine | undefined> {
+  return writeVm(id, { ...changes, state: to, lastUpdated: cloudstackDate() }, from, expect);
 }
 
 /** Sets fields of a VM in any state (no state change); undefined when it is gone. */
@@ -405,7 +409,7 @@ export function updateVmRecord(id: string, changes: VmChanges, expectStates?: re
   return writeVm(id, changes, expectStates);
 }
 
-async function writeVm(id: string, changes: VmChanges, from: readonly VmState[] | undefined): Promise<VirtualMachine | undefined> {
+async function writeVm(id: string, changes: VmChanges, from: readonly VmState[] | undefined, expect: Record<string, unknown> = {}): Promise<VirtualMachine | undefined> {
   const names: Record<string, string> = { '#state': 'state' };
   const values: Record<string, unknown> = {};
   const sets: string[] = [];
@@ -440,6 +444,14 @@ async function writeVm(id: string, changes: VmChanges, from: readonly VmState[] 
     });
     conditions.push(list.length ? `#state IN (${list.join(', ')})` : 'attribute_not_exists(pk)');
   }
+  Object.entries(expect).forEach(([field, value], n) => {
+    names[`#x${n}`] = field;
+    if (value === undefined) conditions.push(`attribute_not_exists(#x${n})`);
+    else {
+      values[`:x${n}`] = value;
+      conditions.push(`#x${n} = :x${n}`);
+    }
+  });
   if (sets.length === 0 && removes.length === 0) return getVmConsistent(id);
   try {
     const { Attributes } = await dynamo().send(
@@ -475,7 +487,8 @@ export async function deleteVmRecords(id: string): Promise<boolean> {
   const vm = await getVmConsistent(id);
   if (!vm) return false;
   const volumes = await listVolumesOfVm(id);
-  const volumeIds = new Set([...volumes.map((v) => v.id), vm.rootVolumeId].filter(Boolean));
+  // Its root volume goes with it; data disks stay, detached (upstream detaches them at expunge).
+  const volumeIds = new Set([...volumes.filter((v) => v.type === 'ROOT').map((v) => v.id), vm.rootVolumeId].filter(Boolean));
   try {
     await dynamo().send(
       new TransactWriteCommand({
@@ -488,6 +501,7 @@ export async function deleteVmRecords(id: string): Promise<boolean> {
   } finally {
     await vmsChanged();
   }
+  for (const volume of volumes) if (volume.type !== 'ROOT') await updateVolumeRecord(volume.id, { vmId: undefined, deviceId: undefined });
   for (const groupId of vm.affinityGroupIds ?? []) await leaveAffinityGroup(groupId, id);
   return true;
 }
@@ -515,9 +529,73 @@ export async function leaveAffinityGroup(groupId: string, vmId: string): Promise
   }
 }
 
+/**
+ * Replaces a Stopped VM's affinity groups (upstream's AffinityGroupVMMapDao.updateMap): the VM's
+ * list and the member lists of the groups it leaves and joins change in one transaction, which
+ * holds only while the VM is Stopped with the groups `current` names and every joined group
+ * exists. Retried when a member list moved meanwhile; 'vm' when the VM is no longer as read,
+ * 'group' when a group to join is gone.
+ */
+export async function replaceVmAffinityGroups(vmId: string, current: readonly string[], next: readonly string[]): Promise<'done' | 'vm' | 'group'> {
+  const leaving = current.filter((id) => !next.includes(id));
+  const joining = next.filter((id) => !current.includes(id));
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const left = leaving.length ? await getItems<(Pick<AffinityGroup, 'virtualMachineIds'> | undefined)[]>(leaving.map(affinityGroupKey) as never) : [];
+    const leaves = leaving.flatMap((groupId, n) => {
+      const index = left[n]?.virtualMachineIds?.indexOf(vmId) ?? -1;
+      if (index < 0) return []; // gone, or never listed it
+      return [{ Update: { TableName: tableName(), Key: affinityGroupKey(groupId), UpdateExpression: `REMOVE virtualMachineIds[${index}]`, ConditionExpression: `virtualMachineIds[${index}] = :vm`, ExpressionAttributeValues: { ':vm': vmId } } }];
+    });
+    const joins = joining.map((groupId) => ({
+      Update: {
+        TableName: tableName(),
+        Key: affinityGroupKey(groupId),
+        UpdateExpression: 'SET virtualMachineIds = list_append(if_not_exists(virtualMachineIds, :empty), :vm)',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':empty': [], ':vm': [vmId] },
+      },
+    }));
+    try {
+      await dynamo().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: tableName(),
+                Key: vmKey(vmId),
+                UpdateExpression: 'SET affinityGroupIds = :next, lastUpdated = :now',
+                ConditionExpression: 'attribute_exists(pk) AND #state = :stopped AND affinityGroupIds = :current',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':next': [...next], ':current': [...current], ':stopped': 'Stopped', ':now': cloudstackDate() },
+              },
+            },
+            ...leaves,
+            ...joins,
+          ] as never,
+        }),
+      );
+      await vmsChanged();
+      return 'done';
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const reasons = ((error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((r) => r?.Code === 'ConditionalCheckFailed');
+      if (reasons[0]) return 'vm';
+      if (reasons.slice(1 + leaves.length).some(Boolean)) return 'group';
+      // A member list moved under us: read the positions again.
+    }
+  }
+  return 'vm';
+}
+
 // ---- volumes ----
 
 export const getVolume = (id: string) => getItem<Volume>(volumeKey(id).pk, 'VOLUME');
+
+/** A consistent read of the volume (for decisions right after a write). */
+export async function getVolumeConsistent(id: string): Promise<Volume | undefined> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: volumeKey(id), ConsistentRead: true }));
+  return Item ? (stripKeys(Item) as Volume) : undefined;
+}
 
 export async function putVolume(volume: Volume): Promise<void> {
   await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...volumeKey(volume.id), ...volumeIndex(volume), ...clean(volume) } }));
@@ -531,6 +609,45 @@ export async function updateVolumeRecord(id: string, changes: Partial<Omit<Volum
   for (const [field, value] of Object.entries(changes)) if (value === undefined) delete (volume as Record<string, unknown>)[field];
   try {
     await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...volumeKey(id), ...volumeIndex(volume), ...volume }, ConditionExpression: 'attribute_exists(pk)' }));
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+  return volume;
+}
+
+/**
+ * Sets fields of a volume only while each field of `expect` still has the value given (undefined:
+ * absent), in one conditional write; undefined when it no longer does or the volume is gone.
+ */
+export async function updateVolumeIf(id: string, expect: Record<string, unknown>, changes: Partial<Omit<Volume, 'id'>>): Promise<Volume | undefined> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: volumeKey(id), ConsistentRead: true }));
+  if (!Item) return undefined;
+  const current = stripKeys(Item) as Volume;
+  for (const [field, value] of Object.entries(expect)) if (current[field] !== value) return undefined;
+  const volume = clean({ ...current, ...changes }) as Volume;
+  for (const [field, value] of Object.entries(changes)) if (value === undefined) delete (volume as Record<string, unknown>)[field];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const conditions = ['attribute_exists(pk)'];
+  Object.entries(expect).forEach(([field, value], n) => {
+    names[`#x${n}`] = field;
+    if (value === undefined) conditions.push(`attribute_not_exists(#x${n})`);
+    else {
+      values[`:x${n}`] = value;
+      conditions.push(`#x${n} = :x${n}`);
+    }
+  });
+  try {
+    await dynamo().send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: { ...volumeKey(id), ...volumeIndex(volume), ...volume },
+        ConditionExpression: conditions.join(' AND '),
+        ...(Object.keys(names).length > 0 && { ExpressionAttributeNames: names }),
+        ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
+      }),
+    );
   } catch (error) {
     if (isConditionFailure(error)) return undefined;
     throw error;

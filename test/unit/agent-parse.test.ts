@@ -237,6 +237,13 @@ describe('reports', () => {
     expect(r).toMatchObject({ hostId: 'h-2', reachable: true, libvirtd: false, domains: [], loadAverage: 1 });
     expect(r.error).toMatch(/^libvirt is not running/);
   });
+
+  it('does not report an unreadable domain list as an empty one', () => {
+    const out = section('version', VERSION) + section('meminfo', MEMINFO) + section('loadavg', '0 0 0 1/1 1\n') + section('list', 'error: internal error\n', 1) + section('domstats', '', 0);
+    const r = reportFromOutput('h-3', out);
+    expect(r).toMatchObject({ hostId: 'h-3', reachable: true, libvirtd: false, domains: [] });
+    expect(r.error).toBe('virsh list failed: error: internal error');
+  });
 });
 
 describe('checksums', () => {
