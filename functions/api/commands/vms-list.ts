@@ -32,8 +32,8 @@ export const VM_DETAILS = ['all', 'group', 'nics', 'stats', 'secgrp', 'tmpl', 's
 export type VmDetail = (typeof VM_DETAILS)[number];
 
 /** Upstream's user.vm.denied.details and user.vm.readonly.details defaults. */
-const USER_DENIED_DETAILS = ['rootdisksize', 'cpuOvercommitRatio', 'memoryOvercommitRatio', 'Message.ReservedCapacityFreed.Flag'];
-const USER_READONLY_DETAILS = 'dataDiskController, rootDiskController';
+export const USER_DENIED_DETAILS = ['rootdisksize', 'cpuOvercommitRatio', 'memoryOvercommitRatio', 'Message.ReservedCapacityFreed.Flag'];
+export const USER_READONLY_DETAILS = 'dataDiskController, rootDiskController';
 
 /** What rendering a VM needs besides the VM: the records it refers to, and who asks. */
 export interface VmRenderContext {
@@ -208,7 +208,7 @@ export function renderVm(vm: VirtualMachine, context: VmRenderContext): Record<s
     ...(osTypeId && { ostypeid: osTypeId, osdisplayname: osType?.description }),
     ...(groups && { affinitygroup: groups }),
     displayvm: true,
-    isdynamicallyscalable: Boolean(template?.isdynamicallyscalable),
+    isdynamicallyscalable: typeof vm.isDynamicallyScalable === 'boolean' ? vm.isDynamicallyScalable : Boolean(template?.isdynamicallyscalable),
     tags: [],
   };
 }

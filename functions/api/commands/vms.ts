@@ -208,7 +208,7 @@ async function networksOf(api: string, zone: Zone, owner: Account, ids: string[]
   return [usable[0]];
 }
 
-async function affinityGroupsOf(api: string, owner: Account, ids: string[] | undefined, names: string[] | undefined, caller: Caller): Promise<AffinityGroup[]> {
+export async function affinityGroupsOf(api: string, owner: Account, ids: string[] | undefined, names: string[] | undefined, caller: Caller): Promise<AffinityGroup[]> {
   if (ids?.length && names?.length) throw new InvalidParameter('affinitygroupids parameter is mutually exclusive with affinitygroupnames parameter');
   const groups: AffinityGroup[] = [];
   for (const id of ids ?? []) {
