@@ -11,6 +11,7 @@ import { errorText } from './log.ts';
 import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
 import { keyComment } from './state.ts';
 import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
+import { attachDisk, deleteDisk, detachDisk, resizeDisk } from './volumes.ts';
 
 export interface CommandContext {
   agentId: string;
@@ -135,6 +136,22 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
 
   async expungeVm(ctx, payload) {
     return await expungeVm(ctx.pool, payload);
+  },
+
+  async attachDisk(ctx, payload) {
+    return await attachDisk(ctx.pool, payload);
+  },
+
+  async detachDisk(ctx, payload) {
+    return await detachDisk(ctx.pool, payload);
+  },
+
+  async resizeDisk(ctx, payload) {
+    return await resizeDisk(ctx.pool, payload);
+  },
+
+  async deleteDisk(ctx, payload) {
+    return await deleteDisk(ctx.pool, payload);
   },
 };
 

@@ -10,7 +10,7 @@ import { log } from './log.ts';
 import { parseDomstate, parseNodeinfo, parseVncDisplay, type PowerState } from './parse.ts';
 import { shq, who, type SshPool, type SshTarget } from './ssh.ts';
 
-const VIRSH = 'virsh -c qemu:///system';
+export const VIRSH = 'virsh -c qemu:///system';
 /** libvirt's <shares> becomes cpu.weight on cgroup v2, whose range ends here. */
 const CGROUP2_MAX_SHARES = 10_000;
 const SCRIPT_TIMEOUT_MS = 120_000;
@@ -68,6 +68,18 @@ export interface DomainOptions {
   cpuShares: number;
 }
 
+/** A qcow2 disk's <disk> element: in the domain XML, and alone for a live attach. */
+export function diskXml(disk: { path: string; deviceId: number }): string {
+  return [
+    `<disk type='file' device='disk'>`,
+    `  <driver name='qemu' type='qcow2' cache='none'/>`,
+    `  <source file='${xmlEscape(disk.path)}'/>`,
+    `  <target dev='${diskTarget(disk.deviceId)}' bus='virtio'/>`,
+    `</disk>`,
+    '',
+  ].join('\n');
+}
+
 /** The libvirt domain of `vm`. */
 export function domainXml(vm: Vm, options: DomainOptions): string {
   const e = xmlEscape;
@@ -97,15 +109,7 @@ export function domainXml(vm: Vm, options: DomainOptions): string {
     `  <on_crash>destroy</on_crash>`,
     `  <devices>`,
   ];
-  for (const d of disks) {
-    lines.push(
-      `    <disk type='file' device='disk'>`,
-      `      <driver name='qemu' type='qcow2' cache='none'/>`,
-      `      <source file='${e(d.path)}'/>`,
-      `      <target dev='${diskTarget(d.deviceId)}' bus='virtio'/>`,
-      `    </disk>`,
-    );
-  }
+  for (const d of disks) lines.push(...diskXml(d).trimEnd().split('\n').map((line) => `    ${line}`));
   // The config drive on IDE, as upstream attaches it (hdc): every guest's firmware and kernel read it.
   lines.push(
     `    <disk type='file' device='cdrom'>`,
@@ -173,7 +177,7 @@ export function configDriveFiles(vm: Vm): Record<string, Buffer> {
   return files;
 }
 
-function checkPath(what: string, path: string) {
+export function checkPath(what: string, path: string) {
   if (!posix.isAbsolute(path) || path.endsWith('/') || /[\n\0]/.test(path) || path.split('/').includes('..')) {
     throw new CommandFailure('InvalidCommand', `${what} is not an absolute file path: ${JSON.stringify(path)}`);
   }
@@ -354,7 +358,7 @@ async function hostProfile(pool: SshPool, t: SshTarget): Promise<HostProfile> {
   return await p;
 }
 
-function firstLines(text: string, max = 800): string {
+export function firstLines(text: string, max = 800): string {
   return text.trim().replace(/^error:\s*/gm, '').split('\n').filter((l) => l.trim()).join('; ').slice(0, max);
 }
 
@@ -385,15 +389,15 @@ export function startFailure(vm: Vm, host: string, name: string, key: string, de
   }
 }
 
-function hostTarget(host: { address: string; port?: number; username: string }): SshTarget {
+export function hostTarget(host: { address: string; port?: number; username: string }): SshTarget {
   return { address: host.address, port: host.port ?? 22, username: host.username };
 }
 
-function notDefined(text: string): boolean {
+export function notDefined(text: string): boolean {
   return /failed to get domain|Domain not found|no domain with matching name/i.test(text);
 }
 
-function virshProblem(t: SshTarget, text: string): CommandFailure {
+export function virshProblem(t: SshTarget, text: string): CommandFailure {
   if (/Failed to connect socket|failed to connect to the hypervisor|virsh: (command )?not found/i.test(text)) {
     return failures.noLibvirt(who(t), firstLines(text, 300));
   }
@@ -429,7 +433,7 @@ export async function startVm(pool: SshPool, payload: StartPayload): Promise<Com
 }
 
 /** Runs a script sent on stdin (no command-line length limit: user data may be 32 KB). */
-async function runScript(pool: SshPool, t: SshTarget, script: string, timeoutMs: number) {
+export async function runScript(pool: SshPool, t: SshTarget, script: string, timeoutMs: number) {
   const command = 't=$(mktemp /tmp/mold-agent.XXXXXX) || exit 1; cat > "$t"; sh "$t" </dev/null; rc=$?; rm -f "$t"; exit $rc';
   return await pool.exec(t, command, { timeoutMs, input: script });
 }

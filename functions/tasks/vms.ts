@@ -32,6 +32,7 @@ import { loadSettings } from '../../shared/settings.ts';
 import { releaseVmAddresses } from '../api/commands/vms.ts';
 import { renderVmFor, type VmViewer as Viewer } from '../api/commands/vms-list.ts';
 import { targetOf } from './agent-commands.ts';
+import { dataDisksOf } from './volumes.ts';
 import { stepFunctionsError } from './jobs.ts';
 
 export const VM_STEPS = [
@@ -72,7 +73,7 @@ export const vmActions = [
 export type VmTask = z.infer<(typeof vmActions)[number]>;
 
 /** What a Prepare step hands the state machine: whether to send a command, and the command. */
-interface Prepared {
+export interface Prepared {
   send: boolean;
   queueUrl?: string;
   command?: { commandId: string; type: AgentCommandType; deadline: string; payload: unknown };
@@ -90,7 +91,7 @@ async function currentVm(vmId: string): Promise<VirtualMachine> {
 }
 
 /** The command for the host's agent, sent by the state machine (the job's id and the type make its id: the agent runs it once). */
-async function command(jobId: string, host: Host, type: AgentCommandType, payload: unknown, extraSeconds = 0): Promise<Prepared> {
+export async function command(jobId: string, host: Host, type: AgentCommandType, payload: unknown, extraSeconds = 0): Promise<Prepared> {
   if (!host.agentId) throw new ResourceUnavailable(`Host ${host.name} (${host.id}) has no agent: it was not added through one`);
   const agent = await getAgent(host.agentId);
   if (!agent || agent.state !== 'Enabled') throw new ResourceUnavailable(`The agent of host ${host.name} (${host.id}) is ${agent ? 'revoked' : 'gone'}`);
@@ -135,7 +136,8 @@ async function vmSpecOf(vm: VirtualMachine, host: Host, volume: Volume, pool: St
     vcpus: vm.cpuNumber,
     cpuMhz: vm.cpuSpeed,
     memoryMiB: vm.memoryMiB,
-    disks: [{ path: volume.path, backingFile: copy.installPath, sizeBytes: volume.sizeBytes, deviceId: 0 }],
+    // The root overlay, then the attached data disks (placed on the root's pool at their first start).
+    disks: [{ path: volume.path, backingFile: copy.installPath, sizeBytes: volume.sizeBytes, deviceId: 0 }, ...(await dataDisksOf(vm, pool))],
     configDrive: {
       path: configDrivePath(pool, vm.id),
       instanceId: vm.instanceName,
@@ -333,7 +335,7 @@ async function abortDestroy(vmId: string) {
 // ---- expunge ----
 
 /** An Up host of an Enabled agent that reaches the pool (its cluster's, or any of the zone's for a zone-wide pool). */
-async function hostReaching(pool: StoragePool): Promise<Host | undefined> {
+export async function hostReaching(pool: StoragePool): Promise<Host | undefined> {
   const hosts = (await listHostRecords({ zoneId: pool.zoneId })).filter(
     (host) => host.status === 'Up' && host.agentId && (pool.scope === 'ZONE' || host.clusterId === pool.clusterId),
   );
