@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // mold-agent: the on-prem agent that runs Mold's commands on KVM hosts over SSH.
 //   mold-agent enrol --url <api base> --token <token> [--dir <state dir>] [--name <name>] [--force]
-//   mold-agent run [--dir <state dir>]
+//   mold-agent run [--dir <state dir>] [--console-listen <ip:port> [--console-url <ws(s) URL>] [--console-cert <pem> --console-key <pem>]]
 //   mold-agent status [--dir <state dir>] [--json]
 // The state directory defaults to $MOLD_AGENT_DIR, else /var/lib/mold-agent.
 import { X509Certificate } from 'node:crypto';
@@ -12,10 +12,13 @@ import { agentVersion, defaultDir, FILES, loadState } from './state.ts';
 
 const USAGE = `Usage:
   mold-agent enrol --url <api base URL> --token <enrolment token> [--dir <state dir>] [--name <name>] [--force]
-  mold-agent run [--dir <state dir>]
+  mold-agent run [--dir <state dir>] [--console-listen <ip:port> [--console-url <ws(s) URL>] [--console-cert <pem file> --console-key <pem file>]]
   mold-agent status [--dir <state dir>] [--json]
 
-The state directory defaults to $MOLD_AGENT_DIR, else /var/lib/mold-agent.`;
+The state directory defaults to $MOLD_AGENT_DIR, else /var/lib/mold-agent.
+--console-listen (or $MOLD_AGENT_CONSOLE_LISTEN) runs the VM console proxy on that address (one
+interface's, not a wildcard); --console-url (or $MOLD_AGENT_CONSOLE_URL) is the URL users' browsers
+reach it at (default ws://<ip:port>/websockify, wss:// with --console-cert/--console-key).`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`mold-agent: ${message}\n`);
@@ -43,6 +46,10 @@ async function main(argv: string[]) {
         name: { type: 'string' },
         force: { type: 'boolean' },
         json: { type: 'boolean' },
+        'console-listen': { type: 'string' },
+        'console-url': { type: 'string' },
+        'console-cert': { type: 'string' },
+        'console-key': { type: 'string' },
       },
       strict: true,
     }));
@@ -75,9 +82,25 @@ async function main(argv: string[]) {
       return;
     }
     case 'run': {
+      const consoleModule = await import('./console.ts');
+      const listen = (values['console-listen'] as string | undefined) ?? process.env.MOLD_AGENT_CONSOLE_LISTEN;
+      const consoleUrl = (values['console-url'] as string | undefined) ?? process.env.MOLD_AGENT_CONSOLE_URL;
+      if (!listen && (consoleUrl || values['console-cert'] || values['console-key'])) fail('--console-url, --console-cert and --console-key need --console-listen', 2);
+      let consoleOptions: { listen: { host: string; port: number }; url?: string; tls?: { certificate: string; privateKey: string } } | undefined;
+      try {
+        if (listen) {
+          consoleOptions = {
+            listen: consoleModule.parseListen(listen),
+            ...(consoleUrl && { url: consoleModule.checkConsoleUrl(consoleUrl) }),
+            tls: consoleModule.readTls(values['console-cert'] as string | undefined, values['console-key'] as string | undefined),
+          };
+        }
+      } catch (err) {
+        fail(errorText(err), 2);
+      }
       const state = await loadState(dir);
       const { AgentRunner } = await import('./runner.ts');
-      const runner = await AgentRunner.create(state);
+      const runner = await AgentRunner.create(state, { console: consoleOptions });
       let signals = 0;
       const onSignal = (signal: string) => {
         if (++signals > 1) process.exit(130);

@@ -7,6 +7,7 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { AGENT_COMMAND_TYPES, commandMessage, type CommandMessage } from '../shared/agent/protocol.ts';
 import { runCommand, type CommandContext } from './commands.ts';
+import { ConsoleProxy, type ConsoleProxyOptions } from './console.ts';
 import { failures } from './errors.ts';
 import { gateway as gatewayClient, GatewayError, type Gateway } from './gateway.ts';
 import { Journal, type Outcome } from './journal.ts';
@@ -38,6 +39,8 @@ interface InFlight {
 export interface AgentOptions {
   maxConcurrent?: number;
   heartbeatMs?: number;
+  /** The console proxy (agent/console.ts), when `--console-listen` is given. */
+  console?: Pick<ConsoleProxyOptions, 'listen' | 'url' | 'tls'>;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -63,13 +66,34 @@ export class AgentRunner {
   readonly stopped: Promise<number>;
   private resolveStopped!: (code: number) => void;
   private exitCode = 0;
+  readonly console: ConsoleProxy | undefined;
+  /** The addresses of the hosts the control plane last listed for this agent: the console serves only these. */
+  private servedHosts = new Set<string>();
 
   private constructor(state: AgentState, knownHosts: KnownHosts, options: AgentOptions) {
     this.state = state;
     this.gateway = gatewayClient(state.config.url, state.config.agentId, state.privateKeyPem);
     this.queue = new Queue(this.gateway);
     this.pool = new SshPool(state.sshPrivateKey, knownHosts);
-    this.reporter = new Reporter(this.gateway, this.pool, state.config.agentId, agentVersion());
+    if (options.console) {
+      this.console = new ConsoleProxy({
+        ...options.console,
+        caCertificatePem: state.caCertificatePem,
+        agentId: state.config.agentId,
+        servesHost: (address) => this.servedHosts.has(address),
+      });
+    }
+    // Every report tells the control plane where the console is (or that there is none), and its
+    // answer says which hosts are this agent's.
+    const reporting: Gateway = {
+      ...this.gateway,
+      report: async (body) => {
+        const answer = await this.gateway.report({ ...body, ...(this.console && { consoleUrl: this.console.url }) });
+        this.servedHosts = new Set(answer.hosts.map((h) => h.address));
+        return answer;
+      },
+    };
+    this.reporter = new Reporter(reporting, this.pool, state.config.agentId, agentVersion());
     this.reporter.onRevoked = () => this.revoked();
     this.maxConcurrent = options.maxConcurrent ?? MAX_CONCURRENT;
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
@@ -112,6 +136,8 @@ export class AgentRunner {
         await sleep(wait, this.stopping.signal);
       }
     }
+    // Listening before the first report, which hands out its URL.
+    if (this.console) await this.console.start();
     this.reporter.start();
     this.loop = this.poll();
     log.info('ready', {
@@ -307,6 +333,7 @@ export class AgentRunner {
       log.info('stopping', { inFlight: this.inflight.size });
       this.slotFreed?.();
       await this.reporter.stop();
+      await this.console?.stop().catch((err) => log.warn('cannot stop the console proxy', { error: errorText(err) }));
       await this.loop?.catch(() => {});
       const pending = [...this.inflight.values()];
       if (pending.length) {

@@ -22,6 +22,8 @@ export class MoldStack extends Stack {
     const secrets = new Secrets(this, 'Secrets');
     secrets.grantDataKey(api);
     secrets.grantAgentCa(agentGateway);
+    // createConsoleEndpoint signs console tokens with the same CA the agents trust.
+    secrets.grantAgentCa(api);
     const messaging = new AgentMessaging(this, 'AgentMessaging');
     messaging.grantGateway(agentGateway);
     const orchestration = new Orchestration(this, 'Orchestration', {

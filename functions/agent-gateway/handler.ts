@@ -219,7 +219,8 @@ const heartbeat: SignedRoute = async (_agent, request) => {
 
 const report: SignedRoute = async (agent, request) => {
   const body = parse(reportRequest, request.body);
-  await touchAgent(agent.id, { version: body.version, ipaddress: request.sourceIp });
+  // No consoleUrl: the agent runs no console (any more), so none is handed out.
+  await touchAgent(agent.id, { version: body.version, ipaddress: request.sourceIp, consoleUrl: body.consoleUrl ?? null });
   return recordReport(agent, body);
 };
 

@@ -10,6 +10,8 @@ import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts'
 import { networkActions, runNetworkAction } from './networks.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
 import { runVmTask, vmActions } from './vms.ts';
+import { runVolumeTask, volumeActions } from './volumes.ts';
+import { runVmEditTask, vmEditActions } from './vms-edit.ts';
 
 const action = z.discriminatedUnion('action', [
   z.object({ action: z.literal('completeJob'), jobId: z.string(), result: z.record(z.string(), z.unknown()) }),
@@ -20,6 +22,8 @@ const action = z.discriminatedUnion('action', [
   ...agentCommandActions,
   ...affinityGroupActions,
   ...vmActions,
+  ...volumeActions,
+  ...vmEditActions,
 ]);
 
 export type TaskAction = z.infer<typeof action>;
@@ -48,6 +52,10 @@ async function run(event: unknown) {
       return runAffinityGroupAction(request);
     case 'vmTask':
       return runVmTask(request);
+    case 'volumeTask':
+      return runVolumeTask(request);
+    case 'vmEditTask':
+      return runVmEditTask(request);
   }
 }
 

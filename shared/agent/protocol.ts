@@ -113,6 +113,39 @@ export const vmCommands = {
   expungeVm: { payload: z.object({ host: hostTarget, name: z.string(), files: z.array(z.string()) }), result: z.object({ removed: z.array(z.string()) }) },
 } as const;
 
+// ---- volumes (data disks on primary storage; every command is safe to repeat) ----
+
+export const volumeCommands = {
+  /**
+   * Creates the disk when missing (a blank qcow2 of `disk.sizeBytes`), then attaches it to the running
+   * domain `vmName`, live and in its definition (virsh attach-device --live --config). Attached
+   * already: fine. A failure removes a file it created.
+   */
+  attachDisk: {
+    payload: z.object({ host: hostTarget, vmName: z.string(), disk: diskSpec }),
+    result: z.object({ vmName: z.string(), target: z.string(), created: z.boolean() }),
+  },
+  /** Detaches the disk at `path` from the running domain `vmName`, live and from its definition, waiting up to `waitSeconds` for the guest to release it. Not attached: fine. */
+  detachDisk: {
+    payload: z.object({ host: hostTarget, vmName: z.string(), path: z.string(), waitSeconds: z.number().int().positive().default(15) }),
+    result: z.object({ vmName: z.string(), detached: z.boolean() }),
+  },
+  /**
+   * Sets the disk's virtual size: through the running domain `vmName` when it has the disk (virsh
+   * blockresize), else qemu-img resize. Shrinking only with `shrinkOk` and never live. A disk not yet
+   * created: nothing to do (`exists` false). The size already: fine.
+   */
+  resizeDisk: {
+    payload: z.object({ host: hostTarget, path: z.string(), sizeBytes: z.number().int().positive(), vmName: z.string().optional(), shrinkOk: z.boolean().default(false) }),
+    result: z.object({ path: z.string(), exists: z.boolean(), sizeBytes: z.number(), live: z.boolean() }),
+  },
+  /** Deletes the disk file (refused while a qemu holds it). Gone already: fine. */
+  deleteDisk: {
+    payload: z.object({ host: hostTarget, path: z.string() }),
+    result: z.object({ path: z.string(), removed: z.boolean() }),
+  },
+} as const;
+
 // ---- the commands ----
 
 export const agentCommands = {
@@ -161,6 +194,7 @@ export const agentCommands = {
     result: z.object({ path: z.string(), size: z.number(), checksum: z.string() }),
   },
   ...vmCommands,
+  ...volumeCommands,
 } as const;
 
 export type AgentCommandType = keyof typeof agentCommands;
@@ -248,7 +282,12 @@ export const hostReport = z.object({
 export type HostReport = z.infer<typeof hostReport>;
 
 /** POST /agent/v1/report: the periodic state report (also the agent's first call on start). */
-export const reportRequest = z.object({ version: z.string().max(64), hosts: z.array(hostReport) });
+export const reportRequest = z.object({
+  version: z.string().max(64),
+  hosts: z.array(hostReport),
+  /** Where the agent's console proxy is reached (ws:// or wss://); absent when it runs none. */
+  consoleUrl: z.url({ protocol: /^wss?$/ }).max(2048).optional(),
+});
 export type ReportRequest = z.infer<typeof reportRequest>;
 /** The hosts the agent is to watch and how often to report (ping.interval). */
 export const reportResponse = z.object({ pingIntervalSeconds: z.number().positive(), hosts: z.array(hostTarget) });

@@ -35,6 +35,8 @@ export interface Agent {
   lastseen?: string;
   ipaddress?: string;
   revoked?: string;
+  /** Where its console proxy is reached (ws:// or wss://), as its last report said; none without one. */
+  consoleUrl?: string;
 }
 
 const agentKey = (id: string) => ({ pk: `AGENT#${id}`, sk: 'AGENT' });
@@ -107,14 +109,19 @@ export async function setAgentQueue(id: string, queueUrl: string, queueArn: stri
   );
 }
 
-/** Records that the agent was heard from (its reports). */
-export async function touchAgent(id: string, fields: { version?: string; ipaddress?: string } = {}): Promise<void> {
+/** Records that the agent was heard from (its reports): lastseen and the given fields; a field given as null is removed. */
+export async function touchAgent(id: string, fields: { version?: string; ipaddress?: string; consoleUrl?: string | null } = {}): Promise<void> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':now': cloudstackDate() };
   const sets = ['lastseen = :now'];
+  const removes: string[] = [];
   for (const [name, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     names[`#${name}`] = name;
+    if (value === null) {
+      removes.push(`#${name}`);
+      continue;
+    }
     values[`:${name}`] = value;
     sets.push(`#${name} = :${name}`);
   }
@@ -123,7 +130,7 @@ export async function touchAgent(id: string, fields: { version?: string; ipaddre
       new UpdateCommand({
         TableName: tableName(),
         Key: agentKey(id),
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
         ConditionExpression: 'attribute_exists(pk)',
         ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
         ExpressionAttributeValues: values,

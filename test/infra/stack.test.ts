@@ -280,7 +280,7 @@ describe('secrets at rest', () => {
     });
   });
 
-  it('gives only the api function the data key, and only the agent gateway the CA, by ARN in their environment', () => {
+  it('gives only the api function the data key, and the CA only to the agent gateway and the api (console tokens), by ARN in their environment', () => {
     const secretId = onlyLogicalId('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) });
     const caId = onlyLogicalId('AWS::SecretsManager::Secret', { Description: Match.stringLikeRegexp('agent CA') });
     const env = (name: FunctionName) => template.toJSON().Resources[functionId(name)].Properties.Environment.Variables;
@@ -289,12 +289,14 @@ describe('secrets at rest', () => {
         .filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))
         .flatMap((s) => [s.Resource].flat());
     expect(env('api').MOLD_DATA_KEY_SECRET_ARN).toEqual({ Ref: secretId });
-    expect(reads('api')).toEqual([{ Ref: secretId }]);
+    expect(reads('api')).toEqual(expect.arrayContaining([{ Ref: caId }, { Ref: secretId }]));
+    expect(reads('api')).toHaveLength(2);
     expect(env('agent-gateway').MOLD_CA_SECRET_ARN).toEqual({ Ref: caId });
+    expect(env('api').MOLD_CA_SECRET_ARN).toEqual({ Ref: caId });
     expect(reads('agent-gateway')).toEqual([{ Ref: caId }]);
     for (const name of functionNames) {
       if (name !== 'api') expect(env(name).MOLD_DATA_KEY_SECRET_ARN).toBeUndefined();
-      if (name !== 'agent-gateway') expect(env(name).MOLD_CA_SECRET_ARN).toBeUndefined();
+      if (name !== 'agent-gateway' && name !== 'api') expect(env(name).MOLD_CA_SECRET_ARN).toBeUndefined();
       if (name !== 'api' && name !== 'agent-gateway') expect(reads(name)).toEqual([]);
     }
   });

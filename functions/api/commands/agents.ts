@@ -34,6 +34,7 @@ export function renderAgent(agent: Agent, zoneName: string | undefined) {
     certificateserial: agent.certificateSerial,
     certificateexpires: agent.certificateExpires,
     sshpublickey: agent.sshPublicKey,
+    ...(agent.consoleUrl && { consoleurl: agent.consoleUrl }),
   };
 }
 
