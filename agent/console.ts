@@ -70,7 +70,7 @@ export interface ConsoleProxyOptions {
   /** PEM; with both, the proxy speaks wss itself. */
   tls?: { certificate: string; privateKey: string };
   /** Is `address` one of this agent's hosts? */
-  servesHost: (address: string) => boolean;
+  servesHost: (address: string) => boolean | Promise<boolean>;
   now?: () => number;
   connectTimeoutMs?: number;
 }
@@ -173,11 +173,11 @@ export class ConsoleProxy {
   }
 
   /** Checks a token; accepting it uses it up. */
-  private accept(token: string | null): { ok: true; ticket: ConsoleTicket } | { ok: false; reason: string } {
+  private async accept(token: string | null): Promise<{ ok: true; ticket: ConsoleTicket } | { ok: false; reason: string }> {
     const check = verifyConsoleToken(this.options.caCertificatePem, token, { now: this.now(), expect: { agentId: this.options.agentId } });
     if (!check.ok) return check;
     const { ticket } = check;
-    if (!this.options.servesHost(ticket.host)) return { ok: false, reason: 'the VM\'s host is not one of this agent\'s hosts' };
+    if (!(await this.options.servesHost(ticket.host))) return { ok: false, reason: 'the VM\'s host is not one of this agent\'s hosts' };
     const nowSeconds = Math.floor(this.now() / 1000);
     for (const [nonce, exp] of this.used) if (exp <= nowSeconds) this.used.delete(nonce);
     if (this.used.has(ticket.nonce)) return { ok: false, reason: 'the token has been used already' };
@@ -195,7 +195,7 @@ export class ConsoleProxy {
     } catch {
       token = null;
     }
-    const accepted = this.accept(token);
+    const accepted = await this.accept(token);
     if (!accepted.ok) {
       log.warn('console refused', { remote, reason: accepted.reason });
       refuse(socket, 401, `invalid console token: ${accepted.reason}`);

@@ -80,7 +80,12 @@ export class AgentRunner {
         ...options.console,
         caCertificatePem: state.caCertificatePem,
         agentId: state.config.agentId,
-        servesHost: (address) => this.servedHosts.has(address),
+        servesHost: async (address) => {
+          if (this.servedHosts.has(address)) return true;
+          // A host added since the last report: the control plane's current list settles it.
+          await this.reporter.reportOnce().catch((err) => log.warn('cannot refresh the host list', { error: errorText(err) }));
+          return this.servedHosts.has(address);
+        },
       });
     }
     // Every report tells the control plane where the console is (or that there is none), and its

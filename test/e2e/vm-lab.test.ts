@@ -1,17 +1,19 @@
 // Virtual machines end to end on a two-host lab, through the HTTP API and a real agent: deploy (the
 // domain on the chosen host has the offering's vCPUs and memory, a qcow2 overlay on the template and
 // a config drive with the key and user data) → stop → start on the other host → reboot → destroy →
-// recover → expunge (both hosts left clean); host anti-affinity; 20 concurrent deploys against
-// capacity for 12. Needs root (the lab); skipped otherwise.
+// recover → expunge (both hosts left clean); a data volume attached live; the console websocket; a VM
+// killed behind Mold's back shows Stopped; host anti-affinity; 20 concurrent deploys against capacity
+// for 12. Needs root (the lab); skipped otherwise.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
-import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
+import { buildVmWorld, until, type VmWorld } from '../support/vm-world.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(6);
@@ -95,6 +97,59 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     expect(files.filter((f) => f.includes(first.id))).toEqual([]);
     expect(files.filter((f) => f !== `${world.templateId}.qcow2` && !f.startsWith('marker'))).toEqual([]);
   }, 240_000);
+
+  it('attaches a data volume to a running VM live, and opens its console only with a valid token', async () => {
+    const offering = (await ok('createDiskOffering', { name: 'small', displaytext: 'small', disksize: 1 })).diskoffering;
+    const v = (await done('deployVirtualMachine', deployParams('console-1'))).virtualmachine;
+    const volume = (await done('createVolume', { name: 'data-1', zoneid: world.zoneId, diskofferingid: offering.id })).volume;
+    const attached = (await done('attachVolume', { id: volume.id, virtualmachineid: v.id })).volume;
+    expect(attached).toMatchObject({ virtualmachineid: v.id, type: 'DATADISK' });
+    const blk = (await virsh(hostIndex(v.hostid), 'domblklist', v.instancename)).stdout;
+    expect(blk).toMatch(/vdb\s+\S+\.qcow2/);
+
+    const endpoint = (await ok('createConsoleEndpoint', { virtualmachineid: v.id })).consoleendpoint;
+    expect(endpoint.success).toBe(true);
+    expect(endpoint.url.startsWith(`ws://${world.consoleListen}/`)).toBe(true);
+    const greeting = await new Promise<string>((resolve, reject) => {
+      const socket = new WebSocket(endpoint.url, 'binary');
+      socket.once('message', (data: Buffer) => {
+        resolve(data.toString('latin1'));
+        socket.close();
+      });
+      socket.once('error', reject);
+    });
+    expect(greeting).toBe('RFB 003.008\n');
+    // The token opened one session; it is spent now, and a forged one never opens any.
+    const refusal = (url: string) =>
+      new Promise<number>((resolve) => {
+        const socket = new WebSocket(url, 'binary');
+        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once('open', () => (socket.close(), resolve(101)));
+        socket.once('error', () => resolve(-1));
+      });
+    expect(await refusal(endpoint.url)).toBe(401);
+    expect(await refusal(endpoint.url.replace(/token=[^&]+/, 'token=mc1.e30.AAAA'))).toBe(401);
+    await ok('updateConfiguration', { name: 'console.token.validity', value: 5 });
+    const shortLived = (await ok('createConsoleEndpoint', { virtualmachineid: v.id })).consoleendpoint;
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(await refusal(shortLived.url)).toBe(401);
+
+    await done('stopVirtualMachine', { id: v.id, forced: true });
+    await done('detachVolume', { id: volume.id });
+    await ok('deleteVolume', { id: volume.id });
+    await done('destroyVirtualMachine', { id: v.id, expunge: true });
+  }, 180_000);
+
+  it('shows a VM killed behind Mold\'s back as Stopped within a report interval, with an event', async () => {
+    const v = (await done('deployVirtualMachine', deployParams('killed-1'))).virtualmachine;
+    await virsh(hostIndex(v.hostid), 'destroy', v.instancename);
+    // ping.interval is 10 s here (test/support/vm-world.ts); a fresh VM is judged once it is older than one interval.
+    const seen = await until('the VM to show Stopped', () => vm(v.id), (x) => x?.state === 'Stopped', 40_000);
+    expect(seen.hostid).toBeUndefined();
+    const events = (await ok('listEvents', { type: 'VM.STOP', listall: true, pagesize: 100 })).event ?? [];
+    expect(events.some((e: any) => /Out of band VM power off/.test(e.description))).toBe(true);
+    await done('destroyVirtualMachine', { id: v.id, expunge: true });
+  }, 120_000);
 
   it('keeps the VMs of a host anti-affinity group on different hosts, and refuses a third with 533', async () => {
     const group = (await done('createAffinityGroup', { name: 'spread', type: 'host anti-affinity' })).affinitygroup;

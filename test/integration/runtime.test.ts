@@ -152,7 +152,7 @@ describe('restarting the runtime', () => {
     } finally {
       await second.stop();
     }
-  });
+  }, 150_000);
 });
 
 describe('refusals at start-up', () => {

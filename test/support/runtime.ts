@@ -60,7 +60,8 @@ export function runMain(options: RuntimeOptions = {}) {
 export async function startRuntime(options: RuntimeOptions = {}): Promise<RunningRuntime> {
   const run = runMain(options);
   const ready = await Promise.race([
-    waitFor(() => /Ready in/.test(run.output())).then(() => true),
+    // Generous: beside the lab tests' guests on two cores, a JVM can take a while to come up.
+    waitFor(() => /Ready in/.test(run.output()), 55_000).then(() => true),
     run.exited.then(() => false),
   ]);
   if (!ready) throw new Error(`the runtime exited before it was ready:\n${run.output()}`);

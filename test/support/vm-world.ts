@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../infra/local/ports.ts';
 import type { Lab, labAt } from '../lab/lab.ts';
 import { enrolAgent, startAgent, type RunningAgent } from './agent.ts';
 import type { ApiClient } from './client.ts';
@@ -24,6 +25,8 @@ export interface VmWorld {
   offeringId: string;
   hosts: Array<{ id: string; index: number; address: string; cpuTotal: number }>;
   agent: RunningAgent;
+  /** Where the agent's console proxy listens (loopback). */
+  consoleListen: string;
   /** Signed POST; throws on anything but 200. */
   ok(command: string, params?: Params): Promise<any>;
   /** An async command's finished job. */
@@ -83,8 +86,12 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
   await ok('createStoragePool', { name: 'primary', zoneid: zoneId, podid: podId, clusterid: clusterId, scope: 'cluster', url: `SharedMountPoint://${labInfo.primaryDir}`, capacitybytes: 100 * 1024 ** 3 });
 
   // This machine's kernel cannot make 802.1Q links: guests get a VLAN bridge without an uplink.
+  // Reports every 10 s (not 60): a VM killed behind Mold's back shows within a test's patience.
+  await ok('updateConfiguration', { name: 'ping.interval', value: 10 });
+  // Its console proxy listens on loopback only: the side of the network the clients are on here.
+  const consoleListen = `127.0.0.1:${await freePort()}`;
   const enrolled = await enrolAgent(admin, runtime.apiUrl, zoneId);
-  agent = await startAgent(enrolled.dir, { MOLD_AGENT_VLAN_FALLBACK: 'isolated' });
+  agent = await startAgent(enrolled.dir, { MOLD_AGENT_VLAN_FALLBACK: 'isolated', MOLD_AGENT_CONSOLE_LISTEN: consoleListen });
   const hosts: VmWorld['hosts'] = [];
   for (const h of labInfo.hosts) {
     const host = (await done('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: h.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' })).host[0];
@@ -113,6 +120,7 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
     offeringId,
     hosts,
     agent,
+    consoleListen,
     ok,
     job,
     done,
