@@ -97,7 +97,8 @@ export function domainXml(vm: Vm, options: DomainOptions): string {
     `  </cputune>`,
     `  <os>`,
     `    <type arch='x86_64' machine='pc'>hvm</type>`,
-    `    <boot dev='hd'/>`,
+    // Booted from the disk; a VM with an ISO from the ISO first (per-device order: the config drive is a cdrom too).
+    ...(vm.iso ? [] : [`    <boot dev='hd'/>`]),
     `  </os>`,
     `  <features>`,
     `    <acpi/>`,
@@ -109,7 +110,11 @@ export function domainXml(vm: Vm, options: DomainOptions): string {
     `  <on_crash>destroy</on_crash>`,
     `  <devices>`,
   ];
-  for (const d of disks) lines.push(...diskXml(d).trimEnd().split('\n').map((line) => `    ${line}`));
+  for (const d of disks) {
+    const xml = diskXml(d).trimEnd().split('\n');
+    if (vm.iso && d.deviceId === 0) xml.splice(xml.length - 1, 0, `  <boot order='2'/>`);
+    lines.push(...xml.map((line) => `    ${line}`));
+  }
   // The config drive on IDE, as upstream attaches it (hdc): every guest's firmware and kernel read it.
   lines.push(
     `    <disk type='file' device='cdrom'>`,
@@ -119,6 +124,17 @@ export function domainXml(vm: Vm, options: DomainOptions): string {
     `      <readonly/>`,
     `    </disk>`,
   );
+  if (vm.iso) {
+    lines.push(
+      `    <disk type='file' device='cdrom'>`,
+      `      <driver name='qemu' type='raw'/>`,
+      `      <source file='${e(vm.iso)}'/>`,
+      `      <target dev='hdd' bus='ide'/>`,
+      `      <readonly/>`,
+      `      <boot order='1'/>`,
+      `    </disk>`,
+    );
+  }
   for (const nic of vm.nics) {
     lines.push(
       `    <interface type='bridge'>`,
@@ -196,6 +212,7 @@ export function checkVm(vm: Vm): void {
     if (!d.backingFile && !d.sizeBytes) throw new CommandFailure('InvalidCommand', `Disk ${d.deviceId} of ${vm.name} has neither a template file nor a size`);
   }
   checkPath(`The config drive of ${vm.name}`, vm.configDrive.path);
+  if (vm.iso !== undefined) checkPath(`The ISO of ${vm.name}`, vm.iso);
   for (const nic of vm.nics) {
     if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(nic.mac)) throw new CommandFailure('InvalidCommand', `${vm.name}: ${JSON.stringify(nic.mac)} is not a MAC address`);
     if (nic.vlan === undefined && nic.bridge !== undefined && !/^[A-Za-z0-9_.:-]{1,15}$/.test(nic.bridge)) {
@@ -278,6 +295,8 @@ export function startScript(vm: Vm, xml: string, options: StartOptions = {}): st
     }
     L.push('fi');
   }
+
+  if (vm.iso) L.push(`[ -f ${shq(vm.iso)} ] || fail NoSuchIsoFile iso ""`);
 
   // The config drive: rebuilt on every start from what the control plane holds now.
   L.push(
@@ -370,6 +389,8 @@ export function startFailure(vm: Vm, host: string, name: string, key: string, de
   switch (name) {
     case 'NoSuchTemplateFile':
       return new CommandFailure(name, `The template file ${disk?.backingFile} of ${vm.name} does not exist on ${host} (is the template downloaded to this primary storage, and is the pool mounted?)`);
+    case 'NoSuchIsoFile':
+      return new CommandFailure(name, `The ISO file ${vm.iso} of ${vm.name} does not exist on ${host} (is the ISO downloaded to this primary storage, and is the pool mounted?)`);
     case 'DiskCreateFailed':
       return new CommandFailure(name, `Creating disk ${disk?.path} of ${vm.name} on ${host} failed: ${d}`);
     case 'ConfigDriveFailed':

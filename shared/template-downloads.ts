@@ -1,5 +1,6 @@
-// Templates go straight to primary storage, downloaded by the zone's agent: one agent-command job
-// (op downloadTemplate) per zone that has somewhere to put the copy. registerTemplate starts them; the
+// Templates and ISOs go straight to primary storage (`<pool path>/<id>.<format>`: .qcow2, .iso, …),
+// downloaded by the zone's agent: one agent-command job (op downloadTemplate) per zone that has somewhere
+// to put the copy. registerTemplate and registerIso start them; the
 // sweeper starts them later for copies that had nowhere to go when they were registered.
 import { getAgent } from './db/agents.ts';
 import type { Actor } from './db/events.ts';
@@ -37,7 +38,8 @@ export async function startTemplateDownloads(actor: Actor, template: Template, z
     if (!target) continue;
     const destination = `${target.pool.path.replace(/\/+$/, '')}/${template.id}.${template.format.toLowerCase()}`;
     try {
-      await startJob({ cmd: 'registerTemplate', actor, jobinstancetype: 'Template', jobinstanceid: template.id }, 'agent-command', {
+      const iso = template.kind === 'iso';
+      await startJob({ cmd: iso ? 'registerIso' : 'registerTemplate', actor, jobinstancetype: iso ? 'Iso' : 'Template', jobinstanceid: template.id }, 'agent-command', {
         op: 'downloadTemplate',
         args: { agentId: target.agentId, templateId: template.id, zoneId, hostId: target.host.id, poolId: target.pool.id, destination },
       });
@@ -60,7 +62,7 @@ const REGISTRATION_GRACE_MS = 10_000;
  */
 export async function startPendingDownloads(actor: Actor, now = Date.now()): Promise<number> {
   let started = 0;
-  for (const template of await listTemplateRecords('template')) {
+  for (const template of [...(await listTemplateRecords('template')), ...(await listTemplateRecords('iso'))]) {
     if (now - Date.parse(template.created.replace(/\+0000$/, 'Z')) < REGISTRATION_GRACE_MS) continue;
     const pending = Object.keys(template.zones).filter((zoneId) => zoneCopy(template, zoneId).downloadState === 'NOT_DOWNLOADED');
     if (pending.length > 0) started += (await startTemplateDownloads(actor, template, pending)).length;

@@ -17,8 +17,10 @@ import { getStoragePool, releasePoolBytes, type StoragePool } from '../../shared
 import { getTemplate, zoneCopy } from '../../shared/db/templates.ts';
 import {
   deleteVmRecords,
+  deleteVolumeRecord,
   getVmConsistent,
   getVolume,
+  listVolumesOfVm,
   transitionVm,
   updateVmRecord,
   updateVolumeRecord,
@@ -126,7 +128,7 @@ const configDrivePath = (pool: Pick<StoragePool, 'path'>, vmId: string) => `${tr
 async function vmSpecOf(vm: VirtualMachine, host: Host, volume: Volume, pool: StoragePool): Promise<VmSpec> {
   const template = await getTemplate(vm.templateId);
   const copy = template ? zoneCopy(template, vm.zoneId) : undefined;
-  if (!copy?.installPath) throw new ResourceUnavailable(`Template ${vm.templateId} of VM ${vm.instanceName} is no longer in primary storage of zone ${vm.zoneId}`);
+  if (!template || !copy?.installPath) throw new ResourceUnavailable(`Template ${vm.templateId} of VM ${vm.instanceName} is no longer in primary storage of zone ${vm.zoneId}`);
   const zone = await getZone(vm.zoneId);
   const dns = [zone?.dns1, zone?.dns2].filter((d): d is string => Boolean(d));
   return {
@@ -136,8 +138,13 @@ async function vmSpecOf(vm: VirtualMachine, host: Host, volume: Volume, pool: St
     vcpus: vm.cpuNumber,
     cpuMhz: vm.cpuSpeed,
     memoryMiB: vm.memoryMiB,
-    // The root overlay, then the attached data disks (placed on the root's pool at their first start).
-    disks: [{ path: volume.path, backingFile: copy.installPath, sizeBytes: volume.sizeBytes, deviceId: 0 }, ...(await dataDisksOf(vm, pool))],
+    // The root overlay (from an ISO: a blank disk), then the attached data disks (placed on the root's pool at their first start).
+    disks: [
+      { path: volume.path, ...(template.kind !== 'iso' && { backingFile: copy.installPath }), sizeBytes: volume.sizeBytes, deviceId: 0 },
+      ...(await dataDisksOf(vm, pool)),
+    ],
+    // Deployed from an ISO: it stays attached, booted before the root disk (there is no detachIso yet).
+    ...(template.kind === 'iso' && { iso: copy.installPath }),
     configDrive: {
       path: configDrivePath(pool, vm.id),
       instanceId: vm.instanceName,
@@ -244,10 +251,26 @@ async function releaseStart(vmId: string, op: 'deploy' | 'start') {
       await releasePoolBytes(volume.poolId, volume.sizeBytes).catch(() => undefined);
     }
     if (volume) await updateVolumeRecord(volume.id, { state: 'Destroy', poolReserved: undefined });
-    await releaseResources(vm.accountId, { ...vmResources(vm), ...(volume && volumeResources(volume)) });
+    const amounts = { ...vmResources(vm), ...(volume && volumeResources(volume)) };
+    // The data disks created with the VM go with its failed deploy (their files, if any, at its expunge).
+    for (const data of await createdDataDisksOf(vm)) {
+      if (data.state === 'Destroy') continue;
+      if (data.poolReserved) await releasePoolBytes(data.poolId, data.sizeBytes).catch(() => undefined);
+      await updateVolumeRecord(data.id, { state: 'Destroy', poolReserved: undefined });
+      amounts.volume = (amounts.volume ?? 0) + 1;
+      amounts.primary_storage = (amounts.primary_storage ?? 0) + data.sizeBytes;
+    }
+    await releaseResources(vm.accountId, amounts);
   }
   return { released: true };
 }
+
+/** The data disks deployVirtualMachine created with the VM and still attached to it. */
+const createdDataDisksOf = async (vm: VirtualMachine) =>
+  (await listVolumesOfVm(vm.id)).filter((v) => v.type === 'DATADISK' && v.vmId === vm.id && v.createdWithVm === vm.id);
+
+/** Those a failed deploy gave back: their files (if made) and records go with the VM's expunge. */
+const failedDataDisksOf = async (vm: VirtualMachine) => (await createdDataDisksOf(vm)).filter((v) => v.state === 'Destroy');
 
 // ---- stop ----
 
@@ -367,7 +390,8 @@ async function prepareExpunge(jobId: string, vmId: string): Promise<Prepared> {
   const host =
     lastHost && lastHost.status === 'Up' && lastAgent?.state === 'Enabled' && (pool.scope === 'ZONE' || lastHost.clusterId === pool.clusterId) ? lastHost : await hostReaching(pool);
   if (!host) throw new ResourceUnavailable(`No Up host with an agent reaches primary storage pool ${pool.name} (${pool.id}) to remove VM ${vm.instanceName}'s files; try again when one is Up`);
-  return command(jobId, host, 'expungeVm', { host: targetOf(host), name: vm.instanceName, files: [volume.path, configDrivePath(pool, vm.id)].filter(Boolean) });
+  const failedData = (await failedDataDisksOf(vm)).map((v) => v.path);
+  return command(jobId, host, 'expungeVm', { host: targetOf(host), name: vm.instanceName, files: [volume.path, configDrivePath(pool, vm.id), ...failedData].filter(Boolean) });
 }
 
 /** The files are gone: addresses and the disk's bytes go back, and the records go. */
@@ -382,6 +406,7 @@ async function commitExpunge(vmId: string) {
     await updateVolumeRecord(volume.id, { poolReserved: undefined, state: 'Expunged' });
     await releasePoolBytes(volume.poolId, volume.sizeBytes).catch(() => undefined);
   }
+  for (const data of await failedDataDisksOf(vm)) await deleteVolumeRecord(data.id);
   await deleteVmRecords(vm.id);
   return { success: true };
 }

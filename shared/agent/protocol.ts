@@ -94,6 +94,8 @@ export const vmSpec = z.object({
   nics: z.array(nicSpec),
   /** VNC listens on this host address (the console proxy connects to it). */
   vncListen: z.string(),
+  /** A VM deployed from an ISO: the ISO's file on the host (primary storage), a second cdrom booted before the (blank) root disk. */
+  iso: z.string().optional(),
 });
 export type VmSpec = z.input<typeof vmSpec>;
 

@@ -355,10 +355,10 @@ function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
 export class VmRecordConflict extends Error {}
 
 /**
- * Writes a new VM and its root volume in one transaction, and adds the VM to each of its affinity
+ * Writes a new VM, its root volume (and the data volumes created with it) in one transaction, and adds the VM to each of its affinity
  * groups (upstream's affinity_group_vm_map); a group deleted meanwhile refuses it (VmRecordConflict).
  */
-export async function createVmRecords(vm: VirtualMachine, rootVolume: Volume): Promise<void> {
+export async function createVmRecords(vm: VirtualMachine, rootVolume: Volume, dataVolumes: readonly Volume[] = []): Promise<void> {
   const groupUpdates = vm.affinityGroupIds.map((groupId) => ({
     Update: {
       TableName: tableName(),
@@ -373,7 +373,9 @@ export async function createVmRecords(vm: VirtualMachine, rootVolume: Volume): P
       new TransactWriteCommand({
         TransactItems: [
           { Put: { TableName: tableName(), Item: { ...vmKey(vm.id), ...vmIndex(vm), ...clean(vm) }, ConditionExpression: 'attribute_not_exists(pk)' } },
-          { Put: { TableName: tableName(), Item: { ...volumeKey(rootVolume.id), ...volumeIndex(rootVolume), ...clean(rootVolume) }, ConditionExpression: 'attribute_not_exists(pk)' } },
+          ...[rootVolume, ...dataVolumes].map((volume) => ({
+            Put: { TableName: tableName(), Item: { ...volumeKey(volume.id), ...volumeIndex(volume), ...clean(volume) }, ConditionExpression: 'attribute_not_exists(pk)' },
+          })),
           ...groupUpdates,
         ] as never,
       }),

@@ -503,6 +503,7 @@ const registerIsoCommand = defineCommand({
     });
     const context = await renderContext(caller, [iso], existing);
     const rows = rowsOf(iso, context.zones);
+    await startTemplateDownloads(actorOf(caller), iso, existing.map((zone) => zone.id));
     return {
       body: { count: rows.length, iso: rows.map((row) => renderRow(context, row)) },
       events: [completed('ISO.CREATE', 'registering iso', `Id: ${iso.id} name: ${iso.name}`, { id: iso.id, type: 'Iso' })],

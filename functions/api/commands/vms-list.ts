@@ -193,6 +193,7 @@ export function renderVm(vm: VirtualMachine, context: VmRenderContext): Record<s
       templatedisplaytext: template?.displaytext,
       passwordenabled: template?.passwordenabled ?? false,
     }),
+    ...(has(context, 'iso') && typeof vm.isoId === 'string' && { isoid: vm.isoId, isoname: template?.name, isodisplaytext: template?.displaytext }),
     ...(has(context, 'servoff') && { serviceofferingid: vm.serviceOfferingId, serviceofferingname: offering?.name }),
     ...((has(context, 'servoff') || has(context, 'stats')) && { cpunumber: vm.cpuNumber, cpuspeed: vm.cpuSpeed, memory: vm.memoryMiB }),
     ...(osTypeId && { guestosid: osTypeId }),

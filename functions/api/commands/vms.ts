@@ -23,7 +23,7 @@ import { getZone, type Zone } from '../../../shared/db/infrastructure.ts';
 import { allocateAddress, releaseAddress } from '../../../shared/db/ipam.ts';
 import { BYTES_PER_GIB, releaseResources, reserveResources } from '../../../shared/db/limits.ts';
 import { getNetwork, listNetworks, type Network } from '../../../shared/db/networks.ts';
-import { getServiceOffering, visibleInDomain, usableInZone, type ServiceOffering } from '../../../shared/db/offerings.ts';
+import { getServiceOffering, visibleInDomain, usableInZone, type DiskOffering, type ServiceOffering } from '../../../shared/db/offerings.ts';
 import { findKeyPairByName } from '../../../shared/db/ssh-keypairs.ts';
 import { getTemplate, zoneCopy, type Template } from '../../../shared/db/templates.ts';
 import {
@@ -50,6 +50,7 @@ import { ALL_ROLES, completedEvent, defineCommand, type Caller } from '../comman
 import { checkAccess, isDomainAdmin, isRootAdmin, resolveAccount, resolveDomain } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
 import { renderVmFor } from './vms-list.ts';
+import { checkCustomSize, checkDiskOfferingAccess, checkDiskSizeParam, diskBytesOf, diskOfferingParam } from './volumes.ts';
 
 const RESOURCE_TYPE = 'VirtualMachine';
 
@@ -232,7 +233,8 @@ const deployVirtualMachineCommand = defineCommand({
     'Creates and automatically starts a virtual machine based on a service offering, disk offering, and template. Mold: on a KVM host of the zone through its agent, with a NIC on a shared network (the zone\'s one the owner may use, unless networkids names them) and a config drive for cloud-init.',
   params: {
     serviceofferingid: param.uuid('the ID of the service offering for the virtual machine'),
-    templateid: param.uuid('the ID of the template for the virtual machine'),
+    templateid: param.uuid('the ID of the template for the virtual machine. Mold: required unless isoid is given; an ISO\'s id here deploys from that ISO, as upstream.').optional(),
+    isoid: param.uuid('Mold: the ID of a bootable ISO to deploy from instead of a template (the root disk is a blank disk of diskofferingid\'s size; the ISO is attached and booted first)').optional(),
     zoneid: param.uuid('availability zone for the virtual machine'),
     name: param.string('host name for the virtual machine', 63).optional(),
     displayname: param.string('an optional user generated name for the virtual machine').optional(),
@@ -253,6 +255,12 @@ const deployVirtualMachineCommand = defineCommand({
     startvm: param.boolean('true if start vm after creating; defaulted to true if not specified').optional(),
     details: param.map('used to specify the custom parameters. \'extraconfig\' is not allowed to be passed in details').optional(),
     rootdisksize: param.long('Optional field to resize root disk on deploy. Value is in GB. Only applies to template-based deployments.').optional(),
+    diskofferingid: param
+      .uuid(
+        'the ID of the disk offering for the virtual machine. If the template is of ISO format, the diskOfferingId is for the root disk volume. Otherwise this parameter is used to indicate the offering for the data disk volume. If the templateId parameter passed is from a Template object, the diskOfferingId refers to a DATA Disk Volume created. If the templateId parameter passed is from an ISO object, the diskOfferingId refers to a ROOT Disk Volume created.',
+      )
+      .optional(),
+    size: param.long('the arbitrary size for the DATADISK volume. Mutually exclusive with diskOfferingId').optional(),
     networkids: param.list(param.uuid('network id'), 'list of network ids used by virtual machine. Can\'t be specified with ipToNetworkList parameter').optional(),
     ipaddress: param.string('the ip address for default vm\'s network').optional(),
   },
@@ -260,6 +268,10 @@ const deployVirtualMachineCommand = defineCommand({
   isasync: true,
   handler: async ({ params, caller, settings, httpMethod }) => {
     const api = 'deployVirtualMachine';
+    if (params.templateid === undefined && params.isoid === undefined) throw new InvalidParameter('Unable to execute API command deployvirtualmachine due to missing parameter templateid');
+    if (params.templateid !== undefined && params.isoid !== undefined) throw new InvalidParameter('Specify either templateid or isoid, not both (isoid)');
+    const imageParam = params.isoid !== undefined ? 'isoid' : 'templateid';
+    const imageId = (params.isoid ?? params.templateid)!;
     const owner = await ownerOf(caller, params);
     if (owner.account.state === 'disabled' || owner.account.state === 'locked') {
       throw new PermissionDenied(`The owner of vm to deploy is disabled: Acct[${owner.account.id}-${owner.account.name}]`);
@@ -278,17 +290,23 @@ const deployVirtualMachineCommand = defineCommand({
     }
     if (!usableInZone(offering, zone.id)) throw new InvalidParameter(`Service offering ${offering.id} (serviceofferingid) is not available in zone ${zone.id}`);
 
-    const template = await getTemplate(params.templateid.toLowerCase());
-    if (!template || template.kind !== 'template') throw noSuchEntity(api, 'templateid', params.templateid);
+    // The image: a template, or an ISO (by isoid, or by templateid as upstream takes it).
+    const template = await getTemplate(imageId.toLowerCase());
+    if (!template || (imageParam === 'isoid' && template.kind !== 'iso')) throw noSuchEntity(api, imageParam, imageId);
+    const fromIso = template.kind === 'iso';
+    const imageWord = fromIso ? 'ISO' : 'Template';
     if (!templateUsableBy(template, owner.account, caller)) {
-      throw new PermissionDenied(`Acct[${owner.account.id}-${owner.account.name}] does not have permission to operate with resource Tmpl[${template.id}-${template.name}] (templateid)`);
+      throw new PermissionDenied(`Acct[${owner.account.id}-${owner.account.name}] does not have permission to operate with resource Tmpl[${template.id}-${template.name}] (${imageParam})`);
     }
     if (template.templatetype === 'SYSTEM') throw new InvalidParameter(`Unable to use system template ${template.id} to deploy a user vm`);
-    if (!(zone.id in template.zones) && !template.crossZones) throw new InvalidParameter(`The template ${template.id} is not available for use (templateid)`);
+    if (fromIso && !template.bootable) throw new InvalidParameter(`Installing from ISO requires an ISO that is bootable: ${template.id} (${imageParam})`);
+    if (!(zone.id in template.zones) && !template.crossZones) throw new InvalidParameter(`The ${fromIso ? 'ISO' : 'template'} ${template.id} is not available for use (${imageParam})`);
     const copy = zoneCopy(template, zone.id);
     if (copy.downloadState !== 'DOWNLOADED' || !copy.poolId || !copy.installPath) {
-      throw new InvalidParameter(`Template ${template.id} (templateid) is not ready in zone ${zone.id}: it has not been completely downloaded (${copy.downloadState})`);
+      throw new InvalidParameter(`${imageWord} ${template.id} (${imageParam}) is not ready in zone ${zone.id}: it has not been completely downloaded (${copy.downloadState})`);
     }
+    if (fromIso && params.diskofferingid === undefined) throw new InvalidParameter('Installing from ISO requires a disk offering to be specified for the root disk. (diskofferingid)');
+    if (fromIso && params.rootdisksize !== undefined) throw new InvalidParameter('rootdisksize only applies to template-based deployments: an ISO deploy\'s root disk has the size of its disk offering (rootdisksize)');
 
     // The request parser lowercases map keys; upstream's detail names are camel case.
     const CANONICAL: Record<string, string> = { cpunumber: 'cpuNumber', cpuspeed: 'cpuSpeed', memory: 'memory', rootdisksize: 'rootdisksize' };
@@ -322,8 +340,9 @@ const deployVirtualMachineCommand = defineCommand({
       if (host.zoneId !== zone.id) throw new InvalidParameter(`Host ${host.name} (${host.id}) is not in zone ${zone.name} (hostid)`);
     }
 
-    // The root disk: the offering's size, else rootdisksize (details or parameter), else the template's.
-    const templateBytes = copy.size ?? copy.physicalsize ?? 0;
+    // The root disk: the offering's size, else rootdisksize (details or parameter), else the template's
+    // (from an ISO: blank, of the disk offering's size, set below).
+    const templateBytes = fromIso ? 0 : (copy.size ?? copy.physicalsize ?? 0);
     const askedGiB = params.rootdisksize ?? (details.rootdisksize !== undefined ? intOf(details.rootdisksize, -1) : undefined);
     let rootBytes = templateBytes;
     if (offering.rootdisksize) rootBytes = offering.rootdisksize * BYTES_PER_GIB;
@@ -338,6 +357,26 @@ const deployVirtualMachineCommand = defineCommand({
     if (rootBytes > maxVolumeGiB * BYTES_PER_GIB) throw new InvalidParameter(`The maximum size allowed is ${maxVolumeGiB} GB (rootdisksize)`);
     if (rootBytes <= 0) rootBytes = BYTES_PER_GIB;
 
+    // diskofferingid: the data disk of a template deploy (upstream: a DATADISK volume DATA-<vm number>
+    // at device 1, created with the VM), the root disk of an ISO deploy.
+    let dataDisk: { offering: DiskOffering; bytes: number } | undefined;
+    let rootOffering: DiskOffering | undefined;
+    if (params.diskofferingid !== undefined) {
+      checkDiskSizeParam(params.size, 'size');
+      const diskOffering = await diskOfferingParam(params.diskofferingid, 'diskofferingid');
+      checkCustomSize(diskOffering, params.size, 'size');
+      checkDiskOfferingAccess(diskOffering, caller, owner.account, owner.domain, zone.id);
+      const bytes = diskBytesOf(diskOffering, params.size, settings, 'size');
+      if (fromIso) {
+        rootOffering = diskOffering;
+        rootBytes = bytes;
+      } else {
+        dataDisk = { offering: diskOffering, bytes };
+      }
+    } else if (params.size !== undefined) {
+      throw new InvalidParameter('A data disk size needs a disk offering: size is used with a customized diskofferingid (size)');
+    }
+
     const networks = await networksOf(api, zone, owner.account, params.networkids);
     if (params.ipaddress !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(params.ipaddress)) {
       throw new InvalidParameter(`Invalid format for the ipaddress parameter: ${params.ipaddress}`);
@@ -345,6 +384,10 @@ const deployVirtualMachineCommand = defineCommand({
 
     // Everything checked: reserve (limits, addresses), undoing what was taken if a later step fails.
     const amounts = { ...vmResources(resources), ...volumeResources({ sizeBytes: rootBytes }) };
+    if (dataDisk) {
+      amounts.volume = (amounts.volume ?? 0) + 1;
+      amounts.primary_storage = (amounts.primary_storage ?? 0) + dataDisk.bytes;
+    }
     await reserveResources(owner.account, amounts, { settings });
     const nics: VmNic[] = [];
     try {
@@ -371,7 +414,9 @@ const deployVirtualMachineCommand = defineCommand({
         domainTree: owner.domain.tree,
         userId: caller.user.id,
         serviceOfferingId: offering.id,
+        // Upstream's vm_template_id is the ISO's for a VM deployed from one.
         templateId: template.id,
+        ...(fromIso && { isoId: template.id }),
         ...resources,
         rootVolumeId,
         keypairs: Object.keys(publicKeys),
@@ -394,7 +439,7 @@ const deployVirtualMachineCommand = defineCommand({
         poolId: '',
         path: '',
         sizeBytes: rootBytes,
-        templateId: template.id,
+        ...(fromIso ? { diskOfferingId: rootOffering!.id } : { templateId: template.id }),
         accountId: owner.account.id,
         domainId: owner.domain.id,
         domainTree: owner.domain.tree,
@@ -402,8 +447,31 @@ const deployVirtualMachineCommand = defineCommand({
         deviceId: 0,
         created,
       };
+      const dataVolumes: Volume[] = dataDisk
+        ? [
+            {
+              id: randomUUID(),
+              name: `DATA-${vmNumber}`,
+              vmId: id,
+              type: 'DATADISK',
+              zoneId: zone.id,
+              poolId: '',
+              path: '',
+              sizeBytes: dataDisk.bytes,
+              accountId: owner.account.id,
+              domainId: owner.domain.id,
+              domainTree: owner.domain.tree,
+              state: 'Allocated',
+              deviceId: 1,
+              created,
+              diskOfferingId: dataDisk.offering.id,
+              // Created with the VM: given back with it when its deploy fails (releaseStart).
+              createdWithVm: id,
+            },
+          ]
+        : [];
       try {
-        await createVmRecords(vm, volume);
+        await createVmRecords(vm, volume, dataVolumes);
       } catch (error) {
         if (error instanceof VmRecordConflict) throw new InvalidParameter('An affinity group of the VM was deleted meanwhile (affinitygroupids); try again');
         throw error;

@@ -30,6 +30,7 @@ import { ALL_ROLES, completedEvent, defineCommand, type Caller } from '../comman
 import { matchesKeyword, page } from '../paging.ts';
 import { checkAccess, isDomainAdmin, isRootAdmin, ownedScope, resolveAccount, resolveDomain } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
+import type { Settings } from '../../../shared/settings.ts';
 import { hostReaching } from '../../tasks/vms.ts';
 
 const RESOURCE_TYPE = 'Volume';
@@ -145,6 +146,52 @@ function checkRootDetachAttach(vm: VirtualMachine) {
   if (vm.state !== 'Stopped') throw new InvalidParameter('Root volume detach can happen only when vm is in states: Stopped or Destroyed');
 }
 
+// ---- disk offerings and sizes (createVolume; deployVirtualMachine's data disk) ----
+
+/** ` (name)` when the refusal is to name its parameter (deployVirtualMachine), nothing for createVolume's texts. */
+const naming = (name?: string) => (name ? ` (${name})` : '');
+
+/** A size asked for (GB) must be positive. */
+export function checkDiskSizeParam(sizeGiB: number | undefined, name?: string): void {
+  if (sizeGiB !== undefined && sizeGiB <= 0) throw new InvalidParameter(`Disk size must be larger than 0${naming(name)}`);
+}
+
+/** The active disk offering by id. */
+export async function diskOfferingParam(id: string, name?: string): Promise<DiskOffering> {
+  const offering = await getDiskOffering(id.toLowerCase());
+  if (!offering || offering.state !== 'Active') throw new InvalidParameter(`Please specify a valid disk offering.${naming(name)}`);
+  return offering;
+}
+
+/** A customized offering needs a size within custom.diskoffering.size.min/max; a fixed one takes none. */
+export function checkCustomSize(offering: DiskOffering, sizeGiB: number | undefined, name?: string): void {
+  if (offering.customized) {
+    if (sizeGiB === undefined) throw new InvalidParameter(`This disk offering requires a custom size specified${naming(name)}`);
+    if (sizeGiB < CUSTOM_DISK_MIN_GIB || sizeGiB > CUSTOM_DISK_MAX_GIB) {
+      throw new InvalidParameter(`Volume size: ${sizeGiB} GB is out of allowed range. Min: ${CUSTOM_DISK_MIN_GIB}. Max: ${CUSTOM_DISK_MAX_GIB}${naming(name)}`);
+    }
+  } else if (sizeGiB !== undefined) {
+    throw new InvalidParameter(`This disk offering does not allow custom size${naming(name)}`);
+  }
+}
+
+/** The owner may use the offering (its domains) in the zone (its zones). */
+export function checkDiskOfferingAccess(offering: DiskOffering, caller: Caller, account: Account, domain: Pick<Domain, 'tree'>, zoneId: string): void {
+  if (!isRootAdmin(caller) && !visibleInDomain(offering, domain.tree)) {
+    throw new PermissionDenied(`Account ${account.name} does not have access to disk offering ${offering.id} (diskofferingid)`);
+  }
+  if (!usableInZone(offering, zoneId)) throw new InvalidParameter(`Disk offering ${offering.id} (diskofferingid) is not available in zone ${zoneId}`);
+}
+
+/** The volume's bytes: the offering's size, else the size asked for; at least 1 GB, at most storage.max.volume.size. */
+export function diskBytesOf(offering: DiskOffering, sizeGiB: number | undefined, settings: Settings, name?: string): number {
+  const bytes = offering.disksize > 0 ? offering.disksize * BYTES_PER_GIB : (sizeGiB ?? 0) * BYTES_PER_GIB;
+  const maxGiB = settings.number('storage.max.volume.size');
+  if (bytes < BYTES_PER_GIB) throw new InvalidParameter(`Please specify a size of at least 1 GB.${naming(name)}`);
+  if (bytes > maxGiB * BYTES_PER_GIB) throw new InvalidParameter(`Requested volume size is ${(bytes / BYTES_PER_GIB).toFixed(2)} GB, but the maximum size allowed is ${maxGiB} GB.${naming(name)}`);
+  return bytes;
+}
+
 // ---- createVolume ----
 
 const createVolumeCommand = defineCommand({
@@ -178,33 +225,14 @@ const createVolumeCommand = defineCommand({
     if (params.displayvolume !== undefined && !isRootAdmin(caller)) throw new PermissionDenied('Cannot update parameter displayvolume, only admin permitted ');
     if (params.snapshotid !== undefined) throw noSuchEntity(api, 'snapshotid', params.snapshotid);
     if (params.diskofferingid === undefined) throw new InvalidParameter('At least one of disk Offering ID or snapshot ID must be passed whilst creating volume');
-    let size: number | undefined;
-    if (params.size !== undefined) {
-      if (params.size <= 0) throw new InvalidParameter('Disk size must be larger than 0');
-      size = params.size * BYTES_PER_GIB;
-    }
-    const offering = await getDiskOffering(params.diskofferingid.toLowerCase());
-    if (!offering || offering.state !== 'Active') throw new InvalidParameter('Please specify a valid disk offering.');
-    if (offering.customized) {
-      if (size === undefined) throw new InvalidParameter('This disk offering requires a custom size specified');
-      if (params.size! < CUSTOM_DISK_MIN_GIB || params.size! > CUSTOM_DISK_MAX_GIB) {
-        throw new InvalidParameter(`Volume size: ${params.size} GB is out of allowed range. Min: ${CUSTOM_DISK_MIN_GIB}. Max: ${CUSTOM_DISK_MAX_GIB}`);
-      }
-    } else if (size !== undefined) {
-      throw new InvalidParameter('This disk offering does not allow custom size');
-    }
+    checkDiskSizeParam(params.size);
+    const offering = await diskOfferingParam(params.diskofferingid);
+    checkCustomSize(offering, params.size);
     if (params.zoneid === undefined) throw new InvalidParameter('Unable to find zone by id null (zoneid)');
     const zone = await getZone(params.zoneid.toLowerCase());
     if (!zone) throw noSuchEntity(api, 'zoneid', params.zoneid);
-    if (!isRootAdmin(caller) && !visibleInDomain(offering, domain.tree)) {
-      throw new PermissionDenied(`Account ${account.name} does not have access to disk offering ${offering.id} (diskofferingid)`);
-    }
-    if (!usableInZone(offering, zone.id)) throw new InvalidParameter(`Disk offering ${offering.id} (diskofferingid) is not available in zone ${zone.id}`);
-    if (offering.disksize > 0) size = offering.disksize * BYTES_PER_GIB;
-    const bytes = size ?? 0;
-    const maxGiB = settings.number('storage.max.volume.size');
-    if (bytes < BYTES_PER_GIB) throw new InvalidParameter('Please specify a size of at least 1 GB.');
-    if (bytes > maxGiB * BYTES_PER_GIB) throw new InvalidParameter(`Requested volume size is ${(bytes / BYTES_PER_GIB).toFixed(2)} GB, but the maximum size allowed is ${maxGiB} GB.`);
+    checkDiskOfferingAccess(offering, caller, account, domain, zone.id);
+    const bytes = diskBytesOf(offering, params.size, settings);
     if (zone.allocationstate === 'Disabled' && !isRootAdmin(caller)) throw new PermissionDenied(`Cannot perform this operation, Zone is currently disabled: ${zone.id}`);
 
     await reserveResources(account, volumeResources({ sizeBytes: bytes }), { settings });

@@ -1,0 +1,316 @@
+// deployVirtualMachine with a data disk (diskofferingid, with size for a customized offering): the
+// DATADISK volume DATA-<vm number> at device 1, created with the VM and counted with it, made blank by
+// the agent's startVm, given back with a failed deploy, detached and kept at expunge. Through
+// /client/api and the real vm-* state machines, with the test playing the zone's agent.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CommandMessage } from '../../shared/agent/protocol.ts';
+import { createHostRecord, getHost } from '../../shared/db/hosts.ts';
+import { getDomain } from '../../shared/db/identity.ts';
+import { getCluster } from '../../shared/db/infrastructure.ts';
+import { listAllocatedAddresses } from '../../shared/db/ipam.ts';
+import { storedCounts } from '../../shared/db/limits.ts';
+import { getStoragePool } from '../../shared/db/storage.ts';
+import { getVmConsistent, getVolume } from '../../shared/db/vms.ts';
+import { answer, receiveCommand, seedAgent, type SeededAgent } from '../support/agent-seed.ts';
+import type { ApiClient } from '../support/client.ts';
+import { seedMember, type Member } from '../support/members.ts';
+import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
+import { ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+
+const GiB = 1024 ** 3;
+const POOL_PATH = '/var/lib/mold/primary';
+
+let world: World;
+let admin: ApiClient;
+let alice: Member;
+let bob: Member;
+let zone: any;
+let network: any;
+let host: any;
+let pool: any;
+let template: any;
+let offering: any;
+let custom: any;
+let seeded: SeededAgent;
+let antiGroup: any;
+let fixed: any;
+let customDisk: any;
+
+beforeAll(async () => {
+  world = await startWorld();
+  admin = world.admin;
+  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  const root = (await getDomain(world.rootDomainId))!;
+  alice = await seedMember(world.runtime.apiUrl, unique('alice'), root, 'User');
+  bob = await seedMember(world.runtime.apiUrl, unique('bob'), root, 'User');
+  zone = ok(await admin.call('createZone', { name: unique('vz'), networktype: 'Advanced', dns1: '8.8.8.8', dns2: '1.1.1.1' }), 'createZone').zone;
+  const physical = ok(await admin.call('createPhysicalNetwork', { zoneid: zone.id, name: unique('vphys'), vlan: '400-409' }), 'createPhysicalNetwork');
+  expect((await admin.waitForJob(physical.jobid)).jobstatus).toBe(1);
+  const networkOffering = ok(await admin.call('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' }), 'listNetworkOfferings').networkoffering[0].id;
+  network = ok(
+    await admin.call('createNetwork', {
+      name: unique('vn'),
+      networkofferingid: networkOffering,
+      zoneid: zone.id,
+      vlan: 410,
+      gateway: '10.41.0.1',
+      netmask: '255.255.255.0',
+      startip: '10.41.0.10',
+      endip: '10.41.0.60',
+    }),
+    'createNetwork',
+  ).network;
+  ok(await admin.call('updateZone', { id: zone.id, allocationstate: 'Enabled' }), 'updateZone');
+  const pod = ok(await admin.call('createPod', { zoneid: zone.id, name: unique('vp'), gateway: '10.40.0.1', netmask: '255.255.255.0', startip: '10.40.0.10', endip: '10.40.0.49', allocationstate: 'Enabled' }), 'createPod').pod;
+  const cluster = ok(await admin.call('addCluster', { zoneid: zone.id, podid: pod.id, clustername: unique('vc'), hypervisor: 'KVM', clustertype: 'CloudManaged', allocationstate: 'Enabled' }), 'addCluster').cluster[0];
+  seeded = await seedAgent(zone.id);
+  host = await createHostRecord((await getCluster(cluster.id))!, {
+    name: unique('kvm'),
+    ipaddress: '10.40.0.11',
+    cpunumber: 4,
+    cpuspeed: 2000,
+    memorytotal: 8 * GiB,
+    status: 'Up',
+    resourcestate: 'Enabled',
+    agentId: seeded.agent.id,
+    username: 'root',
+    port: 22,
+    lastpinged: new Date().toISOString(),
+  });
+  pool = ok(
+    await admin.call('createStoragePool', { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, name: unique('vsmp'), url: `SharedMountPoint://localhost${POOL_PATH}`, capacitybytes: 500 * GiB }),
+    'createStoragePool',
+  ).storagepool;
+  // The template: registered, then downloaded into the pool by the (simulated) agent.
+  const osType = ok(await admin.call('listOsTypes', { pagesize: 1 }), 'listOsTypes').ostype[0].id;
+  template = ok(
+    await admin.call('registerTemplate', { name: unique('vt'), url: 'http://127.0.0.1:9/image.qcow2', format: 'QCOW2', hypervisor: 'KVM', zoneid: zone.id, ostypeid: osType, ispublic: true }),
+    'registerTemplate',
+  ).template[0];
+  const download = await receiveCommand(seeded.agent.queueUrl);
+  expect(download.type).toBe('downloadTemplate');
+  await answer(download, { result: { path: `${POOL_PATH}/${template.id}.qcow2`, size: 2 * GiB, checksum: '{SHA-256}00' } });
+  await waitFor(async () => ok(await admin.call('listTemplates', { templatefilter: 'all', id: template.id, zoneid: zone.id }), 'listTemplates').template[0].isready === true, 30_000);
+  offering = ok(await admin.call('createServiceOffering', { name: unique('small'), displaytext: 'small', cpunumber: 1, cpuspeed: 500, memory: 512 }), 'createServiceOffering').serviceoffering;
+  custom = ok(
+    await admin.call('createServiceOffering', { name: unique('custom'), displaytext: 'custom', customized: true, cpuspeed: 500, mincpunumber: 1, maxcpunumber: 64, minmemory: 256, maxmemory: 65536 }),
+    'createServiceOffering',
+  ).serviceoffering;
+  fixed = ok(await admin.call('createDiskOffering', { name: unique('d5'), displaytext: '5 GB', disksize: 5 }), 'createDiskOffering').diskoffering;
+  customDisk = ok(await admin.call('createDiskOffering', { name: unique('dc'), displaytext: 'custom', customized: true }), 'createDiskOffering').diskoffering;
+  ok(await alice.client.call('registerSSHKeyPair', { name: 'alice-key', publickey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbqmcl6XJ2NwzEbvlS0ZLvp2sC7iObjXZz0p1o1oY2g alice' }), 'registerSSHKeyPair');
+  const group = ok(await alice.client.call('createAffinityGroup', { name: 'spread', type: 'host anti-affinity' }), 'createAffinityGroup');
+  antiGroup = (await alice.client.waitForJob(group.jobid)).jobresult.affinitygroup;
+}, 120_000);
+
+afterAll(async () => {
+  await world?.runtime.stop();
+});
+
+const base = () => ({ zoneid: zone.id, serviceofferingid: offering.id, templateid: template.id });
+
+async function vmCount(): Promise<number> {
+  return ok(await admin.call('listVirtualMachines', { listall: true, pagesize: -1 }), 'listVirtualMachines').count ?? 0;
+}
+async function jobCount(): Promise<number> {
+  return ok(await admin.call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').count ?? 0;
+}
+const addressCount = async () => (await listAllocatedAddresses(network.id)).length;
+const hostLoad = async () => {
+  const current = (await getHost(host.id))!;
+  return { cpu: current.cpuallocated ?? 0, memory: current.memoryallocated ?? 0 };
+};
+/** The account's stored counts, without the zeros (a count never raised reads as absent). */
+const accountCounts = async (member: Member) => Object.fromEntries(Object.entries(await storedCounts('ACCOUNT', member.account.id)).filter(([, n]) => n !== 0));
+
+/** Starts an async VM command and returns the answer's body. */
+async function begin(client: ApiClient, command: string, params: Record<string, string | number | boolean>) {
+  return ok(await client.call(command, params), command);
+}
+
+/** Plays the agent for the next command: checks its type and answers it. */
+async function agentAnswers(type: string, outcome: { result: unknown } | { error: string; cause: string }): Promise<CommandMessage> {
+  const message = await receiveCommand(seeded.agent.queueUrl);
+  expect(message.type).toBe(type);
+  await answer(message, outcome);
+  return message;
+}
+
+const started = (message: CommandMessage) => ({ result: { name: (message.payload as any).vm.name, state: 'Running', vncPort: 5901 } });
+
+const volumesOf = async (client: ApiClient, vmId: string) => ok(await client.call('listVolumes', { virtualmachineid: vmId, listall: true }), 'listVolumes').volume ?? [];
+const allocated = async () => (await getStoragePool(pool.id))!.disksizeallocated ?? 0;
+
+describe('deployVirtualMachine with a data disk', () => {
+  it('refuses a bad diskofferingid or size with 431 naming the parameter, changing nothing', async () => {
+    const [vms, jobs, addresses, load, bytes] = [await vmCount(), await jobCount(), await addressCount(), await hostLoad(), await allocated()];
+    const counts = await accountCounts(alice);
+    const volumes = ok(await admin.call('listVolumes', { listall: true, pagesize: -1 }), 'listVolumes').count ?? 0;
+    const unknown = randomUUID();
+    const call = (params: Record<string, string | number | boolean>) => alice.client.call('deployVirtualMachine', { ...base(), ...params });
+    refused(await call({ diskofferingid: unknown }), 'deployVirtualMachine', 431, 'Please specify a valid disk offering. (diskofferingid)');
+    refused(await call({ diskofferingid: 'nope' }), 'deployVirtualMachine', 431, /Invalid parameter diskofferingid value=nope/);
+    refused(await call({ diskofferingid: fixed.id, size: 3 }), 'deployVirtualMachine', 431, 'This disk offering does not allow custom size (size)');
+    refused(await call({ diskofferingid: customDisk.id }), 'deployVirtualMachine', 431, 'This disk offering requires a custom size specified (size)');
+    refused(await call({ diskofferingid: customDisk.id, size: 0 }), 'deployVirtualMachine', 431, 'Disk size must be larger than 0 (size)');
+    refused(await call({ diskofferingid: customDisk.id, size: 5000 }), 'deployVirtualMachine', 431, 'Volume size: 5000 GB is out of allowed range. Min: 1. Max: 1024 (size)');
+    refused(await call({ diskofferingid: customDisk.id, size: 'x' }), 'deployVirtualMachine', 431, /Invalid parameter size value=x/);
+    refused(await call({ size: 3 }), 'deployVirtualMachine', 431, /\(size\)$/);
+    expect([await vmCount(), await jobCount(), await addressCount(), await hostLoad(), await allocated()]).toEqual([vms, jobs, addresses, load, bytes]);
+    expect(await accountCounts(alice)).toEqual(counts);
+    expect(ok(await admin.call('listVolumes', { listall: true, pagesize: -1 }), 'listVolumes').count ?? 0).toBe(volumes);
+  });
+
+  it('creates DATA-<number> at device 1 with the VM, counted with it; startVm makes it blank; expunge detaches and keeps it', async () => {
+    const before = { counts: await accountCounts(alice), bytes: await allocated() };
+    const deploy = await begin(alice.client, 'deployVirtualMachine', { ...base(), name: 'with-data', diskofferingid: customDisk.id, size: 3 });
+    const vm = (await getVmConsistent(deploy.id))!;
+    // Counted in the deploy's one reservation: two volumes, root and data bytes.
+    expect(await accountCounts(alice)).toMatchObject({
+      volume: (before.counts.volume ?? 0) + 2,
+      primary_storage: (before.counts.primary_storage ?? 0) + 2 * GiB + 3 * GiB,
+    });
+    const startVm = await receiveCommand(seeded.agent.queueUrl);
+    expect(startVm.type).toBe('startVm');
+    const spec = (startVm.payload as any).vm;
+    const listed = await volumesOf(alice.client, deploy.id);
+    const data = listed.find((v: any) => v.type === 'DATADISK');
+    expect(data).toMatchObject({ name: `DATA-${vm.number}`, deviceid: 1, size: 3 * GiB, diskofferingid: customDisk.id, virtualmachineid: deploy.id, state: 'Ready' });
+    expect(spec.disks).toEqual([
+      expect.objectContaining({ deviceId: 0, backingFile: `${POOL_PATH}/${template.id}.qcow2`, sizeBytes: 2 * GiB }),
+      { path: `${POOL_PATH}/${data.id}.qcow2`, sizeBytes: 3 * GiB, deviceId: 1 },
+    ]);
+    expect(await allocated()).toBe(before.bytes + 5 * GiB);
+    await answer(startVm, started(startVm));
+    expect((await alice.client.waitForJob(deploy.jobid)).jobresult.virtualmachine.state).toBe('Running');
+
+    // Destroyed: the root's counts go back; the data disk stays attached and counted (as upstream).
+    const destroy = await begin(admin, 'destroyVirtualMachine', { id: deploy.id, expunge: true });
+    await agentAnswers('stopVm', { result: { name: spec.name, state: 'Stopped', forced: false } });
+    const expungeVm = await agentAnswers('expungeVm', { result: { removed: [] } });
+    expect((expungeVm.payload as any).files).toEqual([spec.disks[0].path, `${POOL_PATH}/${deploy.id}-config.iso`]);
+    expect((await admin.waitForJob(destroy.jobid)).jobstatus).toBe(1);
+    expect(await getVmConsistent(deploy.id)).toBeUndefined();
+    const kept = ok(await alice.client.call('listVolumes', { id: data.id }), 'listVolumes').volume[0];
+    expect(kept).toMatchObject({ id: data.id, name: `DATA-${vm.number}`, state: 'Ready', size: 3 * GiB });
+    expect(kept.virtualmachineid).toBeUndefined();
+    expect(kept.deviceid).toBeUndefined();
+    expect(await accountCounts(alice)).toMatchObject({ volume: (before.counts.volume ?? 0) + 1, primary_storage: (before.counts.primary_storage ?? 0) + 3 * GiB });
+    expect(await allocated()).toBe(before.bytes + 3 * GiB);
+
+    // The kept volume is an ordinary detached volume: deleting it gives everything back.
+    ok(await alice.client.call('deleteVolume', { id: data.id }), 'deleteVolume');
+    await agentAnswers('deleteDisk', { result: { path: `${POOL_PATH}/${data.id}.qcow2`, removed: true } });
+    await waitFor(async () => (await getVolume(data.id)) === undefined, 30_000);
+    expect(await accountCounts(alice)).toEqual(before.counts);
+  });
+
+  it('a fixed offering on a stopped deploy: Allocated at device 1 until the first start places it', async () => {
+    const before = { counts: await accountCounts(alice), bytes: await allocated() };
+    const deploy = await begin(alice.client, 'deployVirtualMachine', { ...base(), startvm: false, diskofferingid: fixed.id });
+    expect((await alice.client.waitForJob(deploy.jobid)).jobresult.virtualmachine.state).toBe('Stopped');
+    const data = (await volumesOf(alice.client, deploy.id)).find((v: any) => v.type === 'DATADISK');
+    expect(data).toMatchObject({ deviceid: 1, size: 5 * GiB, state: 'Allocated', diskofferingid: fixed.id, hypervisor: 'None' });
+    expect(await accountCounts(alice)).toMatchObject({ volume: (before.counts.volume ?? 0) + 2, primary_storage: (before.counts.primary_storage ?? 0) + 7 * GiB });
+    const start = await begin(alice.client, 'startVirtualMachine', { id: deploy.id });
+    const startVm = await receiveCommand(seeded.agent.queueUrl);
+    expect((startVm.payload as any).vm.disks[1]).toEqual({ path: `${POOL_PATH}/${data.id}.qcow2`, sizeBytes: 5 * GiB, deviceId: 1 });
+    await answer(startVm, started(startVm));
+    expect((await alice.client.waitForJob(start.jobid)).jobresult.virtualmachine.state).toBe('Running');
+    expect(await allocated()).toBe(before.bytes + 7 * GiB);
+    // Cleanup for the next test: destroy with expunge, then delete the kept data volume.
+    const destroy = await begin(admin, 'destroyVirtualMachine', { id: deploy.id, expunge: true });
+    await agentAnswers('stopVm', { result: { name: (startVm.payload as any).vm.name, state: 'Stopped', forced: false } });
+    await agentAnswers('expungeVm', { result: { removed: [] } });
+    expect((await admin.waitForJob(destroy.jobid)).jobstatus).toBe(1);
+    ok(await alice.client.call('deleteVolume', { id: data.id }), 'deleteVolume');
+    await agentAnswers('deleteDisk', { result: { path: `${POOL_PATH}/${data.id}.qcow2`, removed: true } });
+    await waitFor(async () => (await getVolume(data.id)) === undefined, 30_000);
+    expect(await accountCounts(alice)).toEqual(before.counts);
+    expect(await allocated()).toBe(before.bytes);
+  });
+
+  it('a failed deploy gives back the data disk with the VM; its file goes with the expunge', async () => {
+    const before = { counts: await accountCounts(alice), bytes: await allocated(), load: await hostLoad() };
+    const deploy = await begin(alice.client, 'deployVirtualMachine', { ...base(), diskofferingid: fixed.id });
+    const startVm = await receiveCommand(seeded.agent.queueUrl);
+    const dataPath = (startVm.payload as any).vm.disks[1].path;
+    await answer(startVm, { error: 'LibvirtError', cause: 'virsh start failed' });
+    expect((await alice.client.waitForJob(deploy.jobid)).jobstatus).toBe(2);
+    expect((await getVmConsistent(deploy.id))!.state).toBe('Error');
+    expect(await accountCounts(alice)).toEqual(before.counts);
+    expect(await allocated()).toBe(before.bytes);
+    expect(await hostLoad()).toEqual(before.load);
+    const data = (await volumesOf(admin, deploy.id)).find((v: any) => v.type === 'DATADISK');
+    expect(data).toMatchObject({ state: 'Destroy', destroyed: true });
+    const expunge = await begin(admin, 'expungeVirtualMachine', { id: deploy.id });
+    const expungeVm = await agentAnswers('expungeVm', { result: { removed: [] } });
+    expect((expungeVm.payload as any).files).toContain(dataPath);
+    expect((await admin.waitForJob(expunge.jobid)).jobstatus).toBe(1);
+    expect(await getVolume(data.id)).toBeUndefined();
+    expect(await accountCounts(alice)).toEqual(before.counts);
+  });
+});
+
+describe('deployVirtualMachine from an ISO', () => {
+  let iso: any;
+
+  it('registerIso downloads the ISO into the zone\'s primary storage as <pool>/<iso id>.iso, as registerTemplate does', async () => {
+    const osType = ok(await admin.call('listOsTypes', { pagesize: 1 }), 'listOsTypes').ostype[0].id;
+    iso = ok(await admin.call('registerIso', { name: unique('viso'), url: 'http://127.0.0.1:9/installer.iso', zoneid: zone.id, ostypeid: osType, ispublic: true }), 'registerIso').iso[0];
+    const download = await receiveCommand(seeded.agent.queueUrl);
+    expect(download).toMatchObject({ type: 'downloadTemplate', payload: { templateId: iso.id, url: 'http://127.0.0.1:9/installer.iso', destination: `${POOL_PATH}/${iso.id}.iso` } });
+    await answer(download, { result: { path: `${POOL_PATH}/${iso.id}.iso`, size: 300 * 1024 * 1024, checksum: '{SHA-256}00' } });
+    await waitFor(async () => ok(await admin.call('listIsos', { isofilter: 'all', id: iso.id, zoneid: zone.id }), 'listIsos').iso?.[0]?.isready === true, 30_000);
+    const jobs = ok(await admin.call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').asyncjobs ?? [];
+    expect(jobs.find((j: any) => j.jobinstanceid === iso.id)).toMatchObject({ cmd: 'registerIso', jobinstancetype: 'Iso', jobstatus: 1 });
+  });
+
+  it('refuses what an ISO deploy cannot take with 431 naming the parameter, changing nothing', async () => {
+    const [vms, jobs, addresses, load, bytes] = [await vmCount(), await jobCount(), await addressCount(), await hostLoad(), await allocated()];
+    const counts = await accountCounts(alice);
+    const unknown = randomUUID();
+    const isoBase = { zoneid: zone.id, serviceofferingid: offering.id };
+    const call = (params: Record<string, string | number | boolean>) => alice.client.call('deployVirtualMachine', { ...isoBase, ...params });
+    refused(await call({ diskofferingid: fixed.id }), 'deployVirtualMachine', 431, 'Unable to execute API command deployvirtualmachine due to missing parameter templateid');
+    refused(await call({ isoid: iso.id }), 'deployVirtualMachine', 431, 'Installing from ISO requires a disk offering to be specified for the root disk. (diskofferingid)');
+    // upstream's way: the ISO's id as templateid.
+    refused(await call({ templateid: iso.id }), 'deployVirtualMachine', 431, 'Installing from ISO requires a disk offering to be specified for the root disk. (diskofferingid)');
+    refused(await call({ isoid: iso.id, templateid: template.id, diskofferingid: fixed.id }), 'deployVirtualMachine', 431, 'Specify either templateid or isoid, not both (isoid)');
+    refused(await call({ isoid: unknown, diskofferingid: fixed.id }), 'deployVirtualMachine', 431, /Invalid parameter isoid value=/);
+    refused(await call({ isoid: template.id, diskofferingid: fixed.id }), 'deployVirtualMachine', 431, /Invalid parameter isoid value=/);
+    refused(await call({ isoid: iso.id, diskofferingid: customDisk.id }), 'deployVirtualMachine', 431, 'This disk offering requires a custom size specified (size)');
+    refused(await call({ isoid: iso.id, diskofferingid: fixed.id, rootdisksize: 10 }), 'deployVirtualMachine', 431, /\(rootdisksize\)$/);
+    expect([await vmCount(), await jobCount(), await addressCount(), await hostLoad(), await allocated()]).toEqual([vms, jobs, addresses, load, bytes]);
+    expect(await accountCounts(alice)).toEqual(counts);
+  });
+
+  it('deploys with a blank root disk of the disk offering\'s size and the ISO attached, booted first; expunge removes the root disk only', async () => {
+    const before = { counts: await accountCounts(alice), bytes: await allocated() };
+    const deploy = await begin(alice.client, 'deployVirtualMachine', { zoneid: zone.id, serviceofferingid: offering.id, isoid: iso.id, diskofferingid: customDisk.id, size: 8, name: 'from-iso' });
+    const startVm = await receiveCommand(seeded.agent.queueUrl);
+    expect(startVm.type).toBe('startVm');
+    const spec = (startVm.payload as any).vm;
+    const root = (await getVmConsistent(deploy.id))!.rootVolumeId as string;
+    expect(spec.disks).toEqual([{ path: `${POOL_PATH}/${root}.qcow2`, sizeBytes: 8 * GiB, deviceId: 0 }]);
+    expect(spec.iso).toBe(`${POOL_PATH}/${iso.id}.iso`);
+    expect(await accountCounts(alice)).toMatchObject({ volume: (before.counts.volume ?? 0) + 1, primary_storage: (before.counts.primary_storage ?? 0) + 8 * GiB });
+    expect(await allocated()).toBe(before.bytes + 8 * GiB);
+    await answer(startVm, started(startVm));
+    const vm = (await alice.client.waitForJob(deploy.jobid)).jobresult.virtualmachine;
+    expect(vm).toMatchObject({ state: 'Running', templateid: iso.id, isoid: iso.id, isoname: iso.name });
+    const volumes = await volumesOf(alice.client, deploy.id);
+    expect(volumes).toHaveLength(1);
+    expect(volumes[0]).toMatchObject({ type: 'ROOT', deviceid: 0, size: 8 * GiB, diskofferingid: customDisk.id });
+    expect(volumes[0].templateid).toBeUndefined();
+
+    const destroy = await begin(admin, 'destroyVirtualMachine', { id: deploy.id, expunge: true });
+    await agentAnswers('stopVm', { result: { name: spec.name, state: 'Stopped', forced: false } });
+    const expungeVm = await agentAnswers('expungeVm', { result: { removed: [] } });
+    expect((expungeVm.payload as any).files).toEqual([`${POOL_PATH}/${root}.qcow2`, `${POOL_PATH}/${deploy.id}-config.iso`]);
+    expect((await admin.waitForJob(destroy.jobid)).jobstatus).toBe(1);
+    expect(await accountCounts(alice)).toEqual(before.counts);
+    expect(await allocated()).toBe(before.bytes);
+  });
+});
