@@ -12,14 +12,13 @@ import { listAllocatedAddresses } from '../../shared/db/ipam.ts';
 import { storedCounts } from '../../shared/db/limits.ts';
 import { getStoragePool } from '../../shared/db/storage.ts';
 import { getVmConsistent, getVolume } from '../../shared/db/vms.ts';
-import { answer, receiveCommand, seedAgent, type SeededAgent } from '../support/agent-seed.ts';
+import { answer, receiveCommand, type SeededAgent } from '../support/agent-seed.ts';
+import { GiB, POOL_PATH, seedPlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
 import { ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
-const GiB = 1024 ** 3;
-const POOL_PATH = '/var/lib/mold/primary';
 
 let world: World;
 let admin: ApiClient;
@@ -44,54 +43,7 @@ beforeAll(async () => {
   const root = (await getDomain(world.rootDomainId))!;
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), root, 'User');
   bob = await seedMember(world.runtime.apiUrl, unique('bob'), root, 'User');
-  zone = ok(await admin.call('createZone', { name: unique('vz'), networktype: 'Advanced', dns1: '8.8.8.8', dns2: '1.1.1.1' }), 'createZone').zone;
-  const physical = ok(await admin.call('createPhysicalNetwork', { zoneid: zone.id, name: unique('vphys'), vlan: '400-409' }), 'createPhysicalNetwork');
-  expect((await admin.waitForJob(physical.jobid)).jobstatus).toBe(1);
-  const networkOffering = ok(await admin.call('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' }), 'listNetworkOfferings').networkoffering[0].id;
-  network = ok(
-    await admin.call('createNetwork', {
-      name: unique('vn'),
-      networkofferingid: networkOffering,
-      zoneid: zone.id,
-      vlan: 410,
-      gateway: '10.41.0.1',
-      netmask: '255.255.255.0',
-      startip: '10.41.0.10',
-      endip: '10.41.0.60',
-    }),
-    'createNetwork',
-  ).network;
-  ok(await admin.call('updateZone', { id: zone.id, allocationstate: 'Enabled' }), 'updateZone');
-  const pod = ok(await admin.call('createPod', { zoneid: zone.id, name: unique('vp'), gateway: '10.40.0.1', netmask: '255.255.255.0', startip: '10.40.0.10', endip: '10.40.0.49', allocationstate: 'Enabled' }), 'createPod').pod;
-  const cluster = ok(await admin.call('addCluster', { zoneid: zone.id, podid: pod.id, clustername: unique('vc'), hypervisor: 'KVM', clustertype: 'CloudManaged', allocationstate: 'Enabled' }), 'addCluster').cluster[0];
-  seeded = await seedAgent(zone.id);
-  host = await createHostRecord((await getCluster(cluster.id))!, {
-    name: unique('kvm'),
-    ipaddress: '10.40.0.11',
-    cpunumber: 4,
-    cpuspeed: 2000,
-    memorytotal: 8 * GiB,
-    status: 'Up',
-    resourcestate: 'Enabled',
-    agentId: seeded.agent.id,
-    username: 'root',
-    port: 22,
-    lastpinged: new Date().toISOString(),
-  });
-  pool = ok(
-    await admin.call('createStoragePool', { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, name: unique('vsmp'), url: `SharedMountPoint://localhost${POOL_PATH}`, capacitybytes: 500 * GiB }),
-    'createStoragePool',
-  ).storagepool;
-  // The template: registered, then downloaded into the pool by the (simulated) agent.
-  const osType = ok(await admin.call('listOsTypes', { pagesize: 1 }), 'listOsTypes').ostype[0].id;
-  template = ok(
-    await admin.call('registerTemplate', { name: unique('vt'), url: 'http://127.0.0.1:9/image.qcow2', format: 'QCOW2', hypervisor: 'KVM', zoneid: zone.id, ostypeid: osType, ispublic: true }),
-    'registerTemplate',
-  ).template[0];
-  const download = await receiveCommand(seeded.agent.queueUrl);
-  expect(download.type).toBe('downloadTemplate');
-  await answer(download, { result: { path: `${POOL_PATH}/${template.id}.qcow2`, size: 2 * GiB, checksum: '{SHA-256}00' } });
-  await waitFor(async () => ok(await admin.call('listTemplates', { templatefilter: 'all', id: template.id, zoneid: zone.id }), 'listTemplates').template[0].isready === true, 30_000);
+  ({ zone, network, host, pool, template, seeded } = await seedPlayedZone(admin, 40));
   offering = ok(await admin.call('createServiceOffering', { name: unique('small'), displaytext: 'small', cpunumber: 1, cpuspeed: 500, memory: 512 }), 'createServiceOffering').serviceoffering;
   custom = ok(
     await admin.call('createServiceOffering', { name: unique('custom'), displaytext: 'custom', customized: true, cpuspeed: 500, mincpunumber: 1, maxcpunumber: 64, minmemory: 256, maxmemory: 65536 }),
@@ -263,8 +215,10 @@ describe('deployVirtualMachine from an ISO', () => {
     expect(download).toMatchObject({ type: 'downloadTemplate', payload: { templateId: iso.id, url: 'http://127.0.0.1:9/installer.iso', destination: `${POOL_PATH}/${iso.id}.iso` } });
     await answer(download, { result: { path: `${POOL_PATH}/${iso.id}.iso`, size: 300 * 1024 * 1024, checksum: '{SHA-256}00' } });
     await waitFor(async () => ok(await admin.call('listIsos', { isofilter: 'all', id: iso.id, zoneid: zone.id }), 'listIsos').iso?.[0]?.isready === true, 30_000);
-    const jobs = ok(await admin.call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').asyncjobs ?? [];
-    expect(jobs.find((j: any) => j.jobinstanceid === iso.id)).toMatchObject({ cmd: 'registerIso', jobinstancetype: 'Iso', jobstatus: 1 });
+    // The copy is ready at the job's Finish step; the job itself ends a step later.
+    const downloadJob = async () => (ok(await admin.call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').asyncjobs ?? []).find((j: any) => j.jobinstanceid === iso.id);
+    await waitFor(async () => (await downloadJob())?.jobstatus === 1, 30_000);
+    expect(await downloadJob()).toMatchObject({ cmd: 'registerIso', jobinstancetype: 'Iso', jobstatus: 1 });
   });
 
   it('refuses what an ISO deploy cannot take with 431 naming the parameter, changing nothing', async () => {

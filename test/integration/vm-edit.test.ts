@@ -12,14 +12,13 @@ import { getDomain } from '../../shared/db/identity.ts';
 import { getCluster } from '../../shared/db/infrastructure.ts';
 import { storedCounts } from '../../shared/db/limits.ts';
 import { getVmConsistent } from '../../shared/db/vms.ts';
-import { answer, receiveCommand, seedAgent, type SeededAgent } from '../support/agent-seed.ts';
+import { answer, receiveCommand, type SeededAgent } from '../support/agent-seed.ts';
+import { GiB, POOL_PATH, seedPlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
 import { missing, noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
-const GiB = 1024 ** 3;
-const POOL_PATH = '/var/lib/mold/primary';
 
 /** A fresh OpenSSH ed25519 public key: `ssh-ed25519 <blob>` (no comment). */
 function sshKey(): string {
@@ -61,53 +60,8 @@ beforeAll(async () => {
   rootDomainAdmin = await seedMember(world.runtime.apiUrl, unique('dadmin'), root, 'Domain Admin');
   const child = ok(await admin.call('createDomain', { name: unique('child') }), 'createDomain').domain;
   otherDomainAdmin = await seedMember(world.runtime.apiUrl, unique('cadmin'), (await getDomain(child.id))!, 'Domain Admin');
-  zone = ok(await admin.call('createZone', { name: unique('ez'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
-  const physical = ok(await admin.call('createPhysicalNetwork', { zoneid: zone.id, name: unique('ephys'), vlan: '500-509' }), 'createPhysicalNetwork');
-  expect((await admin.waitForJob(physical.jobid)).jobstatus).toBe(1);
-  const networkOffering = ok(await admin.call('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' }), 'listNetworkOfferings').networkoffering[0].id;
-  ok(
-    await admin.call('createNetwork', {
-      name: unique('en'),
-      networkofferingid: networkOffering,
-      zoneid: zone.id,
-      vlan: 510,
-      gateway: '10.51.0.1',
-      netmask: '255.255.255.0',
-      startip: '10.51.0.10',
-      endip: '10.51.0.99',
-    }),
-    'createNetwork',
-  );
-  ok(await admin.call('updateZone', { id: zone.id, allocationstate: 'Enabled' }), 'updateZone');
-  const pod = ok(await admin.call('createPod', { zoneid: zone.id, name: unique('ep'), gateway: '10.50.0.1', netmask: '255.255.255.0', startip: '10.50.0.10', endip: '10.50.0.49', allocationstate: 'Enabled' }), 'createPod').pod;
-  const cluster = ok(await admin.call('addCluster', { zoneid: zone.id, podid: pod.id, clustername: unique('ec'), hypervisor: 'KVM', clustertype: 'CloudManaged', allocationstate: 'Enabled' }), 'addCluster').cluster[0];
-  seeded = await seedAgent(zone.id);
-  host = await createHostRecord((await getCluster(cluster.id))!, {
-    name: unique('kvm'),
-    ipaddress: '10.50.0.11',
-    cpunumber: 16,
-    cpuspeed: 2000,
-    memorytotal: 64 * GiB,
-    status: 'Up',
-    resourcestate: 'Enabled',
-    agentId: seeded.agent.id,
-    username: 'root',
-    port: 22,
-    lastpinged: new Date().toISOString(),
-  });
-  ok(
-    await admin.call('createStoragePool', { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, name: unique('esmp'), url: `SharedMountPoint://localhost${POOL_PATH}`, capacitybytes: 500 * GiB }),
-    'createStoragePool',
-  );
+  ({ zone, host, template, seeded } = await seedPlayedZone(admin, 50, { cpunumber: 16, memorytotal: 64 * GiB }));
   osTypes = ok(await admin.call('listOsTypes', { pagesize: 3 }), 'listOsTypes').ostype;
-  template = ok(
-    await admin.call('registerTemplate', { name: unique('et'), url: 'http://127.0.0.1:9/image.qcow2', format: 'QCOW2', hypervisor: 'KVM', zoneid: zone.id, ostypeid: osTypes[0].id, ispublic: true }),
-    'registerTemplate',
-  ).template[0];
-  const download = await receiveCommand(seeded.agent.queueUrl);
-  expect(download.type).toBe('downloadTemplate');
-  await answer(download, { result: { path: `${POOL_PATH}/${template.id}.qcow2`, size: 2 * GiB, checksum: '{SHA-256}00' } });
-  await waitFor(async () => ok(await admin.call('listTemplates', { templatefilter: 'all', id: template.id, zoneid: zone.id }), 'listTemplates').template[0].isready === true, 30_000);
   const offering = async (name: string, extra: Record<string, string | number | boolean>) =>
     ok(await admin.call('createServiceOffering', { name: unique(name), displaytext: name, ...extra }), 'createServiceOffering').serviceoffering;
   small = await offering('small', { cpunumber: 1, cpuspeed: 500, memory: 512 });
