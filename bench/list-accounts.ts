@@ -5,9 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { createAccount, createDomain, getDomain, listAllDomains } from '../shared/db/identity.ts';
 import { listRoles } from '../shared/db/roles.ts';
-import { signature } from '../test/support/client.ts';
-import { percentile } from './stats.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../test/support/runtime.ts';
+import { runCase, signedUrl, timedCall } from './stats.ts';
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
@@ -46,56 +45,6 @@ async function seed(runtime: RunningRuntime): Promise<void> {
   log(`seeded ${ACCOUNTS} accounts in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-/** The signed URL of one call (the same parameters each time, so one signature serves all). */
-function signedUrl(runtime: RunningRuntime, command: string, params: Record<string, string>): string {
-  const pairs: [string, string][] = [['command', command], ...Object.entries(params), ['response', 'json'], ['apiKey', runtime.credentials.apikey]];
-  pairs.push(['signature', signature(pairs, runtime.credentials.secretkey)]);
-  return `${runtime.apiUrl}?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
-}
-
-async function timedCall(url: string): Promise<{ ms: number; status: number; bytes: number; body: string }> {
-  const started = performance.now();
-  const response = await fetch(url);
-  const body = await response.text();
-  return { ms: performance.now() - started, status: response.status, bytes: Buffer.byteLength(body), body };
-}
-
-interface CaseResult {
-  clients: number;
-  requests: number;
-  p50: number;
-  p99: number;
-  max: number;
-  perSecond: number;
-}
-
-/** `requests` calls shared among `clients` concurrent loops; every answer must be a 200. */
-async function runCase(url: string, clients: number, requests: number): Promise<CaseResult> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < requests) {
-        next++;
-        const { ms, status, body } = await timedCall(url);
-        if (status !== 200) throw new Error(`HTTP ${status}: ${body.slice(0, 300)}`);
-        latencies.push(ms);
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  latencies.sort((a, b) => a - b);
-  return {
-    clients,
-    requests,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1],
-    perSecond: (requests / elapsed) * 1000,
-  };
-}
-
 async function main() {
   // BENCH_DATA_DIR keeps the runtime's data (and the seeded accounts) for the next run.
   const dataDir = process.env.BENCH_DATA_DIR;
@@ -120,7 +69,7 @@ async function main() {
     if (haveListAccounts && answer.count < ACCOUNTS) throw new Error(`expected at least ${ACCOUNTS} accounts, got ${answer.count}`);
 
     for (let i = 0; i < WARMUP; i++) await timedCall(url);
-    const results = [await runCase(url, 1, REQUESTS), await runCase(url, 8, REQUESTS)];
+    const results = [await runCase([url], 1, REQUESTS), await runCase([url], 8, REQUESTS)];
 
     log('');
     log('clients  requests   p50 ms   p99 ms   max ms    req/s');

@@ -11,11 +11,11 @@ import { createAccount, createDomain, getDomain, listAllDomains } from '../share
 import { createCluster, createPod, createZone } from '../shared/db/infrastructure.ts';
 import { listRoles } from '../shared/db/roles.ts';
 import { createTemplate } from '../shared/db/templates.ts';
-import { ApiClient, signature } from '../test/support/client.ts';
+import { ApiClient } from '../test/support/client.ts';
 import { makeVm } from '../test/support/vm-seed.ts';
 import { createVmRecords, type VmState } from '../shared/db/vms.ts';
-import { percentile } from './stats.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../test/support/runtime.ts';
+import { runCase, signedUrl, timedCall } from './stats.ts';
 
 const VMS = Number(process.env.BENCH_VMS ?? 10_000);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 20);
@@ -120,49 +120,6 @@ async function seed(runtime: RunningRuntime): Promise<void> {
     if ((first / SEED_BATCH) % 40 === 39) log(`  ${first + SEED_BATCH} VMs seeded…`);
   }
   log(`seeded ${VMS} VMs of ${ACCOUNTS} accounts in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-}
-
-/** The signed URL of one call (the same parameters each time, so one signature serves all). */
-function signedUrl(runtime: RunningRuntime, command: string, params: Record<string, string>): string {
-  const pairs: [string, string][] = [['command', command], ...Object.entries(params), ['response', 'json'], ['apiKey', runtime.credentials.apikey]];
-  pairs.push(['signature', signature(pairs, runtime.credentials.secretkey)]);
-  return `${runtime.apiUrl}?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
-}
-
-async function timedCall(url: string): Promise<{ ms: number; status: number; bytes: number; body: string }> {
-  const started = performance.now();
-  const response = await fetch(url);
-  const body = await response.text();
-  return { ms: performance.now() - started, status: response.status, bytes: Buffer.byteLength(body), body };
-}
-
-interface CaseResult {
-  clients: number;
-  requests: number;
-  p50: number;
-  p99: number;
-  max: number;
-  perSecond: number;
-}
-
-/** `requests` calls shared among `clients` concurrent loops, cycling over the pages; every answer must be a 200. */
-async function runCase(urls: string[], clients: number, requests: number): Promise<CaseResult> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < requests) {
-        const url = urls[next++ % urls.length];
-        const { ms, status, body } = await timedCall(url);
-        if (status !== 200) throw new Error(`HTTP ${status}: ${body.slice(0, 300)}`);
-        latencies.push(ms);
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  latencies.sort((a, b) => a - b);
-  return { clients, requests, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1], perSecond: (requests / elapsed) * 1000 };
 }
 
 async function main() {
