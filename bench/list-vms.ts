@@ -137,7 +137,7 @@ async function main() {
     log(`listVirtualMachines listall=true pagesize=${PAGE_SIZE}: ${(first.bytes / 1024).toFixed(0)} KiB a response, count ${answer.count}, ${answer.virtualmachine?.length ?? 0} VMs in the page`);
     log(`first call (the listing cache loads ${answer.count} records): ${first.ms.toFixed(1)} ms`);
     if (answer.count < VMS) throw new Error(`expected at least ${VMS} VMs, got ${answer.count}`);
-    if (answer.virtualmachine.length !== PAGE_SIZE) throw new Error(`expected ${PAGE_SIZE} VMs in the page`);
+    if (answer.virtualmachine.length !== Math.min(PAGE_SIZE, VMS)) throw new Error(`expected ${Math.min(PAGE_SIZE, VMS)} VMs in the page`);
 
     for (let i = 0; i < WARMUP; i++) await timedCall(urls[i % urls.length]);
     const results = [await runCase(urls, 1, REQUESTS), await runCase(urls, 8, REQUESTS)];
