@@ -6,18 +6,13 @@
 // what the VM held and ends the job with the reason.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CommandMessage } from '../../shared/agent/protocol.ts';
 import { systemActor } from '../../shared/bootstrap.ts';
-import { createHostRecord, getHost } from '../../shared/db/hosts.ts';
 import { getDomain } from '../../shared/db/identity.ts';
-import { getCluster } from '../../shared/db/infrastructure.ts';
-import { listAllocatedAddresses } from '../../shared/db/ipam.ts';
-import { storedCounts } from '../../shared/db/limits.ts';
 import { getStoragePool } from '../../shared/db/storage.ts';
 import { getVmConsistent, getVolume } from '../../shared/db/vms.ts';
 import { expungeDestroyedVms } from '../../functions/sweeper/vms.ts';
 import { answer, receiveCommand, type SeededAgent } from '../support/agent-seed.ts';
-import { GiB, POOL_PATH, seedPlayedZone } from '../support/played-zone.ts';
+import { GiB, playedVmChecks, POOL_PATH, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
@@ -25,6 +20,7 @@ import { missing, noEntity, ok, refused, startWorld, unique, type World } from '
 
 
 let world: World;
+let played: PlayedZone;
 let admin: ApiClient;
 let alice: Member;
 let bob: Member;
@@ -45,7 +41,8 @@ beforeAll(async () => {
   const root = (await getDomain(world.rootDomainId))!;
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), root, 'User');
   bob = await seedMember(world.runtime.apiUrl, unique('bob'), root, 'User');
-  ({ zone, network, host, pool, template, seeded } = await seedPlayedZone(admin, 40));
+  played = await seedPlayedZone(admin, 40);
+  ({ zone, network, host, pool, template, seeded } = played);
   offering = ok(await admin.call('createServiceOffering', { name: unique('small'), displaytext: 'small', cpunumber: 1, cpuspeed: 500, memory: 512 }), 'createServiceOffering').serviceoffering;
   custom = ok(
     await admin.call('createServiceOffering', { name: unique('custom'), displaytext: 'custom', customized: true, cpuspeed: 500, mincpunumber: 1, maxcpunumber: 64, minmemory: 256, maxmemory: 65536 }),
@@ -62,34 +59,7 @@ afterAll(async () => {
 
 const base = () => ({ zoneid: zone.id, serviceofferingid: offering.id, templateid: template.id });
 
-async function vmCount(): Promise<number> {
-  return ok(await admin.call('listVirtualMachines', { listall: true, pagesize: -1 }), 'listVirtualMachines').count ?? 0;
-}
-async function jobCount(): Promise<number> {
-  return ok(await admin.call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').count ?? 0;
-}
-const addressCount = async () => (await listAllocatedAddresses(network.id)).length;
-const hostLoad = async () => {
-  const current = (await getHost(host.id))!;
-  return { cpu: current.cpuallocated ?? 0, memory: current.memoryallocated ?? 0 };
-};
-/** The account's stored counts, without the zeros (a count never raised reads as absent). */
-const accountCounts = async (member: Member) => Object.fromEntries(Object.entries(await storedCounts('ACCOUNT', member.account.id)).filter(([, n]) => n !== 0));
-
-/** Starts an async VM command and returns the answer's body. */
-async function begin(client: ApiClient, command: string, params: Record<string, string | number | boolean>) {
-  return ok(await client.call(command, params), command);
-}
-
-/** Plays the agent for the next command: checks its type and answers it. */
-async function agentAnswers(type: string, outcome: { result: unknown } | { error: string; cause: string }): Promise<CommandMessage> {
-  const message = await receiveCommand(seeded.agent.queueUrl);
-  expect(message.type).toBe(type);
-  await answer(message, outcome);
-  return message;
-}
-
-const started = (message: CommandMessage) => ({ result: { name: (message.payload as any).vm.name, state: 'Running', vncPort: 5901 } });
+const { vmCount, jobCount, addressCount, hostLoad, accountCounts, begin, agentAnswers } = playedVmChecks(() => admin, () => played);
 
 describe('refusals, each changing nothing', () => {
   it('refuses every bad deployVirtualMachine input with the code, the cserrorcode and a text naming the parameter', async () => {

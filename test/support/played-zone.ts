@@ -2,11 +2,16 @@
 // network, an enabled pod and cluster, one Up host record of the seeded agent, a SharedMountPoint
 // pool, and a template the test "downloads" by answering the agent's command. Built through the API
 // (and the repository layer for the host) after useRuntimeEndpoints().
-import { createHostRecord } from '../../shared/db/hosts.ts';
+import { expect } from 'vitest';
+import type { CommandMessage } from '../../shared/agent/protocol.ts';
+import { createHostRecord, getHost } from '../../shared/db/hosts.ts';
 import { getCluster } from '../../shared/db/infrastructure.ts';
+import { listAllocatedAddresses } from '../../shared/db/ipam.ts';
+import { storedCounts } from '../../shared/db/limits.ts';
 import { ok, unique } from '../integration/identity-fixtures.ts';
 import { answer, receiveCommand, seedAgent, type SeededAgent } from './agent-seed.ts';
 import type { ApiClient } from './client.ts';
+import type { Member } from './members.ts';
 import { waitFor } from './runtime.ts';
 
 export const GiB = 1024 ** 3;
@@ -79,3 +84,33 @@ export async function seedPlayedZone(admin: ApiClient, octet: number, host: { cp
   await waitFor(async () => ok(await admin.call('listTemplates', { templatefilter: 'all', id: template.id, zoneid: zone.id }), 'listTemplates').template[0].isready === true, 30_000);
   return { zone, network, pod, cluster, seeded, host: record, pool, template };
 }
+
+/**
+ * What the VM command tests read and play over a played zone made in their beforeAll (hence the
+ * getters): counts to show a refusal changed nothing, and the agent's side of each command.
+ */
+export function playedVmChecks(admin: () => ApiClient, played: () => PlayedZone) {
+  return {
+    vmCount: async (): Promise<number> => ok(await admin().call('listVirtualMachines', { listall: true, pagesize: -1 }), 'listVirtualMachines').count ?? 0,
+    jobCount: async (): Promise<number> => ok(await admin().call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').count ?? 0,
+    addressCount: async () => (await listAllocatedAddresses(played().network.id)).length,
+    hostLoad: async () => {
+      const current = (await getHost(played().host.id))!;
+      return { cpu: current.cpuallocated ?? 0, memory: current.memoryallocated ?? 0 };
+    },
+    /** The account's stored counts, without the zeros (a count never raised reads as absent). */
+    accountCounts: async (member: Member) => Object.fromEntries(Object.entries(await storedCounts('ACCOUNT', member.account.id)).filter(([, n]) => n !== 0)),
+    /** Starts an async VM command and returns the answer's body. */
+    begin: async (client: ApiClient, command: string, params: Record<string, string | number | boolean>) => ok(await client.call(command, params), command),
+    /** Plays the agent for the next command: checks its type and answers it. */
+    agentAnswers: async (type: string, outcome: { result: unknown } | { error: string; cause: string }): Promise<CommandMessage> => {
+      const message = await receiveCommand(played().seeded.agent.queueUrl);
+      expect(message.type).toBe(type);
+      await answer(message, outcome);
+      return message;
+    },
+  };
+}
+
+/** The agent's answer to a startVm: the domain runs. */
+export const started = (message: CommandMessage) => ({ result: { name: (message.payload as any).vm.name, state: 'Running', vncPort: 5901 } });
