@@ -5,14 +5,12 @@
 // HTTP server: with 1 client, then with 8 concurrent clients. See bench/README.md.
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
-import { NONE_OS_TYPE } from '../shared/catalogue/os-types.ts';
 import { createHostRecord, type Host } from '../shared/db/hosts.ts';
 import { createAccount, createDomain, getDomain, listAllDomains } from '../shared/db/identity.ts';
 import { createCluster, createPod, createZone } from '../shared/db/infrastructure.ts';
 import { listRoles } from '../shared/db/roles.ts';
-import { createTemplate } from '../shared/db/templates.ts';
 import { ApiClient } from '../test/support/client.ts';
-import { makeVm } from '../test/support/vm-seed.ts';
+import { makeVm, seedTemplate } from '../test/support/vm-seed.ts';
 import { createVmRecords, type VmState } from '../shared/db/vms.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../test/support/runtime.ts';
 import { runCase, signedUrl, timedCall } from './stats.ts';
@@ -58,31 +56,7 @@ async function seed(runtime: RunningRuntime): Promise<void> {
   const offeringAnswer = await admin.call('createServiceOffering', { name: 'benchvm-small', displaytext: 'Small', cpunumber: 1, cpuspeed: 1000, memory: 512 });
   if (offeringAnswer.status !== 200) throw new Error(`createServiceOffering: ${JSON.stringify(offeringAnswer.body)}`);
   const offering = offeringAnswer.body.createserviceofferingresponse.serviceoffering;
-  const template = await createTemplate({
-    kind: 'template',
-    name: 'benchvm-template',
-    displaytext: 'Bench template',
-    url: 'http://10.0.0.1/bench.qcow2',
-    format: 'QCOW2',
-    hypervisor: 'KVM',
-    ostypeid: NONE_OS_TYPE.id,
-    ispublic: true,
-    isfeatured: false,
-    isextractable: false,
-    passwordenabled: false,
-    sshkeyenabled: true,
-    requireshvm: true,
-    isdynamicallyscalable: false,
-    directdownload: false,
-    bootable: true,
-    bits: 64,
-    templatetype: 'USER',
-    crossZones: false,
-    accountId: owners[0].id,
-    domainId: domain.id,
-    domainTree: domain.tree,
-    zoneIds: [zone.id],
-  } as never);
+  const template = await seedTemplate({ accountId: owners[0].id, domain }, zone.id, 'benchvm-template', 'Bench template');
   const networkId = randomUUID();
   const states: VmState[] = ['Running', 'Running', 'Running', 'Stopped', 'Destroyed'];
   for (let first = 0; first < VMS; first += SEED_BATCH) {

@@ -8,13 +8,13 @@ import { createAffinityGroupRecord, type AffinityGroup } from '../../shared/db/a
 import { createHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getDomain, type Domain } from '../../shared/db/identity.ts';
 import { createCluster, createPod, getZone } from '../../shared/db/infrastructure.ts';
-import { createTemplate, type Template } from '../../shared/db/templates.ts';
+import { type Template } from '../../shared/db/templates.ts';
 import { transitionVm, type VirtualMachine } from '../../shared/db/vms.ts';
 import { NONE_OS_TYPE } from '../../shared/catalogue/os-types.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
-import { seedVm } from '../support/vm-seed.ts';
+import { seedTemplate, seedVm } from '../support/vm-seed.ts';
 import { noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
 const API = 'listVirtualMachines';
@@ -75,31 +75,7 @@ beforeAll(async () => {
   const pod = await createPod((await getZone(zone.id))!, { name: unique('lp'), allocationstate: 'Enabled' });
   const cluster = await createCluster(pod, { name: unique('lc'), allocationstate: 'Enabled', hypervisor: 'KVM' });
   host = await createHostRecord(cluster, { name: unique('lh'), ipaddress: '10.2.0.1' });
-  template = await createTemplate({
-    kind: 'template',
-    name: unique('tmpl'),
-    displaytext: 'Ubuntu for tests',
-    url: 'http://10.0.0.1/ubuntu.qcow2',
-    format: 'QCOW2',
-    hypervisor: 'KVM',
-    ostypeid: NONE_OS_TYPE.id,
-    ispublic: true,
-    isfeatured: false,
-    isextractable: false,
-    passwordenabled: false,
-    sshkeyenabled: true,
-    requireshvm: true,
-    isdynamicallyscalable: false,
-    directdownload: false,
-    bootable: true,
-    bits: 64,
-    templatetype: 'USER',
-    crossZones: false,
-    accountId: userA.account.id,
-    domainId: rootDomain.id,
-    domainTree: rootDomain.tree,
-    zoneIds: [zone.id],
-  } as never);
+  template = await seedTemplate({ accountId: userA.account.id, domain: rootDomain }, zone.id, unique('tmpl'), 'Ubuntu for tests');
   group = await createAffinityGroupRecord({ name: unique('ag'), description: 'spread', type: 'host anti-affinity', accountId: userA.account.id, domainId: rootDomain.id, domainTree: rootDomain.tree });
 
   const owner = (m: Member) => ({ ...m.account, userId: m.user.id });

@@ -3,6 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Account } from '../../shared/db/identity.ts';
 import { cloudstackDate } from '../../shared/db/jobs.ts';
+import { NONE_OS_TYPE } from '../../shared/catalogue/os-types.ts';
+import { createTemplate, type Template } from '../../shared/db/templates.ts';
 import { accountNumber, createVmRecords, instanceNameOf, nextNumber, type VirtualMachine, type Volume } from '../../shared/db/vms.ts';
 
 export interface VmSeed extends Partial<VirtualMachine> {
@@ -66,4 +68,33 @@ export async function seedVm(owner: Pick<Account, 'id' | 'domainId' | 'domainTre
   const { vm, volume } = await makeVm(owner, seed);
   await createVmRecords(vm, volume);
   return vm;
+}
+
+/** A public KVM template record in `zoneId`, owned by `owner` (registered, not downloaded). */
+export function seedTemplate(owner: { accountId: string; domain: { id: string; tree: string } }, zoneId: string, name: string, displaytext: string): Promise<Template> {
+  return createTemplate({
+    kind: 'template',
+    name,
+    displaytext,
+    url: 'http://10.0.0.1/template.qcow2',
+    format: 'QCOW2',
+    hypervisor: 'KVM',
+    ostypeid: NONE_OS_TYPE.id,
+    ispublic: true,
+    isfeatured: false,
+    isextractable: false,
+    passwordenabled: false,
+    sshkeyenabled: true,
+    requireshvm: true,
+    isdynamicallyscalable: false,
+    directdownload: false,
+    bootable: true,
+    bits: 64,
+    templatetype: 'USER',
+    crossZones: false,
+    accountId: owner.accountId,
+    domainId: owner.domain.id,
+    domainTree: owner.domain.tree,
+    zoneIds: [zoneId],
+  } as never);
 }
