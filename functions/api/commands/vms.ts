@@ -227,6 +227,19 @@ export async function affinityGroupsOf(api: string, owner: Account, ids: string[
   return groups.filter((group, index) => groups.findIndex((g) => g.id === group.id) === index);
 }
 
+/** A VM command's job: its state machine over the VM, with upstream's `<verb> Vm. Vm Id: <id>` event. */
+function startVmJob(caller: Caller, api: string, stateMachine: string, vmId: string, event: { type: string; verb: string }, input: Record<string, unknown> = {}, withId = false) {
+  return startAsync(caller, {
+    cmd: api,
+    stateMachine,
+    input: { vmId, ...input, viewer: viewerOf(caller) },
+    instanceType: RESOURCE_TYPE,
+    instanceId: vmId,
+    withId,
+    event: { type: event.type, description: `${event.verb} Vm. Vm Id: ${vmId}`, resourceId: vmId, resourceType: RESOURCE_TYPE },
+  });
+}
+
 const deployVirtualMachineCommand = defineCommand({
   name: 'deployVirtualMachine',
   description:
@@ -481,15 +494,7 @@ const deployVirtualMachineCommand = defineCommand({
       await releaseResources(owner.account, amounts);
       throw error;
     }
-    return startAsync(caller, {
-      cmd: api,
-      stateMachine: 'vm-deploy',
-      input: { vmId: id, startVm: params.startvm ?? true, viewer: viewerOf(caller) },
-      instanceType: RESOURCE_TYPE,
-      instanceId: id,
-      withId: true,
-      event: { type: 'VM.CREATE', description: `starting Vm. Vm Id: ${id}`, resourceId: id, resourceType: RESOURCE_TYPE },
-    });
+    return startVmJob(caller, api, 'vm-deploy', id, { type: 'VM.CREATE', verb: 'starting' }, { startVm: params.startvm ?? true }, true);
   },
 });
 
@@ -517,14 +522,7 @@ const startVirtualMachineCommand = defineCommand({
     if (vm.state !== 'Stopped') throw new InvalidParameter(`The virtual machine ${vm.id} (${vm.displayName}) cannot be started: it is ${vm.state}`);
     const claimed = await transitionVm(vm.id, ['Stopped'], 'Starting', { requestedHostId: params.hostid?.toLowerCase() });
     if (!claimed) throw new InvalidParameter(`The virtual machine ${vm.id} (${vm.displayName}) is no longer Stopped; try again`);
-    return startAsync(caller, {
-      cmd: api,
-      stateMachine: 'vm-start',
-      input: { vmId: vm.id, viewer: viewerOf(caller) },
-      instanceType: RESOURCE_TYPE,
-      instanceId: vm.id,
-      event: { type: 'VM.START', description: `starting Vm. Vm Id: ${vm.id}`, resourceId: vm.id, resourceType: RESOURCE_TYPE },
-    });
+    return startVmJob(caller, api, 'vm-start', vm.id, { type: 'VM.START', verb: 'starting' });
   },
 });
 
@@ -543,14 +541,7 @@ const stopVirtualMachineCommand = defineCommand({
     if (vm.state !== 'Running' && vm.state !== 'Stopped') {
       throw new InvalidParameter(`The virtual machine ${vm.id} (${vm.displayName}) cannot be stopped: it is ${vm.state}`);
     }
-    return startAsync(caller, {
-      cmd: api,
-      stateMachine: 'vm-stop',
-      input: { vmId: vm.id, forced: params.forced ?? false, viewer: viewerOf(caller) },
-      instanceType: RESOURCE_TYPE,
-      instanceId: vm.id,
-      event: { type: 'VM.STOP', description: `stopping Vm. Vm Id: ${vm.id}`, resourceId: vm.id, resourceType: RESOURCE_TYPE },
-    });
+    return startVmJob(caller, api, 'vm-stop', vm.id, { type: 'VM.STOP', verb: 'stopping' }, { forced: params.forced ?? false });
   },
 });
 
@@ -564,14 +555,7 @@ const rebootVirtualMachineCommand = defineCommand({
     const api = 'rebootVirtualMachine';
     const vm = await vmParam(api, 'id', params.id, caller);
     if (vm.state !== 'Running') throw new InvalidParameter(`The VM ${vm.id} (${vm.displayName}) is not running, unable to reboot it`);
-    return startAsync(caller, {
-      cmd: api,
-      stateMachine: 'vm-reboot',
-      input: { vmId: vm.id, viewer: viewerOf(caller) },
-      instanceType: RESOURCE_TYPE,
-      instanceId: vm.id,
-      event: { type: 'VM.REBOOT', description: `rebooting Vm. Vm Id: ${vm.id}`, resourceId: vm.id, resourceType: RESOURCE_TYPE },
-    });
+    return startVmJob(caller, api, 'vm-reboot', vm.id, { type: 'VM.REBOOT', verb: 'rebooting' });
   },
 });
 
@@ -602,14 +586,7 @@ const destroyVirtualMachineCommand = defineCommand({
     if (!['Running', 'Stopped', 'Error', 'Destroyed'].includes(vm.state)) {
       throw new InvalidParameter(`The virtual machine ${vm.id} (${vm.displayName}) cannot be destroyed: it is ${vm.state}`);
     }
-    return startAsync(caller, {
-      cmd: api,
-      stateMachine: 'vm-destroy',
-      input: { vmId: vm.id, expunge, viewer: viewerOf(caller) },
-      instanceType: RESOURCE_TYPE,
-      instanceId: vm.id,
-      event: { type: 'VM.DESTROY', description: `destroying Vm. Vm Id: ${vm.id}`, resourceId: vm.id, resourceType: RESOURCE_TYPE },
-    });
+    return startVmJob(caller, api, 'vm-destroy', vm.id, { type: 'VM.DESTROY', verb: 'destroying' }, { expunge });
   },
 });
 
@@ -655,14 +632,7 @@ const expungeVirtualMachineCommand = defineCommand({
     }
     const vm = await vmParam(api, 'id', params.id, caller);
     if (vm.state !== 'Destroyed' && vm.state !== 'Expunging' && vm.state !== 'Error') throw new InvalidParameter(`Please destroy vm with id ${vm.id} first`);
-    return startAsync(caller, {
-      cmd: api,
-      stateMachine: 'vm-expunge',
-      input: { vmId: vm.id, viewer: viewerOf(caller) },
-      instanceType: RESOURCE_TYPE,
-      instanceId: vm.id,
-      event: { type: 'VM.EXPUNGE', description: `expunging Vm. Vm Id: ${vm.id}`, resourceId: vm.id, resourceType: RESOURCE_TYPE },
-    });
+    return startVmJob(caller, api, 'vm-expunge', vm.id, { type: 'VM.EXPUNGE', verb: 'expunging' });
   },
 });
 
