@@ -192,6 +192,19 @@ export function diskBytesOf(offering: DiskOffering, sizeGiB: number | undefined,
   return bytes;
 }
 
+/** A volume command's job: its state machine over the volume, with its event. */
+function startVolumeJob(caller: Caller, api: string, stateMachine: string, volumeId: string, eventType: string, description: string, input: Record<string, unknown> = {}, withId = false) {
+  return startAsync(caller, {
+    cmd: api,
+    stateMachine,
+    input: { volumeId, ...input, viewer: volumeViewerOf(caller) },
+    instanceType: RESOURCE_TYPE,
+    instanceId: volumeId,
+    withId,
+    event: { type: eventType, description, resourceId: volumeId, resourceType: RESOURCE_TYPE },
+  });
+}
+
 // ---- createVolume ----
 
 const createVolumeCommand = defineCommand({
@@ -257,15 +270,7 @@ const createVolumeCommand = defineCommand({
       await releaseResources(account, volumeResources(volume));
       throw error;
     }
-    return startAsync(caller, {
-      cmd: api,
-      stateMachine: 'volume-create',
-      input: { volumeId: volume.id, viewer: volumeViewerOf(caller) },
-      instanceType: RESOURCE_TYPE,
-      instanceId: volume.id,
-      withId: true,
-      event: { type: 'VOLUME.CREATE', description: `Creating volume: ${volume.name}`, resourceId: volume.id, resourceType: RESOURCE_TYPE },
-    });
+    return startVolumeJob(caller, api, 'volume-create', volume.id, 'VOLUME.CREATE', `Creating volume: ${volume.name}`, {}, true);
   },
 });
 
@@ -319,14 +324,7 @@ const attachVolumeCommand = defineCommand({
     const claimed = await updateVolumeIf(volume.id, { busy: undefined, vmId: undefined, state: volume.state }, { busy: token, pendingVmId: vm.id, pendingDeviceId: deviceId });
     if (!claimed) throw new InvalidParameter(busyText(volume));
     try {
-      return await startAsync(caller, {
-        cmd: api,
-        stateMachine: 'volume-attach',
-        input: { volumeId: volume.id, token, viewer: volumeViewerOf(caller) },
-        instanceType: RESOURCE_TYPE,
-        instanceId: volume.id,
-        event: { type: 'VOLUME.ATTACH', description: `attaching volume: ${volume.id} to vm: ${vm.id}`, resourceId: volume.id, resourceType: RESOURCE_TYPE },
-      });
+      return await startVolumeJob(caller, api, 'volume-attach', volume.id, 'VOLUME.ATTACH', `attaching volume: ${volume.id} to vm: ${vm.id}`, { token });
     } catch (error) {
       await updateVolumeIf(volume.id, { busy: token }, { busy: undefined, pendingVmId: undefined, pendingDeviceId: undefined });
       throw error;
@@ -374,14 +372,7 @@ const detachVolumeCommand = defineCommand({
     if (!claimed) throw new InvalidParameter(busyText(volume));
     const description = `Detaching volume: ${volume.id}${deviceid !== undefined && virtualmachineid !== undefined ? ` with device id: ${deviceid} from Instance: ${vm.id}` : ''}`;
     try {
-      return await startAsync(caller, {
-        cmd: api,
-        stateMachine: 'volume-detach',
-        input: { volumeId: volume.id, token, viewer: volumeViewerOf(caller) },
-        instanceType: RESOURCE_TYPE,
-        instanceId: volume.id,
-        event: { type: 'VOLUME.DETACH', description, resourceId: volume.id, resourceType: RESOURCE_TYPE },
-      });
+      return await startVolumeJob(caller, api, 'volume-detach', volume.id, 'VOLUME.DETACH', description, { token });
     } catch (error) {
       await updateVolumeIf(volume.id, { busy: token }, { busy: undefined });
       throw error;
@@ -452,14 +443,7 @@ const resizeVolumeCommand = defineCommand({
     }
     const description = params.size !== undefined ? `Volume Id: ${volume.id} to size ${params.size} GB` : `Volume Id: ${volume.id}`;
     try {
-      return await startAsync(caller, {
-        cmd: api,
-        stateMachine: 'volume-resize',
-        input: { volumeId: volume.id, token, viewer: volumeViewerOf(caller) },
-        instanceType: RESOURCE_TYPE,
-        instanceId: volume.id,
-        event: { type: 'VOLUME.RESIZE', description, resourceId: volume.id, resourceType: RESOURCE_TYPE },
-      });
+      return await startVolumeJob(caller, api, 'volume-resize', volume.id, 'VOLUME.RESIZE', description, { token });
     } catch (error) {
       await updateVolumeIf(volume.id, { busy: token }, { busy: undefined, pendingSize: undefined, limitDelta: undefined, shrinkOk: undefined });
       if (growth > 0) await releaseResources(volume.accountId, { primary_storage: growth });
