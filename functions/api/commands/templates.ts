@@ -333,6 +333,18 @@ async function listRows(caller: Caller, request: ListRequest): Promise<{ rows: R
   return { rows, context };
 }
 
+/** The answer to registerTemplate or registerIso: the new record's rows, its downloads started, its event. */
+async function registered(caller: Caller, record: Template, zones: Zone[]) {
+  const context = await renderContext(caller, [record], zones);
+  const rows = rowsOf(record, context.zones);
+  await startTemplateDownloads(actorOf(caller), record, zones.map((zone) => zone.id));
+  const event =
+    record.kind === 'iso'
+      ? completed('ISO.CREATE', 'registering iso', `Id: ${record.id} name: ${record.name}`, { id: record.id, type: 'Iso' })
+      : completed('TEMPLATE.CREATE', 'registering template', `Id: ${record.id} name: ${record.name}`, { id: record.id, type: 'Template' });
+  return { body: { count: rows.length, [record.kind]: rows.map((row) => renderRow(context, row)) }, events: [event] };
+}
+
 // ---- commands ----
 
 const ownerParams = {
@@ -428,13 +440,7 @@ const registerTemplateCommand = defineCommand({
       domainId: ownerDomain.id,
       domainTree: owner.domainTree,
     });
-    const context = await renderContext(caller, [template], existing);
-    const rows = rowsOf(template, context.zones);
-    await startTemplateDownloads(actorOf(caller), template, existing.map((zone) => zone.id));
-    return {
-      body: { count: rows.length, template: rows.map((row) => renderRow(context, row)) },
-      events: [completed('TEMPLATE.CREATE', 'registering template', `Id: ${template.id} name: ${template.name}`, { id: template.id, type: 'Template' })],
-    };
+    return registered(caller, template, existing);
   },
 });
 
@@ -501,13 +507,7 @@ const registerIsoCommand = defineCommand({
       domainId: ownerDomain.id,
       domainTree: owner.domainTree,
     });
-    const context = await renderContext(caller, [iso], existing);
-    const rows = rowsOf(iso, context.zones);
-    await startTemplateDownloads(actorOf(caller), iso, existing.map((zone) => zone.id));
-    return {
-      body: { count: rows.length, iso: rows.map((row) => renderRow(context, row)) },
-      events: [completed('ISO.CREATE', 'registering iso', `Id: ${iso.id} name: ${iso.name}`, { id: iso.id, type: 'Iso' })],
-    };
+    return registered(caller, iso, existing);
   },
 });
 
