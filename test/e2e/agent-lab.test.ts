@@ -111,8 +111,8 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     await new Promise<void>((r) => templateServer.listen(0, '127.0.0.1', r));
     templateUrl = `http://127.0.0.1:${(templateServer.address() as AddressInfo).port}/tiny.qcow2`;
 
-    zoneId = (await ok('createZone', { name: 'lab', networktype: 'Advanced', dns1: '10.77.3.1', internaldns1: '10.77.3.1' })).zone.id;
-    podId = (await ok('createPod', { name: 'pod1', zoneid: zoneId, gateway: '10.77.3.1', netmask: '255.255.255.0', startip: '10.77.3.100', endip: '10.77.3.150' })).pod.id;
+    zoneId = (await ok('createZone', { name: 'lab', networktype: 'Advanced', dns1: lab.names.gateway, internaldns1: lab.names.gateway })).zone.id;
+    podId = (await ok('createPod', { name: 'pod1', zoneid: zoneId, gateway: lab.names.gateway, netmask: '255.255.255.0', startip: lab.names.address(100), endip: lab.names.address(150) })).pod.id;
     clusterId = (await ok('addCluster', { clustername: 'c1', zoneid: zoneId, podid: podId, hypervisor: 'KVM', clustertype: 'CloudManaged' })).cluster[0].id;
     for (const [id, allocationstate] of [['updateZone', zoneId], ['updatePod', podId], ['updateCluster', clusterId]]) {
       await ok(id, { id: allocationstate, allocationstate: 'Enabled' });
@@ -150,14 +150,14 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
 
   it('adds a host by password and a second by the agent key alone; both come Up with their real facts', async () => {
     const password = labInfo.password;
-    const first = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: 'ssh://10.77.3.11', username: 'root', password, hypervisor: 'KVM' });
+    const first = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: `ssh://${lab.names.hostAddress(1)}`, username: 'root', password, hypervisor: 'KVM' });
     expect(first.jobstatus).toBe(1);
     const added = first.jobresult.host[0];
     hostIds.push(added.id);
 
     // Key-only: the admin puts the agent's public key (from listAgents) on the host beforehand.
     await lab.hostExec(2, ['sh', '-c', `printf '%s\\n' '${enrolled.sshPublicKey}' >> /root/.ssh/authorized_keys`]);
-    const second = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: '10.77.3.12', username: 'root', hypervisor: 'KVM' });
+    const second = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: lab.names.hostAddress(2), username: 'root', hypervisor: 'KVM' });
     expect(second.jobstatus).toBe(1);
     hostIds.push(second.jobresult.host[0].id);
 
@@ -167,8 +167,8 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
       expect(listed).toMatchObject({
         state: 'Up',
         resourcestate: 'Enabled',
-        name: `moldlab3-h${i + 1}`,
-        ipaddress: `10.77.3.${11 + i}`,
+        name: `${lab.names.netnsPrefix}${i + 1}`,
+        ipaddress: lab.names.hostAddress(i + 1),
         hypervisor: 'KVM',
         cpunumber: facts.cpus,
         cpuspeed: facts.mhz,
@@ -224,8 +224,8 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     expect(forHost.some((d: string) => /to Up/.test(d))).toBe(true);
     const alerts = (await ok('listAlerts', { pagesize: 100 })).alert ?? [];
     const subjects = alerts.map((a: any) => a.description as string);
-    expect(subjects.some((s: string) => s.startsWith('Host disconnected, name: moldlab3-h2'))).toBe(true);
-    expect(subjects.some((s: string) => s.startsWith('Host is down, name: moldlab3-h2'))).toBe(true);
+    expect(subjects.some((s: string) => s.startsWith(`Host disconnected, name: ${lab.names.netnsPrefix}2`))).toBe(true);
+    expect(subjects.some((s: string) => s.startsWith(`Host is down, name: ${lab.names.netnsPrefix}2`))).toBe(true);
     expect(alerts.every((a: any) => a.type === 7)).toBe(true);
   }, 120_000);
 

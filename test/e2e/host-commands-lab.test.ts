@@ -79,7 +79,7 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
   beforeAll(async () => {
     labInfo = await lab.up(2);
     labZone = ok(await admin.call('createZone', { name: unique('labz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
-    labPod = ok(await admin.call('createPod', { zoneid: labZone.id, name: unique('labp'), gateway: `10.77.${LAB_ID}.1`, netmask: '255.255.255.0', startip: `10.77.${LAB_ID}.200` }), 'createPod').pod;
+    labPod = ok(await admin.call('createPod', { zoneid: labZone.id, name: unique('labp'), gateway: lab.names.gateway, netmask: '255.255.255.0', startip: lab.names.address(200) }), 'createPod').pod;
     labCluster = ok(await admin.call('addCluster', { zoneid: labZone.id, podid: labPod.id, clustername: unique('labc'), hypervisor: 'KVM', clustertype: 'CloudManaged' }), 'addCluster').cluster[0];
     ok(
       await admin.call('createStoragePool', { zoneid: labZone.id, podid: labPod.id, clusterid: labCluster.id, name: unique('labsmp'), url: `SharedMountPoint://localhost${labInfo.primaryDir}` }),
@@ -137,8 +137,8 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
     const hosts = await hostCount();
     const wrong = await addLabHost(labInfo.hosts[1].address, 'not-the-password');
     expect(wrong).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringContaining(`Authentication failed for root@${labInfo.hosts[1].address}`) } });
-    const unreachable = await addLabHost(`10.77.${LAB_ID}.99`, labInfo.password);
-    expect(unreachable).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringContaining(`Cannot reach 10.77.${LAB_ID}.99:22`) } });
+    const unreachable = await addLabHost(lab.names.address(99), labInfo.password);
+    expect(unreachable).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringContaining(`Cannot reach ${lab.names.address(99)}:22`) } });
     expect(await hostCount()).toBe(hosts);
   });
 

@@ -25,7 +25,9 @@ const isRoot = process.getuid?.() === 0;
 const suite = isRoot ? describe : describe.skip;
 const lab = labAt(1);
 const AGENT_ID = 'agent-host-test';
-const UNREACHABLE = '10.77.1.99';
+const UNREACHABLE = lab.names.address(99);
+/** `text` matched literally inside a RegExp. */
+const re = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A self-signed certificate for the agent's key: what the control plane seals passwords to. */
 function certificateFor(privateKeyPem: string): string {
@@ -161,7 +163,7 @@ suite('agent on lab hosts', () => {
     try {
       const f = failureOf(await runCommand({ ...ctx, pool: strict, knownHosts: pins }, 'pingHost', { host: host(1) }));
       expect(f.error).toBe('HostKeyMismatch');
-      expect(f.cause).toMatch(/^The SSH host key of 10\.77\.1\.11:22 has changed \(pinned SHA256:A+, offered SHA256:/);
+      expect(f.cause).toMatch(new RegExp(`^The SSH host key of ${re(lab.names.hostAddress(1))}:22 has changed \\(pinned SHA256:A+, offered SHA256:`));
     } finally {
       await strict.closeAll();
     }
@@ -170,12 +172,12 @@ suite('agent on lab hosts', () => {
   it('fails a key-only addHost where the key is not installed, naming the host', async () => {
     const f = failureOf(await runCommand(ctx, 'addHost', { host: host(2) }));
     expect(f.error).toBe('AuthenticationFailed');
-    expect(f.cause).toMatch(/^Authentication failed for root@10\.77\.1\.12: the agent's SSH key is not authorized there/);
+    expect(f.cause).toMatch(new RegExp(`^Authentication failed for root@${re(lab.names.hostAddress(2))}: the agent's SSH key is not authorized there`));
   });
 
   it('fails a wrong password with AuthenticationFailed', async () => {
     const f = failureOf(await runCommand(ctx, 'addHost', { host: host(2), password: sealToAgent(certificate, 'not-the-password') }));
-    expect(f).toEqual({ error: 'AuthenticationFailed', cause: 'Authentication failed for root@10.77.1.12: wrong username or password' });
+    expect(f).toEqual({ error: 'AuthenticationFailed', cause: `Authentication failed for root@${lab.names.hostAddress(2)}: wrong username or password` });
     const keys = (await lab.hostExec(2, ['cat', '/root/.ssh/authorized_keys'])).stdout;
     expect(keys).not.toContain(keyComment(AGENT_ID));
   });
@@ -184,7 +186,7 @@ suite('agent on lab hosts', () => {
     const started = performance.now();
     const f = failureOf(await runCommand(ctx, 'addHost', { host: away, password: sealToAgent(certificate, l.password) }));
     expect(f.error).toBe('HostUnreachable');
-    expect(f.cause).toMatch(/^Cannot reach 10\.77\.1\.99:22: (no route to host|connection timed out|no SSH handshake within 10 s)$/);
+    expect(f.cause).toMatch(new RegExp(`^Cannot reach ${re(UNREACHABLE)}:22: (no route to host|connection timed out|no SSH handshake within 10 s)$`));
     expect(performance.now() - started).toBeLessThan(15_000);
   });
 
@@ -192,7 +194,7 @@ suite('agent on lab hosts', () => {
     const other = makeIdentity('other');
     const f = failureOf(await runCommand(ctx, 'addHost', { host: host(2), password: sealToAgent(certificateFor(other.privateKeyPem), l.password) }));
     expect(f.error).toBe('SecretUnreadable');
-    expect(f.cause).toContain('root@10.77.1.12');
+    expect(f.cause).toContain(`root@${lab.names.hostAddress(2)}`);
   });
 
   it('re-keys a host with updateHostPassword', async () => {
@@ -212,7 +214,7 @@ suite('agent on lab hosts', () => {
     expect(up.loadAverage).toBeGreaterThanOrEqual(0);
     const down = await reporter.checkHost(away, 10_000);
     expect(down).toMatchObject({ hostId: 'host-9', reachable: false, domains: [] });
-    expect(down.error).toMatch(/^Cannot reach 10\.77\.1\.99:22/);
+    expect(down.error).toMatch(new RegExp(`^Cannot reach ${re(UNREACHABLE)}:22`));
   });
 
   it('downloads a template into primary storage, verifying its checksum', async () => {
@@ -270,7 +272,7 @@ suite('agent on lab hosts', () => {
     for (let i = 0; i < 50 && existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'); i++) await new Promise((r) => setTimeout(r, 100));
     const f = failureOf(await runCommand(ctx, 'addHost', { host: host(2), password: sealToAgent(certificate, l.password) }));
     expect(f.error).toBe('NoLibvirt');
-    expect(f.cause).toMatch(/^No usable libvirt on root@10\.77\.1\.12: libvirt is not running \(libvirtd does not answer: /);
+    expect(f.cause).toMatch(new RegExp(`^No usable libvirt on root@${re(lab.names.hostAddress(2))}: libvirt is not running \\(libvirtd does not answer: `));
     const r = await new Reporter({} as Gateway, pool, AGENT_ID, 'test').checkHost(host(2), 10_000);
     expect(r).toMatchObject({ reachable: true, libvirtd: false, domains: [] });
     expect(r.error).toMatch(/^libvirt is not running/);

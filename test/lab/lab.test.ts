@@ -4,9 +4,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Client } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, down, LAB_DIR, labLinks, labMounts, labNetns, labPids, up, type Lab } from './lab.ts';
+import { alive, labAt, type Lab } from './lab.ts';
 
 const isRoot = process.getuid?.() === 0;
+// Not lab 0: that is the one a developer brings up with `npm run lab`.
+const { up, down, labLinks, labMounts, labNetns, labPids, names } = labAt(5);
+const LAB_DIR = names.dir;
 
 interface Result {
   code: number;
@@ -77,7 +80,7 @@ suite(isRoot ? 'the lab' : 'the lab (skipped: it needs root to create namespaces
 
   it('brings up two KVM hosts reachable over SSH, runs a guest, and tears down without a trace', async () => {
     lab = await up(2);
-    expect(lab.hosts.map((h) => h.address)).toEqual(['10.77.0.11', '10.77.0.12']);
+    expect(lab.hosts.map((h) => h.address)).toEqual([names.hostAddress(1), names.hostAddress(2)]);
     expect((await readFile(lab.passwordFile, 'utf8')).trim()).toBe(lab.password);
 
     const uuids: string[] = [];
@@ -95,7 +98,7 @@ suite(isRoot ? 'the lab' : 'the lab (skipped: it needs root to create namespaces
 
     // Key login works too (the agent switches to key-only after addHost).
     const key = await readFile(lab.privateKeyFile, 'utf8');
-    expect((await ssh(lab.hosts[1]!.address, { privateKey: key }, 'hostname')).stdout.trim()).toBe('moldlab-h2');
+    expect((await ssh(lab.hosts[1]!.address, { privateKey: key }, 'hostname')).stdout.trim()).toBe(`${names.netnsPrefix}2`);
 
     // A tiny guest under software emulation on host 1.
     const h1 = lab.hosts[0]!.address;
@@ -121,6 +124,6 @@ suite(isRoot ? 'the lab' : 'the lab (skipped: it needs root to create namespaces
     expect(labProcesses()).toEqual([]);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     expect(mounts).not.toContain(`${LAB_DIR}/`);
-    expect(mounts).not.toMatch(/\/run\/netns\/moldlab-h\d/);
+    expect(mounts).not.toContain(`/run/netns/${names.netnsPrefix}`);
   }, 120_000);
 });

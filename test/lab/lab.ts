@@ -4,7 +4,7 @@
 // /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt, /root/.ssh, /etc/shadow and /etc/hosts),
 // running sshd, virtlogd and libvirtd. Guests run under qemu's software emulation (domain type qemu).
 // Every host sees the same <dir>/primary at the same path: SharedMountPoint primary storage.
-// Addresses are 10.77.0.0/24, which exists only inside this machine; nothing is forwarded out.
+// Addresses are 10.77.<slot>.0/24, which exists only inside this machine; nothing is forwarded out.
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,18 +14,23 @@ import { join } from 'node:path';
 
 /**
  * The names of lab `id`: several labs can run side by side (one per test file), each with its own
- * bridge, subnet 10.77.<id>.0/24, namespaces and state directory. Lab 0 is the one `npm run lab` runs.
+ * bridge, subnet 10.77.<slot>.0/24, namespaces and state directory. Lab 0 is the one `npm run lab` runs.
+ * The slot is the id plus MOLD_LAB_BASE (default 0), so that two checkouts can run their suites at once.
  */
 export function labNames(id: number) {
-  if (!Number.isInteger(id) || id < 0 || id > 99) throw new Error(`lab: ids are 0..99, not ${id}`);
+  const slot = id + Number(process.env.MOLD_LAB_BASE ?? 0);
+  if (!Number.isInteger(slot) || slot < 0 || slot > 254) throw new Error(`lab: ids plus MOLD_LAB_BASE are 0..254, not ${slot}`);
+  /** Address `n` of the lab's subnet. */
+  const address = (n: number) => `10.77.${slot}.${n}`;
   return {
     id,
-    dir: id === 0 ? (process.env.MOLD_LAB_DIR ?? '/tmp/moldlab') : `/tmp/moldlab${id}`,
-    bridge: `moldlab${id}`,
-    gateway: `10.77.${id}.1`,
-    netnsPrefix: id === 0 ? 'moldlab-h' : `moldlab${id}-h`,
-    vethPrefix: id === 0 ? 'mlh' : `ml${id}h`, // root-namespace end of host i's veth
-    hostAddress: (i: number) => `10.77.${id}.${10 + i}`,
+    dir: slot === 0 ? (process.env.MOLD_LAB_DIR ?? '/tmp/moldlab') : `/tmp/moldlab${slot}`,
+    bridge: `moldlab${slot}`,
+    gateway: address(1),
+    netnsPrefix: slot === 0 ? 'moldlab-h' : `moldlab${slot}-h`,
+    vethPrefix: slot === 0 ? 'mlh' : `ml${slot}h`, // root-namespace end of host i's veth
+    address,
+    hostAddress: (i: number) => address(10 + i),
   };
 }
 const MAX_HOSTS = 200;
@@ -381,7 +386,7 @@ export function labAt(id: number) {
       await copyFile(privateKeyFile + '.pub', join(rootSsh, 'id_ed25519.pub'));
       await writeFile(
         join(rootSsh, 'config'),
-        'Host 10.77.0.* moldlab-*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n',
+        'Host 10.77.*.* moldlab*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n',
         { mode: 0o600 },
       );
 
