@@ -57,6 +57,9 @@ export class Queue {
         };
       },
       maxAttempts: 2,
+      // A long poll holds its request for up to WAIT_TIME_SECONDS; past that plus a margin the
+      // connection is dead (a NAT dropped it, the queue's host vanished) and the next poll starts.
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: (WAIT_TIME_SECONDS + 15) * 1000 },
     });
   }
 

@@ -19,7 +19,7 @@ function log(line = '') {
 }
 
 async function seed(runtime: RunningRuntime): Promise<void> {
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   if ((await listAllDomains()).some((domain) => domain.path === 'ROOT/bench')) {
     log(`accounts already seeded in ${runtime.dataDir}`);
     return;

@@ -28,7 +28,7 @@ function log(line = '') {
 }
 
 async function seed(runtime: RunningRuntime): Promise<void> {
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   if ((await listAllDomains()).some((domain) => domain.path === 'ROOT/benchvm')) {
     log(`VMs already seeded in ${runtime.dataDir}`);
     return;

@@ -4,11 +4,11 @@
 // the certificate stored at enrolment, whose nonce is used once.
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { randomUUID, X509Certificate } from 'node:crypto';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { z } from 'zod';
-import { env, sfn, sqs } from '../../shared/aws.ts';
+import { env, sfn, sqs, sts } from '../../shared/aws.ts';
 import {
   credentialsResponse,
   enrolRequest,
@@ -153,9 +153,6 @@ async function authenticate(request: Request): Promise<Agent> {
   if (!(await useNonce(agent!.id, check.nonce))) throw unauthorized('the nonce was already used');
   return agent!;
 }
-
-let stsClient: STSClient | undefined;
-const sts = () => (stsClient ??= new STSClient({}));
 
 const credentials: SignedRoute = async (agent) => {
   let queueArn = agent.queueArn;

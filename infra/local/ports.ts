@@ -1,5 +1,19 @@
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { LocalRuntimeError } from './errors.ts';
+
+/**
+ * An HTTP server for the local stand-ins. An idle keep-alive connection stays open longer than any
+ * client keeps one (AWS's endpoints and load balancers keep them ~60 s; Node's default is 5 s). With
+ * Node's 5 s, a client reusing a connection at the moment the server drops it gets ECONNRESET, which
+ * on a busy machine, whose timers fire late, happens often enough to fail a test run.
+ */
+export function localServer(listener: RequestListener): HttpServer {
+  const server = createHttpServer(listener);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000; // above keepAliveTimeout, as Node requires
+  return server;
+}
 
 /** A port the OS says is free now, for the stand-ins that need a fixed one (DynamoDB Local). */
 export function freePort(): Promise<number> {

@@ -2,7 +2,7 @@
 // stand-in and the API Gateway stand-in, wired to the real handlers through the SDK's standard
 // AWS_ENDPOINT_URL_* variables.
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
@@ -16,16 +16,18 @@ import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
 import { arnSubstitution, lambdaFunctions, type FunctionName } from '../functions.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
 import { checkJava, ensureTable, startDynamoDbLocal } from './dynamodb.ts';
-import { apiGatewayListener } from './http.ts';
+import { apiGatewayListener, notReadyListener } from './http.ts';
 import { invokeLocal, localFunctionArn } from './lambda.ts';
-import { freePort, listen } from './ports.ts';
+import { freePort, listen, localServer } from './ports.ts';
 import { loadStateMachines } from './stepfunctions/definitions.ts';
 import { stepFunctionsRequestListener } from './stepfunctions/server.ts';
 import { LocalStepFunctions, stateMachineArn } from './stepfunctions/service.ts';
 import { LOCAL_AGENT_QUEUE_ROLE_ARN, LocalSts, stsRequestListener } from './sts.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
-const TABLE_NAME = 'mold';
+const TABLE_NAME = process.env[TABLE_NAME_VARIABLE] || 'mold';
+/** An already running DynamoDB (Local) to keep the inventory in, instead of starting one; tests share one. */
+const DYNAMODB_ENDPOINT = process.env.MOLD_DYNAMODB_ENDPOINT;
 /** The local stand-in for the stack's EventBridge rate(1 minute) schedule (tests shorten it). */
 const SWEEP_INTERVAL_MS = Number(process.env.MOLD_SWEEP_INTERVAL_SECONDS ?? 60) * 1000;
 
@@ -57,8 +59,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const stateMachineFiles = (options.statemachinesDirs ?? [join(REPO_ROOT, 'statemachines')]).flatMap((dir) =>
     loadStateMachines(dir, substitutions),
   );
-  checkJava();
-  const apiServer = createServer();
+  if (!DYNAMODB_ENDPOINT) checkJava();
+  // The API listens first, so a taken port is refused before anything starts; until the rest is up it
+  // answers 503, as API Gateway does when its integration is unavailable (a client retries, none hangs).
+  const apiServer = localServer(notReadyListener);
   const apiPort = await listen(apiServer, options.port, options.host, 'API');
 
   const stops: (() => Promise<unknown> | void)[] = [() => closeServer(apiServer)];
@@ -67,8 +71,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   };
   try {
     mkdirSync(options.dataDir, { recursive: true });
-    const dynamodb = await startDynamoDbLocal(join(options.dataDir, 'dynamodb'), await freePort());
-    stops.push(() => dynamodb.stop());
+    const dynamodb = DYNAMODB_ENDPOINT
+      ? { endpoint: DYNAMODB_ENDPOINT }
+      : await startDynamoDbLocal(join(options.dataDir, 'dynamodb'), await freePort());
+    if ('stop' in dynamodb) stops.push(() => dynamodb.stop());
     const sqsServer = await startFauxqs({ port: 0, logger: false });
     stops.push(() => sqsServer.stop());
     const sqsEndpoint = `http://127.0.0.1:${sqsServer.port}`;
@@ -78,11 +84,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       new SQSClient({ endpoint: sqsEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, useQueueUrlAsEndpoint: false }),
     );
     stops.push(() => stepFunctions.stop());
-    const sfnServer = createServer(stepFunctionsRequestListener(stepFunctions));
+    const sfnServer = localServer(stepFunctionsRequestListener(stepFunctions));
     const sfnPort = await listen(sfnServer, 0, '127.0.0.1', 'Step Functions stand-in');
     stops.push(() => closeServer(sfnServer));
 
-    const stsServer = createServer(stsRequestListener(new LocalSts()));
+    const stsServer = localServer(stsRequestListener(new LocalSts()));
     const stsPort = await listen(stsServer, 0, '127.0.0.1', 'STS stand-in');
     stops.push(() => closeServer(stsServer));
 
@@ -118,10 +124,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     sweeper.unref();
     stops.push(() => clearInterval(sweeper));
 
+    apiServer.removeAllListeners('request');
     apiServer.on('request', apiGatewayListener());
     const apiUrl = `http://${options.host}:${apiPort}/client/api`;
     const runtimeFile = join(options.dataDir, 'runtime.json');
-    writePrivateFile(runtimeFile, `${JSON.stringify({ pid: process.pid, apiUrl, endpoints, stateMachines }, null, 2)}\n`);
+    writePrivateFile(runtimeFile, `${JSON.stringify({ pid: process.pid, apiUrl, endpoints, stateMachines, table: TABLE_NAME }, null, 2)}\n`);
     stops.push(() => rmSync(runtimeFile, { force: true }));
     return {
       apiUrl,

@@ -5,7 +5,8 @@
 //                                      never stored (gsi1: AGENTTOKENS, <id>, to find it by id)
 //   AGENTNONCE#<agentId>#<nonce> / NONCE  a nonce already used; kept (TTL) past the signing window
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { randomCredential } from '../crypto/credentials.ts';
 import { dynamo } from '../aws.ts';
 import { CLOCK_SKEW_MS } from '../agent/signing.ts';
 import type { Actor } from './events.ts';
@@ -167,13 +168,13 @@ const tokenKey = (digest: string) => ({ pk: `AGENTTOKEN#${digest}`, sk: 'TOKEN' 
 export const TOKEN_VALIDITY = { default: 60, min: 1, max: 7 * 24 * 60 } as const;
 
 /**
- * Creates a single-use token; the token itself is returned here only. `expires` may be given
- * directly (tests seed expired tokens with it).
+ * Creates a single-use token; the token itself is returned here only. `expires` and `token` may be
+ * given directly (tests seed expired tokens, and tokens as older releases drew them).
  */
-export async function createEnrollmentToken(fields: { zoneId: string; validityMinutes?: number; expires?: Date; actor?: Actor }): Promise<{ token: string; record: EnrollmentToken }> {
+export async function createEnrollmentToken(fields: { zoneId: string; validityMinutes?: number; expires?: Date; token?: string; actor?: Actor }): Promise<{ token: string; record: EnrollmentToken }> {
   const now = new Date();
   const expires = fields.expires ?? new Date(now.getTime() + (fields.validityMinutes ?? TOKEN_VALIDITY.default) * 60_000);
-  const token = randomBytes(32).toString('base64url');
+  const token = fields.token ?? randomCredential(32);
   const record: EnrollmentToken = {
     id: randomUUID(),
     tokenDigest: tokenDigest(token),

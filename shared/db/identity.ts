@@ -3,7 +3,8 @@
 // so no two can collide. Every record carries its domain's `tree` (/<id>/<id>/…/), so a domain's
 // subtree is one key-prefix query.
 import { DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { randomCredential } from '../crypto/credentials.ts';
 import { dynamo } from '../aws.ts';
 import { hashPassword } from '../crypto/passwords.ts';
 import { sealSecret } from '../crypto/secrets.ts';
@@ -98,11 +99,6 @@ async function transact(items: Record<string, unknown>[], duplicate: string): Pr
     throw error;
   }
   await identityChanged();
-}
-
-/** A random credential in the URL-safe alphabet. */
-export function randomCredential(bytes = 48): string {
-  return randomBytes(bytes).toString('base64url');
 }
 
 // ---- domains ----

@@ -17,17 +17,26 @@ import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient, type ApiClient } from '../support/client.ts';
 import { enrolAgent, startAgent, type EnrolledAgent, type RunningAgent } from '../support/agent.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
+import { patience, until } from '../support/wait.ts';
 import { freePort } from '../../infra/local/ports.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(3);
 const PING_INTERVAL = 2;
 const PING_TIMEOUT = 2;
+const SWEEP_SECONDS = 1;
+/**
+ * A cut-off host changes state within: the silence the sweeper judges (ping.timeout × ping.interval),
+ * one sweep, and the agent's probe of the host giving up (its SSH handshake limit, 10 s).
+ */
+const HOST_STATE_MS = (PING_TIMEOUT * PING_INTERVAL + SWEEP_SECONDS + 10) * 1000;
+/** A command the agent was told to give up on after this many seconds has failed by then. */
+const COMMAND_TIMEOUT = 3;
 
 let runtime: RunningRuntime;
 let labInfo: Lab;
 let port: number;
-const RUNTIME_ENV = { MOLD_SWEEP_INTERVAL_SECONDS: '1' };
+const RUNTIME_ENV = { MOLD_SWEEP_INTERVAL_SECONDS: String(SWEEP_SECONDS) };
 let admin: ApiClient;
 let agent: RunningAgent | undefined;
 let enrolled: EnrolledAgent;
@@ -71,17 +80,6 @@ function registration(name: string) {
 
 async function template(id: string) {
   return (await ok('listTemplates', { id, templatefilter: 'all' })).template[0];
-}
-
-/** Polls until `check` holds, returning its last value. */
-async function until<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** The host's own view of itself: `virsh nodeinfo` for CPUs, /proc/meminfo for memory. */
@@ -130,14 +128,14 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     earlyTemplateId = (await ok('registerTemplate', registration('early'))).template[0].id;
     await ok('updateConfiguration', { name: 'ping.interval', value: PING_INTERVAL });
     await ok('updateConfiguration', { name: 'ping.timeout', value: PING_TIMEOUT });
-  }, 180_000);
+  }, patience(180_000));
 
   afterAll(async () => {
     await agent?.stop();
     await runtime?.stop();
     templateServer?.close();
     await lab.down();
-  }, 120_000);
+  }, patience(120_000));
 
   it('enrols an agent with a single-use token and lists it', async () => {
     enrolled = await enrolAgent(admin, runtime.apiUrl, zoneId);
@@ -146,7 +144,7 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     expect(listed).toMatchObject({ id: enrolled.agentId, zoneid: zoneId, state: 'Enabled' });
     // The key the admin reads from listAgents is the agent's (the comment may differ).
     expect(listed.sshpublickey.split(' ').slice(0, 2)).toEqual(enrolled.sshPublicKey.split(' ').slice(0, 2));
-  }, 60_000);
+  }, patience(60_000));
 
   it('adds a host by password and a second by the agent key alone; both come Up with their real facts', async () => {
     const password = labInfo.password;
@@ -182,7 +180,7 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     expect(keys).toContain(enrolled.sshPublicKey.split(' ')[1]);
     expect(runtime.output()).not.toContain(password);
     expect(agent!.output()).not.toContain(password);
-  }, 120_000);
+  }, patience(120_000));
 
   it('downloads a registered template to primary storage and verifies its checksum', async () => {
     const registered = await ok('registerTemplate', registration('tiny'));
@@ -194,10 +192,10 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     expect(existsSync(onDisk)).toBe(true);
     expect(readFileSync(onDisk).equals(templateBytes)).toBe(true);
     // The one registered before any host was Up follows through the sweeper.
-    const early = await until('the early template to be ready', () => template(earlyTemplateId), (t) => t.isready === true || /fail|error/i.test(t.status ?? ''), 60_000);
+    const early = await until('the early template to be ready', () => template(earlyTemplateId), (t) => t.isready === true || /fail|error/i.test(t.status ?? ''), { within: 60_000 });
     expect(early.status).toBe('Download Complete');
     expect(existsSync(join(lab.names.dir, 'primary', `${earlyTemplateId}.qcow2`))).toBe(true);
-  }, 120_000);
+  }, patience(120_000));
 
   it('moves a host that is cut off to Disconnected, then Down, with events and alerts, and back Up when it returns', async () => {
     const [, cutId] = hostIds;
@@ -205,8 +203,8 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     execFileSync('ip', ['link', 'set', veth, 'down']);
     try {
       const seen = new Set<string>();
-      await until('Disconnected', () => host(cutId), (h) => (seen.add(h.state), h.state === 'Disconnected'), 30_000);
-      await until('Down', () => host(cutId), (h) => (seen.add(h.state), h.state === 'Down'), 30_000);
+      await until('Disconnected', () => host(cutId), (h) => (seen.add(h.state), h.state === 'Disconnected'), { within: HOST_STATE_MS });
+      await until('Down', () => host(cutId), (h) => (seen.add(h.state), h.state === 'Down'), { within: HOST_STATE_MS });
       // In order; Alert comes between when the agent's verdict (unreachable) is later than ping.timeout.
       expect([...seen]).toEqual(['Up', 'Disconnected', 'Alert', 'Down'].filter((s) => seen.has(s)));
       expect(seen.has('Disconnected')).toBe(true);
@@ -215,7 +213,7 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     } finally {
       execFileSync('ip', ['link', 'set', veth, 'up']);
     }
-    await until('Up again', () => host(cutId), (h) => h.state === 'Up', 30_000);
+    await until('Up again', () => host(cutId), (h) => h.state === 'Up', { within: HOST_STATE_MS });
 
     const events = (await ok('listEvents', { type: 'HOST.STATUS.TRANSITION', listall: true, pagesize: 100 })).event ?? [];
     const forHost = events.filter((e: any) => e.resourceid === cutId || e.description?.includes(cutId)).map((e: any) => e.description);
@@ -227,7 +225,7 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     expect(subjects.some((s: string) => s.startsWith(`Host disconnected, name: ${lab.names.netnsPrefix}2`))).toBe(true);
     expect(subjects.some((s: string) => s.startsWith(`Host is down, name: ${lab.names.netnsPrefix}2`))).toBe(true);
     expect(alerts.every((a: any) => a.type === 7)).toBe(true);
-  }, 120_000);
+  }, patience(120_000));
 
   it('runs a command delivered twice only once', async () => {
     await agent!.stop();
@@ -260,25 +258,25 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     // One run. The other copy is answered from the journal, or (arriving while the first ran) folded
     // into it; either way both copies leave the queue.
     const mine = () => agent!.lines().filter((l) => l.commandId === commandId);
-    await until('both copies handled', async () => mine(), (l) => l.length >= 2, 15_000);
+    await until('both copies handled', async () => mine(), (l) => l.length >= 2, { within: 15_000 });
     expect(mine().filter((l) => l.message === 'command' && !l.replayed)).toHaveLength(1);
     expect(mine().filter((l) => (l.message === 'command' && l.replayed) || l.message === 'command redelivered while running')).toHaveLength(1);
     await until(
       'the queue to be empty',
       async () => (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes!,
       (a) => a.ApproximateNumberOfMessages === '0' && a.ApproximateNumberOfMessagesNotVisible === '0',
-      15_000,
+      { within: 15_000 },
     );
-  }, 90_000);
+  }, patience(90_000));
 
   it('fails a command on its timeout, with a clear error, when the agent is down', async () => {
     await agent?.stop();
     agent = undefined;
-    await ok('updateConfiguration', { name: 'agent.command.timeout', value: 3 });
-    const failed = await job('pingHost', { id: hostIds[0]! }, 30_000);
+    await ok('updateConfiguration', { name: 'agent.command.timeout', value: COMMAND_TIMEOUT });
+    const failed = await job('pingHost', { id: hostIds[0]! }, (COMMAND_TIMEOUT + SWEEP_SECONDS + 5) * 1000);
     expect(failed).toMatchObject({ jobstatus: 2, jobresult: { errorcode: 530 } });
     expect(failed.jobresult.errortext).toMatch(/did not answer in time/);
-  }, 60_000);
+  }, patience(60_000));
 
   it('keeps serving after the local runtime restarts (its SQS emulator loses the queues)', async () => {
     await ok('updateConfiguration', { name: 'agent.command.timeout', value: 60 });
@@ -288,5 +286,5 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     runtime = await startRuntime({ dataDir, port, env: RUNTIME_ENV });
     const done = await job('pingHost', { id: hostIds[0]! }, 60_000);
     expect(done.jobstatus, `${JSON.stringify(done.jobresult)}\n${agent.output().slice(-3000)}`).toBe(1);
-  }, 120_000);
+  }, patience(120_000));
 });

@@ -16,10 +16,11 @@ import { dynamo } from '../../shared/aws.ts';
 import { getHost } from '../../shared/db/hosts.ts';
 import { tableName } from '../../shared/db/items.ts';
 import { getTemplate } from '../../shared/db/templates.ts';
-import { labAt, type Lab } from '../lab/lab.ts';
+import { alive, labAt, type Lab } from '../lab/lab.ts';
 import { enrolAgent, startAgent, type RunningAgent } from '../support/agent.ts';
 import type { ApiClient } from '../support/client.ts';
-import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
+import { useRuntimeEndpoints } from '../support/runtime.ts';
+import { patience, until, waitFor } from '../support/wait.ts';
 import { ok, refused, startWorld, unique, type World } from '../integration/identity-fixtures.ts';
 
 let world: World;
@@ -43,7 +44,7 @@ beforeAll(async () => {
   if (!canRunLab) return;
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
 });
 
 afterAll(async () => {
@@ -94,13 +95,13 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
 
     const enrolled = await enrolAgent(admin, world.runtime.apiUrl, labZone.id);
     agent = await startAgent(enrolled.dir);
-  }, 180_000);
+  }, patience(180_000));
 
   afterAll(async () => {
     await agent?.stop();
     server?.close();
     await lab.down();
-  }, 120_000);
+  }, patience(120_000));
 
   it('adds host 1 with its password: Up, with the CPU facts virsh nodeinfo gives and /proc/meminfo’s memory', async () => {
     const job = await addLabHost(labInfo.hosts[0].address, labInfo.password);
@@ -162,13 +163,13 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
       ).template[0];
     const rowOf = async (id: string) => ok(await admin.call('listTemplates', { templatefilter: 'all', id, zoneid: labZone.id }), 'listTemplates').template[0];
     const good = await register(`{SHA-256}${imageSha256}`);
-    await waitFor(async () => (await rowOf(good.id)).isready === true || /rror|mismatch/i.test((await rowOf(good.id)).status), 60_000);
+    await until('the template download to end', () => rowOf(good.id), (row) => row.isready === true || /rror|mismatch/i.test(row.status), { within: 60_000 });
     expect(await rowOf(good.id)).toMatchObject({ isready: true, status: 'Download Complete', size: image.length });
     const file = join(labInfo.primaryDir, `${good.id}.qcow2`);
     expect(readFileSync(file).equals(image)).toBe(true);
 
     const bad = await register(`{SHA-256}${'0'.repeat(64)}`);
-    await waitFor(async () => (await getTemplate(bad.id))!.zones[labZone.id]?.downloadState === 'DOWNLOAD_ERROR', 60_000);
+    await until('the bad download to fail', async () => (await getTemplate(bad.id))!.zones[labZone.id]?.downloadState, (state) => state === 'DOWNLOAD_ERROR', { within: 60_000 });
     const row = await rowOf(bad.id);
     expect(row.isready).toBe(false);
     expect(row.status).toMatch(new RegExp(`${imageSha256}|${'0'.repeat(64)}`));
@@ -178,14 +179,7 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
   it('fails naming the cause when libvirtd is not running on the host', async () => {
     const pid = Number(readFileSync(join(labInfo.dir, 'h2', 'libvirtd.pid'), 'utf8').trim());
     process.kill(pid, 'SIGTERM');
-    await waitFor(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000);
+    await waitFor('libvirtd to exit', () => !alive(pid), { within: 10_000 });
     const job = await addLabHost(labInfo.hosts[1].address, labInfo.password);
     expect(job).toMatchObject({ jobstatus: 2, jobresult: { errortext: expect.stringMatching(/libvirt/i) } });
     expect(ok(await admin.call('listHosts', { zoneid: labZone.id }), 'listHosts').count).toBe(1);

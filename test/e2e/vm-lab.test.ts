@@ -13,7 +13,8 @@ import WebSocket from 'ws';
 import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
-import { buildVmWorld, until, type VmWorld } from '../support/vm-world.ts';
+import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
+import { patience, until } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(6);
@@ -43,13 +44,13 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     const keyDir = mkdtempSync(join(tmpdir(), 'mold-key-'));
     execFileSync('sh', ['-c', `umask 077; cat > ${keyDir}/id`], { input: pair.keypair.privatekey });
     publicKey = execFileSync('ssh-keygen', ['-y', '-f', `${keyDir}/id`], { encoding: 'utf8' }).trim();
-  }, 300_000);
+  }, patience(300_000));
 
   afterAll(async () => {
     await world?.close();
     await runtime?.stop();
     await lab.down();
-  }, 120_000);
+  }, patience(120_000));
 
   let first: any;
 
@@ -76,7 +77,7 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     expect(execFileSync('isoinfo', ['-R', '-x', '/openstack/latest/user_data', '-i', iso], { encoding: 'utf8' })).toBe(userData);
     expect(xml).toContain(`<mac address='${first.nic[0].macaddress}'/>`);
     expect(xml).toMatch(/<graphics type='vnc'/);
-  }, 180_000);
+  }, patience(180_000));
 
   it('stops, starts on the other host, reboots, destroys, recovers and expunges, leaving both hosts clean', async () => {
     const stopped = await done('stopVirtualMachine', { id: first.id, forced: true });
@@ -96,7 +97,7 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     const files = execFileSync('ls', [labInfo.primaryDir], { encoding: 'utf8' }).split('\n').filter(Boolean);
     expect(files.filter((f) => f.includes(first.id))).toEqual([]);
     expect(files.filter((f) => f !== `${world.templateId}.qcow2` && !f.startsWith('marker'))).toEqual([]);
-  }, 240_000);
+  }, patience(240_000));
 
   it('attaches a data volume to a running VM live, and opens its console only with a valid token', async () => {
     const offering = (await ok('createDiskOffering', { name: 'small', displaytext: 'small', disksize: 1 })).diskoffering;
@@ -138,18 +139,18 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     await done('detachVolume', { id: volume.id });
     await ok('deleteVolume', { id: volume.id });
     await done('destroyVirtualMachine', { id: v.id, expunge: true });
-  }, 180_000);
+  }, patience(180_000));
 
   it('shows a VM killed behind Mold\'s back as Stopped within a report interval, with an event', async () => {
     const v = (await done('deployVirtualMachine', deployParams('killed-1'))).virtualmachine;
     await virsh(hostIndex(v.hostid), 'destroy', v.instancename);
     // ping.interval is 10 s here (test/support/vm-world.ts); a fresh VM is judged once it is older than one interval.
-    const seen = await until('the VM to show Stopped', () => vm(v.id), (x) => x?.state === 'Stopped', 40_000);
+    const seen = await until('the VM to show Stopped', () => vm(v.id), (x) => x?.state === 'Stopped', { within: 40_000 });
     expect(seen.hostid).toBeUndefined();
     const events = (await ok('listEvents', { type: 'VM.STOP', listall: true, pagesize: 100 })).event ?? [];
     expect(events.some((e: any) => /Out of band VM power off/.test(e.description))).toBe(true);
     await done('destroyVirtualMachine', { id: v.id, expunge: true });
-  }, 120_000);
+  }, patience(120_000));
 
   it('keeps the VMs of a host anti-affinity group on different hosts, and refuses a third with 533', async () => {
     const group = (await done('createAffinityGroup', { name: 'spread', type: 'host anti-affinity' })).affinitygroup;
@@ -160,7 +161,7 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     expect(third.jobstatus).toBe(2);
     expect(third.jobresult.errorcode).toBe(533);
     for (const v of [a, b]) await done('destroyVirtualMachine', { id: v.id, expunge: true });
-  }, 240_000);
+  }, patience(240_000));
 
   it('runs exactly as many of 20 concurrent deploys as the hosts hold (12); the other 8 fail, no host over-committed', async () => {
     // Six of these fit on each host and a seventh does not: 12 in all.
@@ -183,5 +184,5 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     }
     await Promise.all(succeeded.map((r) => done('destroyVirtualMachine', { id: r.jobresult.virtualmachine.id, expunge: true }, 300_000)));
     for (const h of world.hosts) expect((await domains(h.index)).filter((d) => d.startsWith('i-'))).toEqual([]);
-  }, 600_000);
+  }, patience(600_000));
 });

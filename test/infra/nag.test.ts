@@ -1,12 +1,13 @@
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthesize, type Synthesized } from './synth.ts';
+import { patience } from '../support/wait.ts';
 
 describe('cdk-nag AwsSolutions', () => {
   let synthesized: Synthesized;
   beforeAll(() => {
     synthesized = synthesize();
-  }, 120_000);
+  }, patience(120_000));
   afterAll(() => synthesized?.dispose());
 
   it('reports no unacknowledged error or warning', () => {
@@ -25,5 +26,5 @@ describe('cdk-nag AwsSolutions', () => {
     } finally {
       broken.dispose();
     }
-  }, 120_000);
+  }, patience(120_000));
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arnSubstitution, lambdaFunctions, type FunctionName } from '../../infra/functions.ts';
 import { TABLE_NAME_VARIABLE, tableSchema } from '../../shared/db/table.ts';
 import { synthesize, type Synthesized } from './synth.ts';
+import { patience } from '../support/wait.ts';
 
 const functionNames = Object.keys(lambdaFunctions) as FunctionName[];
 const stateMachineDirectory = new URL('../../statemachines/', import.meta.url);
@@ -15,7 +16,7 @@ let template: Template;
 beforeAll(() => {
   synthesized = synthesize();
   template = Template.fromJSON(synthesized.template);
-}, 120_000);
+}, patience(120_000));
 afterAll(() => synthesized?.dispose());
 
 function logicalIds(type: string, props: Record<string, unknown> = {}): string[] {

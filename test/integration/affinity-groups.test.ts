@@ -76,7 +76,7 @@ const groups: Record<string, any> = {};
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   const adminUser = (await findUserByApiKey(runtime.credentials.apikey))!;
   root = (await getDomain(adminUser.domainId))!;

@@ -26,7 +26,7 @@ const roleNamed = (name: string) => roles.find((role) => role.name === name)!;
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   root = (await getDomain(runtime.credentials.domainid))!;
   roles = await listRoles();
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);

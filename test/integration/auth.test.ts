@@ -50,7 +50,7 @@ async function seedUser(name: string) {
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = runtime.credentials;
   root = (await getDomain(runtime.credentials.domainid))!;
   roles = await listRoles();

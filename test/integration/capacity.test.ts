@@ -13,6 +13,7 @@ import type { ApiClient } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+import { patience } from '../support/wait.ts';
 
 const GiB = 1024 ** 3;
 
@@ -32,7 +33,7 @@ const ofType = (rows: any[], type: number) => rows.filter((row) => row.type === 
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   user = (await seedMember(world.runtime.apiUrl, unique('cu'), (await getDomain(world.rootDomainId))!, 'User')).client;
   zone = ok(await admin.call('createZone', { name: unique('cz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
   // A shared network (made while the zone is still disabled, as physical networks must be) with 3 of its 20 addresses taken.
@@ -72,7 +73,7 @@ beforeAll(async () => {
   // Over-provisioning of c1, through the cluster-scoped settings.
   ok(await admin.call('updateConfiguration', { name: 'cpu.overprovisioning.factor', value: '2', clusterid: c1.id }), 'updateConfiguration');
   ok(await admin.call('updateConfiguration', { name: 'mem.overprovisioning.factor', value: '1.5', clusterid: c1.id }), 'updateConfiguration');
-}, 60_000);
+}, patience(60_000));
 
 afterAll(async () => {
   await world?.runtime.stop();

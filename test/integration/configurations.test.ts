@@ -63,7 +63,7 @@ async function seedRecord(key: { pk: string; sk: string }, record: Record<string
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   root = (await getDomain(runtime.credentials.domainid))!;
   zone = await seedZone(`cfg-zone-${randomUUID().slice(0, 6)}`);

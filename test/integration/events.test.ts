@@ -32,7 +32,7 @@ let subAdmin: Member;
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   const adminUser = (await findUserByApiKey(runtime.credentials.apikey))!;
   root = (await getDomain(adminUser.domainId))!;

@@ -88,7 +88,7 @@ async function addHostAnswered(address: string, outcome: { result: unknown } | {
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   user = (await seedMember(world.runtime.apiUrl, unique('hcuser'), (await getDomain(world.rootDomainId))!, 'User')).client;
   const makeZone = async () => ok(await admin.call('createZone', { name: unique('hcz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
   const makePod = async (z: any, third: number) =>
@@ -166,10 +166,13 @@ describe('addHost through the agent', () => {
   it('seals the password to the agent, makes an Up host of the facts, and never stores or logs the password', async () => {
     const address = freshAddress();
     const learnt = facts({ hostname: 'kvm-facts', cpus: 8, cpuMhz: 2100, cpuSockets: 2, memoryBytes: 16 * 1024 ** 3 });
+    const sent = Date.now();
     const jobid = await start('addHost', await addHostParams(address, { hosttags: 'ssd,fast' }));
     const message = await receiveCommand(seeded.agent.queueUrl);
     expect(message).toMatchObject({ commandId: jobid, type: 'addHost', payload: { host: { address, port: 22, username: 'root' } } });
-    expect(Date.parse(message.deadline) - Date.now()).toBeGreaterThan(30_000);
+    // agent.command.timeout (60 s by default) from when it was sent.
+    expect(Date.parse(message.deadline)).toBeGreaterThanOrEqual(sent + 60_000);
+    expect(Date.parse(message.deadline)).toBeLessThanOrEqual(Date.now() + 60_000);
     const payload = message.payload as any;
     expect(openSealed(seeded.privateKeyPem, payload.password)).toBe(PASSWORD);
     await answer(message, { result: learnt });
@@ -436,8 +439,8 @@ describe('template download on registerTemplate', () => {
         destination: `/var/lib/mold/primary/${template.id}.qcow2`,
       },
     });
-    // Long downloads get a long deadline; the agent's heartbeats keep them alive.
-    expect(Date.parse(message.deadline) - Date.now()).toBeGreaterThan(3600_000);
+    // Long downloads get a long deadline (6 h); the agent's heartbeats keep them alive.
+    expect(Date.parse(message.deadline)).toBeGreaterThan(Date.now() + 3600_000);
     expect(await row(template.id, zone.id)).toMatchObject({ isready: false, status: '0% Downloaded' });
     await answer(message, { result: { path: `/var/lib/mold/primary/${template.id}.qcow2`, size: 1234567, checksum: 'ab'.repeat(32) } });
     const job = await admin.waitForJob(message.commandId);

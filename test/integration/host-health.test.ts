@@ -16,22 +16,14 @@ import { recordReport } from '../../shared/host-reports.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { until } from '../support/wait.ts';
 import { seedZone } from '../support/zones.ts';
 import { ApiClient as Client } from '../support/client.ts';
 import { noEntity, ok, refused, unique } from './identity-fixtures.ts';
 
 const GiB = 1024 ** 3;
-const DEADLINE_MS = 30_000;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const SWEEP_SECONDS = 1;
+const PING_TIMEOUT = 3;
 
 describe('heartbeats and host state', () => {
   let runtime: RunningRuntime;
@@ -78,11 +70,11 @@ describe('heartbeats and host state', () => {
   const desc = (host: Host) => `name: ${host.name} (id:${host.id}), availability zone: ${zone.name}, pod: ${pod.name}`;
 
   beforeAll(async () => {
-    runtime = await startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: '1' } });
-    useRuntimeEndpoints(runtime, runtime.dataDir);
+    runtime = await startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: String(SWEEP_SECONDS) } });
+    useRuntimeEndpoints(runtime);
     admin = new Client(runtime.apiUrl, runtime.credentials);
     await setPingInterval(60);
-    ok(await admin.call('updateConfiguration', { name: 'ping.timeout', value: '3' }), 'updateConfiguration');
+    ok(await admin.call('updateConfiguration', { name: 'ping.timeout', value: String(PING_TIMEOUT) }), 'updateConfiguration');
     zone = await seedZone(unique('hz'));
     pod = await createPod(zone, { name: unique('hp'), allocationstate: 'Enabled' });
     cluster = await createCluster(pod, { name: unique('hc'), allocationstate: 'Enabled' });
@@ -142,7 +134,13 @@ describe('heartbeats and host state', () => {
       }
     })();
     try {
-      await until('silent to go Alert and lost to go Down', async () => (await listed(silent)).state === 'Alert' && (await listed(lost)).state === 'Down');
+      // Silence past ping.timeout × ping.interval (3 × 1 s), judged by the next sweep.
+      await until(
+        'silent to go Alert and lost to go Down',
+        async () => [(await listed(silent)).state, (await listed(lost)).state],
+        ([silentState, lostState]) => silentState === 'Alert' && lostState === 'Down',
+        { within: (PING_TIMEOUT * 1 + SWEEP_SECONDS) * 1000 + 5_000, every: 200 },
+      );
     } finally {
       reporting = false;
       await reporter;

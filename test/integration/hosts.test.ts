@@ -31,7 +31,7 @@ describe('hosts', () => {
   beforeAll(async () => {
     world = await startWorld();
     admin = world.admin;
-    useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+    useRuntimeEndpoints(world.runtime);
     const root = (await getDomain(world.rootDomainId))!;
     user = (await seedMember(world.runtime.apiUrl, unique('huser'), root, 'User')).client;
     zone = ok(await admin.call('createZone', { name: unique('hz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;

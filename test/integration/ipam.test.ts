@@ -6,6 +6,7 @@ import { allocateAddress, listAllocatedAddresses, releaseAddress } from '../../s
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { seedZone } from '../support/zones.ts';
 import { ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+import { patience } from '../support/wait.ts';
 
 describe('IPAM', () => {
   let world: World;
@@ -37,13 +38,13 @@ describe('IPAM', () => {
 
   beforeAll(async () => {
     world = await startWorld();
-    useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+    useRuntimeEndpoints(world.runtime);
     zoneId = (await seedZone(unique('zone'), { allocationstate: 'Disabled' })).id;
     offeringId = ok(await world.admin.call('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' }), 'listNetworkOfferings').networkoffering[0].id;
     const created = ok(await world.admin.call('createPhysicalNetwork', { zoneid: zoneId, name: 'ipam', vlan: '100-199' }), 'createPhysicalNetwork');
     expect((await world.admin.waitForJob(created.jobid)).jobstatus).toBe(1);
     physicalId = created.id;
-  }, 60_000);
+  }, patience(60_000));
 
   afterAll(async () => {
     await world?.runtime.stop();
@@ -66,7 +67,7 @@ describe('IPAM', () => {
     expect(listed.map((a) => a.ipaddress).sort()).toEqual([...given].sort());
     // The network cannot go while they are held.
     refused(await world.admin.call('deleteNetwork', { id: net.id }), 'deleteNetwork', 536, /it has 40 allocated IP addresses in use/);
-  }, 60_000);
+  }, patience(60_000));
 
   it('releases addresses for reuse, skips the gateway and honours a preferred address', async () => {
     const net = await network(3);

@@ -22,7 +22,8 @@ import { clearSetting, storeSetting } from '../../shared/settings.ts';
 import { receiveCommand, seedAgent } from '../support/agent-seed.ts';
 import { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { startRuntime, useRuntimeEndpoints, waitFor, type RunningRuntime } from '../support/runtime.ts';
+import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { until } from '../support/wait.ts';
 
 const DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$/;
 
@@ -39,7 +40,7 @@ let subAdmin: Member; // a DomainAdmin of ROOT/sub
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   const adminUser = (await findUserByApiKey(runtime.credentials.apikey))!;
   const adminAccount = (await getAccount(adminUser.accountId))!;
@@ -73,7 +74,7 @@ async function startAgentJob(actor: Actor, options: { timeoutSeconds?: number; c
   );
   if (options.timeoutSeconds !== undefined) {
     // Prepare has read the setting once the command is on the queue.
-    await waitFor(async () => ((await sqs().send(new GetQueueAttributesCommand({ QueueUrl: agent.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? '0') !== '0');
+    await until('the command on the queue', async () => (await sqs().send(new GetQueueAttributesCommand({ QueueUrl: agent.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? '0', (count) => count !== '0');
     await clearSetting('agent.command.timeout');
   }
   return { job, queueUrl: agent.queueUrl };

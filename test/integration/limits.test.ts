@@ -14,6 +14,7 @@ import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { seedZone } from '../support/zones.ts';
 import { missing, noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+import { patience } from '../support/wait.ts';
 
 const ubuntu = OS_TYPES.find((type) => type.description === 'Ubuntu 22.04 LTS')!;
 const GiB = 1024 ** 3;
@@ -54,7 +55,7 @@ const setLimit = async (params: Record<string, string | number>) => ok(await adm
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   root = (await getDomain(world.rootDomainId))!;
   zone = await seedZone(unique('lz'));
   const subId = ok(await admin.call('createDomain', { name: unique('sub') }), 'createDomain').domain.id;
@@ -65,7 +66,7 @@ beforeAll(async () => {
     seedMember(world.runtime.apiUrl, unique('dave'), sub, 'User'),
     seedMember(world.runtime.apiUrl, unique('subadm'), sub, 'Domain Admin'),
   ]);
-}, 60_000);
+}, patience(60_000));
 
 afterAll(async () => {
   await world?.runtime.stop();
@@ -259,7 +260,7 @@ describe('enforcement', () => {
     }
     expect((await storedCounts('ACCOUNT', member.account.id)).template).toBe(5);
     expect(ok(await member.client.call('listTemplates', { templatefilter: 'self' }), 'listTemplates').count).toBe(5);
-  }, 60_000);
+  }, patience(60_000));
 
   it('counts but never limits root admin accounts', async () => {
     const adminAccountId = (await findUserByApiKey(world.runtime.credentials.apikey))!.accountId;
@@ -298,7 +299,7 @@ describe('enforcement', () => {
     expect((await admin.waitForJob(job.jobid)).jobstatus).toBe(1);
     expect((await storedCounts('ACCOUNT', member.account.id)).network).toBe(0);
     ok(await create(103), 'createNetwork');
-  }, 60_000);
+  }, patience(60_000));
 
   it('counts downloaded template copies as secondary storage and refuses beyond the storage limit text in bytes', async () => {
     const member = await seedMember(world.runtime.apiUrl, unique('sec'), sub, 'User');

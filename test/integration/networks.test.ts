@@ -6,6 +6,7 @@ import { allocateAddress, releaseAddress } from '../../shared/db/ipam.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { seedZone } from '../support/zones.ts';
 import { makeAccount, makeDomain, missing, noEntity, ok, refused, startWorld, unique, type Member, type World } from './identity-fixtures.ts';
+import { patience } from '../support/wait.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$/;
@@ -60,7 +61,7 @@ describe('guest networks', () => {
 
   beforeAll(async () => {
     world = await startWorld();
-    useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+    useRuntimeEndpoints(world.runtime);
     zone = await seedZone(unique('zone'), { allocationstate: 'Disabled' });
     childDomain = await makeDomain(world.admin);
     user = await makeAccount(world.admin, { accounttype: 0 });
@@ -69,7 +70,7 @@ describe('guest networks', () => {
     shared = offerings.find((o: any) => o.name === 'DefaultSharedNetworkOffering');
     sgOffering = offerings.find((o: any) => o.name === 'DefaultSharedNetworkOfferingWithSGService');
     isolatedOffering = offerings.find((o: any) => o.name === 'DefaultIsolatedNetworkOfferingWithSourceNatService');
-  }, 60_000);
+  }, patience(60_000));
 
   afterAll(async () => {
     await world?.runtime.stop();

@@ -38,7 +38,7 @@ describe('offerings', () => {
 
   beforeAll(async () => {
     world = await startWorld();
-    useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+    useRuntimeEndpoints(world.runtime);
     parent = await makeDomain(world.admin, unique('parent'));
     child = await makeDomain(world.admin, unique('child'), parent.id);
     sibling = await makeDomain(world.admin, unique('sibling'));

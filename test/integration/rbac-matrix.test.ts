@@ -185,7 +185,7 @@ async function inBatches<T, R>(items: T[], size: number, task: (item: T) => Prom
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   root = (await getDomain(runtime.credentials.domainid))!;
   rbacDomain = await createDomain({ name: `rbac-${tag()}`, parent: root });

@@ -77,7 +77,7 @@ async function eventsOfType(type: string) {
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   root = (await getDomain(runtime.credentials.domainid))!;
   builtinId = Object.fromEntries((await roleRecords()).map((role) => [role.name, role.id]));

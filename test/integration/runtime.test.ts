@@ -13,6 +13,10 @@ import { startJob } from '../../shared/orchestration.ts';
 import { receiveCommand, seedAgent } from '../support/agent-seed.ts';
 import { ApiClient, signature } from '../support/client.ts';
 import { REPO_ROOT, runMain, startRuntime, tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { INTEGRATION_TIMEOUT_MS } from '../../infra/local/http.ts';
+import { freePort } from '../../infra/local/ports.ts';
+import { stopChild } from '../support/processes.ts';
+import { patience, until } from '../support/wait.ts';
 
 describe('the API through the HTTP server', () => {
   let runtime: RunningRuntime;
@@ -109,11 +113,46 @@ describe('the API through the HTTP server', () => {
   });
 });
 
-describe('restarting the runtime', () => {
+describe('starting and restarting the runtime', () => {
+  it('answers every request sent while it starts: 503 until it is ready, then the API', async () => {
+    const port = await freePort();
+    // Its own DynamoDB Local, as `npm start` has: the longest start there is.
+    const run = runMain({ port, ownDynamoDb: true });
+    const url = `http://127.0.0.1:${port}/client/api?command=listCapabilities&response=json`;
+    // However busy the runtime is, API Gateway's time-out bounds every answer; a request that
+    // outlives it has hung (as one did when it came before the API's handler was attached).
+    const ask = () =>
+      fetch(url, { signal: AbortSignal.timeout(INTEGRATION_TIMEOUT_MS + patience(5_000)) }).then(
+        async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.json() }),
+        (error) => {
+          if (error.cause?.code === 'ECONNREFUSED') return { status: 'refused' as const }; // not listening yet
+          throw error;
+        },
+      );
+    const answers: Promise<Awaited<ReturnType<typeof ask>>>[] = [];
+    // A request every 20 ms, not waiting for the last, until the runtime is ready and answers an API error.
+    await until('the runtime to answer with the API', async () => {
+      answers.push(ask());
+      if (!/Ready in/.test(run.output())) return undefined;
+      return (await answers.at(-1))?.status;
+    }, (status) => status === 401, { every: 20 });
+    const seen = await Promise.all(answers);
+    try {
+      expect(seen.filter((a) => a.status === 503).length).toBeGreaterThan(0);
+      for (const answer of seen) {
+        if (answer.status === 'refused' || answer.status === 401) continue;
+        expect(answer).toEqual({ status: 503, retryAfter: '1', body: { message: 'Service Unavailable' } });
+      }
+    } finally {
+      await stopChild(run.child, 'SIGINT');
+    }
+  });
+
   it('keeps data and credentials, prints the credentials only once, and fails jobs the restart interrupted', async () => {
     const dataDir = tempDataDir();
-    const first = await startRuntime({ dataDir });
-    useRuntimeEndpoints(first, dataDir);
+    // Its own DynamoDB Local keeping the data on disk, as `npm start` does.
+    const first = await startRuntime({ dataDir, ownDynamoDb: true });
+    useRuntimeEndpoints(first);
 
     expect(first.output()).toMatch(/Root admin created/);
     const credentialsFile = join(dataDir, 'admin-credentials.json');
@@ -137,9 +176,9 @@ describe('restarting the runtime', () => {
     expect(await first.stop()).toBe(0);
     await expect(fetch(first.endpoints.dynamodb)).rejects.toThrow();
 
-    const second = await startRuntime({ dataDir });
+    const second = await startRuntime({ dataDir, ownDynamoDb: true });
     try {
-      useRuntimeEndpoints(second, dataDir);
+      useRuntimeEndpoints(second);
       expect(second.output()).not.toMatch(/Root admin created/);
       expect(second.output()).not.toContain(credentials.secretkey);
       expect(second.output()).toMatch(/1 job\(s\) interrupted by the last shutdown were marked failed/);
@@ -152,7 +191,7 @@ describe('restarting the runtime', () => {
     } finally {
       await second.stop();
     }
-  }, 150_000);
+  }, patience(150_000));
 });
 
 describe('refusals at start-up', () => {
@@ -198,7 +237,7 @@ describe('refusals at start-up', () => {
 
   it('says what to install when Java is missing', async () => {
     // Only Node's own directory on PATH: no java.
-    const { code, output } = await exitOf(runMain({ env: { PATH: dirname(process.execPath) } }));
+    const { code, output } = await exitOf(runMain({ env: { PATH: dirname(process.execPath) }, ownDynamoDb: true }));
     expect(code).toBe(1);
     expect(output).toBe(
       'mold: Java was not found. DynamoDB Local needs Java 17 or newer: install it (on Debian: apt-get install openjdk-17-jre-headless).',

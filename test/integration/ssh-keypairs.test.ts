@@ -73,7 +73,7 @@ async function eventsOfType(type: string): Promise<any[]> {
 
 beforeAll(async () => {
   world = await startWorld();
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   dir = mkdtempSync(join(tmpdir(), 'mold-keypairs-'));
   domain = await makeDomain(world.admin);
   sub = await makeDomain(world.admin, unique('sub'), domain.id);

@@ -3,19 +3,19 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import {
-  DescribeExecutionCommand,
   SendTaskFailureCommand,
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sfn, sqs } from '../../shared/aws.ts';
 import { createJob, getJob } from '../../shared/db/jobs.ts';
 import { clearSetting, storeSetting } from '../../shared/settings.ts';
-import { seedAgent } from '../support/agent-seed.ts';
-import { REPO_ROOT, startRuntime, useRuntimeEndpoints, waitFor, type RunningRuntime } from '../support/runtime.ts';
+import { receiveCommand, seedAgent } from '../support/agent-seed.ts';
+import { finishedExecution } from '../support/executions.ts';
+import { REPO_ROOT, startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 
 let runtime: RunningRuntime;
 
@@ -23,7 +23,7 @@ beforeAll(async () => {
   runtime = await startRuntime({
     statemachinesDirs: [join(REPO_ROOT, 'statemachines'), join(REPO_ROOT, 'test/fixtures/statemachines')],
   });
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
 });
 
 afterAll(async () => {
@@ -35,35 +35,10 @@ async function newQueue(): Promise<string> {
   return QueueUrl!;
 }
 
-async function receiveOne(queueUrl: string): Promise<Record<string, any>> {
-  for (;;) {
-    const { Messages = [] } = await sqs().send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 1 }),
-    );
-    if (Messages.length > 0) {
-      await sqs().send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: Messages[0].ReceiptHandle }));
-      return JSON.parse(Messages[0].Body!);
-    }
-  }
-}
-
-async function finished(executionArn: string) {
-  let status = 'RUNNING';
-  let execution: Awaited<ReturnType<typeof describe>> | undefined;
-  async function describe() {
-    return sfn().send(new DescribeExecutionCommand({ executionArn }));
-  }
-  await waitFor(async () => {
-    execution = await describe();
-    status = execution.status!;
-    return status !== 'RUNNING';
-  });
-  return execution!;
-}
-
 /** A pingHost through a seeded agent, with agent.command.timeout at `timeoutSeconds` while it is prepared. */
 async function startAgentCommand(timeoutSeconds: number) {
   const { agent } = await seedAgent(randomUUID());
+  const sent = Date.now();
   const job = await createJob({ cmd: 'test.agentCommand' });
   const host = { hostId: randomUUID(), address: '10.0.0.5', port: 22, username: 'root' };
   await storeSetting('agent.command.timeout', String(timeoutSeconds));
@@ -74,22 +49,24 @@ async function startAgentCommand(timeoutSeconds: number) {
       input: JSON.stringify({ jobId: job.jobid, op: 'pingHost', args: { agentId: agent.id, host, name: 'h1' } }),
     }),
   );
-  const message = await receiveOne(agent.queueUrl);
+  const message = await receiveCommand(agent.queueUrl);
   await clearSetting('agent.command.timeout');
   const command = { commandId: job.jobid, type: 'pingHost', payload: { host } };
-  return { message, job, command, executionArn: executionArn! };
+  return { message, job, command, executionArn: executionArn!, sent, received: Date.now() };
 }
 
 describe('agent-command state machine', () => {
   it('sends the command with a task token and completes the job on SendTaskSuccess', async () => {
-    const { message, job, command, executionArn } = await startAgentCommand(30);
+    const { message, job, command, executionArn, sent, received } = await startAgentCommand(30);
     expect(message).toMatchObject(command);
-    expect(Date.parse(message.deadline) - Date.now()).toBeGreaterThan(20_000);
+    // The agent's deadline is agent.command.timeout from when the command was sent.
+    expect(Date.parse(message.deadline)).toBeGreaterThanOrEqual(sent + 30_000);
+    expect(Date.parse(message.deadline)).toBeLessThanOrEqual(received + 30_000);
     expect(message.taskToken).toEqual(expect.any(String));
 
     await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify({ elapsedMs: 42 }) }));
 
-    const execution = await finished(executionArn);
+    const execution = await finishedExecution(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!)).toEqual({ jobId: job.jobid, completed: true });
     expect(await getJob(job.jobid)).toMatchObject({ jobstatus: 1, jobresultcode: 0, jobresult: { success: true, displaytext: 'Host h1 answered through its agent in 42 ms' } });
@@ -99,7 +76,7 @@ describe('agent-command state machine', () => {
     const started = Date.now();
     const { message, job, executionArn } = await startAgentCommand(2);
 
-    const execution = await finished(executionArn);
+    const execution = await finishedExecution(executionArn);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe('States.Timeout');
@@ -119,7 +96,7 @@ describe('agent-command state machine', () => {
       new SendTaskFailureCommand({ taskToken: message.taskToken, error: 'HostUnreachable', cause: 'ssh: connection refused by 10.0.0.5' }),
     );
 
-    const execution = await finished(executionArn);
+    const execution = await finishedExecution(executionArn);
     expect(execution).toMatchObject({ status: 'FAILED', error: 'HostUnreachable', cause: 'ssh: connection refused by 10.0.0.5' });
     expect(await getJob(job.jobid)).toMatchObject({ jobstatus: 2, jobresult: { errortext: 'ssh: connection refused by 10.0.0.5' } });
   });
@@ -145,23 +122,23 @@ describe('HeartbeatSeconds', () => {
 
   it('keeps a task alive past HeartbeatSeconds while heartbeats arrive', async () => {
     const { queueUrl, executionArn } = await startProbe();
-    const { taskToken } = await receiveOne(queueUrl);
+    const { taskToken } = await receiveCommand(queueUrl);
     for (let beat = 0; beat < 4; beat++) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await sfn().send(new SendTaskHeartbeatCommand({ taskToken }));
     }
     await sfn().send(new SendTaskSuccessCommand({ taskToken, output: '"done"' }));
-    const execution = await finished(executionArn);
+    const execution = await finishedExecution(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!)).toMatchObject({ answer: 'done' });
   });
 
   it('times a silent task out with States.Timeout, which Retry retries and Catch then catches', async () => {
     const { queueUrl, executionArn } = await startProbe();
-    const first = await receiveOne(queueUrl);
-    const retried = await receiveOne(queueUrl);
+    const first = await receiveCommand(queueUrl);
+    const retried = await receiveCommand(queueUrl);
     expect(retried.taskToken).not.toBe(first.taskToken);
-    const execution = await finished(executionArn);
+    const execution = await finishedExecution(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!)).toMatchObject({ outcome: 'caught', error: { Error: 'States.Timeout' } });
   });

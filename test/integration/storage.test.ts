@@ -52,7 +52,7 @@ describe('storage', () => {
   beforeAll(async () => {
     world = await startWorld();
     admin = world.admin;
-    useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+    useRuntimeEndpoints(world.runtime);
     const root = (await getDomain(world.rootDomainId))!;
     user = (await seedMember(world.runtime.apiUrl, unique('suser'), root, 'User')).client;
     resourceAdmin = (await seedMember(world.runtime.apiUrl, unique('sra'), root, 'Resource Admin')).client;

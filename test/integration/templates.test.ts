@@ -77,7 +77,7 @@ async function snapshot() {
 
 beforeAll(async () => {
   runtime = await startRuntime();
-  useRuntimeEndpoints(runtime, runtime.dataDir);
+  useRuntimeEndpoints(runtime);
   admin = new ApiClient(runtime.apiUrl, runtime.credentials);
   const adminUser = (await findUserByApiKey(runtime.credentials.apikey))!;
   root = (await getDomain(adminUser.domainId))!;

@@ -18,6 +18,7 @@ import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { seedVm } from '../support/vm-seed.ts';
 import { startWorld, unique, type World } from './identity-fixtures.ts';
+import { patience } from '../support/wait.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -27,9 +28,9 @@ let member: Member;
 
 beforeAll(async () => {
   world = await startWorld();
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   member = await seedMember(world.runtime.apiUrl, unique('cap'), (await getDomain(world.rootDomainId))!, 'User');
-}, 60_000);
+}, patience(60_000));
 
 afterAll(async () => {
   await world?.runtime.stop();
@@ -98,7 +99,7 @@ describe('planAndReserve under concurrency', () => {
     const again = await planAndReserve(request(zoneId));
     expect(hosts.map((h) => h.id)).toContain(again.hostId);
     expect(again).toMatchObject({ cpuMhz: 1000, memoryBytes: GiB, poolBytes: 0 });
-  }, 60_000);
+  }, patience(60_000));
 
   it('reserves a new disk on a pool in the same transaction: the pool’s room bounds concurrent deploys too', async () => {
     const { zoneId, clusters } = await zoneWith(1);
@@ -130,7 +131,7 @@ describe('planAndReserve under concurrency', () => {
     expect((await getStoragePool(pool.id))!.disksizeallocated).toBe(20 * GiB);
     await Promise.all(held.map((r) => releaseReservation(r)));
     expect((await getStoragePool(pool.id))!.disksizeallocated).toBe(0);
-  }, 60_000);
+  }, patience(60_000));
 });
 
 describe('placement rules against the records', () => {

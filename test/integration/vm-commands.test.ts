@@ -15,7 +15,8 @@ import { answer, receiveCommand, type SeededAgent } from '../support/agent-seed.
 import { GiB, playedVmChecks, POOL_PATH, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
+import { useRuntimeEndpoints } from '../support/runtime.ts';
+import { patience, until, waitFor } from '../support/wait.ts';
 import { missing, noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
 
@@ -37,7 +38,7 @@ let antiGroup: any;
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   const root = (await getDomain(world.rootDomainId))!;
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), root, 'User');
   bob = await seedMember(world.runtime.apiUrl, unique('bob'), root, 'User');
@@ -51,7 +52,7 @@ beforeAll(async () => {
   ok(await alice.client.call('registerSSHKeyPair', { name: 'alice-key', publickey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbqmcl6XJ2NwzEbvlS0ZLvp2sC7iObjXZz0p1o1oY2g alice' }), 'registerSSHKeyPair');
   const group = ok(await alice.client.call('createAffinityGroup', { name: 'spread', type: 'host anti-affinity' }), 'createAffinityGroup');
   antiGroup = (await alice.client.waitForJob(group.jobid)).jobresult.affinitygroup;
-}, 120_000);
+}, patience(120_000));
 
 afterAll(async () => {
   await world?.runtime.stop();
@@ -105,7 +106,7 @@ describe('refusals, each changing nothing', () => {
 
   it('refuses lifecycle calls on VMs that cannot take them, and other accounts\' VMs', async () => {
     const { id } = await begin(alice.client, 'deployVirtualMachine', { ...base(), startvm: false, name: 'idle' });
-    await waitFor(async () => (await getVmConsistent(id))?.state === 'Stopped');
+    await until('the VM to be Stopped', async () => (await getVmConsistent(id))?.state, (state) => state === 'Stopped');
     const jobs = await jobCount();
     const unknown = randomUUID();
     for (const command of ['startVirtualMachine', 'stopVirtualMachine', 'rebootVirtualMachine', 'destroyVirtualMachine', 'expungeVirtualMachine', 'recoverVirtualMachine']) {
@@ -291,7 +292,7 @@ describe('the sweeper', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await expungeDestroyedVms(actor)).toEqual([deploy.id]);
     // Never placed: nothing on a host to remove, so no agent command; the records go.
-    await waitFor(async () => (await getVmConsistent(deploy.id)) === undefined, 30_000);
+    await waitFor('the VM record to be gone', async () => (await getVmConsistent(deploy.id)) === undefined);
     expect(await getVolume((await getVmConsistent(deploy.id))?.rootVolumeId ?? 'gone')).toBeUndefined();
   });
 });

@@ -11,7 +11,8 @@ import { answer, receiveCommand, type SeededAgent } from '../support/agent-seed.
 import { GiB, playedVmChecks, POOL_PATH, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
+import { useRuntimeEndpoints } from '../support/runtime.ts';
+import { patience, until, waitFor } from '../support/wait.ts';
 import { ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
 
@@ -35,7 +36,7 @@ let customDisk: any;
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   const root = (await getDomain(world.rootDomainId))!;
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), root, 'User');
   bob = await seedMember(world.runtime.apiUrl, unique('bob'), root, 'User');
@@ -51,7 +52,7 @@ beforeAll(async () => {
   ok(await alice.client.call('registerSSHKeyPair', { name: 'alice-key', publickey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbqmcl6XJ2NwzEbvlS0ZLvp2sC7iObjXZz0p1o1oY2g alice' }), 'registerSSHKeyPair');
   const group = ok(await alice.client.call('createAffinityGroup', { name: 'spread', type: 'host anti-affinity' }), 'createAffinityGroup');
   antiGroup = (await alice.client.waitForJob(group.jobid)).jobresult.affinitygroup;
-}, 120_000);
+}, patience(120_000));
 
 afterAll(async () => {
   await world?.runtime.stop();
@@ -124,7 +125,7 @@ describe('deployVirtualMachine with a data disk', () => {
     // The kept volume is an ordinary detached volume: deleting it gives everything back.
     ok(await alice.client.call('deleteVolume', { id: data.id }), 'deleteVolume');
     await agentAnswers('deleteDisk', { result: { path: `${POOL_PATH}/${data.id}.qcow2`, removed: true } });
-    await waitFor(async () => (await getVolume(data.id)) === undefined, 30_000);
+    await waitFor('the data volume to be expunged', async () => (await getVolume(data.id)) === undefined);
     expect(await accountCounts(alice)).toEqual(before.counts);
   });
 
@@ -148,7 +149,7 @@ describe('deployVirtualMachine with a data disk', () => {
     expect((await admin.waitForJob(destroy.jobid)).jobstatus).toBe(1);
     ok(await alice.client.call('deleteVolume', { id: data.id }), 'deleteVolume');
     await agentAnswers('deleteDisk', { result: { path: `${POOL_PATH}/${data.id}.qcow2`, removed: true } });
-    await waitFor(async () => (await getVolume(data.id)) === undefined, 30_000);
+    await waitFor('the data volume to be expunged', async () => (await getVolume(data.id)) === undefined);
     expect(await accountCounts(alice)).toEqual(before.counts);
     expect(await allocated()).toBe(before.bytes);
   });
@@ -184,10 +185,10 @@ describe('deployVirtualMachine from an ISO', () => {
     const download = await receiveCommand(seeded.agent.queueUrl);
     expect(download).toMatchObject({ type: 'downloadTemplate', payload: { templateId: iso.id, url: 'http://127.0.0.1:9/installer.iso', destination: `${POOL_PATH}/${iso.id}.iso` } });
     await answer(download, { result: { path: `${POOL_PATH}/${iso.id}.iso`, size: 300 * 1024 * 1024, checksum: '{SHA-256}00' } });
-    await waitFor(async () => ok(await admin.call('listIsos', { isofilter: 'all', id: iso.id, zoneid: zone.id }), 'listIsos').iso?.[0]?.isready === true, 30_000);
+    await until('the ISO to be ready', async () => ok(await admin.call('listIsos', { isofilter: 'all', id: iso.id, zoneid: zone.id }), 'listIsos').iso?.[0], (listed) => listed?.isready === true);
     // The copy is ready at the job's Finish step; the job itself ends a step later.
     const downloadJob = async () => (ok(await admin.call('listAsyncJobs', { listall: true, pagesize: -1 }), 'listAsyncJobs').asyncjobs ?? []).find((j: any) => j.jobinstanceid === iso.id);
-    await waitFor(async () => (await downloadJob())?.jobstatus === 1, 30_000);
+    await until('the download job to succeed', downloadJob, (job) => job?.jobstatus === 1);
     expect(await downloadJob()).toMatchObject({ cmd: 'registerIso', jobinstancetype: 'Iso', jobstatus: 1 });
   });
 

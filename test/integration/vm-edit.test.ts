@@ -16,8 +16,9 @@ import { answer, receiveCommand, type SeededAgent } from '../support/agent-seed.
 import { GiB, POOL_PATH, seedPlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
+import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { missing, noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+import { patience } from '../support/wait.ts';
 
 
 /** A fresh OpenSSH ed25519 public key: `ssh-ed25519 <blob>` (no comment). */
@@ -53,7 +54,7 @@ let bobGroup: any;
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   const root = (await getDomain(world.rootDomainId))!;
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), root, 'User');
   bob = await seedMember(world.runtime.apiUrl, unique('bob'), root, 'User');
@@ -76,7 +77,7 @@ beforeAll(async () => {
   groupOne = await group(alice, 'one');
   groupTwo = await group(alice, 'two');
   bobGroup = await group(bob, 'bobs');
-}, 120_000);
+}, patience(120_000));
 
 afterAll(async () => {
   await world?.runtime.stop();

@@ -130,7 +130,7 @@ const syncAlerts = async (vm: VirtualMachine) => (await listAlertRecords()).filt
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   const root = (await getDomain(world.rootDomainId))!;
   owner = await seedMember(world.runtime.apiUrl, unique('owner'), root, 'User');
   ok(await admin.call('updateConfiguration', { name: 'ping.interval', value: '60' }), 'updateConfiguration');

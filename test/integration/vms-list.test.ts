@@ -16,6 +16,7 @@ import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { seedTemplate, seedVm } from '../support/vm-seed.ts';
 import { noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+import { patience } from '../support/wait.ts';
 
 const API = 'listVirtualMachines';
 
@@ -42,7 +43,7 @@ const names = (body: any) => ((body.virtualmachine ?? []) as any[]).map((vm) => 
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   rootDomain = (await getDomain(world.rootDomainId))!;
   const subdomain = ok(await admin.call('createDomain', { name: unique('vmsub') }), 'createDomain').domain;
   sub = (await getDomain(subdomain.id))!;
@@ -100,7 +101,7 @@ beforeAll(async () => {
   vms.b1 = await seedVm(owner(userB), { ...base, name: 'web-two', zoneId: otherZone.id });
   vms.c1 = await seedVm(owner(userC), { ...base, name: 'sub-one' });
   vms.c2 = await seedVm(owner(userC), { ...base, name: 'dead-c', state: 'Destroyed' });
-}, 90_000);
+}, patience(90_000));
 
 afterAll(async () => {
   await world?.runtime.stop();

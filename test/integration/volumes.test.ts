@@ -15,7 +15,8 @@ import { answer, receiveCommand, type SeededAgent } from '../support/agent-seed.
 import { GiB, POOL_PATH, seedPlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { useRuntimeEndpoints, waitFor } from '../support/runtime.ts';
+import { useRuntimeEndpoints } from '../support/runtime.ts';
+import { patience, waitFor } from '../support/wait.ts';
 import { missing, noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
 
@@ -37,7 +38,7 @@ let vmName: string;
 beforeAll(async () => {
   world = await startWorld();
   admin = world.admin;
-  useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+  useRuntimeEndpoints(world.runtime);
   const root = (await getDomain(world.rootDomainId))!;
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), root, 'User');
   bob = await seedMember(world.runtime.apiUrl, unique('bob'), root, 'User');
@@ -51,7 +52,7 @@ beforeAll(async () => {
   vmName = (start.payload as any).vm.name;
   await answer(start, { result: { name: vmName, state: 'Running' } });
   vm = (await alice.client.waitForJob(deploy.jobid)).jobresult.virtualmachine;
-}, 120_000);
+}, patience(120_000));
 
 afterAll(async () => {
   await world?.runtime.stop();
@@ -245,7 +246,7 @@ describe('attach, resize, detach and delete through the agent', () => {
     expect(await counts(alice)).toEqual({ ...before.counts, volume: before.counts.volume - 1, primary_storage: before.counts.primary_storage - 6 * GiB });
     const message = await agentAnswers('deleteDisk', { result: { path: `${POOL_PATH}/${data.id}.qcow2`, removed: true } });
     expect(message.payload).toEqual({ host: { hostId: host.id, address: host.ipaddress, port: 22, username: 'root' }, path: `${POOL_PATH}/${data.id}.qcow2` });
-    await waitFor(async () => (await getVolumeConsistent(data.id)) === undefined, 30_000);
+    await waitFor('the volume to be gone', async () => (await getVolumeConsistent(data.id)) === undefined);
     expect(await allocated()).toBe(before.allocated - 6 * GiB);
     const events = ok(await admin.call('listEvents', { listall: true, resourceid: data.id, resourcetype: 'Volume', pagesize: -1 }), 'listEvents').event ?? [];
     expect(events.map((e: any) => e.type)).toContain('VOLUME.DELETE');

@@ -39,7 +39,7 @@ describe('zones, pods and clusters', () => {
   beforeAll(async () => {
     world = await startWorld();
     admin = world.admin;
-    useRuntimeEndpoints(world.runtime, world.runtime.dataDir);
+    useRuntimeEndpoints(world.runtime);
     root = (await getDomain(world.rootDomainId))!;
     child = ok(await admin.call('createDomain', { name: unique('zdom') }), 'createDomain').domain;
     child = (await getDomain(child.id))!;

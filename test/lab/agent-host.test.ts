@@ -15,11 +15,12 @@ import { makeIdentity } from '../../agent/enrol.ts';
 import { removeKey } from '../../agent/host.ts';
 import type { Outcome } from '../../agent/journal.ts';
 import { Reporter } from '../../agent/reporter.ts';
-import { KnownHosts, SshPool } from '../../agent/ssh.ts';
+import { CONNECT_TIMEOUT_MS, KnownHosts, SshPool } from '../../agent/ssh.ts';
 import { keyComment, withComment } from '../../agent/state.ts';
 import type { Gateway } from '../../agent/gateway.ts';
 import { sealToAgent } from '../../shared/agent/sealing.ts';
-import { labAt, type Lab } from './lab.ts';
+import { alive, labAt, type Lab } from './lab.ts';
+import { patience, settles, waitFor } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
 const suite = isRoot ? describe : describe.skip;
@@ -95,18 +96,16 @@ suite('agent on lab hosts', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  }, 120_000);
+  }, patience(120_000));
 
   afterAll(async () => {
     await pool?.closeAll();
     await new Promise((r) => (server ? server.close(r) : r(undefined)));
     await lab.down();
-  }, 120_000);
+  }, patience(120_000));
 
   it('adds a host by password: facts, the agent key installed, then key-only from then on', async () => {
-    const started = performance.now();
     const facts = resultOf<Record<string, unknown>>(await runCommand(ctx, 'addHost', { host: host(1), password: sealToAgent(certificate, l.password) }));
-    const ms = performance.now() - started;
     expect(facts).toMatchObject({
       hostname: l.hosts[0]!.name,
       hostUuid: l.hosts[0]!.hostUuid,
@@ -120,7 +119,6 @@ suite('agent on lab hosts', () => {
     expect(facts.memoryBytes).toBe(totalmem());
     expect(facts.cpuMhz).toBeGreaterThan(0);
     expect(['kvm', 'qemu']).toContain(facts.domainType);
-    expect(ms).toBeLessThan(5_000);
 
     const keys = (await lab.hostExec(1, ['cat', '/root/.ssh/authorized_keys'])).stdout;
     expect(keys.split('\n').filter((k) => k.endsWith(` ${keyComment(AGENT_ID)}`))).toEqual([ctx.sshPublicKey]);
@@ -141,17 +139,9 @@ suite('agent on lab hosts', () => {
     try {
       const facts = resultOf<{ hostUuid: string }>(await runCommand({ ...ctx, pool: fresh }, 'reconnectHost', { host: host(1) }));
       expect(facts.hostUuid).toBe(l.hosts[0]!.hostUuid);
-      const times: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const t = performance.now();
-        resultOf(await runCommand({ ...ctx, pool: fresh }, 'pingHost', { host: host(1) }));
-        times.push(performance.now() - t);
-      }
-      times.sort((a, b) => a - b);
-      const p50 = times[10]!;
-      console.log(`pingHost on a pooled connection: p50 ${p50.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms`);
+      // How fast a pooled command is, bench/agent-roundtrip.ts measures; here: one connection for all.
+      for (let i = 0; i < 20; i++) resultOf(await runCommand({ ...ctx, pool: fresh }, 'pingHost', { host: host(1) }));
       expect(fresh.size).toBe(1);
-      expect(p50).toBeLessThan(100);
     } finally {
       await fresh.closeAll();
     }
@@ -183,11 +173,11 @@ suite('agent on lab hosts', () => {
   });
 
   it('fails an unreachable address with HostUnreachable', async () => {
-    const started = performance.now();
-    const f = failureOf(await runCommand(ctx, 'addHost', { host: away, password: sealToAgent(certificate, l.password) }));
+    // It fails on the agent's connect time-out at the latest, never waiting without end.
+    const attempt = runCommand(ctx, 'addHost', { host: away, password: sealToAgent(certificate, l.password) });
+    const f = failureOf(await settles('addHost of an unreachable address', attempt, CONNECT_TIMEOUT_MS + 5_000));
     expect(f.error).toBe('HostUnreachable');
     expect(f.cause).toMatch(new RegExp(`^Cannot reach ${re(UNREACHABLE)}:22: (no route to host|connection timed out|no SSH handshake within 10 s)$`));
-    expect(performance.now() - started).toBeLessThan(15_000);
   });
 
   it('fails a password sealed to another key', async () => {
@@ -269,7 +259,7 @@ suite('agent on lab hosts', () => {
     // Killed by its pid: the lab's hosts share this machine's PID namespace.
     const pid = Number(readFileSync(join(l.dir, 'h2', 'libvirtd.pid'), 'utf8').trim());
     process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 50 && existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'); i++) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('libvirtd to exit', () => !alive(pid));
     const f = failureOf(await runCommand(ctx, 'addHost', { host: host(2), password: sealToAgent(certificate, l.password) }));
     expect(f.error).toBe('NoLibvirt');
     expect(f.cause).toMatch(new RegExp(`^No usable libvirt on root@${re(lab.names.hostAddress(2))}: libvirt is not running \\(libvirtd does not answer: `));

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { Client } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, labAt, type Lab } from './lab.ts';
+import { patience } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
 // Not lab 0: that is the one a developer brings up with `npm run lab`.
@@ -76,7 +77,7 @@ suite(isRoot ? 'the lab' : 'the lab (skipped: it needs root to create namespaces
   let lab: Lab | undefined;
   afterAll(async () => {
     if (lab) await down();
-  }, 120_000);
+  }, patience(120_000));
 
   it('brings up two KVM hosts reachable over SSH, runs a guest, and tears down without a trace', async () => {
     lab = await up(2);
@@ -125,5 +126,5 @@ suite(isRoot ? 'the lab' : 'the lab (skipped: it needs root to create namespaces
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     expect(mounts).not.toContain(`${LAB_DIR}/`);
     expect(mounts).not.toContain(`/run/netns/${names.netnsPrefix}`);
-  }, 120_000);
+  }, patience(120_000));
 });

@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { sleep, until } from '../support/wait.ts';
 
 /**
  * The names of lab `id`: several labs can run side by side (one per test file), each with its own
@@ -34,6 +35,18 @@ export function labNames(id: number) {
   };
 }
 const MAX_HOSTS = 200;
+const OWNER_FILE = 'owner.json';
+
+/** The ids of the labs whose state directory says test run `run` brought them up. */
+export async function labsOfRun(run: string): Promise<number[]> {
+  const ids: number[] = [];
+  for (const entry of await readdir('/tmp').catch(() => [] as string[])) {
+    if (!entry.startsWith('moldlab')) continue;
+    const owner = await readFile(join('/tmp', entry, OWNER_FILE), 'utf8').then((text) => JSON.parse(text) as { id: number; run?: string }).catch(() => undefined);
+    if (owner?.run === run) ids.push(owner.id);
+  }
+  return ids;
+}
 // libvirt's qemu capabilities, probed once per machine (libvirt re-probes if qemu or libvirt change).
 const CAPS_CACHE = process.env.MOLD_LAB_CACHE ?? '/var/cache/moldlab/qemu-capabilities';
 
@@ -94,10 +107,6 @@ async function run(cmd: string, args: string[], opts: { input?: string; allowFai
       child.stdin!.end(opts.input);
     }
   });
-}
-
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** A process that exists and is not a zombie (this machine's PID 1 reaps orphans only lazily). */
@@ -229,13 +238,13 @@ export function labAt(id: number) {
     return join(LAB_DIR, `h${i}`);
   }
 
-  async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>, detail?: () => Promise<string>) {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check().catch(() => false)) return;
-      await sleep(100);
+  /** Waits for `check` (a check that throws is not yet true); a time-out adds the daemons' log. */
+  async function waitFor(what: string, quietMs: number, check: () => Promise<boolean>, detail: () => Promise<string>) {
+    try {
+      await until(what, () => check().catch(() => false), (holds) => holds, { within: quietMs });
+    } catch (error) {
+      throw new Error(`lab: ${(error as Error).message}\n${await detail()}`);
     }
-    throw new Error(`lab: timed out waiting for ${what}${detail ? `\n${await detail()}` : ''}`);
   }
 
   function tcpOpen(host: string, port: number): Promise<boolean> {
@@ -269,6 +278,8 @@ export function labAt(id: number) {
 
     await mkdir(LAB_DIR, { recursive: true, mode: 0o755 });
     await chmod(LAB_DIR, 0o755); // qemu (libvirt-qemu) must reach primary/
+    // Whose lab this is: a test run's global teardown removes the labs its files left behind.
+    await writeFile(join(LAB_DIR, OWNER_FILE), `${JSON.stringify({ id, run: process.env.MOLD_TEST_RUN })}\n`);
     const primaryDir = join(LAB_DIR, 'primary');
     await mkdir(primaryDir, { mode: 0o755 });
 

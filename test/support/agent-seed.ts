@@ -8,6 +8,7 @@ import forge from 'node-forge';
 import type { CommandMessage } from '../../shared/agent/protocol.ts';
 import { sfn, sqs } from '../../shared/aws.ts';
 import { createAgentRecord, type Agent } from '../../shared/db/agents.ts';
+import { patience } from './wait.ts';
 
 export interface SeededAgent {
   agent: Agent;
@@ -43,9 +44,9 @@ export async function seedAgent(zoneId: string, fields: { name?: string; version
   return { agent, privateKeyPem: forge.pki.privateKeyToPem(keys.privateKey) };
 }
 
-/** The next command on the agent's queue (deleted from it), waiting up to `timeoutMs`. */
-export async function receiveCommand(queueUrl: string, timeoutMs = 30_000): Promise<CommandMessage> {
-  const deadline = Date.now() + timeoutMs;
+/** The next command on the agent's queue (deleted from it), waiting up to `quietMs` (stretched by SLACK). */
+export async function receiveCommand(queueUrl: string, quietMs = 30_000): Promise<CommandMessage> {
+  const deadline = Date.now() + patience(quietMs);
   while (Date.now() < deadline) {
     const { Messages = [] } = await sqs().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 2, MaxNumberOfMessages: 1 }));
     if (Messages.length > 0) {
@@ -53,7 +54,7 @@ export async function receiveCommand(queueUrl: string, timeoutMs = 30_000): Prom
       return JSON.parse(Messages[0].Body!);
     }
   }
-  throw new Error(`no command on ${queueUrl} within ${timeoutMs} ms`);
+  throw new Error(`no command on ${queueUrl} within ${patience(quietMs)} ms`);
 }
 
 /** Answers a command as the agent's gateway would (SendTaskSuccess / SendTaskFailure). */

@@ -1,11 +1,13 @@
 // A real agent process for tests: `mold-agent enrol` with a token from the API, then `mold-agent run`,
 // each a child process as an operator would start them.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApiClient } from './client.ts';
+import { spawnChild, stopChild } from './processes.ts';
 import { REPO_ROOT } from './runtime.ts';
+import { sleep, waitFor } from './wait.ts';
 
 const CLI = join(REPO_ROOT, 'agent/cli.ts');
 
@@ -24,13 +26,16 @@ export interface RunningAgent {
   stop(): Promise<number | null>;
 }
 
-function runCli(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, exited, output: () => output };
+/** `mold-agent <args>` as a child process of this test; `lines()` are its JSON log lines. */
+export function agentCli(args: string[], env: Record<string, string> = {}) {
+  const run = spawnChild(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+  const lines = () =>
+    run
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, any>);
+  return { ...run, lines };
 }
 
 /** The gateway's base URL: the API's, without /client/api. */
@@ -41,7 +46,7 @@ export async function enrolAgent(admin: ApiClient, apiUrl: string, zoneId: strin
   const created = await admin.call('createAgentEnrollmentToken', { zoneid: zoneId });
   if (created.status !== 200) throw new Error(`createAgentEnrollmentToken: ${JSON.stringify(created.body)}`);
   const token = created.body.createagentenrollmenttokenresponse.agentenrollmenttoken.token as string;
-  const run = runCli(['enrol', '--url', gatewayBase(apiUrl), '--token', token, '--dir', dir]);
+  const run = agentCli(['enrol', '--url', gatewayBase(apiUrl), '--token', token, '--dir', dir]);
   const code = await run.exited;
   if (code !== 0) throw new Error(`mold-agent enrol exited ${code}:\n${run.output()}`);
   const enrolled = JSON.parse(run.output().trim().split('\n').pop()!) as { agentId: string; sshPublicKey: string };
@@ -53,29 +58,21 @@ export const AGENT_WAIT_SECONDS = 1;
 
 /** Starts `mold-agent run` and resolves once it says it is ready. */
 export async function startAgent(dir: string, env: Record<string, string> = {}): Promise<RunningAgent> {
-  const run = runCli(['run', '--dir', dir], { MOLD_AGENT_WAIT_SECONDS: String(AGENT_WAIT_SECONDS), ...env });
-  const lines = () =>
-    run
-      .output()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, any>);
-  const deadline = Date.now() + 30_000;
-  while (!lines().some((l) => l.message === 'ready')) {
+  const run = agentCli(['run', '--dir', dir], { MOLD_AGENT_WAIT_SECONDS: String(AGENT_WAIT_SECONDS), ...env });
+  await waitFor('mold-agent run to be ready', () => {
     if (run.child.exitCode !== null) throw new Error(`mold-agent run exited ${run.child.exitCode}:\n${run.output()}`);
-    if (Date.now() > deadline) throw new Error(`mold-agent run not ready after 30 s:\n${run.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return run.lines().some((l) => l.message === 'ready');
+  }, { every: 50 });
   return {
     process: run.child,
     output: run.output,
-    lines,
+    lines: run.lines,
     stop: async () => {
-      if (run.child.exitCode === null) run.child.kill('SIGTERM');
+      await stopChild(run.child);
       const code = await run.exited;
       // A poll the agent abandoned may still be open at the queue: let it lapse, or it could take
       // (and hide) the next command meant for a later agent.
-      await new Promise((r) => setTimeout(r, AGENT_WAIT_SECONDS * 1000 + 500));
+      await sleep(AGENT_WAIT_SECONDS * 1000 + 500);
       return code;
     },
   };

@@ -2,6 +2,7 @@
 // Mold's own code: it signs as CloudMonkey and the cs library do.
 import { createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { until } from './wait.ts';
 
 export interface Keys {
   apikey: string;
@@ -79,16 +80,14 @@ export class ApiClient {
     return answer;
   }
 
-  /** Polls queryAsyncJobResult until the job is no longer pending. */
-  async waitForJob(jobid: string, timeoutMs = 30_000, pollMs = 100): Promise<any> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { body } = await this.call('queryAsyncJobResult', { jobid });
-      const job = body.queryasyncjobresultresponse;
-      if (job.jobstatus !== 0) return job;
-      if (Date.now() > deadline) throw new Error(`job ${jobid} still pending after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
+  /** Polls queryAsyncJobResult until the job is no longer pending; `quietMs` as in until(). */
+  async waitForJob(jobid: string, quietMs = 30_000, pollMs = 100): Promise<any> {
+    return until(
+      `job ${jobid} to end`,
+      async () => (await this.call('queryAsyncJobResult', { jobid })).body.queryasyncjobresultresponse,
+      (job) => job.jobstatus !== 0,
+      { within: quietMs, every: pollMs },
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import { ok, unique } from '../integration/identity-fixtures.ts';
 import { answer, receiveCommand, seedAgent, type SeededAgent } from './agent-seed.ts';
 import type { ApiClient } from './client.ts';
 import type { Member } from './members.ts';
-import { waitFor } from './runtime.ts';
+import { until } from './wait.ts';
 
 export const GiB = 1024 ** 3;
 export const POOL_PATH = '/var/lib/mold/primary';
@@ -81,7 +81,7 @@ export async function seedPlayedZone(admin: ApiClient, octet: number, host: { cp
   const download = await receiveCommand(seeded.agent.queueUrl);
   if (download.type !== 'downloadTemplate') throw new Error(`expected a downloadTemplate command, got ${download.type}`);
   await answer(download, { result: { path: `${POOL_PATH}/${template.id}.qcow2`, size: 2 * GiB, checksum: '{SHA-256}00' } });
-  await waitFor(async () => ok(await admin.call('listTemplates', { templatefilter: 'all', id: template.id, zoneid: zone.id }), 'listTemplates').template[0].isready === true, 30_000);
+  await until('the template to be ready', async () => ok(await admin.call('listTemplates', { templatefilter: 'all', id: template.id, zoneid: zone.id }), 'listTemplates').template[0], (listed) => listed.isready === true);
   return { zone, network, pod, cluster, seeded, host: record, pool, template };
 }
 

@@ -1,8 +1,11 @@
 // Runs `npm start`'s entry point as a child process, as a user would, and hands tests its endpoints.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Inside the test suite, runtimes keep their inventory in the one DynamoDB Local the suite's global
+// setup started (each in a table of its own): a JVM per test file would cost the suite minutes.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { spawnChild, stopChild, type Child } from './processes.ts';
+import { waitFor } from './wait.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(REPO_ROOT, 'infra/local/main.ts');
@@ -11,13 +14,14 @@ export interface RuntimeInfo {
   apiUrl: string;
   endpoints: { dynamodb: string; sqs: string; sfn: string };
   stateMachines: Record<string, string>;
+  table: string;
 }
 
 export interface RunningRuntime extends RuntimeInfo {
   dataDir: string;
   /** The root admin's credentials, as written on first start. */
   credentials: { username: string; password: string; apikey: string; secretkey: string; domainid: string };
-  process: ChildProcess;
+  process: Child['child'];
   /** Everything printed so far. */
   output(): string;
   /** Ctrl-C, then wait for the process to exit; resolves with its exit code. */
@@ -33,38 +37,42 @@ export interface RuntimeOptions {
   port?: number;
   statemachinesDirs?: string[];
   env?: Record<string, string>;
+  /** Start a DynamoDB Local of its own, as `npm start` does, instead of using the suite's. */
+  ownDynamoDb?: boolean;
 }
+
+/** The suite's DynamoDB Local (test/support/global-setup.ts), when there is one. */
+const SHARED_DYNAMODB = process.env.MOLD_TEST_DYNAMODB;
 
 export function runMain(options: RuntimeOptions = {}) {
   const dataDir = options.dataDir ?? tempDataDir();
-  const child = spawn(process.execPath, [MAIN], {
+  const { MOLD_TABLE: _table, MOLD_DYNAMODB_ENDPOINT: _endpoint, ...inherited } = process.env;
+  const shared = SHARED_DYNAMODB && !options.ownDynamoDb;
+  const run = spawnChild(process.execPath, [MAIN], {
     cwd: REPO_ROOT,
     env: {
-      ...process.env,
+      ...inherited,
       MOLD_DATA_DIR: dataDir,
       MOLD_PORT: String(options.port ?? 0),
       MOLD_LOG_LEVEL: 'silent',
-      MOLD_STOP_WITH_PARENT: '1',
+      // The data directory names the table, so a restart on the same directory finds its data.
+      ...(shared && { MOLD_DYNAMODB_ENDPOINT: SHARED_DYNAMODB, MOLD_TABLE: `mold-${basename(dataDir)}` }),
       ...(options.statemachinesDirs && { MOLD_STATEMACHINES_DIRS: options.statemachinesDirs.join(':') }),
       ...options.env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return { child, dataDir, exited, output: () => output };
+  return { ...run, dataDir };
 }
 
 export async function startRuntime(options: RuntimeOptions = {}): Promise<RunningRuntime> {
   const run = runMain(options);
-  const ready = await Promise.race([
-    // Generous: beside the lab tests' guests on two cores, a JVM can take a while to come up.
-    waitFor(() => /Ready in/.test(run.output()), 55_000).then(() => true),
-    run.exited.then(() => false),
-  ]);
-  if (!ready) throw new Error(`the runtime exited before it was ready:\n${run.output()}`);
+  let exitCode: number | null | undefined;
+  void run.exited.then((code) => (exitCode = code));
+  // DynamoDB Local's JVM (when the runtime starts its own) takes ~7 s on a quiet machine.
+  await waitFor('the runtime to be ready', () => {
+    if (exitCode !== undefined) throw new Error(`the runtime exited (${exitCode}) before it was ready:\n${run.output()}`);
+    return /Ready in/.test(run.output());
+  }, { within: 20_000, every: 50 });
   const info = JSON.parse(readFileSync(join(run.dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
   return {
     ...info,
@@ -73,22 +81,14 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runnin
     process: run.child,
     output: run.output,
     stop: async () => {
-      run.child.kill('SIGINT');
+      await stopChild(run.child, 'SIGINT');
       return run.exited;
     },
   };
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** Points this test process's SDK clients (and the shared repository code) at a runtime. */
-export function useRuntimeEndpoints(runtime: RuntimeInfo, dataDir: string) {
+export function useRuntimeEndpoints(runtime: RuntimeInfo & { dataDir: string }) {
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
@@ -96,8 +96,8 @@ export function useRuntimeEndpoints(runtime: RuntimeInfo, dataDir: string) {
     AWS_ENDPOINT_URL_DYNAMODB: runtime.endpoints.dynamodb,
     AWS_ENDPOINT_URL_SQS: runtime.endpoints.sqs,
     AWS_ENDPOINT_URL_SFN: runtime.endpoints.sfn,
-    MOLD_TABLE: 'mold',
+    MOLD_TABLE: runtime.table,
     MOLD_STATE_MACHINES: JSON.stringify(runtime.stateMachines),
-    MOLD_SECRET_KEY_FILE: join(dataDir, 'secret.key'),
+    MOLD_SECRET_KEY_FILE: join(runtime.dataDir, 'secret.key'),
   });
 }

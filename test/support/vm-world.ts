@@ -14,6 +14,7 @@ import type { Lab, labAt } from '../lab/lab.ts';
 import { enrolAgent, startAgent, type RunningAgent } from './agent.ts';
 import type { ApiClient } from './client.ts';
 import type { RunningRuntime } from './runtime.ts';
+import { until } from './wait.ts';
 
 export type Params = Record<string, string | number | boolean>;
 
@@ -35,17 +36,6 @@ export interface VmWorld {
   done(command: string, params: Params, timeoutMs?: number): Promise<any>;
   deployParams(name: string, extra?: Params): Params;
   close(): Promise<void>;
-}
-
-/** Polls until `check` holds, returning its last value. */
-export async function until<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, runtime: RunningRuntime, admin: ApiClient, name = 'vmlab'): Promise<VmWorld> {
@@ -106,7 +96,7 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
       checksum: `{SHA-256}${createHash('sha256').update(image).digest('hex')}`,
     })
   ).template[0].id;
-  await until('the template to be ready', async () => (await ok('listTemplates', { id: templateId, templatefilter: 'all' })).template[0], (t) => t.isready === true || /rror|fail/i.test(t.status));
+  await until('the template to be ready', async () => (await ok('listTemplates', { id: templateId, templatefilter: 'all' })).template[0], (t) => t.isready === true || /rror|fail/i.test(t.status), { within: 60_000 });
   server.close();
 
   // Guests here have no OS to answer ACPI: destroying them need not wait for a graceful stop.
