@@ -57,6 +57,8 @@ export class AgentRunner {
   readonly reporter: Reporter;
   private journal!: Journal;
   private readonly inflight = new Map<string, InFlight>();
+  /** Every command being handled, in flight or finishing (deleting its messages): what a stop waits for. */
+  private readonly handling = new Set<InFlight>();
   private readonly stopping = new AbortController();
   private readonly maxConcurrent: number;
   private readonly heartbeatMs: number;
@@ -210,8 +212,11 @@ export class AgentRunner {
     const abort = new AbortController();
     const entry: InFlight = { commandId: command.commandId, receiptHandle, duplicates: [], abort, done: Promise.resolve() };
     this.inflight.set(command.commandId, entry);
+    this.handling.add(entry);
     entry.done = this.handle(command, entry).finally(() => {
-      this.inflight.delete(command.commandId);
+      this.handling.delete(entry);
+      // Unless handle() let go of it already and a later copy runs under the same id.
+      if (this.inflight.get(command.commandId) === entry) this.inflight.delete(command.commandId);
       this.slotFreed?.();
       this.slotFreed = undefined;
     });
@@ -283,6 +288,10 @@ export class AgentRunner {
     }
     log.info('command', line);
     if (!accepted) log.info('the control plane no longer waits for this command (its task is over)', { commandId, type });
+    // Done: from here a copy that arrives is answered from the journal. Were it still folded into this
+    // run while the deletes below wait on the queue, its handle would be added after they were read,
+    // and the copy would sit on the queue until its visibility ran out.
+    this.inflight.delete(commandId);
     await this.queue.delete(entry.receiptHandle).catch((err) => log.warn('cannot delete a message', { commandId, error: errorText(err) }));
     // A stale handle of the same message fails to delete; that is fine.
     for (const handle of entry.duplicates) await this.queue.delete(handle).catch(() => {});
@@ -340,7 +349,7 @@ export class AgentRunner {
       await this.reporter.stop();
       await this.console?.stop().catch((err) => log.warn('cannot stop the console proxy', { error: errorText(err) }));
       await this.loop?.catch(() => {});
-      const pending = [...this.inflight.values()];
+      const pending = [...this.handling];
       if (pending.length) {
         // Past the grace period, abort them; closing the connections ends any SSH command they wait on.
         const timer = setTimeout(() => {

@@ -19,9 +19,14 @@ import { patience, until } from '../support/wait.ts';
 
 const CLI = join(REPO_ROOT, 'agent/cli.ts');
 
-/** The first of the agent's log lines that `match` picks, once it is printed. */
-const line = (run: ReturnType<typeof agentCli>, what: string, match: (l: Record<string, any>) => boolean) =>
-  until(what, () => run.lines().find(match), (found) => found !== undefined, { every: 25 }) as Promise<Record<string, any>>;
+/** The first of the agent's log lines that `match` picks, once it is printed; else what it printed last. */
+async function line(run: ReturnType<typeof agentCli>, what: string, match: (l: Record<string, any>) => boolean): Promise<Record<string, any>> {
+  try {
+    return (await until(what, () => run.lines().find(match), (found) => found !== undefined, { every: 25 }))!;
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nthe agent's last lines:\n${run.output().slice(-3000)}`);
+  }
+}
 
 describe('mold-agent against the local runtime', () => {
   let runtime: RunningRuntime;
