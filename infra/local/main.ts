@@ -54,12 +54,6 @@ try {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  // Test harnesses set this so a runtime never outlives a killed test process: when the parent
-  // goes away, the process is re-parented and stops itself.
-  if (process.env.MOLD_STOP_WITH_PARENT === '1') {
-    const parent = process.ppid;
-    setInterval(() => process.ppid !== parent && void shutdown(), 1000).unref();
-  }
 } catch (error) {
   if (error instanceof LocalRuntimeError || error instanceof InvalidStateMachine) {
     process.stderr.write(`mold: ${error.message}\n`);

@@ -13,7 +13,8 @@ import WebSocket from 'ws';
 import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
-import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
+import { graceMs } from '../../shared/vm-power-sync.ts';
+import { buildVmWorld, PING_INTERVAL_SECONDS, type VmWorld } from '../support/vm-world.ts';
 import { patience, until } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -144,8 +145,11 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
   it('shows a VM killed behind Mold\'s back as Stopped within a report interval, with an event', async () => {
     const v = (await done('deployVirtualMachine', deployParams('killed-1'))).virtualmachine;
     await virsh(hostIndex(v.hostid), 'destroy', v.instancename);
-    // ping.interval is 10 s here (test/support/vm-world.ts); a fresh VM is judged once it is older than one interval.
-    const seen = await until('the VM to show Stopped', () => vm(v.id), (x) => x?.state === 'Stopped', { within: 40_000 });
+    // A fresh VM is judged once it is older than the grace (one ping.interval and a second); the next
+    // report after that, at most an interval later, shows it stopped.
+    const seen = await until('the VM to show Stopped', () => vm(v.id), (x) => x?.state === 'Stopped', {
+      within: graceMs({ interval: PING_INTERVAL_SECONDS }) + 2 * PING_INTERVAL_SECONDS * 1000,
+    });
     expect(seen.hostid).toBeUndefined();
     const events = (await ok('listEvents', { type: 'VM.STOP', listall: true, pagesize: 100 })).event ?? [];
     expect(events.some((e: any) => /Out of band VM power off/.test(e.description))).toBe(true);

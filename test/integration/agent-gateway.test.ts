@@ -21,7 +21,7 @@ import { sfn, sqs } from '../../shared/aws.ts';
 import { ApiClient } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
 import { finishedExecution } from '../support/executions.ts';
-import { until } from '../support/wait.ts';
+import { sleep, until } from '../support/wait.ts';
 import { REPO_ROOT, startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { seedZone } from '../support/zones.ts';
 
@@ -420,7 +420,7 @@ describe('results and heartbeats', () => {
     });
   });
 
-  /** Starts the fixture machine (a waitForTaskToken send with a 2 s heartbeat) on the agent's queue. */
+  /** Starts the fixture machine (a waitForTaskToken send with a 4 s heartbeat) on the agent's queue. */
   async function startTask() {
     const { executionArn } = await sfn().send(
       new StartExecutionCommand({ stateMachineArn: runtime.stateMachines['heartbeat-probe'], input: JSON.stringify({ queueUrl: agent.queueUrl }) }),
@@ -439,9 +439,9 @@ describe('results and heartbeats', () => {
 
   it('keeps a long task alive with heartbeats and completes it with the result', async () => {
     const { executionArn, taskToken } = await startTask();
-    // The task's heartbeat is 2 s: without the gateway's heartbeats it would time out.
-    for (let i = 0; i < 3; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+    // The task's heartbeat is 4 s: without the gateway's heartbeats, every 0.5 s for 6 s, it would time out.
+    for (let i = 0; i < 12; i++) {
+      await sleep(500);
       expect(await call(agent, 'heartbeat', { commandId: 'c1', taskToken })).toEqual({ status: 200, body: { accepted: true } });
     }
     expect(await call(agent, 'results', { commandId: 'c1', taskToken, ok: true, result: { elapsedMs: 12 } })).toEqual({ status: 200, body: { accepted: true } });

@@ -16,6 +16,7 @@ import { clearSetting, storeSetting } from '../../shared/settings.ts';
 import { receiveCommand, seedAgent } from '../support/agent-seed.ts';
 import { finishedExecution } from '../support/executions.ts';
 import { REPO_ROOT, startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { sleep } from '../support/wait.ts';
 
 let runtime: RunningRuntime;
 
@@ -123,8 +124,10 @@ describe('HeartbeatSeconds', () => {
   it('keeps a task alive past HeartbeatSeconds while heartbeats arrive', async () => {
     const { queueUrl, executionArn } = await startProbe();
     const { taskToken } = await receiveCommand(queueUrl);
-    for (let beat = 0; beat < 4; beat++) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Beats every 0.5 s for one and a half times the fixture's HeartbeatSeconds (4): the margin is
+    // for a beat that a busy machine delays, not for the beats themselves.
+    for (let beat = 0; beat < 12; beat++) {
+      await sleep(500);
       await sfn().send(new SendTaskHeartbeatCommand({ taskToken }));
     }
     await sfn().send(new SendTaskSuccessCommand({ taskToken, output: '"done"' }));

@@ -18,6 +18,9 @@ import { until } from './wait.ts';
 
 export type Params = Record<string, string | number | boolean>;
 
+/** The agent reports every 10 s here (not 60): a VM killed behind Mold's back shows within a test's patience. */
+export const PING_INTERVAL_SECONDS = 10;
+
 export interface VmWorld {
   zoneId: string;
   networkId: string;
@@ -76,8 +79,7 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
   await ok('createStoragePool', { name: 'primary', zoneid: zoneId, podid: podId, clusterid: clusterId, scope: 'cluster', url: `SharedMountPoint://${labInfo.primaryDir}`, capacitybytes: 100 * 1024 ** 3 });
 
   // This machine's kernel cannot make 802.1Q links: guests get a VLAN bridge without an uplink.
-  // Reports every 10 s (not 60): a VM killed behind Mold's back shows within a test's patience.
-  await ok('updateConfiguration', { name: 'ping.interval', value: 10 });
+  await ok('updateConfiguration', { name: 'ping.interval', value: PING_INTERVAL_SECONDS });
   // Its console proxy listens on loopback only: the side of the network the clients are on here.
   const consoleListen = `127.0.0.1:${await freePort()}`;
   const enrolled = await enrolAgent(admin, runtime.apiUrl, zoneId);
