@@ -1,5 +1,6 @@
 // The one Lambda behind /client/api, a pipeline: parse → authenticate → authorise → throttle →
-// validate → execute → record events → render. Each step is a function of its own module.
+// validate → execute → record events → render. Each step is a function of its own module; every
+// request is watched for running longer than api.slow.request.threshold (slow.ts).
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { CloudStackError, UnsupportedAction } from '../../shared/cloudstack/errors.ts';
@@ -12,6 +13,7 @@ import { authenticate } from './auth.ts';
 import { isPublic, type Caller } from './command.ts';
 import { findCommand, mayCall } from './registry.ts';
 import { parseRequest, stringParam } from './request.ts';
+import { watchSlowRequest } from './slow.ts';
 import { throttle } from './throttle.ts';
 import { validateParams } from './validate.ts';
 
@@ -19,9 +21,11 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
   const request = parseRequest(event);
   const format = responseFormat(stringParam(request, 'response'));
   const commandName = stringParam(request, 'command');
+  const settingsLoaded = loadSettings();
+  settingsLoaded.catch(() => {});
+  const slow = watchSlowRequest(request.requestId, commandName, settingsLoaded);
   try {
-    const settingsLoaded = loadSettings();
-    settingsLoaded.catch(() => {});
+    if (request.tooLarge) throw request.tooLarge;
     const found = findCommand(commandName);
     let caller: Caller | undefined;
     if (found && isPublic(found)) {
@@ -35,6 +39,8 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
     }
     const settings = await settingsLoaded;
     const command = found;
+    // Upstream's ParamUnpackWorker, then ParamProcessWorker: undecodable names (430), then values (431).
+    if (request.malformed) throw request.malformed;
     const params = validateParams(command, request.params);
     const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies };
     const result = await (command.handler as (c: typeof context & { caller?: Caller }) => ReturnType<typeof command.handler>)({ ...context, caller });
@@ -43,6 +49,7 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
       for (const recorded of result.events) await recordEvent(actor, recorded);
     }
     const response = renderResponse(`${command.name.toLowerCase()}response`, result.body, format);
+    slow.done(response.statusCode);
     return result.cookies ? { ...response, cookies: result.cookies } : response;
   } catch (error) {
     if (error instanceof CloudStackError) {
@@ -51,7 +58,9 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
       log.error('command failed', { requestId: request.requestId, command: commandName, error: String((error as Error)?.stack ?? error) });
     }
     // Upstream names the envelope after the command when it knows the command, else `errorresponse`.
-    return renderError(findCommand(commandName)?.name, error, format);
+    const response = renderError(findCommand(commandName)?.name, error, format);
+    slow.done(response.statusCode);
+    return response;
   }
 }
 
