@@ -22,8 +22,12 @@ export function validateParams(command: AnyCommand, raw: Record<string, ParamVal
   const name = String(issue.path[0] ?? '');
   if (given[name] === undefined) throw new InvalidParameter(`Unable to execute API command ${api} due to missing parameter ${name}`);
   const value = typeof given[name] === 'string' ? given[name] : JSON.stringify(given[name]);
-  throw new InvalidParameter(`Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${value}: ${issue.message}`);
+  throw new InvalidParameter(`Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${visible(value)}: ${issue.message}`);
 }
+
+/** A refused value as the error shows it: control and formatting characters written as \uXXXX, so none acts on the reader. */
+const visible = (value: string) =>
+  value.replace(/[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029\ufffe\uffff]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
 
 /** Upstream's ParamProcessWorker refusal for an id that names nothing (9999 where upstream wraps it). */
 export function noSuchEntity(api: string, param: string, value: string, cserrorcode?: number): InvalidParameter {
