@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeSetting } from '../../shared/settings.ts';
 import { ApiClient, send, sendFrom, type ApiAnswer } from '../support/client.ts';
+import { within } from '../support/deadline.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { ok, refused, unique } from './identity-fixtures.ts';
 
@@ -22,12 +23,6 @@ afterAll(async () => {
   await runtime?.stop();
 });
 
-/** Resolves with the answer, or with 'late' when `ceilingMs` passes first (a bound for a busy machine, not a measurement). */
-function within<T>(answer: Promise<T>, ceilingMs: number): Promise<T | 'late'> {
-  let timer: NodeJS.Timeout;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ceilingMs)));
-  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
-}
 
 describe('map parameters (name[i].key) before authentication', () => {
   for (const index of ['400000000', '2147483647', '4294967294']) {

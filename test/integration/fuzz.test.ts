@@ -17,6 +17,7 @@ import { describeParam, type ParamType } from '../../shared/cloudstack/params.ts
 import { getDomain } from '../../shared/db/identity.ts';
 import { ApiClient, send, type ApiAnswer } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
+import { within } from '../support/deadline.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { seedTemplate, seedVm } from '../support/vm-seed.ts';
 import { ok, unique } from './identity-fixtures.ts';
@@ -272,11 +273,6 @@ async function send1(call: Call): Promise<ApiAnswer> {
   return send(runtime.apiUrl, [...pairs, ['response', 'json']], call.method);
 }
 
-function within<T>(answer: Promise<T>, ceilingMs: number): Promise<T | 'late'> {
-  let timer: NodeJS.Timeout;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ceilingMs)));
-  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
-}
 
 describe('hostile input, derived from every command’s definition', () => {
   beforeAll(async () => {
