@@ -23,7 +23,6 @@ afterAll(async () => {
   await runtime?.stop();
 });
 
-
 describe('map parameters (name[i].key) before authentication', () => {
   for (const index of ['400000000', '2147483647', '4294967294']) {
     it(`answers details[${index}].key without credentials with 401 at once, and a signed call meanwhile`, async () => {
