@@ -38,11 +38,20 @@ const INT_MAX = 2 ** 31 - 1;
 
 export function parseRequest(event: APIGatewayProxyEventV2): ApiRequest {
   const query = event.rawQueryString ?? '';
-  const pairs: [string, string][] = [...new URLSearchParams(query)];
-  let body = '';
-  if (event.body && isFormEncoded(event.headers)) {
-    body = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-    pairs.push(...new URLSearchParams(body));
+  const body = event.body && isFormEncoded(event.headers) ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
+  const context = {
+    cookies: parseCookies(event.cookies ?? []),
+    method: event.requestContext?.http?.method ?? 'GET',
+    sourceIp: event.requestContext?.http?.sourceIp ?? 'unknown',
+    requestId: event.requestContext?.requestId ?? 'local',
+  };
+  const oversized = tooLarge(Buffer.byteLength(query), Buffer.byteLength(body));
+  // Too large to take: only what its refusal needs (the command and the format), nothing decoded but them.
+  if (oversized) return { ...context, pairs: [], params: peek(`${query}&${body}`, ['command', 'response']), tooLarge: oversized };
+  const pairs: [string, string][] = [...new URLSearchParams(query), ...new URLSearchParams(body)];
+  if (pairs.length > REQUEST_LIMITS.parameters) {
+    const tooMany = new InvalidParameter(`Too many parameters: ${pairs.length}, at most ${REQUEST_LIMITS.parameters}`, 9999);
+    return { ...context, pairs: [], params: peek(`${query}&${body}`, ['command', 'response']), tooLarge: tooMany };
   }
   // No prototypes: a parameter named __proto__ or constructor is just a name.
   const params: Record<string, ParamValue> = Object.create(null);
@@ -67,16 +76,20 @@ export function parseRequest(event: APIGatewayProxyEventV2): ApiRequest {
     fields[entry.field] = value;
   }
   for (const [base, entries] of maps) params[base] = [...entries].sort(([a], [b]) => a - b).map(([, fields]) => fields);
-  return {
-    pairs,
-    params,
-    cookies: parseCookies(event.cookies ?? []),
-    method: event.requestContext?.http?.method ?? 'GET',
-    sourceIp: event.requestContext?.http?.sourceIp ?? 'unknown',
-    requestId: event.requestContext?.requestId ?? 'local',
-    tooLarge: tooLarge(Buffer.byteLength(query), Buffer.byteLength(body), pairs.length),
-    malformed,
-  };
+  return { ...context, pairs, params, malformed };
+}
+
+/** The last value of each of `names` (matched in any case) in form-encoded `text`, decoding nothing else. */
+function peek(text: string, names: string[]): Record<string, string> {
+  const found: Record<string, string> = Object.create(null);
+  for (const match of text.matchAll(new RegExp(`(?:^|&)(${names.join('|')})=([^&]*)`, 'gi'))) {
+    try {
+      found[match[1]!.toLowerCase()] = decodeURIComponent(match[2]!.replace(/\+/g, ' '));
+    } catch {
+      // Undecodable: as good as absent.
+    }
+  }
+  return found;
 }
 
 /**
@@ -104,11 +117,9 @@ const undecodable = (name: string) =>
 export const queryTooLarge = (size: string) =>
   new InvalidParameter(`The query string is too large: ${size}, at most ${REQUEST_LIMITS.queryStringBytes} bytes; send long parameters by POST`, 9999);
 
-function tooLarge(queryBytes: number, bodyBytes: number, parameters: number): InvalidParameter | undefined {
-  const limits = REQUEST_LIMITS;
-  if (queryBytes > limits.queryStringBytes) return queryTooLarge(`${queryBytes} bytes`);
-  if (bodyBytes > limits.bodyBytes) return new InvalidParameter(`The request body is too large: ${bodyBytes} bytes, at most ${limits.bodyBytes} bytes`, 9999);
-  if (parameters > limits.parameters) return new InvalidParameter(`Too many parameters: ${parameters}, at most ${limits.parameters}`, 9999);
+function tooLarge(queryBytes: number, bodyBytes: number): InvalidParameter | undefined {
+  if (queryBytes > REQUEST_LIMITS.queryStringBytes) return queryTooLarge(`${queryBytes} bytes`);
+  if (bodyBytes > REQUEST_LIMITS.bodyBytes) return new InvalidParameter(`The request body is too large: ${bodyBytes} bytes, at most ${REQUEST_LIMITS.bodyBytes} bytes`, 9999);
   return undefined;
 }
 

@@ -25,9 +25,17 @@ export function validateParams(command: AnyCommand, raw: Record<string, ParamVal
   throw new InvalidParameter(`Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${visible(value)}: ${issue.message}`);
 }
 
-/** A refused value as the error shows it: control and formatting characters written as \uXXXX, so none acts on the reader. */
-const visible = (value: string) =>
-  value.replace(/[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029\ufffe\uffff]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
+/** How much of a refused value its error repeats. */
+const SHOWN = 200;
+
+/**
+ * A refused value as the error shows it: at most SHOWN characters (with the length of the rest), and
+ * control and formatting characters written as \uXXXX, so none acts on the reader.
+ */
+function visible(value: string): string {
+  const shown = value.length > SHOWN ? `${value.slice(0, SHOWN)}…(${value.length} characters)` : value;
+  return shown.replace(/[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029\ufffe\uffff]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
+}
 
 /** Upstream's ParamProcessWorker refusal for an id that names nothing (9999 where upstream wraps it). */
 export function noSuchEntity(api: string, param: string, value: string, cserrorcode?: number): InvalidParameter {

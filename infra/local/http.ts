@@ -17,6 +17,7 @@ import { BodyTooLarge, readBody } from './stepfunctions/server.ts';
  * body as API Gateway's 10 MB payload.
  */
 export const MAX_HEADER_BYTES = 1024 * 1024;
+const API_GATEWAY_REQUEST_LINE_BYTES = 10_240;
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 /** The routes of the HTTP API, as in infra/constructs: path pattern → function. */
@@ -89,9 +90,13 @@ async function toEvent(request: IncomingMessage, url: URL, routeKey: string): Pr
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && name !== 'cookie') headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
+  // API Gateway hands a Lambda no request line over its 10,240 bytes: past that, only the raw query
+  // string goes on (the API refuses what is over its own limit from it, without decoding it all).
   const queryStringParameters: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) {
-    queryStringParameters[name] = name in queryStringParameters ? `${queryStringParameters[name]},${value}` : value;
+  if (url.search.length <= API_GATEWAY_REQUEST_LINE_BYTES) {
+    for (const [name, value] of url.searchParams) {
+      queryStringParameters[name] = name in queryStringParameters ? `${queryStringParameters[name]},${value}` : value;
+    }
   }
   const raw = await readBody(request, MAX_BODY_BYTES);
   const isText = TEXT_TYPES.test(headers['content-type'] ?? 'text/plain');
