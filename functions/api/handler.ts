@@ -7,7 +7,7 @@ import { CloudStackError, UnsupportedAction } from '../../shared/cloudstack/erro
 import { renderError, renderResponse, responseFormat } from '../../shared/cloudstack/render.ts';
 import { recordEvent } from '../../shared/db/events.ts';
 import { log } from '../../shared/log.ts';
-import { loadSettings } from '../../shared/settings.ts';
+import { loadSettings, type Settings } from '../../shared/settings.ts';
 import { actorOf } from './actor.ts';
 import { authenticate } from './auth.ts';
 import { isPublic, type Caller } from './command.ts';
@@ -21,23 +21,31 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
   const request = parseRequest(event);
   const format = responseFormat(stringParam(request, 'response'));
   const commandName = stringParam(request, 'command');
-  const settingsLoaded = loadSettings();
-  settingsLoaded.catch(() => {});
-  const slow = watchSlowRequest(request.requestId, commandName, settingsLoaded);
+  const slow = watchSlowRequest(request.requestId, commandName);
+  // Read once, and only by a request that gets as far as needing them (not one refused unread).
+  let settingsLoaded: Promise<Settings> | undefined;
+  const loadedSettings = () => {
+    if (!settingsLoaded) {
+      settingsLoaded = loadSettings();
+      settingsLoaded.catch(() => {});
+      slow.bound(settingsLoaded);
+    }
+    return settingsLoaded;
+  };
   try {
     if (request.tooLarge) throw request.tooLarge;
     const found = findCommand(commandName);
     let caller: Caller | undefined;
     if (found && isPublic(found)) {
       // logout ends the session it is given, if that session is still good.
-      caller = stringParam(request, 'sessionkey') ? await authenticate(request, settingsLoaded).catch(() => undefined) : undefined;
+      caller = stringParam(request, 'sessionkey') ? await authenticate(request, loadedSettings).catch(() => undefined) : undefined;
     } else {
       // Unauthenticated callers learn nothing, not even which commands exist: upstream's 401.
-      caller = await authenticate(request, settingsLoaded);
+      caller = await authenticate(request, loadedSettings);
       if (!found || !mayCall(caller, found)) throw new UnsupportedAction();
-      await throttle(caller, await settingsLoaded);
+      await throttle(caller, await loadedSettings());
     }
-    const settings = await settingsLoaded;
+    const settings = await loadedSettings();
     const command = found;
     // Upstream's ParamUnpackWorker, then ParamProcessWorker: undecodable names (430), then values (431).
     if (request.malformed) throw request.malformed;

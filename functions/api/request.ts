@@ -79,15 +79,26 @@ export function parseRequest(event: APIGatewayProxyEventV2): ApiRequest {
   return { ...context, pairs, params, malformed };
 }
 
-/** The last value of each of `names` (matched in any case) in form-encoded `text`, decoding nothing else. */
+/**
+ * The last value of each of `names` (matched in any case) in form-encoded `text`, decoding nothing
+ * else: one pass over the text, looking at no more of a pair's start than the longest name.
+ */
 function peek(text: string, names: string[]): Record<string, string> {
   const found: Record<string, string> = Object.create(null);
-  for (const match of text.matchAll(new RegExp(`(?:^|&)(${names.join('|')})=([^&]*)`, 'gi'))) {
-    try {
-      found[match[1]!.toLowerCase()] = decodeURIComponent(match[2]!.replace(/\+/g, ' '));
-    } catch {
-      // Undecodable: as good as absent.
+  const longest = Math.max(...names.map((name) => name.length));
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('&', start);
+    if (end < 0) end = text.length;
+    const equals = text.slice(start, Math.min(end, start + longest + 1)).indexOf('=');
+    const name = equals > 0 ? text.slice(start, start + equals).toLowerCase() : '';
+    if (names.includes(name)) {
+      try {
+        found[name] = decodeURIComponent(text.slice(start + equals + 1, end).replace(/\+/g, ' '));
+      } catch {
+        // Undecodable: as good as absent.
+      }
     }
+    start = end + 1;
   }
   return found;
 }

@@ -62,6 +62,10 @@ describe('request limits', () => {
     expect(parseRequest(event(`a=${long.slice(2)}`)).tooLarge).toBeUndefined();
     expect(parseRequest(event(`a=${long}`)).tooLarge?.message).toBe(`The query string is too large: ${long.length + 2} bytes, at most 16384 bytes; send long parameters by POST`);
     expect(parseRequest(post(`a=${'x'.repeat(REQUEST_LIMITS.bodyBytes)}`)).tooLarge?.message).toMatch(/^The request body is too large: 1048578 bytes, at most 1048576 bytes$/);
+    // Refused with only its command and response format read, for the envelope.
+    const huge = parseRequest(post(`Command=listZones&padding=${'x'.repeat(REQUEST_LIMITS.bodyBytes)}&a&=b&RESPONSE=json`));
+    expect({ ...huge.params }).toEqual({ command: 'listZones', response: 'json' });
+    expect(huge.pairs).toEqual([]);
     const many = Array.from({ length: REQUEST_LIMITS.parameters + 1 }, (_, i) => `p${i}=`).join('&');
     expect(parseRequest(post(many)).tooLarge).toMatchObject({ errorcode: 431, cserrorcode: 9999, message: 'Too many parameters: 5001, at most 5000' });
   });
