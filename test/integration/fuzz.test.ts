@@ -17,16 +17,16 @@ import { describeParam, type ParamType } from '../../shared/cloudstack/params.ts
 import { getDomain } from '../../shared/db/identity.ts';
 import { ApiClient, send, type ApiAnswer } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
-import { within } from '../support/deadline.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { settles } from '../support/wait.ts';
 import { seedTemplate, seedVm } from '../support/vm-seed.ts';
 import { ok, unique } from './identity-fixtures.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 35);
-/** A generous bound for the quick call on a busy machine: not a measurement (bench:hostile measures). */
-const QUICK_CEILING_MS = 10_000;
+/** What the quick call beside each hostile one needs on a quiet machine (settles() stretches it): not a measurement (bench:hostile measures). */
+const QUICK_MS = 2_000;
 
 const REFUSALS = new Set([401, 405, 429, 431, 432, 530, 531, 532, 533, 534, 535, 536, 537]);
 const GENERIC_530 = 'Internal error executing command, please contact your system administrator';
@@ -277,7 +277,7 @@ async function send1(call: Call): Promise<ApiAnswer> {
 describe('hostile input, derived from every command’s definition', () => {
   beforeAll(async () => {
     runtime = await startRuntime();
-    useRuntimeEndpoints(runtime, runtime.dataDir);
+    useRuntimeEndpoints(runtime);
     admin = new ApiClient(runtime.apiUrl, runtime.credentials);
     forged = new ApiClient(runtime.apiUrl, { apikey: runtime.credentials.apikey, secretkey: 'not-the-secret' });
     // A world to aim at: infrastructure, offerings, and two Users of one domain, one of whom owns things.
@@ -316,14 +316,14 @@ describe('hostile input, derived from every command’s definition', () => {
         const hostile = send1(call);
         const quick = admin.call('listCapabilities');
         const answer = await hostile;
-        const quickAnswer = await within(quick, QUICK_CEILING_MS);
+        const quickAnswer = await settles(`the quick call beside ${call.defect} ${call.command}`, quick, QUICK_MS);
         calls++;
         commands.add(call.command);
         statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
         defects.set(call.defect, (defects.get(call.defect) ?? 0) + 1);
         const shown = `${call.defect} ${call.caller} ${call.method} ${call.command} ${JSON.stringify(call.params).slice(0, 300)} → ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`;
 
-        expect(quickAnswer === 'late' ? 'late' : quickAnswer.status, `quick call beside ${shown}`).toBe(200);
+        expect(quickAnswer.status, `quick call beside ${shown}`).toBe(200);
         // An envelope: one <name>response whose errorcode is the status.
         expect(answer.headers.get('content-type'), shown).toMatch(/^application\/json/);
         const names = Object.keys(answer.body);
