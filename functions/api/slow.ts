@@ -12,9 +12,8 @@ const NAME_IN_LOG = 100;
 /** The bound as this process last read it. */
 let lastBound = Number(settingDefinition('api.slow.request.threshold')!.defaultValue);
 
-/** Watches one request from now; `bound` hands it the settings once the request reads them. */
-export function watchSlowRequest(requestId: string, commandName: string | undefined) {
-  const started = performance.now();
+/** Watches one request since `started`; `bound` hands it the settings once the request reads them. */
+export function watchSlowRequest(requestId: string, commandName: string | undefined, started = performance.now()) {
   const command = commandName?.slice(0, NAME_IN_LOG);
   const elapsed = () => performance.now() - started;
   let bound = lastBound;
