@@ -15,18 +15,22 @@ const MAX_KEY_BYTES = 512;
 
 const tooLong = (value: string) => Buffer.byteLength(value, 'utf8') > MAX_KEY_BYTES;
 
-/** `settings` may still be loading: they are needed only late, so both reads run at once. */
-export async function authenticate(request: ApiRequest, settings: Settings | Promise<Settings>): Promise<Caller> {
+/**
+ * `settings` starts reading the settings: only a request with credentials asks for them, and then at
+ * once, so that read and the credentials' run side by side. A request without credentials costs no
+ * read at all.
+ */
+export async function authenticate(request: ApiRequest, settings: () => Promise<Settings>): Promise<Caller> {
   const sessionkey = stringParam(request, 'sessionkey');
-  if (sessionkey) return bySession(request, sessionkey, settings);
-  if (stringParam(request, 'apikey') && stringParam(request, 'signature')) return bySignature(request, settings);
+  if (sessionkey) return bySession(request, sessionkey, settings());
+  if (stringParam(request, 'apikey') && stringParam(request, 'signature')) return bySignature(request, settings());
   throw new Unauthenticated();
 }
 
 /** Upstream's ApiServlet answers every failed session check with this text. */
 const sessionRefused = () => new Unauthenticated('unable to verify user credentials');
 
-async function bySession(request: ApiRequest, sessionkey: string, settings: Settings | Promise<Settings>): Promise<Caller> {
+async function bySession(request: ApiRequest, sessionkey: string, settings: Promise<Settings>): Promise<Caller> {
   // The parameter carries the key (a cookie alone could be sent by any page the browser visits);
   // a sessionkey cookie, when sent too, must agree with it.
   const cookie = request.cookies.sessionkey;
@@ -43,7 +47,7 @@ async function bySession(request: ApiRequest, sessionkey: string, settings: Sett
   }
 }
 
-async function bySignature(request: ApiRequest, settings: Settings | Promise<Settings>): Promise<Caller> {
+async function bySignature(request: ApiRequest, settings: Promise<Settings>): Promise<Caller> {
   const apikey = stringParam(request, 'apikey')!;
   if (tooLong(apikey)) throw new Unauthenticated();
   const user = await userByApiKey(apikey);

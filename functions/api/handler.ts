@@ -1,40 +1,57 @@
 // The one Lambda behind /client/api, a pipeline: parse → authenticate → authorise → throttle →
-// validate → execute → record events → render. Each step is a function of its own module.
+// validate → execute → record events → render. Each step is a function of its own module; every
+// request is watched for running longer than api.slow.request.threshold (slow.ts).
+import { performance } from 'node:perf_hooks';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { CloudStackError, UnsupportedAction } from '../../shared/cloudstack/errors.ts';
 import { renderError, renderResponse, responseFormat } from '../../shared/cloudstack/render.ts';
 import { recordEvent } from '../../shared/db/events.ts';
 import { log } from '../../shared/log.ts';
-import { loadSettings } from '../../shared/settings.ts';
+import { loadSettings, type Settings } from '../../shared/settings.ts';
 import { actorOf } from './actor.ts';
 import { authenticate } from './auth.ts';
 import { isPublic, type Caller } from './command.ts';
 import { findCommand, mayCall } from './registry.ts';
 import { parseRequest, stringParam } from './request.ts';
+import { watchSlowRequest } from './slow.ts';
 import { throttle } from './throttle.ts';
 import { validateParams } from './validate.ts';
 
 async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  const started = performance.now();
   const request = parseRequest(event);
   const format = responseFormat(stringParam(request, 'response'));
   const commandName = stringParam(request, 'command');
+  // Timed from before parsing: a parse that takes long is what the guard is first for.
+  const slow = watchSlowRequest(request.requestId, commandName, started);
+  // Read once, and only by a request that gets as far as needing them (not one refused unread).
+  let settingsLoaded: Promise<Settings> | undefined;
+  const loadedSettings = () => {
+    if (!settingsLoaded) {
+      settingsLoaded = loadSettings();
+      settingsLoaded.catch(() => {});
+      slow.bound(settingsLoaded);
+    }
+    return settingsLoaded;
+  };
   try {
-    const settingsLoaded = loadSettings();
-    settingsLoaded.catch(() => {});
+    if (request.tooLarge) throw request.tooLarge;
     const found = findCommand(commandName);
     let caller: Caller | undefined;
     if (found && isPublic(found)) {
       // logout ends the session it is given, if that session is still good.
-      caller = stringParam(request, 'sessionkey') ? await authenticate(request, settingsLoaded).catch(() => undefined) : undefined;
+      caller = stringParam(request, 'sessionkey') ? await authenticate(request, loadedSettings).catch(() => undefined) : undefined;
     } else {
       // Unauthenticated callers learn nothing, not even which commands exist: upstream's 401.
-      caller = await authenticate(request, settingsLoaded);
+      caller = await authenticate(request, loadedSettings);
       if (!found || !mayCall(caller, found)) throw new UnsupportedAction();
-      await throttle(caller, await settingsLoaded);
+      await throttle(caller, await loadedSettings());
     }
-    const settings = await settingsLoaded;
+    const settings = await loadedSettings();
     const command = found;
+    // Upstream's ParamUnpackWorker, then ParamProcessWorker: undecodable names (430), then values (431).
+    if (request.malformed) throw request.malformed;
     const params = validateParams(command, request.params);
     const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies };
     const result = await (command.handler as (c: typeof context & { caller?: Caller }) => ReturnType<typeof command.handler>)({ ...context, caller });
@@ -43,6 +60,7 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
       for (const recorded of result.events) await recordEvent(actor, recorded);
     }
     const response = renderResponse(`${command.name.toLowerCase()}response`, result.body, format);
+    slow.done(response.statusCode);
     return result.cookies ? { ...response, cookies: result.cookies } : response;
   } catch (error) {
     if (error instanceof CloudStackError) {
@@ -51,7 +69,9 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
       log.error('command failed', { requestId: request.requestId, command: commandName, error: String((error as Error)?.stack ?? error) });
     }
     // Upstream names the envelope after the command when it knows the command, else `errorresponse`.
-    return renderError(findCommand(commandName)?.name, error, format);
+    const response = renderError(findCommand(commandName)?.name, error, format);
+    slow.done(response.statusCode);
+    return response;
   }
 }
 

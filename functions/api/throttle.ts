@@ -2,7 +2,7 @@
 // per account whose window opens with the account's first call and lasts the interval, kept in the
 // table so every Lambda instance counts together. Root admins are exempt. Off by default.
 // The same windowed counters count failed logins (functions/api/commands/session.ts).
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiLimitExceeded } from '../../shared/cloudstack/errors.ts';
 import { dynamo } from '../../shared/aws.ts';
 import { isConditionFailure, tableName } from '../../shared/db/items.ts';
@@ -65,6 +65,11 @@ export async function countInWindow(name: string, windowSeconds: number): Promis
       if (!isConditionFailure(error) || attempt >= 3) throw error;
     }
   }
+}
+
+/** Closes a windowed counter's window: its count starts again from nothing. */
+export async function clearWindow(name: string): Promise<void> {
+  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: counterKey(name) }));
 }
 
 export async function throttle(caller: Caller, settings: Settings): Promise<void> {

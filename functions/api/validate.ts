@@ -22,7 +22,19 @@ export function validateParams(command: AnyCommand, raw: Record<string, ParamVal
   const name = String(issue.path[0] ?? '');
   if (given[name] === undefined) throw new InvalidParameter(`Unable to execute API command ${api} due to missing parameter ${name}`);
   const value = typeof given[name] === 'string' ? given[name] : JSON.stringify(given[name]);
-  throw new InvalidParameter(`Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${value}: ${issue.message}`);
+  throw new InvalidParameter(`Unable to execute API command ${api} due to invalid value. Invalid parameter ${name} value=${visible(value)}: ${issue.message}`);
+}
+
+/** How much of a refused value its error repeats. */
+const SHOWN = 200;
+
+/**
+ * A refused value as the error shows it: at most SHOWN characters (with the length of the rest), and
+ * control and formatting characters written as \uXXXX, so none acts on the reader.
+ */
+function visible(value: string): string {
+  const shown = value.length > SHOWN ? `${value.slice(0, SHOWN)}…(${value.length} characters)` : value;
+  return shown.replace(/[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029\ufffe\uffff]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
 }
 
 /** Upstream's ParamProcessWorker refusal for an id that names nothing (9999 where upstream wraps it). */

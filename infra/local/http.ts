@@ -2,11 +2,23 @@
 // Lambda handlers the CDK stack routes to, and their results back into HTTP responses.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { queryTooLarge } from '../../functions/api/request.ts';
+import { renderError, responseFormat } from '../../shared/cloudstack/render.ts';
 import type { FunctionName } from '../functions.ts';
 import { LOCAL_ACCOUNT } from './aws-local.ts';
 import { invokeLocal } from './lambda.ts';
-import { readBody } from './stepfunctions/server.ts';
+import { BodyTooLarge, readBody } from './stepfunctions/server.ts';
+
+/**
+ * How large a request the stand-in takes. Far more than API Gateway's 10,240 bytes of request line and
+ * headers, so that the API answers a long query string itself (its 431, in the format asked for); the
+ * body as API Gateway's 10 MB payload.
+ */
+export const MAX_HEADER_BYTES = 1024 * 1024;
+const API_GATEWAY_REQUEST_LINE_BYTES = 10_240;
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 /** The routes of the HTTP API, as in infra/constructs: path pattern → function. */
 const ROUTES: { pattern: RegExp; routeKey: string; target: FunctionName }[] = [
@@ -48,6 +60,12 @@ export function apiGatewayListener() {
       response.writeHead(result.statusCode ?? 200, headers);
       response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
     } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        // API Gateway's own answer to a payload over its quota.
+        response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+        response.end(JSON.stringify({ message: 'Request Entity Too Large' }));
+        return;
+      }
       // API Gateway's own answer when the integration fails; the details stay in the log.
       process.stderr.write(`${JSON.stringify({ level: 'error', message: 'integration failed', error: String(error) })}\n`);
       response.writeHead(500, { 'content-type': 'application/json' });
@@ -72,11 +90,15 @@ async function toEvent(request: IncomingMessage, url: URL, routeKey: string): Pr
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && name !== 'cookie') headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
+  // API Gateway hands a Lambda no request line over its 10,240 bytes: past that, only the raw query
+  // string goes on (the API refuses what is over its own limit from it, without decoding it all).
   const queryStringParameters: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) {
-    queryStringParameters[name] = name in queryStringParameters ? `${queryStringParameters[name]},${value}` : value;
+  if (url.search.length <= API_GATEWAY_REQUEST_LINE_BYTES) {
+    for (const [name, value] of url.searchParams) {
+      queryStringParameters[name] = name in queryStringParameters ? `${queryStringParameters[name]},${value}` : value;
+    }
   }
-  const raw = await readBody(request);
+  const raw = await readBody(request, MAX_BODY_BYTES);
   const isText = TEXT_TYPES.test(headers['content-type'] ?? 'text/plain');
   const now = new Date();
   return {
@@ -108,4 +130,25 @@ async function toEvent(request: IncomingMessage, url: URL, routeKey: string): Pr
       timeEpoch: now.getTime(),
     },
   };
+}
+
+/**
+ * A request whose line and headers are over MAX_HEADER_BYTES never reaches a route: Node's HTTP server
+ * would answer an empty 431. This answers the CloudStack envelope instead (JSON when the request line
+ * asks for it), as the API does for a query string over its own limit.
+ */
+export function apiGatewayClientError(error: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  if (error.code !== 'HPE_HEADER_OVERFLOW') {
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  const requestLine = (error.rawPacket ?? Buffer.alloc(0)).subarray(0, 4096).toString('latin1').split('\r\n')[0] ?? '';
+  const format = responseFormat(/[?&]response=json(?:[&\s]|$)/i.test(requestLine) ? 'json' : undefined);
+  const { statusCode, headers, body } = renderError(undefined, queryTooLarge(`more than ${MAX_HEADER_BYTES} bytes with the headers`), format);
+  const head = [`HTTP/1.1 ${statusCode} Request Header Fields Too Large`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }

@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer, type ServerOptions } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { LocalRuntimeError } from './errors.ts';
 
@@ -8,8 +8,8 @@ import { LocalRuntimeError } from './errors.ts';
  * Node's 5 s, a client reusing a connection at the moment the server drops it gets ECONNRESET, which
  * on a busy machine, whose timers fire late, happens often enough to fail a test run.
  */
-export function localServer(listener: RequestListener): HttpServer {
-  const server = createHttpServer(listener);
+export function localServer(listener: RequestListener, options: ServerOptions = {}): HttpServer {
+  const server = createHttpServer(options, listener);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000; // above keepAliveTimeout, as Node requires
   return server;

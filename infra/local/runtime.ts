@@ -16,7 +16,7 @@ import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
 import { arnSubstitution, lambdaFunctions, type FunctionName } from '../functions.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
 import { checkJava, ensureTable, startDynamoDbLocal } from './dynamodb.ts';
-import { apiGatewayListener, notReadyListener } from './http.ts';
+import { apiGatewayClientError, apiGatewayListener, MAX_HEADER_BYTES, notReadyListener } from './http.ts';
 import { invokeLocal, localFunctionArn } from './lambda.ts';
 import { freePort, listen, localServer } from './ports.ts';
 import { loadStateMachines } from './stepfunctions/definitions.ts';
@@ -62,7 +62,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   if (!DYNAMODB_ENDPOINT) checkJava();
   // The API listens first, so a taken port is refused before anything starts; until the rest is up it
   // answers 503, as API Gateway does when its integration is unavailable (a client retries, none hangs).
-  const apiServer = localServer(notReadyListener);
+  const apiServer = localServer(notReadyListener, { maxHeaderSize: MAX_HEADER_BYTES });
+  apiServer.on('clientError', apiGatewayClientError);
   const apiPort = await listen(apiServer, options.port, options.host, 'API');
 
   const stops: (() => Promise<unknown> | void)[] = [() => closeServer(apiServer)];

@@ -56,12 +56,16 @@ export function renderError(commandName: string | undefined, error: unknown, for
   return renderResponse(name, body, format, known.errorcode);
 }
 
-function xmlElement(name: string, value: unknown, attributes: Record<string, string> = {}): string {
+function xmlElement(key: string, value: unknown, attributes: Record<string, string> = {}): string {
   const attrs = Object.entries(attributes)
-    .map(([key, v]) => ` ${key}="${escapeXml(v)}"`)
+    .map(([attribute, v]) => ` ${attribute}="${escapeXml(v)}"`)
     .join('');
+  const name = xmlName(key);
   return `<${name}${attrs}>${xmlContent(value)}</${name}>`;
 }
+
+/** A key as an element name: a map's key may be any text, an element's name may not. */
+const xmlName = (key: string) => (/^[A-Za-z_][\w.-]*$/.test(key) ? key : `_${key.replace(/[^\w.-]/g, '_')}`);
 
 function xmlContent(value: unknown): string {
   if (value === null || value === undefined) return '';
@@ -73,6 +77,9 @@ function xmlContent(value: unknown): string {
     .join('');
 }
 
+/** Markup escaped; characters XML 1.0 cannot carry at all (most controls, lone surrogates) become U+FFFD. */
 function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\p{Cs}\ufffe\uffff]/gu, '\ufffd')
+    .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -24,6 +24,12 @@ export const ALERT_TYPES = {
   HOST: { type: 7, name: `ALERT.COMPUTE.HOST` },
   /** AlertManager.AlertType.ALERT_TYPE_SYNC: a VM's state sync-ed from an out-of-context transition. */
   SYNC: { type: 27, name: `ALERT.TYPE.SYNC` },
+  /**
+   * Mold's own (upstream only logs it): a user disabled after incorrect.login.attempts.allowed failed
+   * logins in a row. A number far from upstream's (7–32), as AlertType.generateAlert allows for types
+   * of one's own.
+   */
+  USER_LOGIN: { type: 100, name: `ALERT.USER.LOGIN` },
 } as const satisfies Record<string, AlertType>;
 
 export interface Alert {
@@ -34,7 +40,8 @@ export interface Alert {
   subject: string;
   /** Upstream's mail body. */
   content: string;
-  zoneId: string;
+  /** Absent for an alert about no zone (a user's). */
+  zoneId?: string;
   podId?: string;
   clusterId?: string;
   /** What it is about (Mold's own, e.g. the host), with its type. */
@@ -51,7 +58,7 @@ export interface Alert {
 
 const alertKey = (id: string) => ({ pk: `ALERT#${id}`, sk: 'ALERT' });
 
-export type NewAlert = Pick<Alert, 'subject' | 'content' | 'zoneId'> & Partial<Pick<Alert, 'podId' | 'clusterId' | 'resourceId' | 'resourceType'>> & { alertType: AlertType };
+export type NewAlert = Pick<Alert, 'subject' | 'content'> & Partial<Pick<Alert, 'zoneId' | 'podId' | 'clusterId' | 'resourceId' | 'resourceType'>> & { alertType: AlertType };
 
 export async function createAlert(fields: NewAlert): Promise<Alert> {
   const now = new Date();

@@ -63,6 +63,8 @@ export interface User {
   secretkey?: string;
   /** The installation's own admin user: it cannot be deleted. */
   isdefault?: boolean;
+  /** Failed logins since the last good one (upstream's login_attempts); never shown. */
+  loginAttempts?: number;
   created: string;
 }
 
@@ -315,6 +317,47 @@ export async function updateUser(user: User, changes: Partial<Omit<User, 'id' | 
   }
   await transact(items, `The username ${changes.username} already exists in this domain`);
   return updated;
+}
+
+/**
+ * One more failed login of an enabled user (upstream's AccountManagerImpl
+ * updateLoginAttemptsWhenIncorrectLoginAttemptsEnabled): at `allowed` failures in a row the user is
+ * disabled, in a write only one concurrent caller wins. True when this call disabled the user.
+ */
+export async function countFailedLogin(user: User, allowed: number): Promise<boolean> {
+  const Key = identityKey.user(user.id);
+  const enabled = { ConditionExpression: '#state = :enabled', ExpressionAttributeNames: { '#state': 'state' } };
+  try {
+    const { Attributes } = await dynamo().send(
+      new UpdateCommand({ TableName: tableName(), Key, UpdateExpression: 'ADD loginAttempts :one', ...enabled, ExpressionAttributeValues: { ':one': 1, ':enabled': 'enabled' }, ReturnValues: 'UPDATED_NEW' }),
+    );
+    if (Number(Attributes?.loginAttempts) < allowed) return false;
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key,
+        UpdateExpression: 'SET #state = :disabled, loginAttempts = :allowed',
+        ...enabled,
+        ExpressionAttributeValues: { ':disabled': 'disabled', ':allowed': allowed, ':enabled': 'enabled' },
+      }),
+    );
+  } catch (error) {
+    // Not enabled (any more): upstream counts nothing for a disabled or locked user.
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+  await identityChanged();
+  return true;
+}
+
+/** A good login: the failures before it no longer count. */
+export async function clearFailedLogins(user: User): Promise<void> {
+  if (!user.loginAttempts) return;
+  await dynamo().send(
+    new UpdateCommand({ TableName: tableName(), Key: identityKey.user(user.id), UpdateExpression: 'REMOVE loginAttempts', ConditionExpression: 'attribute_exists(pk)' }),
+  ).catch((error) => {
+    if (!isConditionFailure(error)) throw error;
+  });
 }
 
 /** New API key and secret for the user; the old key stops working in the same write. */

@@ -134,8 +134,13 @@ const count = (Key: Record<string, string>, counter: string, by: 1 | -1) => ({
   },
 });
 
-/** SET the given fields (REMOVE those given as undefined) of an existing record. */
+/**
+ * SET the given fields (REMOVE those given as undefined) of an existing record. With no fields it
+ * only checks that the record still exists: DynamoDB refuses an update that changes nothing, and
+ * upstream answers such an update with the unchanged object.
+ */
 function setFields(Key: Record<string, string>, fields: Record<string, unknown>) {
+  if (Object.keys(fields).length === 0) return { ConditionCheck: { TableName: tableName(), Key, ConditionExpression: 'attribute_exists(pk)' } };
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   const sets: string[] = [];

@@ -179,7 +179,7 @@ describe('createAffinityGroup', () => {
       await alice.client.call('createAffinityGroup', { name: 'n'.repeat(256), type: ANTI }),
       'createAffinityGroup',
       431,
-      /^Unable to execute API command createaffinitygroup due to invalid value\. Invalid parameter name value=n+: is longer than 255 characters$/,
+      /^Unable to execute API command createaffinitygroup due to invalid value\. Invalid parameter name value=n{200}…\(256 characters\): is longer than 255 characters$/,
       4350,
     );
     expect(await snapshot()).toBe(before);

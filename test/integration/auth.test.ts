@@ -339,34 +339,61 @@ describe('login sessions', () => {
     expect(body).toEqual({ loginresponse: { uuidList: [], errorcode: 531, errortext: 'Unable to find the domain from the path /nowhere/' } });
   });
 
-  it('throttles failed logins per user and per source address until the window passes', async () => {
+  it('disables a user after incorrect.login.attempts.allowed failures in a row, with an alert, and no one else', async () => {
     const carol = await seedUser('carol');
     const dave = await seedUser('dave');
-    expect(carol && dave).toBeTruthy();
     await storeSetting('incorrect.login.attempts.allowed', '3');
-    await storeSetting('login.throttle.window', '3');
     try {
       const login = (username: string, pass: string, localAddress: string) =>
         sendFrom(runtime.apiUrl, loginPairs(username, pass), { method: 'POST', localAddress });
 
-      // Per user: three failures for carol from one address...
-      for (let i = 0; i < 3; i++) expect((await login('carol', 'wrong', '127.0.0.2')).status).toBe(531);
-      // ...and carol's right password is refused from anywhere, while dave still gets in there.
-      const throttled = await login('carol', password, '127.0.0.3');
+      // A good login clears the count: two failures, a success, two failures leave carol enabled.
+      for (const pass of ['wrong', 'wrong', password, 'wrong', 'wrong']) await login('carol', pass, '127.0.0.2');
+      expect((await getUser(carol.user.id))!.state).toBe('enabled');
+      // The third failure in a row disables her (upstream counts per user, wherever from).
+      expect((await login('carol', 'wrong', '127.0.0.6')).status).toBe(531);
+      expect((await getUser(carol.user.id))!.state).toBe('disabled');
+      const refused = await login('carol', password, '127.0.0.3');
+      expect(refused.status).toBe(531);
+      expect(refused.body.loginresponse.errortext).toBe('User carol (or their account) in domain ROOT is disabled/locked. Please contact the administrator.');
+      const alerts = (await new ApiClient(runtime.apiUrl, admin).call('listAlerts', { type: '100' })).body.listalertsresponse.alert ?? [];
+      expect(alerts).toContainEqual(
+        expect.objectContaining({ type: 100, name: 'ALERT.USER.LOGIN', description: 'User carol in domain ROOT has been disabled due to multiple failed login attempts' }),
+      );
+
+      // Everyone else gets in from the very address the failures came from: dave, and the root admin.
+      expect((await login('dave', password, '127.0.0.2')).status).toBe(200);
+      expect((await login(runtime.credentials.username, runtime.credentials.password, '127.0.0.2')).status).toBe(200);
+
+      // enableUser lets carol in again, her count back at zero.
+      const enabled = await new ApiClient(runtime.apiUrl, admin).call('enableUser', { id: carol.user.id });
+      expect(enabled.status).toBe(200);
+      for (const pass of ['wrong', 'wrong']) expect((await login('carol', pass, '127.0.0.7')).status).toBe(531);
+      expect((await login('carol', password, '127.0.0.7')).status).toBe(200);
+      expect(dave).toBeTruthy();
+    } finally {
+      await storeSetting('incorrect.login.attempts.allowed', '5');
+    }
+  });
+
+  it('never disables an admin, and throttles only that user name from that address for login.throttle.window', async () => {
+    await storeSetting('incorrect.login.attempts.allowed', '3');
+    await storeSetting('login.throttle.window', '3');
+    const erin = await seedUser('erin');
+    try {
+      const login = (username: string, pass: string, localAddress: string) =>
+        sendFrom(runtime.apiUrl, loginPairs(username, pass), { method: 'POST', localAddress });
+      for (let i = 0; i < 3; i++) expect((await login(runtime.credentials.username, 'wrong', '127.0.0.8')).status).toBe(531);
+      // Upstream's internal accounts are never disabled...
+      expect((await login(runtime.credentials.username, runtime.credentials.password, '127.0.0.9')).status).toBe(200);
+      // ...so guessing at the admin's password from one address waits out the window,
+      const throttled = await login(runtime.credentials.username, runtime.credentials.password, '127.0.0.8');
       expect(throttled.status).toBe(429);
-      expect(throttled.body.loginresponse).toMatchObject({ errorcode: 429, errortext: expect.stringMatching(/^Too many failed login attempts/) });
-      expect((await login('dave', password, '127.0.0.3')).status).toBe(200);
-
-      // Per source: three failures, each for another user, from one address...
-      for (const username of ['x1', 'x2', 'x3']) expect((await login(username, 'wrong', '127.0.0.4')).status).toBe(531);
-      // ...and dave's right password is refused from that address only.
-      expect((await login('dave', password, '127.0.0.4')).status).toBe(429);
-      expect((await login('dave', password, '127.0.0.5')).status).toBe(200);
-
-      // When the window has passed, both get in again.
+      expect(throttled.body.loginresponse).toMatchObject({ errorcode: 429, errortext: expect.stringMatching(/^Too many failed login attempts for this user from this address/) });
+      // while another user's right password from that address gets in.
+      expect((await login(erin.user.username, password, '127.0.0.8')).status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 3200));
-      expect((await login('carol', password, '127.0.0.3')).status).toBe(200);
-      expect((await login('dave', password, '127.0.0.4')).status).toBe(200);
+      expect((await login(runtime.credentials.username, runtime.credentials.password, '127.0.0.8')).status).toBe(200);
     } finally {
       await storeSetting('incorrect.login.attempts.allowed', '5');
       await storeSetting('login.throttle.window', '300');

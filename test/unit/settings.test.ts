@@ -46,6 +46,7 @@ describe('the catalogue', () => {
       ['incorrect.login.attempts.allowed', 'Integer', '5', []],
       ['login.throttle.window', 'Integer', '300', []],
       ['api.signature.max.expiry', 'Integer', '3600', []],
+      ['api.slow.request.threshold', 'Integer', '1000', []],
     ];
     for (const [name, type, defaultValue, scopes] of expected) {
       expect(def(name), name).toMatchObject({ type, defaultValue, scopes });

@@ -87,7 +87,7 @@ const createAccountCommand = defineCommand({
     email: param.string('email'),
     firstname: param.string('firstname'),
     lastname: param.string('lastname'),
-    password: param.string(
+    password: param.text(
       'Clear text password (Default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter See Docs section.',
     ),
     timezone: param.string('Specifies a timezone for this command. For more information on the timezone parameter, see Time Zone Format.').optional(),

@@ -103,7 +103,7 @@ const createAffinityGroupCommand = defineCommand({
     account: param.string('an account for the affinity group. Must be used with domainId.').optional(),
     domainid: param.uuid('domainId of the account owning the affinity group').optional(),
     projectid: param.uuid('create affinity group for project').optional(),
-    description: param.string('optional description of the affinity group').optional(),
+    description: param.text('optional description of the affinity group').optional(),
     name: param.string('name of the affinity group'),
     type: param.string('Type of the affinity group from the available affinity/anti-affinity group types'),
   },

@@ -490,7 +490,7 @@ const listNetworkOfferingsCommand = defineCommand({
   params: {
     id: param.uuid('List network offerings by ID').optional(),
     name: param.string('List network offerings by name').optional(),
-    displaytext: param.string('List network offerings by display text').optional(),
+    displaytext: param.text('List network offerings by display text').optional(),
     traffictype: param.string('List by traffic type').optional(),
     isdefault: param.boolean('True if need to list only default network offerings. Default value is false').optional(),
     specifyvlan: param.boolean('The tags for the network offering.').optional(),
@@ -564,7 +564,7 @@ const createNetworkCommand = defineCommand({
   description: 'Creates a network',
   params: {
     name: param.string('The name of the network'),
-    displaytext: param.string('The display text of the network').optional(),
+    displaytext: param.text('The display text of the network').optional(),
     networkofferingid: param.uuid('The network offering ID'),
     zoneid: param.uuid('The zone ID for the network'),
     physicalnetworkid: param.uuid('The physical network ID the network belongs to').optional(),
@@ -761,7 +761,7 @@ const updateNetworkCommand = defineCommand({
   params: {
     id: param.uuid('The ID of the network'),
     name: param.string('The new name for the network').optional(),
-    displaytext: param.string('The new display text for the network').optional(),
+    displaytext: param.text('The new display text for the network').optional(),
   },
   roles: ALL_ROLES,
   handler: async ({ params, caller }) => {

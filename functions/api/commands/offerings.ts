@@ -431,7 +431,7 @@ const createServiceOfferingCommand = defineCommand({
   description: 'Creates a service offering.',
   params: {
     name: param.string('the name of the service offering'),
-    displaytext: param.string("The display text of the service offering, defaults to 'name'.").optional(),
+    displaytext: param.text("The display text of the service offering, defaults to 'name'.").optional(),
     cpunumber: param.integer('the CPU number of the service offering').optional(),
     cpuspeed: param.integer('the CPU speed of the service offering in MHz.').optional(),
     memory: param.integer('the total memory of the service offering in MB').optional(),
@@ -627,7 +627,7 @@ const updateServiceOfferingCommand = defineCommand({
   params: {
     id: param.uuid('the ID of the service offering to be updated'),
     name: param.string('the name of the service offering to be updated').optional(),
-    displaytext: param.string('the display text of the service offering to be updated').optional(),
+    displaytext: param.text('the display text of the service offering to be updated').optional(),
     sortkey: param.integer('sort key of the service offering, integer').optional(),
     domainid: param.string('the ID of the containing domain(s) as comma separated string, public for public offerings', 4096).optional(),
     zoneid: param.string('the ID of the containing zone(s) as comma separated string, all for all zones offerings', 4096).optional(),
@@ -711,7 +711,7 @@ const createDiskOfferingCommand = defineCommand({
   description: 'Creates a disk offering.',
   params: {
     name: param.string('name of the disk offering'),
-    displaytext: param.string("An alternate display text of the disk offering, defaults to 'name'.", 4096).optional(),
+    displaytext: param.text("An alternate display text of the disk offering, defaults to 'name'.", 4096).optional(),
     disksize: param.long('size of the disk offering in GB (1GB = 1,073,741,824 bytes)').optional(),
     customized: param.boolean('whether disk offering size is custom or not').optional(),
     tags: param.string('tags for the disk offering', 4096).optional(),
@@ -813,7 +813,7 @@ const updateDiskOfferingCommand = defineCommand({
   params: {
     id: param.uuid('ID of the disk offering'),
     name: param.string('updates name of the disk offering with this value').optional(),
-    displaytext: param.string('updates alternate display text of the disk offering with this value', 4096).optional(),
+    displaytext: param.text('updates alternate display text of the disk offering with this value', 4096).optional(),
     sortkey: param.integer('sort key of the disk offering, integer').optional(),
     displayoffering: param.boolean('an optional field, whether to display the offering to the end user or not.').optional(),
     domainid: param.string('the ID of the containing domain(s) as comma separated string, public for public offerings', 4096).optional(),

@@ -27,7 +27,7 @@ const listOsTypesCommand = defineCommand({
   params: {
     id: param.uuid('list by Os type Id').optional(),
     oscategoryid: param.uuid('list by Os Category id').optional(),
-    description: param.string('list os by description').optional(),
+    description: param.text('list os by description').optional(),
     fordisplay: param.boolean('list resources by display flag; only ROOT admin is eligible to pass this parameter').optional(),
     ...listParams,
   },

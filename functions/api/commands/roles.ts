@@ -141,7 +141,7 @@ const createRole = defineCommand({
     name: param.string('Creates a role with this unique name'),
     type: param.string('The type of the role, valid options are: Admin, ResourceAdmin, DomainAdmin, User').optional(),
     roleid: param.uuid('ID of the role to be cloned from. Either roleid or type must be passed in').optional(),
-    description: param.string('The description of the role').optional(),
+    description: param.text('The description of the role').optional(),
     ispublic: param
       .boolean('Indicates whether the role will be visible to all users (public) or only to root admins (private). If this parameter is not specified during the creation of the role its value will be defaulted to true (public).')
       .optional(),
@@ -210,7 +210,7 @@ const updateRole = defineCommand({
     id: param.uuid('ID of the role'),
     name: param.string('creates a role with this unique name').optional(),
     type: param.string('The type of the role, valid options are: Admin, ResourceAdmin, DomainAdmin, User').optional(),
-    description: param.string('The description of the role').optional(),
+    description: param.text('The description of the role').optional(),
     ispublic: param.boolean('Indicates whether the role will be visible to all users (public) or only to root admins (private).').optional(),
   },
   roles: ADMINS,
@@ -295,7 +295,7 @@ const createRolePermission = defineCommand({
     roleid: param.uuid('ID of the role'),
     rule: param.string('The API name or wildcard rule such as list*'),
     permission: param.string('The rule permission, allow or deny. Default: deny.'),
-    description: param.string('The description of the role permission').optional(),
+    description: param.text('The description of the role permission').optional(),
   },
   roles: ADMINS,
   handler: async ({ params, caller }) => {

@@ -144,7 +144,7 @@ export const registerSSHKeyPair = defineCommand({
   description: 'Register a public key in a keypair under a certain name',
   params: {
     name: param.string('Name of the keypair'),
-    publickey: param.string('Public key material of the keypair', 5120),
+    publickey: param.text('Public key material of the keypair', 5120),
     ...ownerParams('ssh key'),
   },
   roles: ALL_ROLES,

@@ -357,7 +357,7 @@ const registerTemplateCommand = defineCommand({
   description: 'Registers an existing template into the CloudStack cloud. ',
   params: {
     name: param.string('the name of the template'),
-    displaytext: param.string("The display text of the template, defaults to 'name'.", 4096).optional(),
+    displaytext: param.text("The display text of the template, defaults to 'name'.", 4096).optional(),
     url: param.string('the URL of where the template is hosted. Possible URL include http:// and https://', 2048),
     format: param.string('the format for the template. Possible values include QCOW2, RAW, VHD and OVA.'),
     hypervisor: param.string('the target hypervisor for the template'),
@@ -449,7 +449,7 @@ const registerIsoCommand = defineCommand({
   description: 'Registers an existing ISO into the CloudStack Cloud.',
   params: {
     name: param.string('the name of the ISO'),
-    displaytext: param.string('the display text of the ISO, defaults to the \'name\'', 4096).optional(),
+    displaytext: param.text('the display text of the ISO, defaults to the \'name\'', 4096).optional(),
     url: param.string('the URL to where the ISO is currently being hosted', 2048),
     zoneid: param.string('the ID of the zone you wish to register the ISO to.'),
     ostypeid: param.uuid('the ID of the OS type that best represents the OS of this ISO. If the ISO is bootable this parameter needs to be passed').optional(),
@@ -589,7 +589,7 @@ const updateTemplateCommand = defineCommand({
   params: {
     id: param.uuid('the ID of the image file'),
     name: param.string('the name of the image file').optional(),
-    displaytext: param.string('the display text of the image', 4096).optional(),
+    displaytext: param.text('the display text of the image', 4096).optional(),
     ostypeid: param.uuid('the ID of the OS type that best represents the OS of this image.').optional(),
     format: param.string('the format for the image').optional(),
     passwordenabled: param.boolean('true if the image supports the password reset feature; default is false').optional(),

@@ -81,7 +81,7 @@ const createUserCommand = defineCommand({
     email: param.string('email'),
     firstname: param.string('firstname'),
     lastname: param.string('lastname'),
-    password: param.string(
+    password: param.text(
       'Clear text password (Default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter See Docs section.',
     ),
     timezone: param.string('Specifies a timezone for this command. For more information on the timezone parameter, see Time Zone Format.').optional(),
@@ -171,7 +171,7 @@ const updateUserCommand = defineCommand({
     firstname: param.string('first name').optional(),
     lastname: param.string('last name').optional(),
     password: param
-      .string(
+      .text(
         'Clear text password (default hashed to SHA256SALT). If you wish to use any other hashing algorithm, you would need to write a custom authentication adapter. Can\'t be passed when updating the user\'s own password; use currentpassword together with password then.',
       )
       .optional(),
@@ -286,7 +286,8 @@ const enableUserCommand = defineCommand({
   handler: async ({ params, caller }) => {
     const { user, account } = await userParam('enableUser', params.id);
     checkManagesUser(caller, account);
-    const updated = user.state === 'enabled' ? user : await updateUser(user, { state: 'enabled' });
+    // Upstream: "whenever the user is successfully enabled, reset the login attempts to zero".
+    const updated = user.state === 'enabled' && !user.loginAttempts ? user : await updateUser(user, { state: 'enabled', loginAttempts: undefined });
     // Upstream enables the user's account with it.
     if (account.state !== 'enabled') await updateAccount(account, { state: 'enabled' });
     return {

@@ -172,7 +172,7 @@ const updateVirtualMachineCommand = defineCommand({
     haenable: param.boolean('true if high-availability is enabled for the virtual machine, false otherwise').optional(),
     ostypeid: param.uuid('the ID of the OS type that best represents this VM.').optional(),
     userdata: param
-      .string(
+      .text(
         'an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request. Using HTTP GET (via querystring), you can send up to 2KB of data after base64 encoding. Using HTTP POST (via POST body), you can send up to 32KB of data after base64 encoding.',
         1048576,
       )

@@ -258,7 +258,7 @@ const deployVirtualMachineCommand = defineCommand({
     keypair: param.string('name of the ssh key pair used to login to the virtual machine').optional(),
     keypairs: param.list(param.string('key pair name'), 'names of the ssh key pairs used to login to the virtual machine').optional(),
     userdata: param
-      .string(
+      .text(
         'an optional binary data that can be sent to the virtual machine upon a successful deployment. This binary data must be base64 encoded before adding it to the request. Using HTTP GET (via querystring), you can send up to 2KB of data after base64 encoding. Using HTTP POST (via POST body), you can send up to 32KB of data after base64 encoding.',
         1048576,
       )

@@ -37,8 +37,17 @@ function send(response: ServerResponse, status: number, body: unknown) {
   response.end(JSON.stringify(body));
 }
 
-export async function readBody(request: IncomingMessage): Promise<Buffer> {
+/** A body larger than readBody's limit. */
+export class BodyTooLarge extends Error {}
+
+/** The whole body of a request; BodyTooLarge (having read no further) past `limit` bytes. */
+export async function readBody(request: IncomingMessage, limit = Infinity): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new BodyTooLarge(`request body over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks);
 }
