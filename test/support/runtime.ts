@@ -69,10 +69,14 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runnin
   let exitCode: number | null | undefined;
   void run.exited.then((code) => (exitCode = code));
   // DynamoDB Local's JVM (when the runtime starts its own) takes ~7 s on a quiet machine.
-  await waitFor('the runtime to be ready', () => {
-    if (exitCode !== undefined) throw new Error(`the runtime exited (${exitCode}) before it was ready:\n${run.output()}`);
-    return /Ready in/.test(run.output());
-  }, { within: 20_000, every: 50 });
+  try {
+    await waitFor('the runtime to be ready', () => {
+      if (exitCode !== undefined) throw new Error(`the runtime exited (${exitCode}) before it was ready`);
+      return /Ready in/.test(run.output());
+    }, { within: 20_000, every: 50 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; it printed:\n${run.output()}`);
+  }
   const info = JSON.parse(readFileSync(join(run.dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo;
   return {
     ...info,
