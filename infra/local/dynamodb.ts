@@ -28,11 +28,14 @@ export function checkJava(): void {
 
 export interface DynamoDbLocal {
   endpoint: string;
+  /** Resolves once it answers; rejects if it exits or does not answer within a minute. */
+  ready: Promise<void>;
+  /** Ends it, ready or not. */
   stop(): Promise<void>;
 }
 
 /** DynamoDB Local on `port`, keeping its data in `dataDir`, or in memory without one. */
-export async function startDynamoDbLocal(dataDir: string | undefined, port: number): Promise<DynamoDbLocal> {
+export function startDynamoDbLocal(dataDir: string | undefined, port: number): DynamoDbLocal {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   // -sharedDb keeps one database whatever credentials and region a client uses.
   const child = spawnDynamoDbLocal({ path: dataDir ?? null, port, sharedDb: true, stdio: 'pipe' });
@@ -48,17 +51,13 @@ export async function startDynamoDbLocal(dataDir: string | undefined, port: numb
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-  try {
-    await Promise.race([waitUntilServing(client), exited]);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  } finally {
-    client.destroy();
-  }
+  const gone = new AbortController();
+  child.once('exit', () => gone.abort());
+  const ready = Promise.race([untilServing(endpoint, 'DynamoDB Local did not start', gone.signal), exited]);
+  ready.catch(() => child.kill('SIGKILL'));
   return {
     endpoint,
+    ready,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -68,16 +67,25 @@ export async function startDynamoDbLocal(dataDir: string | undefined, port: numb
   };
 }
 
-async function waitUntilServing(client: DynamoDBClient): Promise<void> {
+/**
+ * Resolves once the DynamoDB at `endpoint` answers; after a minute, or once `cancel` is aborted, fails
+ * with `failure` and the last error.
+ */
+export async function untilServing(endpoint: string, failure: string, cancel?: AbortSignal): Promise<void> {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await client.send(new ListTablesCommand({}));
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw new LocalRuntimeError(`DynamoDB Local did not start: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    for (;;) {
+      try {
+        await client.send(new ListTablesCommand({}));
+        return;
+      } catch (error) {
+        if (Date.now() > deadline || cancel?.aborted) throw new LocalRuntimeError(`${failure}: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
+  } finally {
+    client.destroy();
   }
 }
 

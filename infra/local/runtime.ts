@@ -15,7 +15,7 @@ import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
 import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
 import { arnSubstitution, lambdaFunctions, type FunctionName } from '../functions.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
-import { checkJava, ensureTable, startDynamoDbLocal } from './dynamodb.ts';
+import { checkJava, ensureTable, startDynamoDbLocal, untilServing } from './dynamodb.ts';
 import { apiGatewayClientError, apiGatewayListener, MAX_HEADER_BYTES, notReadyListener } from './http.ts';
 import { invokeLocal, localFunctionArn } from './lambda.ts';
 import { freePort, listen, localServer } from './ports.ts';
@@ -72,10 +72,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   };
   try {
     mkdirSync(options.dataDir, { recursive: true });
-    const dynamodb = DYNAMODB_ENDPOINT
-      ? { endpoint: DYNAMODB_ENDPOINT }
-      : await startDynamoDbLocal(join(options.dataDir, 'dynamodb'), await freePort());
-    if ('stop' in dynamodb) stops.push(() => dynamodb.stop());
+    let dynamodb: { endpoint: string };
+    if (DYNAMODB_ENDPOINT) {
+      // Someone else's, perhaps still starting (the test suite starts its own while the first files load).
+      await untilServing(DYNAMODB_ENDPOINT, `The DynamoDB at MOLD_DYNAMODB_ENDPOINT (${DYNAMODB_ENDPOINT}) does not answer`);
+      dynamodb = { endpoint: DYNAMODB_ENDPOINT };
+    } else {
+      const local = startDynamoDbLocal(join(options.dataDir, 'dynamodb'), await freePort());
+      stops.push(() => local.stop());
+      await local.ready;
+      dynamodb = local;
+    }
     const sqsServer = await startFauxqs({ port: 0, logger: false });
     stops.push(() => sqsServer.stop());
     const sqsEndpoint = `http://127.0.0.1:${sqsServer.port}`;

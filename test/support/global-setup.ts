@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../infra/local/dynamodb.ts';
+import { startDynamoDbLocal } from '../../infra/local/dynamodb.ts';
 import { freePort } from '../../infra/local/ports.ts';
 import { withParentDeath } from '../../infra/local/processes.ts';
 import { sweepRun } from './sweep.ts';
@@ -24,7 +24,9 @@ export default async function setup() {
       hogs.push(spawn(...withParentDeath('KILL', process.execPath, ['-e', 'for (;;) Math.sqrt(Math.random())']), { stdio: 'ignore' }));
     }
   }
-  const dynamodb: DynamoDbLocal = await startDynamoDbLocal(undefined, await freePort());
+  // Not waited for: a run of unit tests alone need not wait for a JVM; runtimes wait until it answers.
+  const dynamodb = startDynamoDbLocal(undefined, await freePort());
+  dynamodb.ready.catch(() => {}); // a failure shows in every runtime that waits for it
   process.env.MOLD_TEST_DYNAMODB = dynamodb.endpoint;
 
   let swept = false;
