@@ -5,7 +5,7 @@
 // found anything; when the run is interrupted, the setup's exit handler runs this file as a command.
 //   node test/support/sweep.ts <run id>
 import { readdirSync, readFileSync } from 'node:fs';
-import { labAt, labsOfRun } from '../lab/lab.ts';
+import { alive, labAt, labsOfRun } from '../lab/lab.ts';
 import { sleep } from './wait.ts';
 
 /** Live processes (not zombies) marked with the run, other than this process, its ancestors and vitest's own. */
@@ -17,9 +17,7 @@ export function processesOfRun(run: string): { pid: number; command: string }[] 
     const pid = Number(entry);
     if (!Number.isInteger(pid) || spared.has(pid)) continue;
     try {
-      if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(mark)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(mark) || !alive(pid)) continue;
       const command = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ').trim();
       // vitest's workers end with it; the run's children are what must not outlive their files.
       if (/vitest/.test(command)) continue;
