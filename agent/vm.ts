@@ -5,12 +5,15 @@
 // and shipped base64-encoded inside the script, so no value ever reaches a shell or libvirt unquoted.
 import { posix } from 'node:path';
 import type { CommandPayload, CommandResult, DiskSpec, NicSpec, VmSpec } from '../shared/agent/protocol.ts';
+import { UNTAGGED } from '../shared/cloudstack/ip.ts';
 import { CommandFailure, failures } from './errors.ts';
 import { log } from './log.ts';
 import { parseDomstate, parseNodeinfo, parseVncDisplay, type PowerState } from './parse.ts';
 import { shq, who, type SshPool, type SshTarget } from './ssh.ts';
 
 export const VIRSH = 'virsh -c qemu:///system';
+/** Shell: the host's uplink, the device of its default route. */
+const UPLINK = `ip -o route show default | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p' | head -n 1`;
 /** libvirt's <shares> becomes cpu.weight on cgroup v2, whose range ends here. */
 const CGROUP2_MAX_SHARES = 10_000;
 const SCRIPT_TIMEOUT_MS = 120_000;
@@ -39,8 +42,16 @@ export function vlanLink(uplink: string, vlan: number): string {
   return name.length <= 15 ? name : `mvl${vlan}`;
 }
 
-/** Which bridge the NIC sits on; throws BridgeUnavailable when the spec names none. */
-export function nicBridge(nic: NicSpec, vmName: string): string {
+/**
+ * Which bridge the NIC sits on: its VLAN's, for an untagged network the one that holds the host's
+ * uplink (`uplinkBridge`, from the host's probe), or the bridge the spec names. Throws
+ * BridgeUnavailable when there is none.
+ */
+export function nicBridge(nic: NicSpec, vmName: string, uplinkBridge?: string): string {
+  if (nic.vlan === UNTAGGED) {
+    if (uplinkBridge) return uplinkBridge;
+    throw new CommandFailure('BridgeUnavailable', `NIC ${nic.mac} of ${vmName} is on an untagged network, which needs the host's uplink on a bridge (as cloudbr0 on a CloudStack KVM host); this host's uplink is on none`);
+  }
   if (nic.vlan !== undefined) return vlanBridge(nic.vlan);
   if (nic.bridge) return nic.bridge;
   throw new CommandFailure('BridgeUnavailable', `NIC ${nic.mac} of ${vmName} has neither a VLAN nor a bridge to join`);
@@ -66,6 +77,8 @@ export function cpuShares(vcpus: number, cpuMhz: number, host?: { cgroup2: boole
 export interface DomainOptions {
   domainType: 'kvm' | 'qemu';
   cpuShares: number;
+  /** The bridge holding the host's uplink, where untagged networks' NICs go. */
+  uplinkBridge?: string;
 }
 
 /** A qcow2 disk's <disk> element: in the domain XML, and alone for a live attach. */
@@ -139,7 +152,7 @@ export function domainXml(vm: Vm, options: DomainOptions): string {
     lines.push(
       `    <interface type='bridge'>`,
       `      <mac address='${e(nic.mac)}'/>`,
-      `      <source bridge='${e(nicBridge(nic, vm.name))}'/>`,
+      `      <source bridge='${e(nicBridge(nic, vm.name, options.uplinkBridge))}'/>`,
       `      <model type='virtio'/>`,
       `    </interface>`,
     );
@@ -234,6 +247,8 @@ export interface StartOptions {
    * other hosts) instead of failing. From MOLD_AGENT_VLAN_FALLBACK; never the default.
    */
   vlanFallback?: 'isolated';
+  /** The bridge holding the host's uplink (the host's probe), for untagged networks' NICs. */
+  uplinkBridge?: string;
 }
 
 export function startScript(vm: Vm, xml: string, options: StartOptions = {}): string {
@@ -247,10 +262,10 @@ export function startScript(vm: Vm, xml: string, options: StartOptions = {}): st
   ];
   // Bridges first (a missing one leaves no files behind): a VLAN's bridge over an 802.1Q link of the
   // uplink (the default route's device).
-  const vlans = [...new Set(vm.nics.flatMap((n) => (n.vlan === undefined ? [] : [n.vlan])))];
+  const vlans = [...new Set(vm.nics.flatMap((n) => (typeof n.vlan === 'number' ? [n.vlan] : [])))];
   if (vlans.length) {
     L.push(
-      `up=$(ip -o route show default | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p' | head -n 1)`,
+      `up=$(${UPLINK})`,
       `[ -n "$up" ] || fail BridgeUnavailable uplink "no default route"`,
     );
     for (const v of vlans) {
@@ -271,8 +286,8 @@ export function startScript(vm: Vm, xml: string, options: StartOptions = {}): st
     }
   }
   vm.nics.forEach((nic, i) => {
-    if (nic.vlan === undefined) {
-      const br = nicBridge(nic, vm.name);
+    if (typeof nic.vlan !== 'number') {
+      const br = nicBridge(nic, vm.name, options.uplinkBridge);
       L.push(`[ -d /sys/class/net/${shq(br)}/bridge ] || fail BridgeUnavailable nic${i} ""`);
     }
   });
@@ -338,6 +353,8 @@ export interface HostProfile {
   domainType: 'kvm' | 'qemu';
   cgroup2: boolean;
   totalMhz?: number;
+  /** The bridge that is, or holds, the host's uplink (cloudbr0 on a CloudStack KVM host). */
+  uplinkBridge?: string;
 }
 
 const PROBE_SCRIPT = [
@@ -345,6 +362,9 @@ const PROBE_SCRIPT = [
   // kvm only when libvirt offers it and the device opens (a container may list it but refuse it).
   `if [ -c /dev/kvm ] && ( exec 3<>/dev/kvm ) 2>/dev/null && ${VIRSH} domcapabilities --virttype kvm 2>/dev/null | grep -q '<domain>kvm</domain>'; then echo '@@type kvm'; else echo '@@type qemu'; fi`,
   `[ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ] && echo '@@cgroup 2' || echo '@@cgroup 1'`,
+  // The uplink's bridge: the uplink itself when it is a bridge, else the bridge it is a port of.
+  `up=$(${UPLINK}); m=$(basename "$(readlink "/sys/class/net/$up/master" 2>/dev/null)" 2>/dev/null)`,
+  `if [ -n "$up" ] && [ -d "/sys/class/net/$up/bridge" ]; then echo "@@uplinkbridge $up"; elif [ -n "$m" ] && [ -d "/sys/class/net/$m/bridge" ]; then echo "@@uplinkbridge $m"; fi`,
   `${VIRSH} nodeinfo 2>&1`,
 ].join('\n');
 
@@ -353,6 +373,7 @@ export function parseProbe(text: string): HostProfile {
   return {
     domainType: /^@@type kvm$/m.test(text) ? 'kvm' : 'qemu',
     cgroup2: /^@@cgroup 2$/m.test(text),
+    uplinkBridge: /^@@uplinkbridge (\S+)$/m.exec(text)?.[1],
     totalMhz: node.cpus && node.cpuMhz ? node.cpus * node.cpuMhz : undefined,
   };
 }
@@ -382,7 +403,7 @@ export function firstLines(text: string, max = 800): string {
 }
 
 /** The failure a startScript `@@fail` line stands for, in an operator's words. */
-export function startFailure(vm: Vm, host: string, name: string, key: string, detail: string): CommandFailure {
+export function startFailure(vm: Vm, host: string, name: string, key: string, detail: string, uplinkBridge?: string): CommandFailure {
   const d = firstLines(detail);
   const disk = /^disk(\d+)$/.exec(key) ? vm.disks.find((x) => `disk${x.deviceId}` === key) : undefined;
   const nic = /^nic(\d+)$/.exec(key) ? vm.nics[Number(key.slice(3))] : undefined;
@@ -399,7 +420,7 @@ export function startFailure(vm: Vm, host: string, name: string, key: string, de
       if (key.startsWith('novlan')) {
         return new CommandFailure(name, `Cannot set up the VLAN bridge ${vlanBridge(Number(key.slice(6)))} for ${vm.name} on ${host}: the kernel cannot make 802.1Q VLAN links (load the 8021q module; a kernel without CONFIG_VLAN_8021Q needs MOLD_AGENT_VLAN_FALLBACK=isolated on the agent): ${d}`);
       }
-      if (nic) return new CommandFailure(name, `Bridge ${nic.bridge} for NIC ${nic.mac} of ${vm.name} does not exist on ${host}`);
+      if (nic) return new CommandFailure(name, `Bridge ${nicBridge(nic, vm.name, uplinkBridge)} for NIC ${nic.mac} of ${vm.name} does not exist on ${host}`);
       return new CommandFailure(name, `Cannot set up the VLAN bridge${key.startsWith('vlan') ? ` ${vlanBridge(Number(key.slice(4)))}` : ''} for ${vm.name} on ${host}: ${d}`);
     case 'DefineFailed':
       return new CommandFailure(name, `virsh define of domain ${vm.name} on ${host} failed: ${d}`);
@@ -432,9 +453,12 @@ export async function startVm(pool: SshPool, payload: StartPayload): Promise<Com
   const vm = payload.vm as Vm;
   checkVm(vm);
   const profile = await hostProfile(pool, t);
-  const xml = domainXml(vm, { domainType: profile.domainType, cpuShares: cpuShares(vm.vcpus, vm.cpuMhz, profile) });
+  const { uplinkBridge } = profile;
+  // Probed afresh next time: the host's uplink may be put on a bridge meanwhile.
+  if (!uplinkBridge && vm.nics.some((n) => n.vlan === UNTAGGED)) profiles.delete(profileKey(t));
+  const xml = domainXml(vm, { domainType: profile.domainType, cpuShares: cpuShares(vm.vcpus, vm.cpuMhz, profile), uplinkBridge });
   const vlanFallback = process.env.MOLD_AGENT_VLAN_FALLBACK === 'isolated' ? 'isolated' : undefined;
-  const script = startScript(vm, xml, { vlanFallback });
+  const script = startScript(vm, xml, { vlanFallback, uplinkBridge });
   const r = await runScript(pool, t, script, SCRIPT_TIMEOUT_MS);
   const out = r.stdout;
   for (const m of out.matchAll(/^@@isolated (\d+)$/gm)) {
@@ -442,8 +466,8 @@ export async function startVm(pool: SshPool, payload: StartPayload): Promise<Com
   }
   const failed = /^@@fail (\S+) (\S+)\n([\s\S]*)$/m.exec(out);
   if (failed) {
-    if (failed[1] === 'DefineFailed' || failed[1] === 'StartFailed') profiles.delete(profileKey(t));
-    throw startFailure(vm, who(t), failed[1]!, failed[2]!, failed[3]!);
+    if (failed[1] === 'DefineFailed' || failed[1] === 'StartFailed' || failed[1] === 'BridgeUnavailable') profiles.delete(profileKey(t));
+    throw startFailure(vm, who(t), failed[1]!, failed[2]!, failed[3]!, uplinkBridge);
   }
   const state = /^@@state\n(.*)$/m.exec(out)?.[1];
   if (r.code !== 0 || state === undefined) {

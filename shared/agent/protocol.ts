@@ -2,6 +2,7 @@
 // agent runs (their payloads and results), the message that carries a command on the agent's queue,
 // and the bodies of the agent gateway's routes (/agent/v1/*). Nothing here talks to AWS or to a host.
 import { z } from 'zod';
+import { UNTAGGED } from '../cloudstack/ip.ts';
 
 export const GATEWAY_PATH = '/agent/v1';
 
@@ -44,11 +45,15 @@ export const domainPowerState = z.enum(['Running', 'Stopped', 'Paused', 'Shutdow
 
 // ---- virtual machines (the agent turns a VmSpec into libvirt domain XML; every command is safe to repeat) ----
 
-/** One guest NIC: the agent puts it on the bridge of `vlan` over the host's uplink (the device of its default route). */
+/**
+ * One guest NIC: the agent puts it on the bridge of `vlan` over the host's uplink (the device of its
+ * default route), or, for an untagged network, on the bridge that holds the uplink itself (as
+ * cloudbr0 on CloudStack's KVM hosts), so the guest sits on the hosts' own LAN.
+ */
 export const nicSpec = z.object({
   mac: z.string(),
-  /** 802.1Q id; absent for an untagged network (then `bridge` names an existing bridge on the host). */
-  vlan: z.number().int().min(1).max(4094).optional(),
+  /** 802.1Q id, or `untagged`; absent when `bridge` names an existing bridge on the host. */
+  vlan: z.union([z.number().int().min(1).max(4094), z.literal(UNTAGGED)]).optional(),
   bridge: z.string().optional(),
   ip: z.string(),
   netmask: z.string(),

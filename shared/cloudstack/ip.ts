@@ -166,10 +166,19 @@ export function formatVlanRanges(ranges: readonly Range[]): string {
 
 export const vlanInRanges = (vlan: number, ranges: readonly Range[]) => ranges.some((r) => vlan >= r.start && vlan <= r.end);
 
-/** A VLAN id given as "100" or "vlan://100"; undefined when it is neither. */
-export function parseVlanId(text: string): number | undefined {
-  const match = /^(?:vlan:\/\/)?(\d{1,4})$/i.exec(text.trim());
+/**
+ * Upstream's Vlan.UNTAGGED: a shared network on the hosts' own LAN, without a tag (broadcast URI
+ * vlan://untagged, broadcast domain type Native). Guests of such a network sit on the hosts' uplink.
+ */
+export const UNTAGGED = 'untagged';
+/** A network's VLAN: an 802.1Q id, or untagged. */
+export type VlanTag = number | typeof UNTAGGED;
+
+/** A network's VLAN given as "100", "vlan://100", "untagged" or "vlan://untagged" (any case); undefined when it is none of these. */
+export function parseVlanId(text: string): VlanTag | undefined {
+  const match = /^(?:vlan:\/\/)?(\d{1,4}|untagged)$/i.exec(text.trim());
   if (!match) return undefined;
+  if (match[1]!.toLowerCase() === UNTAGGED) return UNTAGGED;
   const id = Number(match[1]);
   return id >= MIN_VLAN_ID && id <= MAX_VLAN_ID ? id : undefined;
 }

@@ -13,7 +13,7 @@
 // checked at, so two overlapping ranges never both land.
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
-import { type Range } from '../cloudstack/ip.ts';
+import { type Range, type VlanTag } from '../cloudstack/ip.ts';
 import { addZoneContentCheck, contentsOf, type Zone } from './infrastructure.ts';
 import { isConditionFailure, queryIndex, tableName } from './items.ts';
 
@@ -43,7 +43,7 @@ export interface Network {
   physicalNetworkId: string;
   networkOfferingId: string;
   guestiptype: 'Shared';
-  vlan: number;
+  vlan: VlanTag;
   gateway: string;
   netmask: string;
   cidr: string;
@@ -66,7 +66,7 @@ export interface VlanIpRange {
   networkId: string;
   zoneId: string;
   physicalNetworkId: string;
-  vlan: number;
+  vlan: VlanTag;
   gateway: string;
   netmask: string;
   cidr: string;
@@ -80,7 +80,7 @@ export interface VlanIpRange {
 
 export const networkKeys = {
   physicalNetwork: (id: string) => ({ pk: `PHYSNET#${id}`, sk: 'PHYSNET' }),
-  vlanGuard: (physicalNetworkId: string, vlan: number) => ({ pk: `PHYSNETVLAN#${physicalNetworkId}#${vlan}`, sk: 'GUARD' }),
+  vlanGuard: (physicalNetworkId: string, vlan: VlanTag) => ({ pk: `PHYSNETVLAN#${physicalNetworkId}#${vlan}`, sk: 'GUARD' }),
   network: (id: string) => ({ pk: `NETWORK#${id}`, sk: 'NETWORK' }),
   range: (id: string) => ({ pk: `VLANRANGE#${id}`, sk: 'VLANRANGE' }),
 };

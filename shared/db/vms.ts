@@ -16,6 +16,7 @@
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { affinityGroupKey, getAffinityGroup, type AffinityGroup } from './affinity-groups.ts';
+import type { VlanTag } from '../cloudstack/ip.ts';
 import type { Account } from './identity.ts';
 import { getItem, getItems, isConditionFailure, queryIndex, queryIndexEntries, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
@@ -31,7 +32,7 @@ export interface VmNic {
   ip: string;
   netmask: string;
   gateway: string;
-  vlan?: number;
+  vlan?: VlanTag;
   isDefault: boolean;
 }
 

@@ -320,7 +320,7 @@ describe('guest networks', () => {
       refused(await attempt({ startip: '10.40.0.30' }), 'createNetwork', 431, /startip must not be greater than the endip/);
       refused(await attempt({ startip: '10.40.0.1' }), 'createNetwork', 431, 'The gateway ip should not be the part of the ip range being added.');
       refused(await attempt({ gateway: undefined as never, netmask: undefined as never }), 'createNetwork', 431, 'gateway and netmask should be defined when startIP/endIP are passed in');
-      refused(await attempt({ vlan: 4096 }), 'createNetwork', 431, 'Invalid vlan 4096: the VLAN id has to be between 0 and 4095');
+      refused(await attempt({ vlan: 4096 }), 'createNetwork', 431, 'Invalid vlan 4096: the VLAN id has to be between 0 and 4095, or untagged');
       refused(await attempt({ vlan: 150, bypassvlanoverlapcheck: undefined as never }), 'createNetwork', 431, `The VLAN tag to use for new guest network, 150 is already being used for dynamic vlan allocation for the guest network in zone ${zone.name}`);
       refused(await attempt({ vlan: 120 }), 'createNetwork', 431, `Network with vlan 120 already exists or overlaps with other network vlans in zone ${zone.id}`);
       refused(await attempt({ acltype: 'Galaxy' }), 'createNetwork', 431, /Invalid acltype Galaxy/);
@@ -351,6 +351,24 @@ describe('guest networks', () => {
 
     it('puts a shared network outside the physical network\'s VLAN ranges without any bypass', async () => {
       expect((await newNetwork(p.id, 250, 45, { bypassvlanoverlapcheck: undefined as never })).vlan).toBe('250');
+    });
+
+    it('creates an untagged network (upstream\'s vlan://untagged, broadcast domain Native), one per physical network', async () => {
+      const untagged = await newNetwork(p.id, 'untagged' as never, 46, { bypassvlanoverlapcheck: undefined as never });
+      expect(untagged).toMatchObject({ broadcastdomaintype: 'Native', broadcasturi: 'vlan://untagged', vlan: 'untagged' });
+      const range = ok(await call('createVlanIpRange', { networkid: untagged.id, vlan: 'vlan://untagged', startip: '10.46.0.30', endip: '10.46.0.40' }), 'createVlanIpRange').vlan;
+      expect(range).toMatchObject({ vlan: 'vlan://untagged', startip: '10.46.0.30' });
+      expect((await ranges({ vlan: 'untagged' })).map((r: any) => r.networkid)).toEqual([untagged.id, untagged.id]);
+      refused(
+        await call('createNetwork', networkParams(p.id, 'VLAN://Untagged' as never, 47)),
+        'createNetwork',
+        431,
+        `Network with vlan untagged already exists or overlaps with other network vlans in zone ${zone.id}`,
+      );
+      refused(await call('createNetwork', networkParams(p.id, 'tagged' as never, 47)), 'createNetwork', 431, 'Invalid vlan tagged: the VLAN id has to be between 0 and 4095, or untagged');
+      refused(await call('createVlanIpRange', { networkid: untagged.id, vlan: 120, startip: '10.46.0.50' }), 'createVlanIpRange', 431, `The vlan 120 doesn't match the vlan of network ${untagged.name}`);
+      ok(await call('deleteVlanIpRange', { id: range.id }), 'deleteVlanIpRange');
+      await done('deleteNetwork', { id: untagged.id });
     });
 
     it('updates the name and display text (async, NETWORK.UPDATE)', async () => {

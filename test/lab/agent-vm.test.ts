@@ -13,7 +13,7 @@ import type { Outcome } from '../../agent/journal.ts';
 import { KnownHosts, SshPool } from '../../agent/ssh.ts';
 import { forgetHostProfiles } from '../../agent/vm.ts';
 import type { VmSpec } from '../../shared/agent/protocol.ts';
-import { labAt, type Lab } from './lab.ts';
+import { labAt, UPLINK_BRIDGE, type Lab } from './lab.ts';
 import { patience } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -117,7 +117,7 @@ suite('VM commands on lab hosts', () => {
     // The bridge, and (with 802.1Q) the VLAN link of the uplink enslaved to it.
     const links = (await lab.hostExec(1, ['ip', '-o', 'link', 'show'])).stdout;
     expect(links).toMatch(new RegExp(`: mbr${VLAN}: <[^>]*UP`));
-    if (vlanSupport) expect(links).toMatch(new RegExp(`: eth0\\.${VLAN}@eth0: .* master mbr${VLAN}`));
+    if (vlanSupport) expect(links).toMatch(new RegExp(`: ${UPLINK_BRIDGE}\\.${VLAN}@${UPLINK_BRIDGE}: .* master mbr${VLAN}`));
     expect(links).toMatch(new RegExp(`: vnet\\d+: .* master mbr${VLAN}`));
 
     const info = JSON.parse(spawnSync('qemu-img', ['info', '-U', '--output=json', vm.disks[0]!.path]).stdout.toString());

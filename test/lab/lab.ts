@@ -50,6 +50,9 @@ export async function labsOfRun(run: string): Promise<number[]> {
 // libvirt's qemu capabilities, probed once per machine (libvirt re-probes if qemu or libvirt change).
 const CAPS_CACHE = process.env.MOLD_LAB_CACHE ?? '/var/cache/moldlab/qemu-capabilities';
 
+/** The bridge on each host's uplink (eth0), as cloudbr0 on a CloudStack KVM host. */
+export const UPLINK_BRIDGE = 'cloudbr0';
+
 /** The Debian packages the lab needs (also installed by .ci/run). */
 export const PACKAGES = [
   'libvirt-daemon',
@@ -61,7 +64,26 @@ export const PACKAGES = [
   'iproute2',
   'openssl', // openssl passwd: the lab's root password hash
   'genisoimage', // the agent writes config drives with it (isoinfo reads them back in tests)
+  // The guest template (test/lab/guest/build.sh): what goes into it and what builds it.
+  'busybox-static',
+  'dropbear-bin',
+  'jq',
+  'syslinux',
+  'syslinux-common',
+  'mtools',
+  'dosfstools',
+  'cpio',
 ];
+
+/**
+ * The lab's guest template, a small bootable Linux qcow2 that reads Mold's config drive (see
+ * test/lab/guest/build.sh): built on first use, then from the cache (/var/cache/moldlab/guest).
+ */
+export async function guestImage(): Promise<string> {
+  const script = join(import.meta.dirname, 'guest', 'build.sh');
+  const { stdout } = await run('bash', [script]);
+  return stdout.trim().split('\n').pop()!;
+}
 
 export interface LabHost {
   index: number;
@@ -356,9 +378,12 @@ export function labAt(id: number) {
       await run('ip', ['netns', 'add', ns]);
       await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       await run('ip', ['link', 'set', veth, 'master', BRIDGE, 'up']);
-      await run('ip', ['-n', ns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0']);
-      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      // As a CloudStack KVM host is set up: the uplink (eth0) on the bridge cloudbr0, which holds the
+      // host's address, so guests of untagged networks sit on the lab network beside the hosts.
+      await run('ip', ['-n', ns, 'link', 'add', UPLINK_BRIDGE, 'type', 'bridge', 'forward_delay', '0']);
+      await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'master', UPLINK_BRIDGE]);
+      await run('ip', ['-n', ns, 'addr', 'add', `${h.address}/24`, 'dev', UPLINK_BRIDGE]);
+      for (const link of ['lo', 'eth0', UPLINK_BRIDGE]) await run('ip', ['-n', ns, 'link', 'set', link, 'up']);
       await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', GATEWAY]);
 
       const hd = hostDir(h.index);

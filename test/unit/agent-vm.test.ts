@@ -120,6 +120,18 @@ describe('domain XML', () => {
     expect(() => nicBridge({ mac: '02:00:00:00:00:01', ip: '', netmask: '', gateway: '' }, 'i-1-1-VM')).toThrow(/neither a VLAN nor a bridge/);
   });
 
+  it('puts an untagged network\'s NIC on the bridge of the host\'s uplink, and refuses it where the uplink has none', () => {
+    const untagged = { mac: '02:00:00:00:00:01', vlan: 'untagged' as const, ip: '10.0.0.5', netmask: '255.255.255.0', gateway: '10.0.0.1' };
+    expect(nicBridge(untagged, 'vm', 'cloudbr0')).toBe('cloudbr0');
+    expect(() => nicBridge(untagged, 'i-1-1-VM')).toThrow(/untagged network, which needs the host's uplink on a bridge/);
+    const vm = spec({ nics: [untagged] });
+    expect(domainXml(vm, { domainType: 'qemu', cpuShares: 2, uplinkBridge: 'cloudbr0' })).toMatch(/<mac address='02:00:00:00:00:01'\/>\s*<source bridge='cloudbr0'\/>/);
+    const script = startScript(vm, '<domain/>', { uplinkBridge: 'cloudbr0' });
+    expect(script).toContain("[ -d /sys/class/net/'cloudbr0'/bridge ] || fail BridgeUnavailable nic0");
+    expect(script).not.toContain('type vlan');
+    expect(startFailure(vm, 'root@10.0.0.9', 'BridgeUnavailable', 'nic0', '', 'cloudbr0').message).toBe('Bridge cloudbr0 for NIC 02:00:00:00:00:01 of i-2-17-VM does not exist on root@10.0.0.9');
+  });
+
   it('gives CPU shares as upstream: vCPUs × MHz, scaled into 1..10000 on cgroup v2', () => {
     expect(cpuShares(2, 1000)).toBe(2000);
     expect(cpuShares(2, 1000, { cgroup2: false, totalMhz: 4000 })).toBe(2000);
@@ -304,9 +316,10 @@ describe('reading the host', () => {
     expect(parseVncDisplay('error: no graphics')).toBeUndefined();
   });
 
-  it('the probe: domain type, cgroup version and the host MHz', () => {
+  it('the probe: domain type, cgroup version, the host MHz and the bridge of the uplink', () => {
     expect(parseProbe('@@type kvm\n@@cgroup 2\nCPU model:           x86_64\nCPU(s):              4\nCPU frequency:       2500 MHz\n')).toEqual({ domainType: 'kvm', cgroup2: true, totalMhz: 10_000 });
     expect(parseProbe('@@type qemu\n@@cgroup 1\nerror: failed\n')).toEqual({ domainType: 'qemu', cgroup2: false, totalMhz: undefined });
+    expect(parseProbe('@@type qemu\n@@cgroup 2\n@@uplinkbridge cloudbr0\n').uplinkBridge).toBe('cloudbr0');
   });
 
   it('failures name the domain, the host and what the tool said', () => {

@@ -115,7 +115,9 @@ describe('VLAN ranges', () => {
     expect(parseVlanId('100')).toBe(100);
     expect(parseVlanId('vlan://100')).toBe(100);
     expect(parseVlanId('4096')).toBeUndefined();
-    expect(parseVlanId('untagged')).toBeUndefined();
+    expect(parseVlanId('untagged')).toBe('untagged');
+    expect(parseVlanId('VLAN://Untagged')).toBe('untagged');
+    expect(parseVlanId('tagged')).toBeUndefined();
     expect(vlanInRanges(150, [{ start: 100, end: 199 }])).toBe(true);
     expect(vlanInRanges(200, [{ start: 100, end: 199 }])).toBe(false);
   });

@@ -16,10 +16,12 @@ import {
   inCidr,
   parseIpv4,
   parseVlanId,
+  UNTAGGED,
   parseVlanRanges,
   rangesOverlap,
   vlanInRanges,
   type Range,
+  type VlanTag,
 } from '../../../shared/cloudstack/ip.ts';
 import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
 import { getAccount, getDomain, type Domain } from '../../../shared/db/identity.ts';
@@ -167,7 +169,7 @@ export function renderNetwork(network: Network, context: NetworkContext, rootAdm
     id: network.id,
     name: network.name,
     displaytext: network.displaytext,
-    broadcastdomaintype: 'Vlan',
+    broadcastdomaintype: network.vlan === UNTAGGED ? 'Native' : 'Vlan',
     traffictype: 'Guest',
     gateway: network.gateway,
     netmask: network.netmask,
@@ -251,6 +253,7 @@ export async function planVlanRanges(physical: PhysicalNetwork, vlan: string): P
   const used = (await listNetworks()).filter((network) => network.physicalNetworkId === physical.id);
   for (const old of physical.vlanRanges) {
     for (const network of used) {
+      if (network.vlan === UNTAGGED) continue;
       if (network.vlan >= old.start && network.vlan <= old.end && !vlanInRanges(network.vlan, parsed.ranges)) {
         // The removed part of the old range that holds the VLAN in use.
         throw new InvalidParameter(`physicalnetwork ${physical.name} has allocated vnets in the range ${formatVlanRange(removedAround(old, parsed.ranges, network.vlan))}`);
@@ -548,8 +551,15 @@ function checkAddressing(fields: { gateway?: string; netmask?: string; startip?:
 
 const parseIpv4Strict = (text: string) => parseIpv4(text) !== undefined;
 
+/** A `vlan` parameter: an 802.1Q id or untagged (upstream's vlan://untagged), as "100", "vlan://100" or "untagged". */
+function vlanParam(text: string): VlanTag {
+  const vlan = parseVlanId(text);
+  if (vlan === undefined) throw new InvalidParameter(`Invalid vlan ${text}: the VLAN id has to be between 0 and 4095, or untagged`);
+  return vlan;
+}
+
 /** A new range must overlap no range of the same network, nor of any network on the same VLAN tag in the zone. */
-async function checkRangeOverlap(range: Range, vlan: number, zoneId: string, networkId?: string): Promise<void> {
+async function checkRangeOverlap(range: Range, vlan: VlanTag, zoneId: string, networkId?: string): Promise<void> {
   const networksOnTag = new Set((await listNetworks()).filter((n) => n.zoneId === zoneId && n.vlan === vlan).map((n) => n.id));
   for (const other of await listVlanIpRanges()) {
     if (other.networkId !== networkId && !networksOnTag.has(other.networkId)) continue;
@@ -613,11 +623,10 @@ const createNetworkCommand = defineCommand({
       physical = inZone[0];
     }
     if (params.vlan === undefined) throw new InvalidParameter('vlan is required when creating a network from a network offering with specifyvlan=true');
-    const vlan = parseVlanId(params.vlan);
-    if (vlan === undefined) throw new InvalidParameter(`Invalid vlan ${params.vlan}: the VLAN id has to be between 0 and 4095`);
+    const vlan = vlanParam(params.vlan);
     // The physical network's ranges are for guest VLANs it hands out itself; a shared network sits
     // outside them unless the root admin deliberately bypasses the check (upstream's rule).
-    if (vlanInRanges(vlan, physical.vlanRanges) && !params.bypassvlanoverlapcheck) {
+    if (vlan !== UNTAGGED && vlanInRanges(vlan, physical.vlanRanges) && !params.bypassvlanoverlapcheck) {
       throw new InvalidParameter(
         `The VLAN tag to use for new guest network, ${vlan} is already being used for dynamic vlan allocation for the guest network in zone ${zone.name}`,
       );
@@ -864,9 +873,7 @@ const createVlanIpRangeCommand = defineCommand({
     }
     if (params.forvirtualnetwork === true) throw new InvalidParameter("Can't add a public IP range to a shared guest network; forvirtualnetwork must be false");
     if (params.vlan !== undefined) {
-      const vlan = parseVlanId(params.vlan);
-      if (vlan === undefined) throw new InvalidParameter(`Invalid vlan ${params.vlan}: the VLAN id has to be between 0 and 4095`);
-      if (vlan !== network.vlan) throw new InvalidParameter(`The vlan ${params.vlan} doesn't match the vlan of network ${network.name}`);
+      if (vlanParam(params.vlan) !== network.vlan) throw new InvalidParameter(`The vlan ${params.vlan} doesn't match the vlan of network ${network.name}`);
     }
     const addressing = checkAddressing({
       gateway: params.gateway ?? network.gateway,
