@@ -13,6 +13,28 @@ import { shq, who, type SshPool } from './ssh.ts';
 
 type Payload = CommandPayload<'downloadTemplate'> & { host: { port: number } };
 
+/**
+ * Shell: qemu-img's consistency check of a qcow2 file (exit 3, leaked clusters only, is harmless), then
+ * its header as JSON.
+ */
+const QCOW2_CHECK = (file: string) =>
+  `LC_ALL=C qemu-img check -q -f qcow2 ${shq(file)} 2>&1; rc=$?; [ $rc -eq 0 ] || [ $rc -eq 3 ] || { echo "@@check $rc"; exit 0; }; LC_ALL=C qemu-img info -f qcow2 --output=json ${shq(file)} 2>&1`;
+
+/** What makes a downloaded qcow2 unusable, in qemu-img's words; undefined when it is fine. */
+export function qcow2Problem(r: { code: number | null; stdout: string; stderr: string }): string | undefined {
+  const text = `${r.stdout}${r.stderr}`.trim();
+  if (r.code !== 0 || /^@@check \d+$/m.test(text)) return text.replace(/^@@check \d+$/m, '').replace(/^qemu-img: /gm, '').split('\n').filter(Boolean).join('; ').slice(0, 500) || 'qemu-img check failed';
+  let info: { format?: string; 'backing-filename'?: string };
+  try {
+    info = JSON.parse(text.slice(text.indexOf('{')));
+  } catch {
+    return `qemu-img info said: ${text.slice(0, 300)}`;
+  }
+  // A backing file would make every VM read a file of the host's choosing (or fail to start).
+  if (info['backing-filename']) return `it has a backing file (${info['backing-filename']}); a template must stand alone`;
+  return undefined;
+}
+
 function failed(message: string) {
   return new CommandFailure('DownloadFailed', message);
 }
@@ -85,6 +107,13 @@ export async function downloadTemplate(pool: SshPool, payload: Payload, signal?:
       'ChecksumMismatch',
       `The checksum of template ${templateId} downloaded from ${url} does not match: expected ${formatChecksum(expected)}, got ${formatChecksum(actual)}; the download was discarded`,
     );
+  }
+  if (payload.format === 'QCOW2') {
+    const problem = qcow2Problem(await conn.exec(QCOW2_CHECK(part), { timeoutMs: 300_000 }));
+    if (problem) {
+      await discard();
+      throw new CommandFailure('InvalidTemplateFormat', `Template ${templateId} downloaded from ${url} is not a usable QCOW2 image: ${problem}; the download was discarded`);
+    }
   }
   const mv = await conn.exec(`mv -f ${shq(part)} ${shq(destination)}`, { timeoutMs: 60_000 });
   if (mv.code !== 0) {

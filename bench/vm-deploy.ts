@@ -43,7 +43,7 @@ async function main() {
   try {
     const [labInfo, started] = await Promise.all([lab.up(1), startRuntime()]);
     runtime = started;
-    world = await buildVmWorld(lab, labInfo, runtime, adminClient(runtime.apiUrl, runtime.credentials), 'bench');
+    world = await buildVmWorld(lab, labInfo, runtime, adminClient(runtime.apiUrl, runtime.credentials), { name: 'bench' });
     const template = `${labInfo.primaryDir}/${world.templateId}.qcow2`;
 
     const mold: number[] = [];

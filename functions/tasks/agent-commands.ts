@@ -223,7 +223,14 @@ const OPS = {
       await markTemplateDownloading(template.id, args.zoneId, 0);
       return {
         agentId: args.agentId,
-        payload: { host: targetOf(host), templateId: template.id, url: template.url, ...(template.checksum && { checksum: template.checksum }), destination: args.destination },
+        payload: {
+          host: targetOf(host),
+          templateId: template.id,
+          url: template.url,
+          ...(template.checksum && { checksum: template.checksum }),
+          format: template.format,
+          destination: args.destination,
+        },
       };
     },
     finish: async (jobId, args, result: { path: string; size: number; checksum: string }) => {

@@ -195,6 +195,8 @@ export const agentCommands = {
       url: z.string(),
       /** CloudStack's form: `{SHA-256}hex`, `{MD5}hex`, … or bare hex (MD5). */
       checksum: z.string().optional(),
+      /** The registered format (QCOW2, RAW, ISO); a QCOW2 download is checked with qemu-img before it is kept. */
+      format: z.string().optional(),
       /** Absolute path on the host where the file must end up. */
       destination: z.string(),
     }),

@@ -1,16 +1,18 @@
 // A zone ready for VMs on a lab, built through the HTTP API as an operator would: zone, pod and
-// cluster, a shared VLAN network, SharedMountPoint primary storage on the lab's shared directory, a
-// real agent with the lab's hosts added, a blank qcow2 template downloaded into the pool, and a small
-// service offering. Used by the VM end-to-end tests and the deploy benchmark.
+// cluster, a shared network (VLAN 100, or untagged on the lab's own network, where this machine
+// reaches the guests), SharedMountPoint primary storage on the lab's shared directory, a real agent
+// with the lab's hosts added, a template downloaded into the pool (a blank qcow2, or the lab's
+// bootable guest, test/lab/guest) and a small service offering. Used by the VM end-to-end tests and
+// the deploy benchmarks.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../infra/local/ports.ts';
-import type { Lab, labAt } from '../lab/lab.ts';
+import { guestImage, type Lab, type labAt } from '../lab/lab.ts';
 import { enrolAgent, startAgent, type RunningAgent } from './agent.ts';
 import type { ApiClient } from './client.ts';
 import type { RunningRuntime } from './runtime.ts';
@@ -21,11 +23,20 @@ export type Params = Record<string, string | number | boolean>;
 /** The agent reports every 10 s here (not 60): a VM killed behind Mold's back shows within a test's patience. */
 export const PING_INTERVAL_SECONDS = 10;
 
+export interface VmWorldOptions {
+  /** The zone's name. */
+  name?: string;
+  /** `guest`: the lab's bootable guest template (then the offering has 128 MB); `blank` (default): an empty qcow2. */
+  template?: 'blank' | 'guest';
+  /** `untagged`: the network is the lab's own subnet (guests answer this machine at their IPAM addresses); default VLAN 100. */
+  network?: 'vlan' | 'untagged';
+}
+
 export interface VmWorld {
   zoneId: string;
   networkId: string;
   templateId: string;
-  /** 1 vCPU × 500 MHz, 64 MB. */
+  /** 1 vCPU × 500 MHz, 64 MB (128 MB with the guest template). */
   offeringId: string;
   hosts: Array<{ id: string; index: number; address: string; cpuTotal: number }>;
   agent: RunningAgent;
@@ -41,7 +52,8 @@ export interface VmWorld {
   close(): Promise<void>;
 }
 
-export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, runtime: RunningRuntime, admin: ApiClient, name = 'vmlab'): Promise<VmWorld> {
+export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, runtime: RunningRuntime, admin: ApiClient, options: VmWorldOptions = {}): Promise<VmWorld> {
+  const { name = 'vmlab', template = 'blank', network = 'vlan' } = options;
   let agent: RunningAgent | undefined;
   const ok = async (command: string, params: Params = {}) => {
     const answer = await admin.call(command, params, { method: 'POST' });
@@ -56,10 +68,8 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
   };
   const gw = lab.names.gateway;
 
-  // A blank qcow2 served from loopback; the agent fetches it into primary storage.
-  const dir = mkdtempSync(join(tmpdir(), 'mold-vm-template-'));
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'blank.qcow2'), '256M']);
-  const image = readFileSync(join(dir, 'blank.qcow2'));
+  // The template, served from loopback; the agent fetches it into primary storage.
+  const image = template === 'guest' ? readFileSync(await guestImage()) : blankQcow2();
   const server: Server = createServer((_req, res) => void res.writeHead(200, { 'content-length': image.length }).end(image));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 
@@ -69,11 +79,12 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
   // Physical networks are made while the zone is still disabled, as upstream requires.
   const physicalId = (await done('createPhysicalNetwork', { zoneid: zoneId, name: 'phys', vlan: '200-299', isolationmethods: 'VLAN' })).physicalnetwork.id;
   const sharedOffering = (await ok('listNetworkOfferings', { name: 'DefaultSharedNetworkOffering' })).networkoffering[0].id;
+  const addressing =
+    network === 'untagged'
+      ? { vlan: 'untagged', gateway: gw, netmask: '255.255.255.0', startip: lab.names.address(200), endip: lab.names.address(250) }
+      : { vlan: 100, gateway: '10.66.0.1', netmask: '255.255.255.0', startip: '10.66.0.10', endip: '10.66.0.250' };
   const networkId = (
-    await ok('createNetwork', {
-      name: 'guests', displaytext: 'guests', networkofferingid: sharedOffering, zoneid: zoneId, physicalnetworkid: physicalId,
-      vlan: 100, gateway: '10.66.0.1', netmask: '255.255.255.0', startip: '10.66.0.10', endip: '10.66.0.250',
-    })
+    await ok('createNetwork', { name: 'guests', displaytext: 'guests', networkofferingid: sharedOffering, zoneid: zoneId, physicalnetworkid: physicalId, ...addressing })
   ).network.id;
   for (const [command, id] of [['updateZone', zoneId], ['updatePod', podId], ['updateCluster', clusterId]] as const) await ok(command, { id, allocationstate: 'Enabled' });
   await ok('createStoragePool', { name: 'primary', zoneid: zoneId, podid: podId, clusterid: clusterId, scope: 'cluster', url: `SharedMountPoint://${labInfo.primaryDir}`, capacitybytes: 100 * 1024 ** 3 });
@@ -93,17 +104,19 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
   const osTypeId = (await ok('listOsTypes', { keyword: 'Other' })).ostype[0].id;
   const templateId = (
     await ok('registerTemplate', {
-      name: 'blank', displaytext: 'blank', format: 'QCOW2', hypervisor: 'KVM', zoneid: zoneId, ostypeid: osTypeId,
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/blank.qcow2`,
+      name: template, displaytext: template, format: 'QCOW2', hypervisor: 'KVM', zoneid: zoneId, ostypeid: osTypeId,
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/${template}.qcow2`,
       checksum: `{SHA-256}${createHash('sha256').update(image).digest('hex')}`,
     })
   ).template[0].id;
   await until('the template to be ready', async () => (await ok('listTemplates', { id: templateId, templatefilter: 'all' })).template[0], (t) => t.isready === true || /rror|fail/i.test(t.status), { within: 60_000 });
   server.close();
 
-  // Guests here have no OS to answer ACPI: destroying them need not wait for a graceful stop.
+  // Destroying a VM need not wait for a graceful stop (the blank template's guests could not answer one).
   await ok('updateConfiguration', { name: 'vm.destroy.forcestop', value: true });
-  const offeringId = (await ok('createServiceOffering', { name: 'tiny', displaytext: 'tiny', cpunumber: 1, cpuspeed: 500, memory: 64 })).serviceoffering.id;
+  // The guest's kernel and initramfs do not fit in 64 MB.
+  const memory = template === 'guest' ? 128 : 64;
+  const offeringId = (await ok('createServiceOffering', { name: 'tiny', displaytext: 'tiny', cpunumber: 1, cpuspeed: 500, memory })).serviceoffering.id;
 
   return {
     zoneId,
@@ -121,4 +134,15 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
       await agent?.stop();
     },
   };
+}
+
+/** An empty 256 MB qcow2: a template with no OS, for tests that need nothing from the guest. */
+export function blankQcow2(): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'mold-vm-template-'));
+  try {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'blank.qcow2'), '256M']);
+    return readFileSync(join(dir, 'blank.qcow2'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

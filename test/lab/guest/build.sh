@@ -103,7 +103,7 @@ TIMEOUT 0
 LABEL mold
   LINUX /vmlinuz
   INITRD /initrd.gz
-  APPEND console=tty0 console=ttyS0,115200 quiet panic=10
+  APPEND console=tty0 console=ttyS0,115200 quiet panic=10 nokaslr
 EOF
 cp "$work/kernel/boot/vmlinuz-$kver" "$work/vmlinuz"
 touch -d "@$EPOCH" "$work/vmlinuz" "$work/initrd.gz" "$work/syslinux.cfg"
