@@ -1,5 +1,6 @@
-// `npm run lab -- up N` | `npm run lab -- down` | `npm run lab -- status`
-import { down, PACKAGES, status, up } from './lab.ts';
+// `npm run lab -- up N` | `npm run lab -- down` | `npm run lab -- status` | `npm run lab -- template`
+import { statSync } from 'node:fs';
+import { down, guestImage, PACKAGES, status, up } from './lab.ts';
 
 const [command, arg] = process.argv.slice(2);
 // MOLD_LAB_ID picks another lab than 0 (each has its own bridge, subnet and namespaces).
@@ -34,8 +35,14 @@ async function main() {
       console.log(`password file ${s.lab.passwordFile}, key ${s.lab.privateKeyFile}, primary ${s.lab.primaryDir}`);
       return;
     }
+    case 'template': {
+      // The bootable guest template (test/lab/guest/build.sh), built on first use, then cached.
+      const image = await guestImage();
+      console.log(`${image} (${(statSync(image).size / 2 ** 20).toFixed(1)} MiB)`);
+      return;
+    }
     default:
-      console.error('usage: npm run lab -- up [N] | down | status');
+      console.error('usage: npm run lab -- up [N] | down | status | template');
       console.error(`needs root and the Debian packages: ${PACKAGES.join(' ')}`);
       process.exit(2);
   }
