@@ -16,7 +16,8 @@ import { guestImage, labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { guestSsh, sshLogin, waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
-import { blankQcow2, buildVmWorld, until, type VmWorld } from '../support/vm-world.ts';
+import { blankQcow2, buildVmWorld, type VmWorld } from '../support/vm-world.ts';
+import { patience, until } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(12);
@@ -40,13 +41,13 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
     [labInfo, runtime] = await Promise.all([lab.up(2), startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: '2' } })]);
     world = await buildVmWorld(lab, labInfo, runtime, adminClient(runtime.apiUrl, runtime.credentials), { name: 'guestlab', template: 'guest', network: 'untagged' });
     key = await newKey('guest-key');
-  }, 300_000);
+  }, patience(300_000));
 
   afterAll(async () => {
     await world?.close();
     await runtime?.stop();
     await lab.down();
-  }, 120_000);
+  }, patience(120_000));
 
   let first: any;
   let second: any;
@@ -66,20 +67,20 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
       expect(await waitForGuest(ipOf(vm), `${vm.name} to answer at ${ipOf(vm)}`)).toMatchObject({ hostname: vm.name });
     }
 
-    const ran = await until('the user data to have run', () => guestSsh(ipOf(first), key, 'cat /tmp/user-data-ran'), (r) => r.code === 0, 60_000);
+    const ran = await until('the user data to have run', () => guestSsh(ipOf(first), key, 'cat /tmp/user-data-ran'), (r) => r.code === 0, { within: 20_000 });
     expect(ran.stdout).toBe('user data ran on guest-1\n');
     expect(await sshLogin(ipOf(first), { password: 'password' })).toMatch(/^client-authentication: /);
     const otherKey = await newKey('not-this-vm');
     expect(await sshLogin(ipOf(first), otherKey)).toMatch(/^client-authentication: /);
     await ok('deleteSSHKeyPair', { name: otherKey.name });
-  }, 300_000);
+  }, patience(120_000));
 
   it('reboots: a new boot id, the same guest', async () => {
     const before = await waitForGuest(ipOf(first), 'the first guest');
     expect((await done('rebootVirtualMachine', { id: first.id })).virtualmachine.state).toBe('Running');
     const after = await waitForGuest(ipOf(first), 'the first guest to come back with a new boot id', (s) => s.bootId !== before.bootId);
     expect(after.hostname).toBe(first.name);
-  }, 240_000);
+  }, patience(90_000));
 
   it('stops (the guest powers off on ACPI), starts on the other host with what was written to its root disk, and takes a reset SSH key', async () => {
     const write = await guestSsh(ipOf(first), key, 'echo "written before the stop" > /data/kept && sync && cat /data/kept');
@@ -87,7 +88,7 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
     const booted = await waitForGuest(ipOf(first), 'the first guest');
 
     // Not forced: the guest's ACPI power button handler powers it off.
-    const stopped = await done('stopVirtualMachine', { id: first.id }, 180_000);
+    const stopped = await done('stopVirtualMachine', { id: first.id });
     expect(stopped.virtualmachine.state).toBe('Stopped');
 
     const newer = await newKey('guest-key-2');
@@ -103,19 +104,19 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
     expect((await guestSsh(ipOf(first), newer, 'cat /data/.mold/clean-shutdown')).stdout.trim()).toBe(booted.bootId);
     expect(await sshLogin(ipOf(first), key)).toMatch(/^client-authentication: /);
     first = started;
-  }, 300_000);
+  }, patience(120_000));
 
   it('shows a data volume attached live as a block device in the guest', async () => {
     const offering = (await ok('createDiskOffering', { name: 'one-gig', displaytext: 'one-gig', disksize: 1 })).diskoffering;
     const volume = (await done('createVolume', { name: 'data-1', zoneid: world.zoneId, diskofferingid: offering.id })).volume;
     expect((await done('attachVolume', { id: volume.id, virtualmachineid: second.id })).volume).toMatchObject({ virtualmachineid: second.id, deviceid: 1 });
     // /sys/block/vdb/size counts 512-byte sectors: 1 GiB.
-    const size = await until('vdb to show in the guest', () => guestSsh(ipOf(second), key, 'cat /sys/block/vdb/size'), (r) => r.code === 0, 60_000);
+    const size = await until('vdb to show in the guest', () => guestSsh(ipOf(second), key, 'cat /sys/block/vdb/size'), (r) => r.code === 0, { within: 20_000 });
     expect(size.stdout.trim()).toBe(String(2 ** 30 / 512));
     await done('detachVolume', { id: volume.id });
-    await until('vdb to leave the guest', () => guestSsh(ipOf(second), key, 'test -e /sys/block/vdb && echo present || echo gone'), (r) => r.stdout.trim() === 'gone', 60_000);
+    await until('vdb to leave the guest', () => guestSsh(ipOf(second), key, 'test -e /sys/block/vdb && echo present || echo gone'), (r) => r.stdout.trim() === 'gone', { within: 20_000 });
     await ok('deleteVolume', { id: volume.id });
-  }, 180_000);
+  }, patience(60_000));
 
   it('deploys a qcow2 with no OS (the user\'s image), and fails a corrupt qcow2\'s download with qemu-img\'s error, keeping no file', async () => {
     const broken = readFileSync(await guestImage());
@@ -137,7 +138,7 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
         })
       ).template[0].id as string;
     const settled = (id: string) =>
-      until(`template ${id} to download or fail`, async () => (await ok('listTemplates', { id, templatefilter: 'all' })).template[0], (t) => t.isready === true || /rror|fail|discarded/i.test(t.status ?? ''));
+      until(`template ${id} to download or fail`, async () => (await ok('listTemplates', { id, templatefilter: 'all' })).template[0], (t) => t.isready === true || /rror|fail|discarded/i.test(t.status ?? ''), { every: 250 });
     try {
       const [blankId, corruptId] = [await register('blank.qcow2'), await register('corrupt.qcow2')];
       const corrupt = await settled(corruptId);
@@ -153,7 +154,7 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
     } finally {
       server.close();
     }
-  }, 180_000);
+  }, patience(60_000));
 
   it('expunges the guests, leaving both hosts without domains', async () => {
     await Promise.all([first, second].map((vm) => done('destroyVirtualMachine', { id: vm.id, expunge: true })));
@@ -162,5 +163,5 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
       expect(names.trim()).toBe('');
     }
     expect(execFileSync('ls', [labInfo.primaryDir], { encoding: 'utf8' }).split('\n').filter((f) => f.includes(first.id) || f.includes(second.id))).toEqual([]);
-  }, 120_000);
+  }, patience(60_000));
 });

@@ -2,7 +2,7 @@
 // the lab network: its status page (hostname, boot id, uptime) and SSH as root. Only ever lab
 // addresses, which exist inside this machine.
 import { Client } from 'ssh2';
-import { until } from './vm-world.ts';
+import { until } from './wait.ts';
 
 export interface GuestStatus {
   hostname: string;
@@ -22,9 +22,12 @@ export async function guestStatus(ip: string): Promise<GuestStatus | string> {
   }
 }
 
-/** Waits until the guest at `ip` answers and `check` holds (a boot under software emulation takes a while). */
-export async function waitForGuest(ip: string, what: string, check: (s: GuestStatus) => boolean = () => true, timeoutMs = 180_000): Promise<GuestStatus> {
-  const seen = await until(what, () => guestStatus(ip), (s) => typeof s !== 'string' && check(s), timeoutMs);
+/**
+ * Waits until the guest at `ip` answers and `check` holds. `within`: what a boot under software
+ * emulation needs on a quiet machine (stretched by SLACK, as every wait of test/support/wait.ts).
+ */
+export async function waitForGuest(ip: string, what: string, check: (s: GuestStatus) => boolean = () => true, within = 60_000): Promise<GuestStatus> {
+  const seen = await until(what, () => guestStatus(ip), (s) => typeof s !== 'string' && check(s), { within, every: 250 });
   return seen as GuestStatus;
 }
 
