@@ -6,7 +6,7 @@
 // deleteHost. Needs root; skipped otherwise. The same commands against a played agent are in
 // test/integration/host-commands.test.ts.
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +20,7 @@ import { alive, labAt, type Lab } from '../lab/lab.ts';
 import { enrolAgent, startAgent, type RunningAgent } from '../support/agent.ts';
 import type { ApiClient } from '../support/client.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
+import { blankQcow2 } from '../support/vm-world.ts';
 import { patience, until, waitFor } from '../support/wait.ts';
 import { ok, refused, startWorld, unique, type World } from '../integration/identity-fixtures.ts';
 
@@ -60,7 +61,8 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
   let agent: RunningAgent | undefined;
   let server: Server;
   let serverUrl: string;
-  const image = randomBytes(256 * 1024);
+  // A real (empty) qcow2: the agent checks a QCOW2 download with qemu-img before keeping it.
+  const image = blankQcow2();
   const imageSha256 = createHash('sha256').update(image).digest('hex');
   let host1: any;
 
