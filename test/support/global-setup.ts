@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb.ts';
+import { patience } from './wait.ts';
 import { freePort } from '../../infra/local/ports.ts';
 import { withParentDeath } from '../../infra/local/processes.ts';
 import { sweepRun } from './sweep.ts';
@@ -25,6 +26,8 @@ export default async function setup() {
     }
   }
   // Not waited for: a run of unit tests alone need not wait for a JVM; runtimes wait until it answers.
+  // Its JVM's start stretches with the machine's load like any wait of the suite; the runtimes wait as long.
+  process.env.MOLD_DYNAMODB_WAIT_SECONDS ??= String(patience(60_000) / 1000);
   const dynamodb = startDynamoDbLocal(undefined, await freePort());
   dynamodb.ready.catch(() => {}); // a failure shows in every runtime that waits for it
   process.env.MOLD_TEST_DYNAMODB = dynamodb.endpoint;
