@@ -28,17 +28,17 @@ export function checkJava(): void {
 
 export interface DynamoDbLocal {
   endpoint: string;
-  /** Resolves once it answers; rejects if it exits or does not answer in time (dynamoDbWaitMs). */
+  /** Resolves once it answers; rejects if it exits or does not answer in time (MOLD_DYNAMODB_WAIT_SECONDS). */
   ready: Promise<void>;
   /** Ends it, ready or not. */
   stop(): Promise<void>;
 }
 
 /** How long a start waits for DynamoDB Local to answer: MOLD_DYNAMODB_WAIT_SECONDS, default a minute (a loaded machine's JVM may need more). */
-export const dynamoDbWaitMs = () => (Number(process.env.MOLD_DYNAMODB_WAIT_SECONDS) || 60) * 1000;
+const waitMs = () => (Number(process.env.MOLD_DYNAMODB_WAIT_SECONDS) || 60) * 1000;
 
 /** DynamoDB Local on `port`, keeping its data in `dataDir`, or in memory without one. */
-export function startDynamoDbLocal(dataDir: string | undefined, port: number, withinMs = dynamoDbWaitMs()): DynamoDbLocal {
+export function startDynamoDbLocal(dataDir: string | undefined, port: number): DynamoDbLocal {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   // -sharedDb keeps one database whatever credentials and region a client uses.
   const child = spawnDynamoDbLocal({ path: dataDir ?? null, port, sharedDb: true, stdio: 'pipe' });
@@ -56,7 +56,7 @@ export function startDynamoDbLocal(dataDir: string | undefined, port: number, wi
   const endpoint = `http://127.0.0.1:${port}`;
   const gone = new AbortController();
   child.once('exit', () => gone.abort());
-  const ready = Promise.race([untilServing(endpoint, 'DynamoDB Local did not start', gone.signal, withinMs), exited]);
+  const ready = Promise.race([untilServing(endpoint, 'DynamoDB Local did not start', gone.signal), exited]);
   ready.catch(() => child.kill('SIGKILL'));
   return {
     endpoint,
@@ -71,12 +71,12 @@ export function startDynamoDbLocal(dataDir: string | undefined, port: number, wi
 }
 
 /**
- * Resolves once the DynamoDB at `endpoint` answers; after `withinMs` (a minute unless MOLD_DYNAMODB_WAIT_SECONDS says otherwise), or once `cancel` is aborted, fails
+ * Resolves once the DynamoDB at `endpoint` answers; after a minute (MOLD_DYNAMODB_WAIT_SECONDS), or once `cancel` is aborted, fails
  * with `failure` and the last error.
  */
-export async function untilServing(endpoint: string, failure: string, cancel?: AbortSignal, withinMs = dynamoDbWaitMs()): Promise<void> {
+export async function untilServing(endpoint: string, failure: string, cancel?: AbortSignal): Promise<void> {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-  const deadline = Date.now() + withinMs;
+  const deadline = Date.now() + waitMs();
   try {
     for (;;) {
       try {

@@ -10,10 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb.ts';
-import { patience } from './wait.ts';
 import { freePort } from '../../infra/local/ports.ts';
 import { withParentDeath } from '../../infra/local/processes.ts';
 import { sweepRun } from './sweep.ts';
+import { patience } from './wait.ts';
 
 export default async function setup() {
   const run = randomUUID();

@@ -69,8 +69,8 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runnin
   let exitCode: number | null | undefined;
   void run.exited.then((code) => (exitCode = code));
   // A start takes seconds on a quiet machine (DynamoDB Local's JVM, when it has its own, ~7 s), but it is
-  // only waited for, never judged: the generous deadline lets a heavily shared machine through (the
-  // suite beside four other engineers' lab runs, load ~30 on two cores, needed over 60 s).
+  // only waited for, never judged: the generous deadline lets a heavily shared machine through (at a
+  // load average of ~30 on two cores, starts took over a minute).
   try {
     await waitFor('the runtime to be ready', () => {
       if (exitCode !== undefined) throw new Error(`the runtime exited (${exitCode}) before it was ready`);
