@@ -1,7 +1,7 @@
 // What the agent does on a KVM host over an open SSH connection: check libvirt and gather facts
 // (addHost, reconnectHost), manage its key in authorized_keys, set a password, gather the periodic
 // report. Each is one script in one SSH round trip.
-import type { HostFacts, HostReport } from '../shared/agent/protocol.ts';
+import type { HostFacts, HostReport, HostTarget } from '../shared/agent/protocol.ts';
 import { CommandFailure, failures } from './errors.ts';
 import {
   authorizedKeysScript,
@@ -14,6 +14,7 @@ import {
   parseSections,
   parseVirshVersion,
   sectionScript,
+  shellQuote,
   type Section,
 } from './parse.ts';
 import { who, type SshConnection } from './ssh.ts';
@@ -122,16 +123,38 @@ export async function setPassword(conn: SshConnection, username: string, passwor
   }
 }
 
-export const REPORT_SCRIPT = sectionScript({
+const REPORT_SECTIONS = {
   version: `${VIRSH} version`,
   meminfo: 'cat /proc/meminfo',
   loadavg: 'cat /proc/loadavg',
   list: `${VIRSH} list --all --uuid --name`,
   domstats: `${VIRSH} domstats --state`,
-});
+};
+export const REPORT_SCRIPT = sectionScript(REPORT_SECTIONS);
 
-export function reportFromOutput(hostId: string, output: string): HostReport {
+type PoolTarget = NonNullable<HostTarget['pools']>[number];
+
+/** The report script, with one `df` of each pool's path (pool0, pool1, …). */
+export function reportScript(pools: readonly PoolTarget[] = []): string {
+  if (pools.length === 0) return REPORT_SCRIPT;
+  const dfs = Object.fromEntries(pools.map((pool, i) => [`pool${i}`, `df -B1 --output=size,used -- ${shellQuote(pool.path)}`]));
+  return sectionScript({ ...REPORT_SECTIONS, ...dfs });
+}
+
+/** `df -B1 --output=size,used`: its figures line; undefined when df failed or said nothing usable. */
+export function parseDf(section: { output: string; code: number } | undefined): { capacityBytes: number; usedBytes: number } | undefined {
+  if (!section || section.code !== 0) return undefined;
+  const figures = section.output.trim().split('\n').at(-1)?.trim().split(/\s+/).map(Number);
+  if (!figures || figures.length !== 2 || figures.some((n) => !Number.isSafeInteger(n) || n < 0)) return undefined;
+  return { capacityBytes: figures[0]!, usedBytes: figures[1]! };
+}
+
+export function reportFromOutput(hostId: string, output: string, pools: readonly PoolTarget[] = []): HostReport {
   const s = parseSections(output);
+  const measured = pools.flatMap((pool, i) => {
+    const figures = parseDf(s[`pool${i}`]);
+    return figures ? [{ id: pool.id, ...figures }] : [];
+  });
   // A domain list that could not be read is not an empty one: the control plane would take every VM
   // on the host for stopped. Such a report says libvirtd is not answering.
   const problem =
@@ -148,10 +171,11 @@ export function reportFromOutput(hostId: string, output: string): HostReport {
     memoryFreeBytes: mem.freeBytes,
     loadAverage: parseLoadavg(s.loadavg?.output ?? ''),
     domains,
+    ...(measured.length > 0 && { pools: measured }),
   };
 }
 
-export async function gatherReport(conn: SshConnection, hostId: string, timeoutMs: number): Promise<HostReport> {
-  const r = await conn.exec(REPORT_SCRIPT, { timeoutMs });
-  return reportFromOutput(hostId, r.stdout + r.stderr);
+export async function gatherReport(conn: SshConnection, hostId: string, timeoutMs: number, pools: readonly PoolTarget[] = []): Promise<HostReport> {
+  const r = await conn.exec(reportScript(pools), { timeoutMs });
+  return reportFromOutput(hostId, r.stdout + r.stderr, pools);
 }

@@ -220,6 +220,6 @@ export function authorizedKeysScript(publicKeyLine: string | undefined, comment:
   ].join('\n');
 }
 
-function shellQuote(word: string): string {
+export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -76,7 +76,7 @@ export class Reporter {
     const t = target(h);
     try {
       const conn = await this.pool.get(t);
-      return await gatherReport(conn, h.hostId, timeoutMs);
+      return await gatherReport(conn, h.hostId, timeoutMs, h.pools);
     } catch (err) {
       // A command that timed out leaves a connection that may be dead: start afresh next time.
       this.pool.drop(t);

@@ -9,6 +9,7 @@ import { systemActor } from './bootstrap.ts';
 import { getHost, listHostRecords, nextStatus, updateHostRecord, type Host, type HostChanges } from './db/hosts.ts';
 import { getPod, getZone } from './db/infrastructure.ts';
 import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
+import { listStoragePools, PoolGone, recordPoolStats, type StoragePool } from './db/storage.ts';
 import { loadSettings, type Settings } from './settings.ts';
 import { syncVmPowerStates } from './vm-power-sync.ts';
 
@@ -45,7 +46,32 @@ export function transitionIfUnchanged(host: Host, transition: Transition, change
   return updateHostRecord(host.id, { ...changes, status: transition.to }, { status: host.status, lastpinged: host.lastpinged });
 }
 
-const hostTarget = (host: Host): HostTarget => ({ hostId: host.id, address: host.ipaddress, port: host.port ?? 22, username: host.username ?? 'root' });
+const hostTarget = (host: Host, pools: readonly StoragePool[] = []): HostTarget => {
+  const reached = pools.filter((pool) => reaches(host, pool)).map((pool) => ({ id: pool.id, path: pool.path }));
+  return { hostId: host.id, address: host.ipaddress, port: host.port ?? 22, username: host.username ?? 'root', ...(reached.length > 0 && { pools: reached }) };
+};
+
+/**
+ * Pools whose figures a host's report carries: shared mount points (the same storage from every
+ * host that mounts it; a Filesystem pool is each host's own disk, NFS and RBD are not measured yet).
+ */
+const measurable = (pool: StoragePool) => pool.type === 'SharedMountPoint' && pool.state !== 'Disabled';
+const reaches = (host: Host, pool: StoragePool) => pool.zoneId === host.zoneId && (pool.scope === 'ZONE' || pool.clusterId === host.clusterId);
+
+/**
+ * A healthy host's measure of its pools: bytes used always; the size only for a pool created
+ * without capacitybytes (upstream learns a shared mount point's size from its hosts), a given size
+ * stays what the operator said.
+ */
+async function recordPoolFigures(host: Host, entry: HostReport, pools: readonly StoragePool[]): Promise<void> {
+  for (const figures of entry.pools ?? []) {
+    const pool = pools.find((p) => p.id === figures.id);
+    if (!pool || !reaches(host, pool)) continue;
+    await recordPoolStats(pool.id, { usedBytes: figures.usedBytes, ...(pool.capacityfromhosts === true && { capacityBytes: figures.capacityBytes }) }).catch((error) => {
+      if (!(error instanceof PoolGone)) throw error;
+    });
+  }
+}
 
 /**
  * Takes an agent's report: each host it names that is this agent's gets the report's figures and, when
@@ -60,9 +86,11 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
   const ping = pingSettings(await loadSettings());
   const hosts = new Map((await listHostRecords({ zoneId: agent.zoneId })).filter((host) => host.agentId === agent.id).map((host) => [host.id, host]));
   const now = new Date();
+  const pools = (await listStoragePools({ zoneId: agent.zoneId })).filter(measurable);
   for (const entry of report.hosts) {
     const host = hosts.get(entry.hostId);
     if (!host) continue;
+    if (entry.reachable && entry.libvirtd !== false) await recordPoolFigures(host, entry, pools);
     const updated = await applyHostReport(host, entry, now, ping);
     if (updated) hosts.set(host.id, updated);
     else hosts.delete(host.id);
@@ -71,7 +99,7 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
   await syncVmPowerStates(report.hosts, hosts, ping, now.getTime());
   return {
     pingIntervalSeconds: ping.interval,
-    hosts: [...hosts.values()].filter((host) => host.status !== 'Removed').map(hostTarget),
+    hosts: [...hosts.values()].filter((host) => host.status !== 'Removed').map((host) => hostTarget(host, pools)),
   };
 }
 

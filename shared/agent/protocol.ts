@@ -14,6 +14,11 @@ export const hostTarget = z.object({
   address: z.string(),
   port: z.number().int().default(22),
   username: z.string(),
+  /**
+   * Report answers only: the shared mount point pools the host reaches, whose size and use the
+   * agent measures on it (upstream's hosts answer ModifyStoragePoolCommand with the pool's figures).
+   */
+  pools: z.array(z.object({ id: z.string(), path: z.string().max(4096) })).max(64).optional(),
 });
 export type HostTarget = z.infer<typeof hostTarget>;
 
@@ -287,6 +292,8 @@ export const hostReport = z.object({
   /** One-minute load average. */
   loadAverage: z.number().optional(),
   domains: z.array(domainReport).default([]),
+  /** The pools of the host's target as measured on it (df): bytes in all and bytes used. */
+  pools: z.array(z.object({ id: z.string(), capacityBytes: z.number().nonnegative(), usedBytes: z.number().nonnegative() })).max(64).optional(),
 });
 export type HostReport = z.infer<typeof hostReport>;
 

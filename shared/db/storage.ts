@@ -58,6 +58,8 @@ interface StoragePoolFields {
   provider: 'DefaultPrimary';
   managed: false;
   capacitybytes: number;
+  /** Created without capacitybytes: the hosts' reports set it (shared mount points). */
+  capacityfromhosts?: boolean;
   capacityiops?: number;
   disksizeallocated: number;
   disksizeused: number;
@@ -222,6 +224,8 @@ export async function updateStoragePool(pool: StoragePool, changes: PoolChanges,
     const allocatable = Math.floor(changes.capacitybytes * factor);
     if (pool.disksizeallocated > allocatable) throw new PoolFull(pool, 0, allocatable);
     set('capacitybytes', (fields.capacitybytes = changes.capacitybytes));
+    // A size the operator gives is kept: the hosts' reports no longer set it.
+    set('capacityfromhosts', (fields.capacityfromhosts = false));
     names['#allocated'] = 'disksizeallocated';
     values[':allocatable'] = allocatable;
     conditions.push('#allocated <= :allocatable');

@@ -101,6 +101,11 @@ export interface Volume {
 }
 
 export const vmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'VM' });
+/**
+ * What is left of an expunged VM: upstream keeps the row (removed set), so its id still names a VM
+ * that list commands answer with an empty list rather than refuse as unknown.
+ */
+export const removedVmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'REMOVED' });
 export const volumeKey = (id: string) => ({ pk: `VOLUME#${id}`, sk: 'VOLUME' });
 const VM_LISTING = 'VMS';
 const VOLUME_LISTING = 'VOLUMES';
@@ -497,6 +502,7 @@ export async function deleteVmRecords(id: string): Promise<boolean> {
       new TransactWriteCommand({
         TransactItems: [
           { Delete: { TableName: tableName(), Key: vmKey(id) } },
+          { Put: { TableName: tableName(), Item: { ...removedVmKey(id), removed: new Date().toISOString(), accountId: vm.accountId } } },
           ...[...volumeIds].map((volumeId) => ({ Delete: { TableName: tableName(), Key: volumeKey(volumeId) } })),
         ] as never,
       }),

@@ -253,9 +253,11 @@ describe('login sessions', () => {
       firstname: 'alice',
       lastname: 'Tester',
       type: '0',
+      timezoneoffset: '0.0',
       registered: 'false',
       sessionkey: expect.stringMatching(/^[A-Za-z0-9_-]{20,}$/),
       is2faenabled: 'false',
+      is2faverified: 'false',
     });
     const cookies = headers.getSetCookie();
     expect(cookies.find((c) => c.startsWith('JSESSIONID='))).toMatch(new RegExp(`^JSESSIONID=${login.sessionkey};.*HttpOnly`));

@@ -108,6 +108,29 @@ describe('heartbeats and host state', () => {
     expect(await statusEvents(silent)).toEqual([]);
   });
 
+  it('learns a shared mount point pool’s size from the hosts when it was created without one; a given size stays', async () => {
+    const create = async (capacitybytes?: number) =>
+      ok(
+        await admin.call('createStoragePool', {
+          zoneid: zone.id, podid: pod.id, clusterid: cluster.id, name: unique('smp'), url: `SharedMountPoint:///mnt/${unique('smp')}`,
+          ...(capacitybytes !== undefined && { capacitybytes }),
+        }),
+        'createStoragePool',
+      ).storagepool;
+    const measured = await create();
+    const given = await create(50 * GiB);
+    expect(measured.disksizetotal).toBe(0);
+    // The report's answer names the pools each host is to measure.
+    const answer = await recordReport(agent, { version: '0.1.0', hosts: [healthy(silent), healthy(lost)] });
+    const targetOfSilent = answer.hosts.find((h) => h.hostId === silent.id)!;
+    expect(targetOfSilent.pools).toEqual(expect.arrayContaining([{ id: measured.id, path: measured.path }, { id: given.id, path: given.path }]));
+    const figures = { capacityBytes: 100 * GiB, usedBytes: 3 * GiB };
+    await recordReport(agent, { version: '0.1.0', hosts: [{ ...healthy(silent), pools: [{ id: measured.id, ...figures }, { id: given.id, ...figures }] }, healthy(lost)] });
+    const pool = async (id: string) => ok(await admin.call('listStoragePools', { id }), 'listStoragePools').storagepool[0];
+    expect(await pool(measured.id)).toMatchObject({ disksizetotal: 100 * GiB, disksizeused: 3 * GiB });
+    expect(await pool(given.id)).toMatchObject({ disksizetotal: 50 * GiB, disksizeused: 3 * GiB });
+  });
+
   it('ignores hosts of another agent (and unknown ids) in a report', async () => {
     const record = (await getHost(others.id))!;
     const response = await recordReport(agent, { version: '0.1.0', hosts: [healthy(others), { ...healthy(silent), hostId: randomUUID() }] });

@@ -194,6 +194,9 @@ describe('the life of a VM through the agent', () => {
     expect(expungeVm.payload).toEqual({ host: { hostId: host.id, address: host.ipaddress, port: 22, username: 'root' }, name: spec.name, files: [spec.disks[0].path, `${POOL_PATH}/${deploy.id}-config.iso`] });
     expect((await admin.waitForJob(expunge.jobid)).jobresult).toEqual({ success: true });
     expect(await getVmConsistent(deploy.id)).toBeUndefined();
+    // Its id still names a VM, as upstream's removed row does: listed, it answers an empty list.
+    expect(ok(await admin.call('listVirtualMachines', { id: deploy.id }), 'listVirtualMachines')).toEqual({});
+    refused(await admin.call('listVirtualMachines', { id: randomUUID() }), 'listVirtualMachines', 431, /entity not found|Unable to execute API command/);
     expect(await addressCount()).toBe(before.addresses);
     expect(await accountCounts(alice)).toEqual(before.counts);
     const events = ok(await admin.call('listEvents', { listall: true, resourceid: deploy.id, resourcetype: 'VirtualMachine', pagesize: -1 }), 'listEvents').event ?? [];

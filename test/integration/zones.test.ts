@@ -259,7 +259,7 @@ describe('zones, pods and clusters', () => {
       zone = await makeZone();
     });
 
-    it('creates a pod, Disabled, with upstream’s PodResponse and records POD.CREATE', async () => {
+    it('creates a pod, Enabled unless told otherwise (upstream’s default), with upstream’s PodResponse and records POD.CREATE', async () => {
       const name = unique('pod');
       const answer = await admin.call('createPod', { zoneid: zone.id, name, gateway: '192.168.1.1', netmask: '255.255.255.0', startip: '192.168.1.100', endip: '192.168.1.150' });
       expect(Object.keys(answer.body)).toEqual(['createpodresponse']);
@@ -275,7 +275,7 @@ describe('zones, pods and clusters', () => {
         endip: ['192.168.1.150'],
         forsystemvms: ['0'],
         vlanid: ['untagged'],
-        allocationstate: 'Disabled',
+        allocationstate: 'Enabled',
         hasannotations: false,
       });
       expect((await eventsOf('POD.CREATE')).some((e: any) => e.description.includes(name))).toBe(true);
@@ -321,8 +321,8 @@ describe('zones, pods and clusters', () => {
     it('lists pods with filters and paging', async () => {
       const z = await makeZone();
       const tag = unique('lp');
-      const p1 = await makePod(z.id, { name: `${tag}-1`, gateway: '10.1.0.1', startip: '10.1.0.10', endip: '10.1.0.11' });
-      const p2 = await makePod(z.id, { name: `${tag}-2`, gateway: '10.2.0.1', startip: '10.2.0.10', endip: '10.2.0.11', allocationstate: 'Enabled' });
+      const p1 = await makePod(z.id, { name: `${tag}-1`, gateway: '10.1.0.1', startip: '10.1.0.10', endip: '10.1.0.11', allocationstate: 'Disabled' });
+      const p2 = await makePod(z.id, { name: `${tag}-2`, gateway: '10.2.0.1', startip: '10.2.0.10', endip: '10.2.0.11' });
       const list = async (params: Record<string, string | number>) => ok(await admin.call('listPods', params), 'listPods');
       expect((await list({ zoneid: z.id })).pod.map((p: any) => p.id)).toEqual([p1.id, p2.id]);
       expect((await list({ id: p2.id })).pod).toEqual([p2]);
@@ -371,7 +371,7 @@ describe('zones, pods and clusters', () => {
       pod = await makePod(zone.id);
     });
 
-    it('adds a KVM cluster, Disabled, answered as upstream’s list of one, and records CLUSTER.CREATE', async () => {
+    it('adds a KVM cluster, Enabled unless told otherwise (upstream’s default), answered as upstream’s list of one, and records CLUSTER.CREATE', async () => {
       const name = unique('cluster');
       const answer = await admin.call('addCluster', { zoneid: zone.id, podid: pod.id, clustername: name, hypervisor: 'KVM', clustertype: 'CloudManaged' });
       expect(Object.keys(answer.body)).toEqual(['addclusterresponse']);
@@ -388,7 +388,7 @@ describe('zones, pods and clusters', () => {
             zonename: zone.name,
             hypervisortype: 'KVM',
             clustertype: 'CloudManaged',
-            allocationstate: 'Disabled',
+            allocationstate: 'Enabled',
             managedstate: 'Managed',
             cpuovercommitratio: '1.0',
             memoryovercommitratio: '1.0',
@@ -428,8 +428,8 @@ describe('zones, pods and clusters', () => {
       const z = await makeZone();
       const p = await makePod(z.id);
       const tag = unique('lc');
-      const c1 = await makeCluster(z.id, p.id, { clustername: `${tag}-1` });
-      const c2 = await makeCluster(z.id, p.id, { clustername: `${tag}-2`, allocationstate: 'Enabled', arch: 'aarch64' });
+      const c1 = await makeCluster(z.id, p.id, { clustername: `${tag}-1`, allocationstate: 'Disabled' });
+      const c2 = await makeCluster(z.id, p.id, { clustername: `${tag}-2`, arch: 'aarch64' });
       const list = async (params: Record<string, string | number>) => ok(await admin.call('listClusters', params), 'listClusters');
       expect((await list({ zoneid: z.id })).cluster.map((c: any) => c.id)).toEqual([c1.id, c2.id]);
       expect((await list({ podid: p.id, allocationstate: 'Enabled' })).cluster.map((c: any) => c.id)).toEqual([c2.id]);

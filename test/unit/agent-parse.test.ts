@@ -1,7 +1,7 @@
 // The agent reads virsh's and /proc's text (samples captured from the lab's hosts: Debian 12, libvirt
 // 9.0.0, QEMU 7.2) and CloudStack's checksum notation.
 import { describe, expect, it } from 'vitest';
-import { factsFromOutput, libvirtProblem, reportFromOutput } from '../../agent/host.ts';
+import { factsFromOutput, libvirtProblem, reportFromOutput, reportScript } from '../../agent/host.ts';
 import {
   authorizedKeysScript,
   formatChecksum,
@@ -236,6 +236,23 @@ describe('reports', () => {
     const r = reportFromOutput('h-2', out);
     expect(r).toMatchObject({ hostId: 'h-2', reachable: true, libvirtd: false, domains: [], loadAverage: 1 });
     expect(r.error).toMatch(/^libvirt is not running/);
+  });
+
+  it('measures each pool it is given with df; a pool df cannot read is left out', () => {
+    const pools = [
+      { id: 'p-1', path: '/mnt/shared' },
+      { id: 'p-2', path: "/mnt/it's gone" },
+    ];
+    expect(reportScript(pools)).toContain("df -B1 --output=size,used -- '/mnt/it'\\''s gone'");
+    const out =
+      section('version', VERSION) +
+      section('meminfo', MEMINFO) +
+      section('loadavg', '0 0 0 1/1 1\n') +
+      section('list', '') +
+      section('domstats', '') +
+      section('pool0', '       1B-blocks        Used\n   105089261568  3221225472\n') +
+      section('pool1', "df: '/mnt/it's gone': No such file or directory\n", 1);
+    expect(reportFromOutput('h-4', out, pools).pools).toEqual([{ id: 'p-1', capacityBytes: 105089261568, usedBytes: 3221225472 }]);
   });
 
   it('does not report an unreadable domain list as an empty one', () => {

@@ -96,7 +96,7 @@ const addClusterCommand = defineCommand({
     const hypervisor = checkHypervisor(params.hypervisor);
     const clustertype = checkClusterType(params.clustertype);
     const arch = checkArch(params.arch) ?? 'x86_64';
-    const state = allocationState(params.allocationstate) ?? 'Disabled';
+    const state = allocationState(params.allocationstate) ?? 'Enabled';
     const siblings = await listClusters({ zoneId: zone.id, podId: pod.id });
     if (siblings.some((c) => c.name.toLowerCase() === params.clustername.toLowerCase())) throw duplicateCluster(params.clustername, pod);
     const cluster = await createCluster(pod, {

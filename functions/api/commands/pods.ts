@@ -90,7 +90,7 @@ const createPodCommand = defineCommand({
     const inZone = await listPods({ zoneId: zone.id });
     if (inZone.some((pod) => pod.name.toLowerCase() === params.name.toLowerCase())) throw duplicatePod(params.name, zone);
     const addressing = checkPodAddressing(params, inZone);
-    const state = allocationState(params.allocationstate) ?? 'Disabled';
+    const state = allocationState(params.allocationstate) ?? 'Enabled';
     const pod = await createPod(zone, { name: params.name, allocationstate: state, ...addressing }).catch((error) => {
       if (error instanceof NameInUse) throw duplicatePod(params.name, zone);
       if (error instanceof Gone) throw new InvalidParameter('Please specify a valid zone.');

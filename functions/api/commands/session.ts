@@ -95,9 +95,11 @@ const login = definePublicCommand({
         lastname: user.lastname,
         type: String(ACCOUNT_TYPE[caller.account.roleType]),
         ...(user.timezone && { timezone: user.timezone }),
+        timezoneoffset: timezoneOffset(user.timezone),
         registered: 'false',
         sessionkey: session.sessionkey,
         is2faenabled: 'false',
+        is2faverified: 'false',
         issuerfor2fa: 'Mold',
         providerfor2fa: 'none',
       },
@@ -105,6 +107,26 @@ const login = definePublicCommand({
     };
   },
 });
+
+/**
+ * The user's offset from UTC now, in hours, as upstream's Java Float.toString writes it ("0.0", "5.5",
+ * "-4.0"): the UI parses it as JSON right after login and never loads without it.
+ */
+export function timezoneOffset(timezone: string | undefined, at = new Date()): string {
+  let hours = 0;
+  if (timezone) {
+    try {
+      const part = new Intl.DateTimeFormat('en-US', { timeZone: timezone, timeZoneName: 'longOffset' })
+        .formatToParts(at)
+        .find((p) => p.type === 'timeZoneName')?.value;
+      const match = part?.match(/GMT([+-])(\d{2}):(\d{2})/);
+      if (match) hours = (match[1] === '-' ? -1 : 1) * (Number(match[2]) + Number(match[3]) / 60);
+    } catch {
+      // An id Intl doesn't know: upstream's TimeZone.getTimeZone falls back to GMT.
+    }
+  }
+  return Number.isInteger(hours) ? hours.toFixed(1) : String(hours);
+}
 
 /**
  * Upstream's count of failed logins in a row per user: at incorrect.login.attempts.allowed the user

@@ -259,7 +259,8 @@ const createStoragePoolCommand = defineCommand({
     }
     checkZoneUsable(zone, caller);
     const location = parsePoolUrl(api, params.url);
-    const capacitybytes = checkBytes(api, 'capacitybytes', params.capacitybytes, false) ?? 0;
+    const givenBytes = checkBytes(api, 'capacitybytes', params.capacitybytes, false);
+    const capacitybytes = givenBytes ?? 0;
     const capacityiops = checkBytes(api, 'capacityiops', params.capacityiops, true);
     // Upstream's words; a zone-wide pool has no pod (id=null).
     const inUse = (podId: string | undefined) => new InvalidParameter(`Storage pool ${params.url} already in use by another pod (id=${podId ?? 'null'})`);
@@ -279,6 +280,8 @@ const createStoragePoolCommand = defineCommand({
       tags: params.tags ? splitTags(params.tags) : [],
       istagarule: Boolean(params.istagarule),
       capacitybytes,
+      // Without a size, a shared mount point's is what its hosts measure (until then 0: nothing fits).
+      ...(givenBytes === undefined && location.type === 'SharedMountPoint' && { capacityfromhosts: true }),
       ...(capacityiops !== undefined && { capacityiops }),
     }).catch(async (error) => {
       if (error instanceof PathInUse) throw inUse(error.poolId ? (await getStoragePool(error.poolId))?.podId : undefined);

@@ -21,7 +21,7 @@ import { getItems } from '../../../shared/db/items.ts';
 import { networkKeys, type Network } from '../../../shared/db/networks.ts';
 import { offeringKey, type ServiceOffering } from '../../../shared/db/offerings.ts';
 import { templateKey, type Template } from '../../../shared/db/templates.ts';
-import { itemOf, listVmRecordsWith, VM_STATES, vmKey, type VirtualMachine } from '../../../shared/db/vms.ts';
+import { itemOf, listVmRecordsWith, removedVmKey, VM_STATES, vmKey, type VirtualMachine } from '../../../shared/db/vms.ts';
 import { ALL_ROLES, type Caller, defineCommand } from '../command.ts';
 import { matchesKeyword, page } from '../paging.ts';
 import { isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
@@ -347,9 +347,14 @@ async function refuseUnknownEntities(params: Record<string, any>): Promise<void>
   add('userid', params.userid, identityKey.user);
   if (checks.length === 0) return;
   const found = await getItems<(Record<string, unknown> | undefined)[]>(checks.slice(0, 100).map((c) => c.key) as never);
-  checks.slice(0, 100).forEach((check, index) => {
-    if (!found[index]) throw noSuchEntity(API, check.name, check.value);
-  });
+  const missing = checks.slice(0, 100).filter((_, index) => !found[index]);
+  // An expunged VM's id still names a VM (upstream keeps its row): listed, it answers nothing.
+  const vmIds = missing.filter((check) => check.name === 'id' || check.name === 'ids');
+  const removed = vmIds.length > 0 ? await getItems<(Record<string, unknown> | undefined)[]>(vmIds.map((c) => removedVmKey(c.value.toLowerCase())) as never) : [];
+  for (const check of missing) {
+    const index = vmIds.indexOf(check);
+    if (index < 0 || !removed[index]) throw noSuchEntity(API, check.name, check.value);
+  }
 }
 
 export const vmListCommands = [listVirtualMachinesCommand];
