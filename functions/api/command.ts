@@ -65,6 +65,8 @@ export interface CommandDefinition<S extends z.ZodRawShape = z.ZodRawShape> {
   roles: readonly RoleType[];
   /** Async commands return a jobid and finish through queryAsyncJobResult. */
   isasync?: boolean;
+  /** The answer's envelope when upstream's command names it otherwise (its getCommandName); else `<name>response`. */
+  responseName?: string;
   /** Read-only commands record no event and are the only ones read-only roles reach by default. */
   handler: (context: CommandContext<z.output<z.ZodObject<S>>>) => Promise<CommandResult>;
 }

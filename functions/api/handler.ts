@@ -59,7 +59,7 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
       const actor = actorOf(caller);
       for (const recorded of result.events) await recordEvent(actor, recorded);
     }
-    const response = renderResponse(`${command.name.toLowerCase()}response`, result.body, format);
+    const response = renderResponse(('responseName' in command && command.responseName) || `${command.name.toLowerCase()}response`, result.body, format);
     slow.done(response.statusCode);
     return result.cookies ? { ...response, cookies: result.cookies } : response;
   } catch (error) {

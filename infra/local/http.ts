@@ -10,6 +10,7 @@ import type { FunctionName } from '../functions.ts';
 import { LOCAL_ACCOUNT } from './aws-local.ts';
 import { invokeLocal } from './lambda.ts';
 import { BodyTooLarge, readBody } from './stepfunctions/server.ts';
+import { serveUi } from './ui.ts';
 
 /**
  * How large a request the stand-in takes. Far more than API Gateway's 10,240 bytes of request line and
@@ -36,10 +37,12 @@ export function notReadyListener(_request: IncomingMessage, response: ServerResp
   response.end(JSON.stringify({ message: 'Service Unavailable' }));
 }
 
-export function apiGatewayListener() {
+/** `uiDir`: a CloudStack UI build to serve at /client/ (MOLD_UI_DIR), as a bucket behind the API's domain would. */
+export function apiGatewayListener(uiDir?: string) {
   return async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const route = ROUTES.find((r) => r.pattern.test(url.pathname));
+    if (!route && uiDir && serveUi(uiDir, request, response, url.pathname)) return;
     if (!route) {
       response.writeHead(404, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ message: 'Not Found' }));

@@ -9,9 +9,11 @@ const host = process.env.MOLD_HOST ?? '127.0.0.1';
 const dataDir = process.env.MOLD_DATA_DIR ?? join(REPO_ROOT, '.mold');
 // Colon-separated folders of ASL files; tests add fixture machines beside the real ones.
 const statemachinesDirs = process.env.MOLD_STATEMACHINES_DIRS?.split(':').filter(Boolean);
+// A CloudStack web UI build (its dist/ folder) to serve at /client/; Mold contains none (README).
+const uiDir = process.env.MOLD_UI_DIR || undefined;
 
 try {
-  const runtime = await startLocalRuntime({ port, host, dataDir, statemachinesDirs });
+  const runtime = await startLocalRuntime({ port, host, dataDir, statemachinesDirs, uiDir });
   const lines = [
     'Mold local runtime',
     `  API             ${runtime.apiUrl}`,
@@ -21,6 +23,7 @@ try {
     `  Step Functions  ${runtime.endpoints.sfn}`,
     `  STS stand-in    ${runtime.endpoints.sts}`,
     `  Data            ${dataDir}`,
+    ...(uiDir ? [`  Web UI          ${runtime.apiUrl.replace(/api$/, '')}  (${uiDir})`] : []),
   ];
   if (runtime.newCredentials) {
     const c = runtime.newCredentials;

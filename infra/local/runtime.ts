@@ -35,6 +35,8 @@ export interface LocalRuntimeOptions {
   port: number;
   host: string;
   dataDir: string;
+  /** A CloudStack web UI build (its dist/) to serve at /client/. */
+  uiDir?: string;
   statemachinesDirs?: string[];
 }
 
@@ -133,7 +135,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     stops.push(() => clearInterval(sweeper));
 
     apiServer.removeAllListeners('request');
-    apiServer.on('request', apiGatewayListener());
+    apiServer.on('request', apiGatewayListener(options.uiDir));
     const apiUrl = `http://${options.host}:${apiPort}/client/api`;
     const runtimeFile = join(options.dataDir, 'runtime.json');
     writePrivateFile(runtimeFile, `${JSON.stringify({ pid: process.pid, apiUrl, endpoints, stateMachines, table: TABLE_NAME }, null, 2)}\n`);

@@ -5,8 +5,9 @@
 // form. listIdps (SAML) and forgotPassword stay unlisted: upstream without those plugins enabled
 // refuses them too, and the UI treats that refusal as "not offered" (docs/ui.md).
 import { listParams, param } from '../../../shared/cloudstack/params.ts';
-import { definePublicCommand } from '../command.ts';
+import { ALL_ROLES, defineCommand, definePublicCommand } from '../command.ts';
 import { listResponse } from '../paging.ts';
+import { noSuchEntity } from '../validate.ts';
 
 const listGuiThemes = definePublicCommand({
   public: true,
@@ -41,4 +42,29 @@ const listOauthProvider = definePublicCommand({
   handler: async ({ params, settings }) => ({ body: listResponse('oauthprovider', [], params, settings, (provider) => provider) }),
 });
 
-export const loginPageCommands = [listGuiThemes, listOauthProvider];
+/**
+ * Right after login the UI asks for the LDAP configurations and, should the call fail before its
+ * listApis answer arrives, abandons the login. Mold authenticates no one through LDAP: the list is
+ * empty, under upstream's own envelope name (LdapListConfigurationCmd's getCommandName).
+ */
+const listLdapConfigurations = defineCommand({
+  name: 'listLdapConfigurations',
+  since: '4.2.0',
+  description: 'Lists all LDAP configurations. Mold: LDAP authentication is not offered, so the list is empty.',
+  responseName: 'ldapconfigurationresponse',
+  params: {
+    hostname: param.string('Hostname').optional(),
+    port: param.integer('Port').optional(),
+    domainid: param.uuid('Linked domain').optional(),
+    id: param.uuid('list ldap configuration by ID; when passed, all other parameters are ignored').optional(),
+    listall: param.boolean('If set to true, and no domainid specified, list all LDAP configurations irrespective of the linked domain').optional(),
+    ...listParams,
+  },
+  roles: ALL_ROLES,
+  handler: async ({ params, settings }) => {
+    if (params.id !== undefined) throw noSuchEntity('listLdapConfigurations', 'id', params.id);
+    return { body: listResponse('LdapConfiguration', [], params, settings, (configuration) => configuration) };
+  },
+});
+
+export const loginPageCommands = [listGuiThemes, listOauthProvider, listLdapConfigurations];
