@@ -323,3 +323,23 @@ describe('listVirtualMachines: refusals', () => {
     );
   });
 });
+
+describe('listVirtualMachinesMetrics and listVolumesMetrics', () => {
+  it('answer the listing’s rows with upstream’s metrics figures, to the same callers', async () => {
+    const plain = (await list(userA.client, { id: vms.a1.id })).virtualmachine[0];
+    const metrics = ok(await userA.client.call('listVirtualMachinesMetrics', { id: vms.a1.id }), 'listVirtualMachinesMetrics');
+    expect(metrics).toEqual({ count: 1, virtualmachine: [{ ...plain, ipaddress: '10.30.0.10', cputotal: '3.0 Ghz', memorytotal: '1.00 GiB' }] });
+    // The same scope as the listing: another user's VM is not there.
+    expect(ok(await userB.client.call('listVirtualMachinesMetrics', { id: vms.a1.id }), 'listVirtualMachinesMetrics')).toEqual({});
+    const volumes = ok(await userA.client.call('listVolumes', {}), 'listVolumes').volume ?? [];
+    const volumeMetrics = ok(await userA.client.call('listVolumesMetrics', {}), 'listVolumesMetrics').volume ?? [];
+    expect(volumeMetrics.length).toBe(volumes.length);
+    for (const [index, volume] of volumes.entries()) {
+      expect(volumeMetrics[index]).toEqual({
+        ...volume,
+        sizegb: `${(volume.size / 1024 ** 3).toFixed(2)} GiB`,
+        ...(volume.storagetype && { storagetype: `${volume.storagetype[0].toUpperCase()}${volume.storagetype.slice(1)} (${volume.type})` }),
+      });
+    }
+  });
+});

@@ -1,0 +1,58 @@
+// What clients ask that Mold answers for features it lacks, as upstream answers them when none are
+// there: the login page's calls without a session, the LDAP configurations under upstream's envelope
+// name, system VMs, and the public address and NAT rule listings libcloud's list_nodes reads.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, type ApiClient } from '../support/client.ts';
+import { noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
+
+describe('answers clients rely on', () => {
+  let world: World;
+  let admin: ApiClient;
+  let zone: any;
+
+  beforeAll(async () => {
+    world = await startWorld();
+    admin = world.admin;
+    zone = ok(await admin.call('createZone', { name: unique('cz'), networktype: 'Advanced', dns1: '192.0.2.53' }), 'createZone').zone;
+  });
+  afterAll(async () => {
+    await world?.runtime.stop();
+  });
+
+  it('answers the login page without a session: themes and OAuth providers empty; listIdps and forgotPassword 401', async () => {
+    for (const [command, envelope] of [['listGuiThemes', 'listguithemesresponse'], ['listOauthProvider', 'listoauthproviderresponse']]) {
+      const answer = await send(world.runtime.apiUrl, [['command', command], ['response', 'json']], 'GET');
+      expect(answer.status).toBe(200);
+      expect(answer.body).toEqual({ [envelope]: {} });
+    }
+    for (const command of ['listIdps', 'forgotPassword']) {
+      expect((await send(world.runtime.apiUrl, [['command', command], ['response', 'json']], 'POST')).status).toBe(401);
+    }
+  });
+
+  it('lists no LDAP configurations, under upstream’s ldapconfigurationresponse', async () => {
+    const answer = await admin.call('listLdapConfigurations', {});
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ ldapconfigurationresponse: {} });
+  });
+
+  it('lists no system VMs, refusing ids that name nothing', async () => {
+    expect(ok(await admin.call('listSystemVms', { zoneid: zone.id }), 'listSystemVms')).toEqual({});
+    const missing = randomUUID();
+    refused(await admin.call('listSystemVms', { zoneid: missing }), 'listSystemVms', 431, noEntity('listsystemvms', 'zoneid', missing));
+    refused(await admin.call('listSystemVms', { id: missing }), 'listSystemVms', 431, noEntity('listsystemvms', 'id', missing));
+  });
+
+  it('lists no public addresses or NAT rules on shared networks, refusing ids that name nothing', async () => {
+    for (const command of ['listPublicIpAddresses', 'listPortForwardingRules', 'listIpForwardingRules']) {
+      expect(ok(await admin.call(command, {}), command)).toEqual({});
+      expect(ok(await admin.call(command, { listall: true, page: 1, pagesize: 10 }), command)).toEqual({});
+      const missing = randomUUID();
+      refused(await admin.call(command, { id: missing }), command, 431, noEntity(command.toLowerCase(), 'id', missing));
+    }
+    expect(ok(await admin.call('listPublicIpAddresses', { zoneid: zone.id, allocatedonly: false }), 'listPublicIpAddresses')).toEqual({});
+    const missing = randomUUID();
+    refused(await admin.call('listPublicIpAddresses', { zoneid: missing }), 'listPublicIpAddresses', 431, noEntity('listpublicipaddresses', 'zoneid', missing));
+  });
+});
