@@ -24,6 +24,8 @@ describe.skipIf(!available)("libcloud's CloudStack driver", () => {
     zoneName = unique('lczone');
     const zone = ok(await admin.call('createZone', { name: zoneName, networktype: 'Advanced', dns1: '192.0.2.53', internaldns1: '192.0.2.53' }), 'createZone').zone;
     ok(await admin.call('updateZone', { id: zone.id, allocationstate: 'Enabled' }), 'updateZone');
+    // libcloud's list_sizes reads `serviceoffering` without a default: it needs one to exist.
+    ok(await admin.call('createServiceOffering', { name: unique('lcsize'), displaytext: 'Small', cpunumber: 1, cpuspeed: 1000, memory: 512 }), 'createServiceOffering');
   });
   afterAll(async () => {
     await runtime?.stop();
