@@ -37,8 +37,11 @@ describe('answers clients rely on', () => {
     expect(answer.body).toEqual({ ldapconfigurationresponse: {} });
   });
 
-  it('lists no system VMs, refusing ids that name nothing', async () => {
+  it('lists no system VMs and no routers, refusing ids that name nothing', async () => {
     expect(ok(await admin.call('listSystemVms', { zoneid: zone.id }), 'listSystemVms')).toEqual({});
+    expect(ok(await admin.call('listRouters', { zoneid: zone.id, listall: true }), 'listRouters')).toEqual({});
+    const nothing = randomUUID();
+    refused(await admin.call('listRouters', { networkid: nothing }), 'listRouters', 431, noEntity('listrouters', 'networkid', nothing));
     const missing = randomUUID();
     refused(await admin.call('listSystemVms', { zoneid: missing }), 'listSystemVms', 431, noEntity('listsystemvms', 'zoneid', missing));
     refused(await admin.call('listSystemVms', { id: missing }), 'listSystemVms', 431, noEntity('listsystemvms', 'id', missing));
