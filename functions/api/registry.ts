@@ -29,9 +29,10 @@ import { vmListCommands } from './commands/vms-list.ts';
 import { vmCommands } from './commands/vms.ts';
 import { volumeCommands } from './commands/volumes.ts';
 import { vmEditCommands } from './commands/vms-edit.ts';
+import { vmMigrateCommands } from './commands/vms-migrate.ts';
 import { consoleCommands } from './commands/console.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...vmMigrateCommands, ...consoleCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

@@ -17,7 +17,7 @@ import {
   type CandidateHost,
   type CandidatePool,
   type Placement,
-  type PlacementRequest,
+  type PlanResult,
 } from '../placement.ts';
 import { loadSettings, settingsFor, type Settings } from '../settings.ts';
 import { getAffinityGroup } from './affinity-groups.ts';
@@ -187,6 +187,10 @@ export interface DeploymentRequest {
   settings?: Settings;
   /** For tests: the random numbers of the random algorithms. */
   random?: () => number;
+  /** The InsufficientCapacity text when no host holds (upstream's deploy text by default). */
+  noHostText?: string;
+  /** Writes that must hold with the host's reservation, in one transaction. */
+  coupled?: readonly CoupledWrite[];
 }
 
 /** What planAndReserve holds for the VM; give it back with releaseReservation. */
@@ -209,24 +213,38 @@ function failedItems(error: unknown): { conflict: boolean; conditions: boolean[]
   return { conflict: reasons.some((r) => r.Code === 'TransactionConflict'), conditions: reasons.map((r) => r.Code === 'ConditionalCheckFailed') };
 }
 
+/**
+ * A write that must hold in the same transaction as a host's reservation (the VM's record of where
+ * it goes). When its condition fails, the whole placement stops with `abort`'s error.
+ */
+export interface CoupledWrite {
+  item: (host: Placement['host']) => Record<string, unknown>;
+  abort: () => Error;
+}
+
 /** Reserves the host (and a pool when the placement has some); which pool held, or false. */
-async function reservePlacement(placement: Placement, cpuMhz: number, memoryBytes: number, diskBytes: number): Promise<{ pool?: CandidatePool } | false> {
+async function reservePlacement(placement: Placement, cpuMhz: number, memoryBytes: number, diskBytes: number, coupled: readonly CoupledWrite[] = []): Promise<{ pool?: CandidatePool } | false> {
   const caps = { cpuMhz: placement.cpuCapacity, memoryBytes: placement.memoryCapacity };
-  if (diskBytes <= 0) return (await reserveHostCapacity(placement.host.id, cpuMhz, memoryBytes, caps)) ? {} : false;
-  for (const candidate of placement.pools) {
+  if (diskBytes <= 0 && coupled.length === 0) return (await reserveHostCapacity(placement.host.id, cpuMhz, memoryBytes, caps)) ? {} : false;
+  const pools: (CandidatePool | undefined)[] = diskBytes > 0 ? placement.pools : [undefined];
+  for (const candidate of pools) {
     for (let attempt = 0; attempt < 20; attempt++) {
+      const items = [
+        { Update: reserveHostItem(placement.host.id, cpuMhz, memoryBytes, caps) },
+        ...(candidate ? [reservePoolItem(candidate.pool as StoragePool, diskBytes, candidate.factor)] : []),
+        ...coupled.map((c) => c.item(placement.host)),
+      ];
       try {
-        await dynamo().send(
-          new TransactWriteCommand({
-            TransactItems: [{ Update: reserveHostItem(placement.host.id, cpuMhz, memoryBytes, caps) }, reservePoolItem(candidate.pool as StoragePool, diskBytes, candidate.factor)] as never,
-          }),
-        );
-        return { pool: candidate };
+        await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
+        return candidate ? { pool: candidate } : {};
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
         const { conflict, conditions } = failedItems(error);
         if (conditions[0]) return false; // the host no longer holds it
-        if (conditions[1]) break; // this pool no longer holds it: the next pool
+        const firstCoupled = candidate ? 2 : 1;
+        const broken = coupled.findIndex((_, i) => conditions[firstCoupled + i]);
+        if (broken >= 0) throw coupled[broken]!.abort();
+        if (candidate && conditions[1]) break; // this pool no longer holds it: the next pool
         if (conflict || conditions.length === 0) {
           await pause(5 + Math.random() * 20);
           continue;
@@ -238,18 +256,11 @@ async function reservePlacement(placement: Placement, cpuMhz: number, memoryByte
   return false;
 }
 
-/**
- * Plans the VM's placement and reserves the first candidate that still holds: host CPU and memory,
- * and the new disk's bytes on a pool. Throws InsufficientCapacity (533) with upstream's text when
- * no host can take the VM.
- */
-export async function planAndReserve(request: DeploymentRequest): Promise<Reservation> {
+/** The planner's answer for the request, from the zone's inventory now. */
+export async function planDeployment(request: DeploymentRequest): Promise<PlanResult & { inventory: Inventory }> {
   const settings = request.settings ?? (await loadSettings());
   const algorithm = allocationAlgorithm(settings.raw('vm.allocation.algorithm'));
   const { vm } = request;
-  const cpuMhz = vm.cpuNumber * vm.cpuSpeed;
-  const memoryBytes = vm.memoryMiB * 1024 * 1024;
-  const diskBytes = request.diskBytes ?? 0;
   const [inventory, affinity, accountVms] = await Promise.all([
     loadInventory(vm.zoneId, settings),
     affinityConstraints(vm.id, vm.affinityGroupIds ?? []),
@@ -257,25 +268,38 @@ export async function planAndReserve(request: DeploymentRequest): Promise<Reserv
       ? listVmsOfAccount({ id: vm.accountId, domainTree: vm.domainTree }).then((vms) => vms.filter((other) => other.id !== vm.id))
       : Promise.resolve([]),
   ]);
-  const tried = new Set<string>(request.avoidHostIds ?? []);
-  const planRequest: Omit<PlacementRequest, 'avoidHostIds'> = {
+  const plan = planPlacement(inventory.hosts, inventory.pools, {
     cpuNumber: vm.cpuNumber,
     cpuSpeed: vm.cpuSpeed,
-    memoryBytes,
+    memoryBytes: vm.memoryMiB * 1024 * 1024,
     hostTags: parseTags(request.hostTags as string | string[] | undefined),
     storageTags: parseTags(request.storageTags as string | string[] | undefined),
-    diskBytes,
+    diskBytes: request.diskBytes ?? 0,
     poolId: request.poolId,
     hostId: request.hostId,
     requireHostIds: affinity.requireHostIds,
+    avoidHostIds: [...(request.avoidHostIds ?? []), ...affinity.avoidHostIds],
     accountVms: accountVms.map((other) => ({ hostId: other.hostId, podId: other.podId })),
     algorithm,
     random: request.random,
-  };
-  const { candidates, excluded } = planPlacement(inventory.hosts, inventory.pools, { ...planRequest, avoidHostIds: [...tried, ...affinity.avoidHostIds] });
+  });
+  return { ...plan, inventory };
+}
+
+/**
+ * Plans the VM's placement and reserves the first candidate that still holds: host CPU and memory,
+ * and the new disk's bytes on a pool. Throws InsufficientCapacity (533) with upstream's text when
+ * no host can take the VM.
+ */
+export async function planAndReserve(request: DeploymentRequest): Promise<Reservation> {
+  const { vm } = request;
+  const cpuMhz = vm.cpuNumber * vm.cpuSpeed;
+  const memoryBytes = vm.memoryMiB * 1024 * 1024;
+  const diskBytes = request.diskBytes ?? 0;
+  const { candidates, excluded } = await planDeployment(request);
   if (candidates.length === 0) log.info('no host for the VM', { vm: vm.instanceName, excluded });
   for (const placement of candidates) {
-    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes);
+    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes, request.coupled);
     if (!held) continue;
     const host = { ...(placement.host as Host), cpuallocated: (placement.host.cpuallocated ?? 0) + cpuMhz, memoryallocated: (placement.host.memoryallocated ?? 0) + memoryBytes };
     return {
@@ -289,7 +313,7 @@ export async function planAndReserve(request: DeploymentRequest): Promise<Reserv
       poolBytes: held.pool ? diskBytes : 0,
     };
   }
-  throw new InsufficientCapacity(noDeploymentText(vm.instanceName));
+  throw new InsufficientCapacity(request.noHostText ?? noDeploymentText(vm.instanceName));
 }
 
 /** Gives back what planAndReserve reserved. */
