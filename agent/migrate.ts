@@ -88,7 +88,10 @@ export function sourceScript(agentId: string, key: MigrationKey, payload: { name
     // The VNC server moves with the domain: it must listen on an address of the target.
     `out=$($V dumpxml --migratable --domain ${name} 2>&1) || fail MigrationFailed xml "$out"`,
     `printf '%s\\n' "$out" | sed -e "/<graphics /s/listen='[^']*'/listen='${listen}'/" -e "/<listen type='address'/s/address='[^']*'/address='${listen}'/" > "$x"`,
-    `if ! out=$($V migrate --live --persistent --undefinesource --domain ${name} --desturi "${uri}" --migrateuri ${shq(`tcp://${t.address}`)} --xml "$x" 2>&1); then`,
+    // --unsafe: libvirt cannot tell that a SharedMountPoint directory is shared and refuses the
+    // read-only config drive (no cache=none); the control plane sends migrateVm only to a host that
+    // reaches the VM's pool, and the writable disks are cache=none.
+    `if ! out=$($V migrate --live --persistent --undefinesource --unsafe --domain ${name} --desturi "${uri}" --migrateuri ${shq(`tcp://${t.address}`)} --xml "$x" 2>&1); then`,
     `  now=$($V domstate --domain ${name} 2>&1)`,
     '  fail MigrationFailed "$now" "$out"',
     'fi',
