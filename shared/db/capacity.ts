@@ -6,7 +6,7 @@
 // reserved in the same transaction. A refused reservation means someone else took the room: the
 // next candidate is tried; when none holds, InsufficientCapacity (533) with upstream's text.
 import { log } from '../log.ts';
-import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { InsufficientCapacity } from '../cloudstack/errors.ts';
 import {
@@ -147,7 +147,7 @@ export async function loadInventory(zoneId: string, global?: Settings): Promise<
  * The hosts the VM must avoid (other members of its host anti-affinity groups run there) and must
  * use (other members of its host affinity groups run there), from the groups' member lists.
  */
-export async function affinityConstraints(vmId: string, affinityGroupIds: readonly string[]): Promise<{ avoidHostIds: string[]; requireHostIds: string[] }> {
+export async function affinityConstraints(vmId: string, affinityGroupIds: readonly string[]): Promise<{ avoidHostIds: string[]; requireHostIds: string[]; antiAffinityGroupIds: string[] }> {
   const avoid = new Set<string>();
   const require = new Set<string>();
   const groups = (await Promise.all(affinityGroupIds.map((id) => getAffinityGroup(id)))).filter((g) => g !== undefined);
@@ -166,7 +166,7 @@ export async function affinityConstraints(vmId: string, affinityGroupIds: readon
       (group.type === 'host anti-affinity' ? avoid : require).add(member.hostId);
     }
   }
-  return { avoidHostIds: [...avoid], requireHostIds: [...require] };
+  return { avoidHostIds: [...avoid], requireHostIds: [...require], antiAffinityGroupIds: groups.filter((g) => g.type === 'host anti-affinity').map((g) => g.id) };
 }
 
 // ---- planning and reserving ----
@@ -222,17 +222,68 @@ export interface CoupledWrite {
   abort: () => Error;
 }
 
+// ---- anti-affinity slots ----
+//
+// The planner's anti-affinity filter reads where the group's members are, so two concurrent
+// placements could both find a host free of the group. What makes it atomic: one slot item per
+// (group, host), written in the host reservation's transaction on condition that it is free or
+// already the VM's. A slot is never released: it stays until another member wants the host, which
+// then finds the holder no longer there (stopped, moved, destroyed, gone, out of the group) and takes
+// it over, conditional on the holder it read. A holder that is Starting without a host yet is placing
+// itself on that host at this moment (the slot is only written with that host's reservation): held.
+
+const slotKey = (groupId: string, hostId: string) => ({ pk: `AFFINITYSLOT#${groupId}`, sk: `HOST#${hostId}` });
+
+function slotItem(groupId: string, hostId: string, vmId: string, stale: string | undefined) {
+  return {
+    Put: {
+      TableName: tableName(),
+      Item: { ...slotKey(groupId, hostId), groupId, hostId, vmId },
+      ConditionExpression: stale ? 'attribute_not_exists(pk) OR vmId = :me OR vmId = :stale' : 'attribute_not_exists(pk) OR vmId = :me',
+      ExpressionAttributeValues: { ':me': vmId, ...(stale && { ':stale': stale }) },
+    },
+  };
+}
+
+/** Whether the slot's holder still occupies the host for the group. Pure. */
+export function holdsSlot(holder: Pick<VirtualMachine, 'state' | 'hostId' | 'migrateToHostId' | 'affinityGroupIds'> | undefined, groupId: string, hostId: string): boolean {
+  if (!holder || !(holder.affinityGroupIds ?? []).includes(groupId)) return false;
+  if (holder.state === 'Starting' && !holder.hostId) return true;
+  if (['Stopped', 'Destroyed', 'Expunging', 'Error'].includes(holder.state)) return false;
+  return holder.hostId === hostId || holder.migrateToHostId === hostId;
+}
+
+/** The slot's holder when it no longer holds it (to take over), 'held' when it does. */
+async function slotState(groupId: string, hostId: string, vmId: string): Promise<{ stale?: string } | 'held'> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: slotKey(groupId, hostId), ConsistentRead: true }));
+  if (!Item) return {};
+  const holderId = String(Item.vmId);
+  if (holderId === vmId) return {};
+  const { Item: holder } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: vmKey(holderId), ConsistentRead: true }));
+  return holdsSlot(holder as VirtualMachine | undefined, groupId, hostId) ? 'held' : { stale: holderId };
+}
+
 /** Reserves the host (and a pool when the placement has some); which pool held, or false. */
-async function reservePlacement(placement: Placement, cpuMhz: number, memoryBytes: number, diskBytes: number, coupled: readonly CoupledWrite[] = []): Promise<{ pool?: CandidatePool } | false> {
+async function reservePlacement(
+  placement: Placement,
+  cpuMhz: number,
+  memoryBytes: number,
+  diskBytes: number,
+  coupled: readonly CoupledWrite[] = [],
+  slots: { vmId: string; groupIds: readonly string[] } = { vmId: '', groupIds: [] },
+): Promise<{ pool?: CandidatePool } | false> {
   const caps = { cpuMhz: placement.cpuCapacity, memoryBytes: placement.memoryCapacity };
-  if (diskBytes <= 0 && coupled.length === 0) return (await reserveHostCapacity(placement.host.id, cpuMhz, memoryBytes, caps)) ? {} : false;
+  const hostId = placement.host.id;
+  if (diskBytes <= 0 && coupled.length === 0 && slots.groupIds.length === 0) return (await reserveHostCapacity(hostId, cpuMhz, memoryBytes, caps)) ? {} : false;
+  const stale = new Map<string, string>();
   const pools: (CandidatePool | undefined)[] = diskBytes > 0 ? placement.pools : [undefined];
   for (const candidate of pools) {
     for (let attempt = 0; attempt < 20; attempt++) {
       const items = [
-        { Update: reserveHostItem(placement.host.id, cpuMhz, memoryBytes, caps) },
+        { Update: reserveHostItem(hostId, cpuMhz, memoryBytes, caps) },
         ...(candidate ? [reservePoolItem(candidate.pool as StoragePool, diskBytes, candidate.factor)] : []),
         ...coupled.map((c) => c.item(placement.host)),
+        ...slots.groupIds.map((g) => slotItem(g, hostId, slots.vmId, stale.get(g))),
       ];
       try {
         await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
@@ -244,6 +295,18 @@ async function reservePlacement(placement: Placement, cpuMhz: number, memoryByte
         const firstCoupled = candidate ? 2 : 1;
         const broken = coupled.findIndex((_, i) => conditions[firstCoupled + i]);
         if (broken >= 0) throw coupled[broken]!.abort();
+        const firstSlot = firstCoupled + coupled.length;
+        const taken = slots.groupIds.filter((_, i) => conditions[firstSlot + i]);
+        if (taken.length > 0) {
+          // Another member holds the host for a group, unless it has left it: then take it over.
+          for (const groupId of taken) {
+            const state = await slotState(groupId, hostId, slots.vmId);
+            if (state === 'held') return false;
+            if (state.stale) stale.set(groupId, state.stale);
+            else stale.delete(groupId);
+          }
+          continue;
+        }
         if (candidate && conditions[1]) break; // this pool no longer holds it: the next pool
         if (conflict || conditions.length === 0) {
           await pause(5 + Math.random() * 20);
@@ -257,7 +320,7 @@ async function reservePlacement(placement: Placement, cpuMhz: number, memoryByte
 }
 
 /** The planner's answer for the request, from the zone's inventory now. */
-export async function planDeployment(request: DeploymentRequest): Promise<PlanResult & { inventory: Inventory }> {
+export async function planDeployment(request: DeploymentRequest): Promise<PlanResult & { inventory: Inventory; antiAffinityGroupIds: string[] }> {
   const settings = request.settings ?? (await loadSettings());
   const algorithm = allocationAlgorithm(settings.raw('vm.allocation.algorithm'));
   const { vm } = request;
@@ -268,6 +331,7 @@ export async function planDeployment(request: DeploymentRequest): Promise<PlanRe
       ? listVmsOfAccount({ id: vm.accountId, domainTree: vm.domainTree }).then((vms) => vms.filter((other) => other.id !== vm.id))
       : Promise.resolve([]),
   ]);
+  const antiAffinityGroupIds = affinity.antiAffinityGroupIds;
   const plan = planPlacement(inventory.hosts, inventory.pools, {
     cpuNumber: vm.cpuNumber,
     cpuSpeed: vm.cpuSpeed,
@@ -283,7 +347,7 @@ export async function planDeployment(request: DeploymentRequest): Promise<PlanRe
     algorithm,
     random: request.random,
   });
-  return { ...plan, inventory };
+  return { ...plan, inventory, antiAffinityGroupIds };
 }
 
 /**
@@ -296,10 +360,10 @@ export async function planAndReserve(request: DeploymentRequest): Promise<Reserv
   const cpuMhz = vm.cpuNumber * vm.cpuSpeed;
   const memoryBytes = vm.memoryMiB * 1024 * 1024;
   const diskBytes = request.diskBytes ?? 0;
-  const { candidates, excluded } = await planDeployment(request);
+  const { candidates, excluded, antiAffinityGroupIds } = await planDeployment(request);
   if (candidates.length === 0) log.info('no host for the VM', { vm: vm.instanceName, excluded });
   for (const placement of candidates) {
-    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes, request.coupled);
+    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes, request.coupled, { vmId: vm.id, groupIds: antiAffinityGroupIds });
     if (!held) continue;
     const host = { ...(placement.host as Host), cpuallocated: (placement.host.cpuallocated ?? 0) + cpuMhz, memoryallocated: (placement.host.memoryallocated ?? 0) + memoryBytes };
     return {
