@@ -10,6 +10,7 @@ import type { Outcome } from './journal.ts';
 import { errorText } from './log.ts';
 import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
 import { keyComment } from './state.ts';
+import { installMigrationAccess, migrateVm, type MigrationKey } from './migrate.ts';
 import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
 import { attachDisk, deleteDisk, detachDisk, resizeDisk } from './volumes.ts';
 
@@ -19,6 +20,8 @@ export interface CommandContext {
   privateKeyPem: string;
   /** The agent's SSH public key, authorized_keys form. */
   sshPublicKey: string;
+  /** The zone's migration key (agent/migrate.ts), put on every host the agent adds. */
+  migrationKey?: MigrationKey;
   pool: SshPool;
   knownHosts: KnownHosts;
   /** Called when a host was (re)keyed, so the reporter does not remove the key it just installed. */
@@ -81,7 +84,8 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
         const facts = await gatherFacts(conn);
         await installKey(conn, ctx.sshPublicKey, comment);
         ctx.hostKeyed?.(t);
-        await verifyKey(ctx, t);
+        const keyed = await verifyKey(ctx, t);
+        if (ctx.migrationKey) await installMigrationAccess(keyed, ctx.agentId, ctx.migrationKey);
         return facts;
       } finally {
         conn.end();
@@ -93,6 +97,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
     // Re-tagged, so a later removal finds it whatever comment the admin gave it.
     await installKey(conn, ctx.sshPublicKey, comment);
     ctx.hostKeyed?.(t);
+    if (ctx.migrationKey) await installMigrationAccess(conn, ctx.agentId, ctx.migrationKey);
     return facts;
   },
 
@@ -100,7 +105,9 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
     const t = target(host);
     ctx.pool.drop(t);
     const conn = await ctx.pool.get(t);
-    return await gatherFacts(conn);
+    const facts = await gatherFacts(conn);
+    if (ctx.migrationKey) await installMigrationAccess(conn, ctx.agentId, ctx.migrationKey);
+    return facts;
   },
 
   async updateHostPassword(ctx, { host, password, setOnHost }) {
@@ -132,6 +139,10 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
 
   async rebootVm(ctx, payload) {
     return await rebootVm(ctx.pool, payload);
+  },
+
+  async migrateVm(ctx, payload) {
+    return await migrateVm(ctx.pool, ctx.agentId, ctx.migrationKey, payload);
   },
 
   async expungeVm(ctx, payload) {

@@ -6,6 +6,7 @@ import type { HostReport, HostTarget } from '../shared/agent/protocol.ts';
 import { CommandFailure } from './errors.ts';
 import type { Gateway } from './gateway.ts';
 import { gatherReport, removeKey } from './host.ts';
+import { installMigrationAccess } from './migrate.ts';
 import { errorText, log } from './log.ts';
 import { where, type SshPool, type SshTarget } from './ssh.ts';
 import { keyComment } from './state.ts';
@@ -111,6 +112,8 @@ export class Reporter {
   private async forget(hostId: string, t: SshTarget) {
     try {
       const conn = await this.pool.get(t);
+      // Its access to the other hosts first: it goes with the agent's key.
+      await installMigrationAccess(conn, this.agentId, undefined);
       await removeKey(conn, keyComment(this.agentId));
       log.info('host forgotten', { hostId, address: t.address, keyRemoved: true });
     } catch (err) {

@@ -119,6 +119,7 @@ export class AgentRunner {
       agentId: this.state.config.agentId,
       privateKeyPem: this.state.privateKeyPem,
       sshPublicKey: this.state.sshPublicKey,
+      migrationKey: this.state.migrationKey,
       pool: this.pool,
       knownHosts: this.pool.knownHosts,
       hostKeyed: (t) => this.reporter.hostKeyed(t),

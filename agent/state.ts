@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import ssh2 from 'ssh2';
 import { z } from 'zod';
 
 export const DEFAULT_DIR = '/var/lib/mold-agent';
@@ -22,6 +23,7 @@ export const FILES = {
   sshPublicKey: 'ssh-key.pub',
   journal: 'journal.jsonl',
   knownHosts: 'known-hosts.json',
+  migrationKey: 'migration-key',
 } as const;
 
 export const agentConfig = z.object({
@@ -44,6 +46,13 @@ export interface AgentState {
   sshPrivateKey: string;
   /** authorized_keys form, commented `mold-agent-<agentId>`. */
   sshPublicKey: string;
+  /**
+   * The key the zone's hosts use to reach each other for live migration (qemu+ssh): its private half
+   * is put on every host the agent adds, its public half in their authorized_keys, both removed when
+   * the host is forgotten. Not the agent's own key: a host never holds a key to the other hosts' root
+   * beyond what migration needs, and never the agent's.
+   */
+  migrationKey?: { privateKey: string; publicKey: string };
 }
 
 export async function ensureDir(dir: string): Promise<void> {
@@ -95,7 +104,30 @@ export async function loadState(dir: string): Promise<AgentState> {
     read(FILES.sshKey),
     read(FILES.sshPublicKey),
   ]);
-  return { dir, config, privateKeyPem, certificatePem, caCertificatePem, sshPrivateKey, sshPublicKey: sshPublicKey.trim() };
+  return { dir, config, privateKeyPem, certificatePem, caCertificatePem, sshPrivateKey, sshPublicKey: sshPublicKey.trim(), migrationKey: await migrationKey(dir, config.agentId) };
+}
+
+/** The migration key (made on first use: agents enrolled before live migration have none). */
+async function migrationKey(dir: string, agentId: string): Promise<NonNullable<AgentState['migrationKey']>> {
+  const path = join(dir, FILES.migrationKey);
+  let privateKey: string;
+  try {
+    privateKey = await readFile(path, 'utf8');
+  } catch {
+    const made = ssh2.utils.generateKeyPairSync('ed25519', { comment: migrationKeyComment(agentId) });
+    await writePrivateFile(path, made.private);
+    privateKey = made.private;
+  }
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw new Error(`${path}: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+  const publicKey = `${key.type} ${key.getPublicSSH().toString('base64')} ${migrationKeyComment(agentId)}`;
+  return { privateKey, publicKey };
+}
+
+/** The comment that tags the migration key in a host's authorized_keys. */
+export function migrationKeyComment(agentId: string): string {
+  return `mold-migration-${agentId}`;
 }
 
 export async function saveState(state: AgentState): Promise<void> {

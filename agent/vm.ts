@@ -251,18 +251,12 @@ export interface StartOptions {
   uplinkBridge?: string;
 }
 
-export function startScript(vm: Vm, xml: string, options: StartOptions = {}): string {
-  const L: string[] = [
-    'set -u',
-    'export LC_ALL=C',
-    `V=${shq(VIRSH)}`,
-    `fail() { printf '@@fail %s %s\\n%s\\n' "$1" "$2" "$3"; exit 3; }`,
-    'tmp=""',
-    `trap 'rm -rf $tmp' EXIT`,
-  ];
-  // Bridges first (a missing one leaves no files behind): a VLAN's bridge over an 802.1Q link of the
-  // uplink (the default route's device).
-  const vlans = [...new Set(vm.nics.flatMap((n) => (typeof n.vlan === 'number' ? [n.vlan] : [])))];
+/**
+ * Shell lines (for a script with `fail`) that make each VLAN's bridge over an 802.1Q link of the
+ * uplink (the default route's device) when missing: startVm's, and migrateVm's on the target.
+ */
+export function vlanBridgeLines(vlans: readonly number[], vlanFallback?: 'isolated'): string[] {
+  const L: string[] = [];
   if (vlans.length) {
     L.push(
       `up=$(${UPLINK})`,
@@ -275,7 +269,7 @@ export function startScript(vm: Vm, xml: string, options: StartOptions = {}): st
         `[ -e /sys/class/net/${br} ] || out=$(ip link add name ${br} type bridge 2>&1) || [ -e /sys/class/net/${br} ] || fail BridgeUnavailable vlan${v} "$out"`,
         `if [ ! -e "/sys/class/net/$vl" ] && ! out=$(ip link add link "$up" name "$vl" type vlan id ${v} 2>&1) && [ ! -e "/sys/class/net/$vl" ]; then`,
         '  case "$out" in',
-        options.vlanFallback === 'isolated'
+        vlanFallback === 'isolated'
           ? `    *"Unknown device type"*) vl=""; echo "@@isolated ${v}" ;;`
           : `    *"Unknown device type"*) fail BridgeUnavailable novlan${v} "$out" ;;`,
         `    *) fail BridgeUnavailable vlan${v} "$out" ;;`,
@@ -285,6 +279,20 @@ export function startScript(vm: Vm, xml: string, options: StartOptions = {}): st
       );
     }
   }
+  return L;
+}
+
+export function startScript(vm: Vm, xml: string, options: StartOptions = {}): string {
+  const L: string[] = [
+    'set -u',
+    'export LC_ALL=C',
+    `V=${shq(VIRSH)}`,
+    `fail() { printf '@@fail %s %s\\n%s\\n' "$1" "$2" "$3"; exit 3; }`,
+    'tmp=""',
+    `trap 'rm -rf $tmp' EXIT`,
+  ];
+  // Bridges first (a missing one leaves no files behind).
+  L.push(...vlanBridgeLines([...new Set(vm.nics.flatMap((n) => (typeof n.vlan === 'number' ? [n.vlan] : [])))], options.vlanFallback));
   vm.nics.forEach((nic, i) => {
     if (typeof nic.vlan !== 'number') {
       const br = nicBridge(nic, vm.name, options.uplinkBridge);

@@ -13,6 +13,9 @@
 // - A Stopped VM whose domain is reported powered on goes Running on that host: VM.START "Out of band VM
 //   power on" and the same alert. Its capacity is reserved there; when the host cannot hold it the VM
 //   still runs there, so the capacity is taken all the same and the alert says the host is over-committed.
+// - A Running VM whose host no longer runs it while another reported host does moved there (a live
+//   migration behind Mold's back, or one whose job lost track of it): its record and its capacity follow
+//   it (taken on the new host, released on the old), with a VM.MIGRATE event and the same alert.
 // - Starting, Stopping, Migrating, Destroyed, Expunging and Error VMs are left alone (a job is at work or
 //   nothing runs), as are domains that are not Mold's (no VM with that uuid and instance name).
 //
@@ -79,7 +82,9 @@ export type PowerSyncAction<V extends SyncedVm = SyncedVm> =
   /** Running on `hostId`, which reports its domain off (`observed`) or not at all ('missing'): → Stopped. */
   | { kind: 'powerOff'; vm: V; hostId: string; observed: PowerState | 'missing' }
   /** Stopped, and `hostId` reports its domain on: → Running there. */
-  | { kind: 'powerOn'; vm: V; hostId: string; observed: PowerState };
+  | { kind: 'powerOn'; vm: V; hostId: string; observed: PowerState }
+  /** Running on `fromHostId`, which no longer runs it, and `hostId` reports it on: it moved there (a migration behind Mold's back, or one whose job lost track). */
+  | { kind: 'moved'; vm: V; hostId: string; fromHostId: string; observed: PowerState };
 
 const millis = (date: string) => Date.parse(date.replace(/\+0000$/, 'Z'));
 
@@ -154,8 +159,12 @@ export function reconcilePowerStates<V extends SyncedVm>(hosts: readonly Reporte
       if (!vm.hostId || !reported.has(vm.hostId)) continue;
       const own = mine.find((sighting) => sighting.hostId === vm.hostId);
       if (own && powerOf(own.domain.state) !== 'off') continue;
-      // Powered on elsewhere: an out-of-band migration, not a power-off (migration is later work).
-      if (on.length > 0) continue;
+      // Powered on elsewhere: an out-of-band migration, not a power-off. (A VM being migrated by
+      // Mold is Migrating and not judged at all.)
+      if (on[0]) {
+        actions.push({ kind: 'moved', vm, hostId: on[0].hostId, fromHostId: vm.hostId, observed: on[0].domain.state });
+        continue;
+      }
       actions.push({ kind: 'powerOff', vm, hostId: vm.hostId, observed: own?.domain.state ?? 'missing' });
     } else if (on[0]) {
       actions.push({ kind: 'powerOn', vm, hostId: on[0].hostId, observed: on[0].domain.state });
@@ -275,6 +284,47 @@ async function powerOn(vm: VirtualMachine, host: Host, action: PowerSyncAction):
   return true;
 }
 
+/** Upstream's VM.MIGRATE for a VM found on another host (Mold's description). */
+export const MOVED_EVENT = 'Out of band VM migration';
+
+async function moved(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
+  if (action.kind !== 'moved') return false;
+  const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
+  const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId });
+  const caps = {
+    cpuMhz: cpuCapacityOf(host, scoped.number('cpu.overprovisioning.factor') || 1),
+    memoryBytes: memoryCapacityOf(host, scoped.number('mem.overprovisioning.factor') || 1),
+  };
+  // Taken on the new host first, recorded, then given back on the old: a lost race gives the new back.
+  const held = await reserveHostCapacity(host.id, cpuMhz, memoryBytes, caps);
+  if (!held) await takeHostCapacity(host.id, cpuMhz, memoryBytes);
+  const recorded = await transitionVm(
+    vm.id,
+    ['Running'],
+    'Running',
+    { hostId: host.id, lastHostId: host.id, podId: host.podId, clusterId: host.clusterId },
+    { hostId: action.fromHostId, lastUpdated: vm.lastUpdated },
+  );
+  if (!recorded) {
+    await releaseHostCapacity(host.id, cpuMhz, memoryBytes);
+    return false;
+  }
+  await releaseHostCapacity(action.fromHostId, cpuMhz, memoryBytes);
+  log.info('VM power-state sync: Running on another host', { vm: vm.instanceName, vmId: vm.id, from: action.fromHostId, hostId: host.id });
+  await recordEvent(await syncActor(vm), { type: 'VM.MIGRATE', description: MOVED_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });
+  await createAlert({
+    alertType: ALERT_TYPES.SYNC,
+    subject: SYNC_ALERT_SUBJECT,
+    content: `${syncAlertContent(vm, 'Running', 'Running')} (host ${host.name} reports its domain ${action.observed}; it was recorded on host ${action.fromHostId}).${held ? '' : ` Host ${host.name} (${host.id}) cannot hold it: its capacity is over-committed.`}`,
+    zoneId: vm.zoneId,
+    ...(host.podId && { podId: host.podId }),
+    ...(host.clusterId && { clusterId: host.clusterId }),
+    resourceId: vm.id,
+    resourceType: 'VirtualMachine',
+  });
+  return true;
+}
+
 /**
  * Reconciles the VMs of the agent's report with it: `reports` as the agent sent them, `hosts` the
  * agent's hosts (others' are ignored). Resolves the changes made (a change that lost a race to a
@@ -294,7 +344,8 @@ export async function syncVmPowerStates(reports: readonly HostReport[], hosts: R
     for (const action of actions) {
       const host = hosts.get(action.hostId)!;
       try {
-        if (await (action.kind === 'powerOff' ? powerOff : powerOn)(action.vm, host, action)) applied.push(action);
+        const apply = action.kind === 'powerOff' ? powerOff : action.kind === 'powerOn' ? powerOn : moved;
+        if (await apply(action.vm, host, action)) applied.push(action);
       } catch (error) {
         log.warn('VM power-state sync failed for a VM', { vmId: action.vm.id, hostId: action.hostId, kind: action.kind, error: String(error) });
       }

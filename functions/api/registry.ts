@@ -29,13 +29,14 @@ import { vmListCommands } from './commands/vms-list.ts';
 import { vmCommands } from './commands/vms.ts';
 import { volumeCommands } from './commands/volumes.ts';
 import { vmEditCommands } from './commands/vms-edit.ts';
+import { vmMigrateCommands } from './commands/vms-migrate.ts';
 import { consoleCommands } from './commands/console.ts';
 import { loginPageCommands } from './commands/login-page.ts';
 import { publicIpCommands } from './commands/public-ips.ts';
 import { metricsCommands } from './commands/metrics.ts';
 import { systemVmCommands } from './commands/system-vms.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...systemVmCommands];
+export const COMMANDS: AnyCommand[] = [] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...systemVmCommands, ...vmMigrateCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

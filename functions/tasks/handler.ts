@@ -9,6 +9,7 @@ import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 import { networkActions, runNetworkAction } from './networks.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
+import { runVmMigrateTask, vmMigrateActions } from './vm-migrate.ts';
 import { runVmTask, vmActions } from './vms.ts';
 import { runVolumeTask, volumeActions } from './volumes.ts';
 import { runVmEditTask, vmEditActions } from './vms-edit.ts';
@@ -22,6 +23,7 @@ const action = z.discriminatedUnion('action', [
   ...agentCommandActions,
   ...affinityGroupActions,
   ...vmActions,
+  ...vmMigrateActions,
   ...volumeActions,
   ...vmEditActions,
 ]);
@@ -52,6 +54,8 @@ async function run(event: unknown) {
       return runAffinityGroupAction(request);
     case 'vmTask':
       return runVmTask(request);
+    case 'vmMigrateTask':
+      return runVmMigrateTask(request);
     case 'volumeTask':
       return runVolumeTask(request);
     case 'vmEditTask':

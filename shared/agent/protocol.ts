@@ -121,6 +121,23 @@ export const vmCommands = {
   },
   /** In place (`virsh reboot`, reset if the guest ignores it): no new definition. */
   rebootVm: { payload: z.object({ host: hostTarget, name: z.string() }), result: domainState },
+  /**
+   * Live-migrates the running domain `name` from `host` to `target` (libvirt's, over qemu+ssh with the
+   * zone's migration key, which the agent puts on both hosts first): the target's bridges for `vlans`
+   * are made, VNC listens on `vncListen` there, and the domain's definition moves with it. Already
+   * running on the target and gone from `host`: fine. A failed migration leaves it running on `host`.
+   */
+  migrateVm: {
+    payload: z.object({
+      host: hostTarget,
+      target: hostTarget,
+      name: z.string(),
+      vncListen: z.string(),
+      vlans: z.array(z.number().int().min(1).max(4094)).default([]),
+      timeoutSeconds: z.number().int().positive().default(600),
+    }),
+    result: domainState,
+  },
   /** Destroys and undefines the domain (if there) and deletes `files` (disks, config drive). Gone already: fine. */
   expungeVm: { payload: z.object({ host: hostTarget, name: z.string(), files: z.array(z.string()) }), result: z.object({ removed: z.array(z.string()) }) },
 } as const;

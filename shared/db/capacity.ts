@@ -6,7 +6,7 @@
 // reserved in the same transaction. A refused reservation means someone else took the room: the
 // next candidate is tried; when none holds, InsufficientCapacity (533) with upstream's text.
 import { log } from '../log.ts';
-import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { InsufficientCapacity } from '../cloudstack/errors.ts';
 import {
@@ -17,7 +17,7 @@ import {
   type CandidateHost,
   type CandidatePool,
   type Placement,
-  type PlacementRequest,
+  type PlanResult,
 } from '../placement.ts';
 import { loadSettings, settingsFor, type Settings } from '../settings.ts';
 import { getAffinityGroup } from './affinity-groups.ts';
@@ -147,7 +147,7 @@ export async function loadInventory(zoneId: string, global?: Settings): Promise<
  * The hosts the VM must avoid (other members of its host anti-affinity groups run there) and must
  * use (other members of its host affinity groups run there), from the groups' member lists.
  */
-export async function affinityConstraints(vmId: string, affinityGroupIds: readonly string[]): Promise<{ avoidHostIds: string[]; requireHostIds: string[] }> {
+export async function affinityConstraints(vmId: string, affinityGroupIds: readonly string[]): Promise<{ avoidHostIds: string[]; requireHostIds: string[]; antiAffinityGroupIds: string[] }> {
   const avoid = new Set<string>();
   const require = new Set<string>();
   const groups = (await Promise.all(affinityGroupIds.map((id) => getAffinityGroup(id)))).filter((g) => g !== undefined);
@@ -166,7 +166,7 @@ export async function affinityConstraints(vmId: string, affinityGroupIds: readon
       (group.type === 'host anti-affinity' ? avoid : require).add(member.hostId);
     }
   }
-  return { avoidHostIds: [...avoid], requireHostIds: [...require] };
+  return { avoidHostIds: [...avoid], requireHostIds: [...require], antiAffinityGroupIds: groups.filter((g) => g.type === 'host anti-affinity').map((g) => g.id) };
 }
 
 // ---- planning and reserving ----
@@ -187,6 +187,10 @@ export interface DeploymentRequest {
   settings?: Settings;
   /** For tests: the random numbers of the random algorithms. */
   random?: () => number;
+  /** The InsufficientCapacity text when no host holds (upstream's deploy text by default). */
+  noHostText?: string;
+  /** Writes that must hold with the host's reservation, in one transaction. */
+  coupled?: readonly CoupledWrite[];
 }
 
 /** What planAndReserve holds for the VM; give it back with releaseReservation. */
@@ -209,24 +213,101 @@ function failedItems(error: unknown): { conflict: boolean; conditions: boolean[]
   return { conflict: reasons.some((r) => r.Code === 'TransactionConflict'), conditions: reasons.map((r) => r.Code === 'ConditionalCheckFailed') };
 }
 
+/**
+ * A write that must hold in the same transaction as a host's reservation (the VM's record of where
+ * it goes). When its condition fails, the whole placement stops with `abort`'s error.
+ */
+export interface CoupledWrite {
+  item: (host: Placement['host']) => Record<string, unknown>;
+  abort: () => Error;
+}
+
+// ---- anti-affinity slots ----
+//
+// The planner's anti-affinity filter reads where the group's members are, so two concurrent
+// placements could both find a host free of the group. What makes it atomic: one slot item per
+// (group, host), written in the host reservation's transaction on condition that it is free or
+// already the VM's. A slot is never released: it stays until another member wants the host, which
+// then finds the holder no longer there (stopped, moved, destroyed, gone, out of the group) and takes
+// it over, conditional on the holder it read. A holder that is Starting without a host yet is placing
+// itself on that host at this moment (the slot is only written with that host's reservation): held.
+
+const slotKey = (groupId: string, hostId: string) => ({ pk: `AFFINITYSLOT#${groupId}`, sk: `HOST#${hostId}` });
+
+function slotItem(groupId: string, hostId: string, vmId: string, stale: string | undefined) {
+  return {
+    Put: {
+      TableName: tableName(),
+      Item: { ...slotKey(groupId, hostId), groupId, hostId, vmId },
+      ConditionExpression: stale ? 'attribute_not_exists(pk) OR vmId = :me OR vmId = :stale' : 'attribute_not_exists(pk) OR vmId = :me',
+      ExpressionAttributeValues: { ':me': vmId, ...(stale && { ':stale': stale }) },
+    },
+  };
+}
+
+/** Whether the slot's holder still occupies the host for the group. Pure. */
+export function holdsSlot(holder: Pick<VirtualMachine, 'state' | 'hostId' | 'migrateToHostId' | 'affinityGroupIds'> | undefined, groupId: string, hostId: string): boolean {
+  if (!holder || !(holder.affinityGroupIds ?? []).includes(groupId)) return false;
+  if (holder.state === 'Starting' && !holder.hostId) return true;
+  if (['Stopped', 'Destroyed', 'Expunging', 'Error'].includes(holder.state)) return false;
+  return holder.hostId === hostId || holder.migrateToHostId === hostId;
+}
+
+/** The slot's holder when it no longer holds it (to take over), 'held' when it does. */
+async function slotState(groupId: string, hostId: string, vmId: string): Promise<{ stale?: string } | 'held'> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: slotKey(groupId, hostId), ConsistentRead: true }));
+  if (!Item) return {};
+  const holderId = String(Item.vmId);
+  if (holderId === vmId) return {};
+  const { Item: holder } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: vmKey(holderId), ConsistentRead: true }));
+  return holdsSlot(holder as VirtualMachine | undefined, groupId, hostId) ? 'held' : { stale: holderId };
+}
+
 /** Reserves the host (and a pool when the placement has some); which pool held, or false. */
-async function reservePlacement(placement: Placement, cpuMhz: number, memoryBytes: number, diskBytes: number): Promise<{ pool?: CandidatePool } | false> {
+async function reservePlacement(
+  placement: Placement,
+  cpuMhz: number,
+  memoryBytes: number,
+  diskBytes: number,
+  coupled: readonly CoupledWrite[] = [],
+  slots: { vmId: string; groupIds: readonly string[] } = { vmId: '', groupIds: [] },
+): Promise<{ pool?: CandidatePool } | false> {
   const caps = { cpuMhz: placement.cpuCapacity, memoryBytes: placement.memoryCapacity };
-  if (diskBytes <= 0) return (await reserveHostCapacity(placement.host.id, cpuMhz, memoryBytes, caps)) ? {} : false;
-  for (const candidate of placement.pools) {
+  const hostId = placement.host.id;
+  if (diskBytes <= 0 && coupled.length === 0 && slots.groupIds.length === 0) return (await reserveHostCapacity(hostId, cpuMhz, memoryBytes, caps)) ? {} : false;
+  const stale = new Map<string, string>();
+  const pools: (CandidatePool | undefined)[] = diskBytes > 0 ? placement.pools : [undefined];
+  for (const candidate of pools) {
     for (let attempt = 0; attempt < 20; attempt++) {
+      const items = [
+        { Update: reserveHostItem(hostId, cpuMhz, memoryBytes, caps) },
+        ...(candidate ? [reservePoolItem(candidate.pool as StoragePool, diskBytes, candidate.factor)] : []),
+        ...coupled.map((c) => c.item(placement.host)),
+        ...slots.groupIds.map((g) => slotItem(g, hostId, slots.vmId, stale.get(g))),
+      ];
       try {
-        await dynamo().send(
-          new TransactWriteCommand({
-            TransactItems: [{ Update: reserveHostItem(placement.host.id, cpuMhz, memoryBytes, caps) }, reservePoolItem(candidate.pool as StoragePool, diskBytes, candidate.factor)] as never,
-          }),
-        );
-        return { pool: candidate };
+        await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
+        return candidate ? { pool: candidate } : {};
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
         const { conflict, conditions } = failedItems(error);
         if (conditions[0]) return false; // the host no longer holds it
-        if (conditions[1]) break; // this pool no longer holds it: the next pool
+        const firstCoupled = candidate ? 2 : 1;
+        const broken = coupled.findIndex((_, i) => conditions[firstCoupled + i]);
+        if (broken >= 0) throw coupled[broken]!.abort();
+        const firstSlot = firstCoupled + coupled.length;
+        const taken = slots.groupIds.filter((_, i) => conditions[firstSlot + i]);
+        if (taken.length > 0) {
+          // Another member holds the host for a group, unless it has left it: then take it over.
+          for (const groupId of taken) {
+            const state = await slotState(groupId, hostId, slots.vmId);
+            if (state === 'held') return false;
+            if (state.stale) stale.set(groupId, state.stale);
+            else stale.delete(groupId);
+          }
+          continue;
+        }
+        if (candidate && conditions[1]) break; // this pool no longer holds it: the next pool
         if (conflict || conditions.length === 0) {
           await pause(5 + Math.random() * 20);
           continue;
@@ -238,18 +319,11 @@ async function reservePlacement(placement: Placement, cpuMhz: number, memoryByte
   return false;
 }
 
-/**
- * Plans the VM's placement and reserves the first candidate that still holds: host CPU and memory,
- * and the new disk's bytes on a pool. Throws InsufficientCapacity (533) with upstream's text when
- * no host can take the VM.
- */
-export async function planAndReserve(request: DeploymentRequest): Promise<Reservation> {
+/** The planner's answer for the request, from the zone's inventory now. */
+export async function planDeployment(request: DeploymentRequest): Promise<PlanResult & { inventory: Inventory; antiAffinityGroupIds: string[] }> {
   const settings = request.settings ?? (await loadSettings());
   const algorithm = allocationAlgorithm(settings.raw('vm.allocation.algorithm'));
   const { vm } = request;
-  const cpuMhz = vm.cpuNumber * vm.cpuSpeed;
-  const memoryBytes = vm.memoryMiB * 1024 * 1024;
-  const diskBytes = request.diskBytes ?? 0;
   const [inventory, affinity, accountVms] = await Promise.all([
     loadInventory(vm.zoneId, settings),
     affinityConstraints(vm.id, vm.affinityGroupIds ?? []),
@@ -257,25 +331,39 @@ export async function planAndReserve(request: DeploymentRequest): Promise<Reserv
       ? listVmsOfAccount({ id: vm.accountId, domainTree: vm.domainTree }).then((vms) => vms.filter((other) => other.id !== vm.id))
       : Promise.resolve([]),
   ]);
-  const tried = new Set<string>(request.avoidHostIds ?? []);
-  const planRequest: Omit<PlacementRequest, 'avoidHostIds'> = {
+  const antiAffinityGroupIds = affinity.antiAffinityGroupIds;
+  const plan = planPlacement(inventory.hosts, inventory.pools, {
     cpuNumber: vm.cpuNumber,
     cpuSpeed: vm.cpuSpeed,
-    memoryBytes,
+    memoryBytes: vm.memoryMiB * 1024 * 1024,
     hostTags: parseTags(request.hostTags as string | string[] | undefined),
     storageTags: parseTags(request.storageTags as string | string[] | undefined),
-    diskBytes,
+    diskBytes: request.diskBytes ?? 0,
     poolId: request.poolId,
     hostId: request.hostId,
     requireHostIds: affinity.requireHostIds,
+    avoidHostIds: [...(request.avoidHostIds ?? []), ...affinity.avoidHostIds],
     accountVms: accountVms.map((other) => ({ hostId: other.hostId, podId: other.podId })),
     algorithm,
     random: request.random,
-  };
-  const { candidates, excluded } = planPlacement(inventory.hosts, inventory.pools, { ...planRequest, avoidHostIds: [...tried, ...affinity.avoidHostIds] });
+  });
+  return { ...plan, inventory, antiAffinityGroupIds };
+}
+
+/**
+ * Plans the VM's placement and reserves the first candidate that still holds: host CPU and memory,
+ * and the new disk's bytes on a pool. Throws InsufficientCapacity (533) with upstream's text when
+ * no host can take the VM.
+ */
+export async function planAndReserve(request: DeploymentRequest): Promise<Reservation> {
+  const { vm } = request;
+  const cpuMhz = vm.cpuNumber * vm.cpuSpeed;
+  const memoryBytes = vm.memoryMiB * 1024 * 1024;
+  const diskBytes = request.diskBytes ?? 0;
+  const { candidates, excluded, antiAffinityGroupIds } = await planDeployment(request);
   if (candidates.length === 0) log.info('no host for the VM', { vm: vm.instanceName, excluded });
   for (const placement of candidates) {
-    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes);
+    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes, request.coupled, { vmId: vm.id, groupIds: antiAffinityGroupIds });
     if (!held) continue;
     const host = { ...(placement.host as Host), cpuallocated: (placement.host.cpuallocated ?? 0) + cpuMhz, memoryallocated: (placement.host.memoryallocated ?? 0) + memoryBytes };
     return {
@@ -289,7 +377,7 @@ export async function planAndReserve(request: DeploymentRequest): Promise<Reserv
       poolBytes: held.pool ? diskBytes : 0,
     };
   }
-  throw new InsufficientCapacity(noDeploymentText(vm.instanceName));
+  throw new InsufficientCapacity(request.noHostText ?? noDeploymentText(vm.instanceName));
 }
 
 /** Gives back what planAndReserve reserved. */

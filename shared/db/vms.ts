@@ -54,6 +54,9 @@ export interface VirtualMachine {
   clusterId?: string;
   hostId?: string;
   lastHostId?: string;
+  /** While Migrating: the host it goes to (its capacity is reserved there) and the job moving it. */
+  migrateToHostId?: string;
+  migrateJobId?: string;
   accountId: string;
   domainId: string;
   domainTree: string;

@@ -79,9 +79,22 @@ describe('reconcilePowerStates', () => {
     expect(reconcilePowerStates([report(A)], [elsewhere, nowhere], NOW, GRACE)).toEqual([]);
   });
 
-  it('leaves a Running VM alone when its domain runs on another reported host (an out-of-band migration, not a power-off)', () => {
+  it('follows a Running VM whose domain runs on another reported host (an out-of-band migration, not a power-off)', () => {
     const moved = vm({ state: 'Running', hostId: A });
-    expect(reconcilePowerStates([report(A, domain(moved, 'Stopped')), report(B, domain(moved))], [moved], NOW, GRACE)).toEqual([]);
+    expect(reconcilePowerStates([report(A, domain(moved, 'Stopped')), report(B, domain(moved))], [moved], NOW, GRACE)).toEqual([{ kind: 'moved', vm: moved, hostId: B, fromHostId: A, observed: 'Running' }]);
+    const gone = vm({ state: 'Running', hostId: A });
+    expect(reconcilePowerStates([report(A), report(B, domain(gone, 'Paused'))], [gone], NOW, GRACE)).toEqual([{ kind: 'moved', vm: gone, hostId: B, fromHostId: A, observed: 'Paused' }]);
+  });
+
+  it('leaves a Running VM alone while it still runs on its host, even if another host reports it too (mid-migration)', () => {
+    const both = vm({ state: 'Running', hostId: A });
+    expect(reconcilePowerStates([report(A, domain(both)), report(B, domain(both, 'Paused'))], [both], NOW, GRACE)).toEqual([]);
+  });
+
+  it('never judges a Migrating VM, wherever its domain is reported', () => {
+    const migrating = vm({ state: 'Migrating', hostId: A });
+    expect(reconcilePowerStates([report(A), report(B, domain(migrating))], [migrating], NOW, GRACE)).toEqual([]);
+    expect(reconcilePowerStates([report(A), report(B)], [migrating], NOW, GRACE)).toEqual([]);
   });
 
   it('syncs a Stopped VM to Running on the host that reports its domain on', () => {

@@ -1,0 +1,154 @@
+// Live migration between two hosts the agent manages, and the host-to-host access it needs.
+//
+// libvirt migrates peer to peer from the source: the source's libvirtd (through `virsh migrate`)
+// reaches the target's over qemu+ssh as root with the zone's migration key, and qemu streams the
+// memory over tcp to the target's address. The agent provisions that access when it adds a host (the
+// key's private half in ~/.ssh/mold-migration-<agent>, its public half in authorized_keys) and removes
+// both when it forgets the host, so a removed host can neither reach nor be reached. The target's SSH
+// host keys go into the source's known_hosts from the agent's own connection to the target, whose key
+// the agent pinned when it added the host: nothing is trusted on first use between hosts.
+import type { CommandPayload, CommandResult } from '../shared/agent/protocol.ts';
+import { CommandFailure } from './errors.ts';
+import { authorizedKeysScript, parseDomstate, parseVncDisplay } from './parse.ts';
+import { shq, who, type SshConnection, type SshPool, type SshTarget } from './ssh.ts';
+import { firstLines, hostTarget, runScript, vlanBridgeLines, VIRSH } from './vm.ts';
+
+export interface MigrationKey {
+  privateKey: string;
+  publicKey: string;
+}
+
+/** Where the migration key's private half lives on a host. */
+export const migrationKeyPath = (agentId: string) => `$HOME/.ssh/mold-migration-${agentId}`;
+const comment = (agentId: string) => `mold-migration-${agentId}`;
+
+/** Installs the migration key on a host (both halves), or with `key` undefined removes it. */
+export function migrationAccessScript(agentId: string, key: MigrationKey | undefined): string {
+  const path = migrationKeyPath(agentId);
+  const file = key
+    ? `umask 077; mkdir -p ~/.ssh; printf '%s' ${shq(Buffer.from(key.privateKey).toString('base64'))} | base64 -d > "${path}.part" && mv -f "${path}.part" "${path}" || exit 1`
+    : `rm -f "${path}"`;
+  return `${file}\n${authorizedKeysScript(key?.publicKey, comment(agentId))}`;
+}
+
+export async function installMigrationAccess(conn: SshConnection, agentId: string, key: MigrationKey | undefined): Promise<void> {
+  const r = await conn.exec(migrationAccessScript(agentId, key), { timeoutMs: 30_000 });
+  if (r.code !== 0) {
+    throw new CommandFailure('HostCommandFailed', `${key ? 'Installing' : 'Removing'} the migration key on ${who(conn.target)} failed (exit ${r.code ?? r.signal}): ${firstLines(r.stderr || r.stdout, 300)}`);
+  }
+}
+
+/** known_hosts' name for an address and port. */
+const knownHostsName = (t: SshTarget) => (t.port === 22 ? t.address : `[${t.address}]:${t.port}`);
+
+/**
+ * The target's part, before the migration: the migration key (a host added before live migration
+ * existed has none), the VLAN bridges the domain's NICs need, and its SSH host keys (printed).
+ */
+export function targetScript(agentId: string, key: MigrationKey, vlans: readonly number[], vlanFallback?: 'isolated'): string {
+  return [
+    'set -u',
+    `fail() { printf '@@fail %s %s\\n%s\\n' "$1" "$2" "$3"; exit 3; }`,
+    `( ${migrationAccessScript(agentId, key).replace(/\n/g, '\n  ')}\n) >/dev/null 2>&1 || fail KeyInstallFailed key "cannot install the migration key"`,
+    ...vlanBridgeLines(vlans, vlanFallback),
+    'echo @@hostkeys',
+    'cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The source's part: its own copy of the key, the target's host keys in known_hosts (older lines for
+ * that name dropped), then `virsh migrate` with the domain's migratable XML whose VNC listen address
+ * is the target's. After a failure it says where the domain is, so the control plane knows it stayed.
+ */
+export function sourceScript(agentId: string, key: MigrationKey, payload: { name: string; target: SshTarget; vncListen: string }, hostKeys: string[]): string {
+  const t = payload.target;
+  const name = shq(payload.name);
+  const khName = knownHostsName(t);
+  const escaped = khName.replace(/[.[\]*^$\\+?(){}|/-]/g, '\\$&');
+  const lines = hostKeys.map((k) => `${khName} ${k.split(/\s+/).slice(0, 2).join(' ')}`);
+  if (!/^[A-Za-z0-9._:-]+$/.test(t.address) || !/^[A-Za-z0-9._-]+$/.test(t.username)) throw new CommandFailure('InvalidCommand', `Cannot migrate to ${who(t)}: unusual address or username`);
+  // Double-quoted in the script: $HOME expands, nothing else in it can.
+  const uri = `qemu+ssh://${t.username}@${t.address}:${t.port}/system?keyfile=${migrationKeyPath(agentId)}&no_tty=1`;
+  const listen = payload.vncListen.replace(/[^0-9A-Za-z.:-]/g, '');
+  return [
+    'set -u',
+    'export LC_ALL=C',
+    `V=${shq(VIRSH)}`,
+    `fail() { printf '@@fail %s %s\\n%s\\n' "$1" "$2" "$3"; exit 3; }`,
+    'x=""',
+    `trap 'rm -f $x' EXIT`,
+    `( ${migrationAccessScript(agentId, key).replace(/\n/g, '\n  ')}\n) >/dev/null 2>&1 || fail KeyInstallFailed key "cannot install the migration key"`,
+    'kh=~/.ssh/known_hosts; touch "$kh"',
+    `k=$(mktemp ~/.ssh/.mold-kh.XXXXXX) && { grep -v -E '^${escaped} ' "$kh" || true; } > "$k" && printf '%s\\n' ${lines.map(shq).join(' ')} >> "$k" && cat "$k" > "$kh"; rm -f "$k"`,
+    `s=$($V domstate --domain ${name} 2>&1) || fail NotOnSource domstate "$s"`,
+    `[ "$s" = running ] || [ "$s" = paused ] || fail NotRunning domstate "$s"`,
+    'x=$(mktemp /tmp/mold-migrate.XXXXXX) || fail MigrationFailed xml "mktemp failed"',
+    // The VNC server moves with the domain: it must listen on an address of the target.
+    `out=$($V dumpxml --migratable --domain ${name} 2>&1) || fail MigrationFailed xml "$out"`,
+    `printf '%s\\n' "$out" | sed -e "/<graphics /s/listen='[^']*'/listen='${listen}'/" -e "/<listen type='address'/s/address='[^']*'/address='${listen}'/" > "$x"`,
+    // --unsafe: libvirt cannot tell that a SharedMountPoint directory is shared and refuses the
+    // read-only config drive (no cache=none); the control plane sends migrateVm only to a host that
+    // reaches the VM's pool, and the writable disks are cache=none.
+    `if ! out=$($V migrate --live --persistent --undefinesource --unsafe --domain ${name} --desturi "${uri}" --migrateuri ${shq(`tcp://${t.address}`)} --xml "$x" 2>&1); then`,
+    `  now=$($V domstate --domain ${name} 2>&1)`,
+    '  fail MigrationFailed "$now" "$out"',
+    'fi',
+    'echo @@migrated',
+    '',
+  ].join('\n');
+}
+
+async function targetState(pool: SshPool, t: SshTarget, name: string) {
+  const r = await pool.exec(t, `LC_ALL=C ${VIRSH} "echo @@state; domstate --domain ${shq(name)}; echo @@vnc; vncdisplay --domain ${shq(name)}" 2>&1`, { timeoutMs: 60_000 });
+  const state = /^@@state\n(.*)$/m.exec(r.stdout)?.[1];
+  if (state === undefined || /error:/.test(state)) return undefined;
+  return { state: parseDomstate(state), vncPort: parseVncDisplay(/^@@vnc\n(.*)$/m.exec(r.stdout)?.[1] ?? '') };
+}
+
+export async function migrateVm(pool: SshPool, agentId: string, key: MigrationKey | undefined, payload: CommandPayload<'migrateVm'>): Promise<CommandResult<'migrateVm'>> {
+  if (!key) throw new CommandFailure('NoMigrationKey', 'This agent has no migration key (its state directory is not writable?)');
+  const source = hostTarget(payload.host);
+  const target = hostTarget(payload.target);
+  const { name } = payload;
+  const done = (at: { state: ReturnType<typeof parseDomstate>; vncPort?: number }) => ({ name, state: at.state, ...(at.vncPort !== undefined && { vncPort: at.vncPort }) });
+  // A repeated command (the agent restarted after migrating): the domain runs on the target only.
+  const already = await targetState(pool, target, name);
+  if (already?.state === 'Running') {
+    const left = await pool.exec(source, `LC_ALL=C ${VIRSH} domstate --domain ${shq(name)}`, { timeoutMs: 60_000 });
+    if (left.code !== 0) return done(already);
+  }
+  const prepared = await runScript(pool, target, targetScript(agentId, key, payload.vlans ?? [], process.env.MOLD_AGENT_VLAN_FALLBACK === 'isolated' ? 'isolated' : undefined), 60_000);
+  const prepFailed = /^@@fail (\S+) (\S+)\n([\s\S]*)$/m.exec(prepared.stdout);
+  if (prepFailed || prepared.code !== 0) {
+    throw new CommandFailure('MigrationFailed', `Preparing ${who(target)} to receive ${name} failed: ${firstLines(prepFailed ? `${prepFailed[1]} ${prepFailed[2]}: ${prepFailed[3]}` : prepared.stderr || prepared.stdout)}`);
+  }
+  const hostKeys = (prepared.stdout.split('@@hostkeys\n')[1] ?? '').split('\n').map((l) => l.trim()).filter((l) => /^(ssh|ecdsa)-/.test(l));
+  if (hostKeys.length === 0) throw new CommandFailure('MigrationFailed', `${who(target)} has no readable SSH host key (/etc/ssh/ssh_host_*_key.pub): the source could not verify it`);
+  const timeoutMs = (payload.timeoutSeconds ?? 600) * 1000;
+  let r;
+  try {
+    r = await runScript(pool, source, sourceScript(agentId, key, { name, target, vncListen: payload.vncListen }, hostKeys), timeoutMs);
+  } catch (err) {
+    // Timed out: libvirt's migration job is cancelled, so the domain keeps running on the source.
+    if (err instanceof CommandFailure && err.name === 'Timeout') {
+      await pool.exec(source, `LC_ALL=C ${VIRSH} domjobabort --domain ${shq(name)}`, { timeoutMs: 30_000 }).catch(() => undefined);
+      throw new CommandFailure('MigrationFailed', `Migrating ${name} from ${who(source)} to ${who(target)} did not finish within ${payload.timeoutSeconds ?? 600} s; it was cancelled`);
+    }
+    throw err;
+  }
+  const failed = /^@@fail (\S+) (.*)\n([\s\S]*)$/m.exec(r.stdout);
+  if (failed) {
+    if (failed[1] === 'NotOnSource' || failed[1] === 'NotRunning') {
+      throw new CommandFailure('MigrationFailed', `${name} is not running on ${who(source)} (${failed[2]}: ${firstLines(failed[3]!, 300)})`);
+    }
+    throw new CommandFailure('MigrationFailed', `Migrating ${name} from ${who(source)} to ${who(target)} failed (${firstLines(failed[3]!, 600)}); on the source it is ${failed[2]}`);
+  }
+  if (r.code !== 0 || !/^@@migrated$/m.test(r.stdout)) {
+    throw new CommandFailure('MigrationFailed', `Migrating ${name} from ${who(source)} to ${who(target)} failed (exit ${r.code ?? r.signal}): ${firstLines(r.stderr || r.stdout)}`);
+  }
+  const landed = await targetState(pool, target, name);
+  if (!landed) throw new CommandFailure('MigrationFailed', `virsh migrate of ${name} finished but ${who(target)} does not have the domain`);
+  return done(landed);
+}
