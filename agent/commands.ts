@@ -6,6 +6,7 @@ import { openSealed } from '../shared/agent/sealing.ts';
 import { downloadTemplate } from './download.ts';
 import { CommandFailure } from './errors.ts';
 import { gatherFacts, installKey, setPassword } from './host.ts';
+import { installHooks } from './hooks.ts';
 import type { Outcome } from './journal.ts';
 import { errorText } from './log.ts';
 import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
@@ -79,6 +80,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
       const conn = await connect(t, { password: secret }, ctx.knownHosts, 'learn');
       try {
         const facts = await gatherFacts(conn);
+        await installHooks(conn);
         await installKey(conn, ctx.sshPublicKey, comment);
         ctx.hostKeyed?.(t);
         await verifyKey(ctx, t);
@@ -90,6 +92,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
     // Key-only: an admin put the agent's public key (`mold-agent status`) on the host beforehand.
     const conn = await ctx.pool.get(t, 'learn');
     const facts = await gatherFacts(conn);
+    await installHooks(conn);
     // Re-tagged, so a later removal finds it whatever comment the admin gave it.
     await installKey(conn, ctx.sshPublicKey, comment);
     ctx.hostKeyed?.(t);
@@ -100,7 +103,10 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
     const t = target(host);
     ctx.pool.drop(t);
     const conn = await ctx.pool.get(t);
-    return await gatherFacts(conn);
+    const facts = await gatherFacts(conn);
+    // A newer agent's hook replaces an older one's.
+    await installHooks(conn);
+    return facts;
   },
 
   async updateHostPassword(ctx, { host, password, setOnHost }) {
