@@ -13,6 +13,7 @@ import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './s
 import { keyComment } from './state.ts';
 import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
 import { attachDisk, deleteDisk, detachDisk, resizeDisk } from './volumes.ts';
+import { copyDisk, removeFiles } from './volume-copy.ts';
 
 export interface CommandContext {
   agentId: string;
@@ -158,6 +159,14 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
 
   async deleteDisk(ctx, payload) {
     return await deleteDisk(ctx.pool, payload);
+  },
+
+  async copyDisk(ctx, payload) {
+    return await copyDisk(ctx.pool, payload);
+  },
+
+  async removeFiles(ctx, payload) {
+    return await removeFiles(ctx.pool, payload);
   },
 };
 

@@ -28,10 +28,11 @@ import { sshKeyPairCommands } from './commands/ssh-keypairs.ts';
 import { vmListCommands } from './commands/vms-list.ts';
 import { vmCommands } from './commands/vms.ts';
 import { volumeCommands } from './commands/volumes.ts';
+import { volumeMigrateCommands } from './commands/volume-migrate.ts';
 import { vmEditCommands } from './commands/vms-edit.ts';
 import { consoleCommands } from './commands/console.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...volumeMigrateCommands, ...vmEditCommands, ...consoleCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

@@ -11,6 +11,7 @@ import { networkActions, runNetworkAction } from './networks.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
 import { runVmTask, vmActions } from './vms.ts';
 import { runVolumeTask, volumeActions } from './volumes.ts';
+import { runVolumeMigrateTask, volumeMigrateActions } from './volume-migrate.ts';
 import { runVmEditTask, vmEditActions } from './vms-edit.ts';
 
 const action = z.discriminatedUnion('action', [
@@ -23,6 +24,7 @@ const action = z.discriminatedUnion('action', [
   ...affinityGroupActions,
   ...vmActions,
   ...volumeActions,
+  ...volumeMigrateActions,
   ...vmEditActions,
 ]);
 
@@ -54,6 +56,8 @@ async function run(event: unknown) {
       return runVmTask(request);
     case 'volumeTask':
       return runVolumeTask(request);
+    case 'volumeMigrateTask':
+      return runVolumeMigrateTask(request);
     case 'vmEditTask':
       return runVmEditTask(request);
   }
