@@ -13,7 +13,7 @@ import { adminClient } from '../support/client.ts';
 import { guestSsh, waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
-import { patience } from '../support/wait.ts';
+import { patience, until } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(26);
@@ -46,6 +46,8 @@ suite(isRoot ? 'migrateVolume on a two-host lab' : 'migrateVolume on a two-host 
     const key = (await world.ok('createSSHKeyPair', { name: 'mover' })).keypair;
     const auth = { privateKey: key.privatekey as string };
 
+    // On a loaded machine the agent's reports can lag behind ping.interval: the hosts are Up again first.
+    await until('both hosts to be Up', async () => (await world.ok('listHosts', { zoneid: zone.id, type: 'Routing' })).host ?? [], (hosts: any[]) => hosts.length === 2 && hosts.every((h) => h.state === 'Up'), { within: 60_000 });
     let vm = (await world.done('deployVirtualMachine', world.deployParams('mover-1', { keypair: key.name }))).virtualmachine;
     const ip = vm.nic[0].ipaddress as string;
     const booted = await waitForGuest(ip, 'the guest to boot');
