@@ -63,6 +63,10 @@ suite(isRoot ? 'migrateVolume on a two-host lab' : 'migrateVolume on a two-host 
     const pools = async () => Object.fromEntries(((await world.ok('listStoragePools', { zoneid: zone.id })).storagepool as any[]).map((p) => [p.id, p.disksizeallocated]));
     const before = await pools();
     expect(existsSync(source)).toBe(true);
+    const qemuInfo = (file: string) => JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', file], { encoding: 'utf8' }));
+    const sourceInfo = qemuInfo(source);
+    // An overlay on the template before the move.
+    expect(sourceInfo['backing-filename']).toBeDefined();
 
     // The target's directory is missing (its mount gone): the host says so, nothing changes.
     renameSync(toDir, `${toDir}.away`);
@@ -86,8 +90,8 @@ suite(isRoot ? 'migrateVolume on a two-host lab' : 'migrateVolume on a two-host 
     expect(after[toPool.id]).toBe(before[toPool.id] + root.size);
     // The copy is whole (no template behind it); the old disk and config drive are gone.
     const target = join(toDir, `${root.id}.qcow2`);
-    const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', target], { encoding: 'utf8' }));
-    expect(info).toMatchObject({ format: 'qcow2', 'virtual-size': root.size });
+    const info = qemuInfo(target);
+    expect(info).toMatchObject({ format: 'qcow2', 'virtual-size': sourceInfo['virtual-size'] });
     expect(info['backing-filename']).toBeUndefined();
     expect(readdirSync(fromDir).filter((f) => f.startsWith(root.id) || f.startsWith(vm.id))).toEqual([]);
 
