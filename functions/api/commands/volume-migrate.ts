@@ -19,7 +19,7 @@ import { noSuchEntity } from '../validate.ts';
 import { volumeViewerOf } from './volumes.ts';
 
 /** Upstream's VolumeVO.toString(), with Mold's ids. */
-const describe = (v: Volume) => `Vol[${v.id}|name=${v.name}|vm=${v.vmId ?? 'null'}|${v.type}]`;
+const volumeText = (v: Volume) => `Vol[${v.id}|name=${v.name}|vm=${v.vmId ?? 'null'}|${v.type}]`;
 
 /** The VM's other volumes' pools and the target must be mounted by one cluster's hosts, or the VM could not start. */
 async function checkSameCluster(vm: VirtualMachine, volume: Volume, target: StoragePool) {
@@ -56,16 +56,16 @@ const migrateVolumeCommand = defineCommand({
     if (!target) throw noSuchEntity(api, 'storageid', params.storageid);
     checkAccess(caller, volume, `volume ${volume.id}`);
     if (volume.state !== 'Ready' || !volume.poolReserved) throw new InvalidParameter('Volume must be in ready state');
-    if (volume.poolId === target.id) throw new InvalidParameter(`Volume ${describe(volume)} is already on the destination storage pool`);
+    if (volume.poolId === target.id) throw new InvalidParameter(`Volume ${volumeText(volume)} is already on the destination storage pool`);
     const vm = volume.vmId ? await getVm(volume.vmId) : undefined;
     if (vm?.state === 'Running') {
       throw new InvalidParameter(
         "KVM does not support volume live migration due to the limited possibility to refresh VM XML domain. Therefore, to live migrate a volume between storage pools, one must migrate the VM to a different host as well to force the VM XML domain update. Use 'migrateVirtualMachineWithVolumes' instead.",
       );
     }
-    if (vm && vm.state !== 'Stopped') throw new InvalidParameter(`The volume ${describe(volume)} is attached to VM ${vm.instanceName}, which is ${vm.state}: its volumes migrate while it is Stopped`);
+    if (vm && vm.state !== 'Stopped') throw new InvalidParameter(`The volume ${volumeText(volume)} is attached to VM ${vm.instanceName}, which is ${vm.state}: its volumes migrate while it is Stopped`);
     if (target.state === 'Maintenance') {
-      throw new InvalidParameter(`Cannot migrate volume ${describe(volume)}to the destination storage pool ${target.name} as the storage pool is in maintenance mode.`);
+      throw new InvalidParameter(`Cannot migrate volume ${volumeText(volume)}to the destination storage pool ${target.name} as the storage pool is in maintenance mode.`);
     }
     if (params.newdiskofferingid !== undefined) throw new InvalidParameter('Mold does not replace a volume\'s disk offering while migrating it yet (newdiskofferingid)');
     if (target.zoneId !== volume.zoneId) throw new InvalidParameter(`Storage pool ${target.name} is not in the zone of volume ${volume.name} (${volume.zoneId}): a volume migrates within its zone (storageid)`);
