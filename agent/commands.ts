@@ -6,6 +6,7 @@ import { openSealed } from '../shared/agent/sealing.ts';
 import { downloadTemplate } from './download.ts';
 import { CommandFailure } from './errors.ts';
 import { gatherFacts, installKey, setPassword } from './host.ts';
+import { installHooks } from './hooks.ts';
 import type { Outcome } from './journal.ts';
 import { errorText } from './log.ts';
 import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
@@ -13,6 +14,7 @@ import { keyComment } from './state.ts';
 import { installMigrationAccess, migrateVm, type MigrationKey } from './migrate.ts';
 import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
 import { attachDisk, deleteDisk, detachDisk, resizeDisk } from './volumes.ts';
+import { copyDisk, removeFiles } from './volume-copy.ts';
 
 export interface CommandContext {
   agentId: string;
@@ -82,6 +84,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
       const conn = await connect(t, { password: secret }, ctx.knownHosts, 'learn');
       try {
         const facts = await gatherFacts(conn);
+        await installHooks(conn);
         await installKey(conn, ctx.sshPublicKey, comment);
         ctx.hostKeyed?.(t);
         const keyed = await verifyKey(ctx, t);
@@ -94,6 +97,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
     // Key-only: an admin put the agent's public key (`mold-agent status`) on the host beforehand.
     const conn = await ctx.pool.get(t, 'learn');
     const facts = await gatherFacts(conn);
+    await installHooks(conn);
     // Re-tagged, so a later removal finds it whatever comment the admin gave it.
     await installKey(conn, ctx.sshPublicKey, comment);
     ctx.hostKeyed?.(t);
@@ -107,6 +111,8 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
     const conn = await ctx.pool.get(t);
     const facts = await gatherFacts(conn);
     if (ctx.migrationKey) await installMigrationAccess(conn, ctx.agentId, ctx.migrationKey);
+    // A newer agent's hook replaces an older one's.
+    await installHooks(conn);
     return facts;
   },
 
@@ -163,6 +169,14 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
 
   async deleteDisk(ctx, payload) {
     return await deleteDisk(ctx.pool, payload);
+  },
+
+  async copyDisk(ctx, payload) {
+    return await copyDisk(ctx.pool, payload);
+  },
+
+  async removeFiles(ctx, payload) {
+    return await removeFiles(ctx.pool, payload);
   },
 };
 

@@ -28,6 +28,7 @@ import { sshKeyPairCommands } from './commands/ssh-keypairs.ts';
 import { vmListCommands } from './commands/vms-list.ts';
 import { vmCommands } from './commands/vms.ts';
 import { volumeCommands } from './commands/volumes.ts';
+import { volumeMigrateCommands } from './commands/volume-migrate.ts';
 import { vmEditCommands } from './commands/vms-edit.ts';
 import { vmMigrateCommands } from './commands/vms-migrate.ts';
 import { consoleCommands } from './commands/console.ts';
@@ -36,7 +37,7 @@ import { publicIpCommands } from './commands/public-ips.ts';
 import { metricsCommands } from './commands/metrics.ts';
 import { systemVmCommands } from './commands/system-vms.ts';
 
-export const COMMANDS: AnyCommand[] = [] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...systemVmCommands, ...vmMigrateCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

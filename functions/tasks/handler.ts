@@ -12,6 +12,7 @@ import { runTemplateTask, templateActions } from './templates.ts';
 import { runVmMigrateTask, vmMigrateActions } from './vm-migrate.ts';
 import { runVmTask, vmActions } from './vms.ts';
 import { runVolumeTask, volumeActions } from './volumes.ts';
+import { runVolumeMigrateTask, volumeMigrateActions } from './volume-migrate.ts';
 import { runVmEditTask, vmEditActions } from './vms-edit.ts';
 
 const action = z.discriminatedUnion('action', [
@@ -25,6 +26,7 @@ const action = z.discriminatedUnion('action', [
   ...vmActions,
   ...vmMigrateActions,
   ...volumeActions,
+  ...volumeMigrateActions,
   ...vmEditActions,
 ]);
 
@@ -58,6 +60,8 @@ async function run(event: unknown) {
       return runVmMigrateTask(request);
     case 'volumeTask':
       return runVolumeTask(request);
+    case 'volumeMigrateTask':
+      return runVolumeMigrateTask(request);
     case 'vmEditTask':
       return runVmEditTask(request);
   }

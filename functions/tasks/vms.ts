@@ -120,7 +120,7 @@ async function hostOf(vm: VirtualMachine, hostId = vm.hostId): Promise<Host> {
 const render = (vm: VirtualMachine, who: Viewer) => renderVmFor(vm, who).then((virtualmachine) => ({ virtualmachine }));
 
 const trimSlash = (path: string) => path.replace(/\/+$/, '');
-const configDrivePath = (pool: Pick<StoragePool, 'path'>, vmId: string) => `${trimSlash(pool.path)}/${vmId}-config.iso`;
+export const configDrivePath = (pool: Pick<StoragePool, 'path'>, vmId: string) => `${trimSlash(pool.path)}/${vmId}-config.iso`;
 
 // ---- start (deploy and startVirtualMachine) ----
 

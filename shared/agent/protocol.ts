@@ -173,6 +173,20 @@ export const volumeCommands = {
     payload: z.object({ host: hostTarget, path: z.string() }),
     result: z.object({ path: z.string(), removed: z.boolean() }),
   },
+  /**
+   * Writes the qcow2 at `source` anew at `destination` (another pool the host mounts) with qemu-img
+   * convert, a root overlay without its template; checked, then renamed into place. Refused while a
+   * qemu holds the source. Done already (the copy there, the source gone): fine.
+   */
+  copyDisk: {
+    payload: z.object({ host: hostTarget, source: z.string(), destination: z.string(), timeoutSeconds: z.number().int().positive().optional() }),
+    result: z.object({ destination: z.string(), sizeBytes: z.number() }),
+  },
+  /** Deletes each file as deleteDisk does (what a volume's move left behind). Gone already: fine. */
+  removeFiles: {
+    payload: z.object({ host: hostTarget, paths: z.array(z.string()).min(1).max(16) }),
+    result: z.object({ removed: z.array(z.string()) }),
+  },
 } as const;
 
 // ---- the commands ----

@@ -432,6 +432,8 @@ export function labAt(id: number) {
         `hostname ${h.name}`,
         'mount -t tmpfs -o mode=0755 tmpfs /run',
         'mkdir -p /run/sshd /run/libvirt /run/lock && chmod 0755 /run/sshd',
+        // Where a host's libvirtd keeps its pid (the agent reloads it there after installing its hook).
+        `ln -s ${join(hd, 'libvirtd.pid')} /run/libvirtd.pid`,
         `mount --bind ${etc} /etc/libvirt`,
         `mount --bind ${join(hd, 'var-lib-libvirt')} /var/lib/libvirt`,
         `mount --bind ${join(hd, 'var-log-libvirt')} /var/log/libvirt`,
