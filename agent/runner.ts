@@ -175,6 +175,7 @@ export class AgentRunner {
   /** Renews the lease (shared/agent-leases.ts) and schedules the next renewal; a host gained is reported at once, which raises its fence. */
   private async renewLease(): Promise<void> {
     if (this.stopping.signal.aborted) return;
+    const started = Date.now();
     let next = 5;
     try {
       const answer = await this.gateway.lease();
@@ -192,9 +193,10 @@ export class AgentRunner {
     }
     if (this.stopping.signal.aborted) return;
     clearTimeout(this.leaseTimer);
+    // At a fixed rate: a slow renewal (a loaded gateway) does not push the next one back by its own length.
     this.leaseTimer = setTimeout(() => {
       this.renewal = this.renewLease().finally(() => (this.renewal = undefined));
-    }, next * 1000);
+    }, Math.max(0, next * 1000 - (Date.now() - started)));
   }
 
   /** The hosts held under the lease (hostId → epoch), as last renewed. */
