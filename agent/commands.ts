@@ -5,6 +5,7 @@ import { agentCommands, type AgentCommandType, type CommandResult, type HostTarg
 import { openSealed } from '../shared/agent/sealing.ts';
 import { downloadTemplate } from './download.ts';
 import { CommandFailure } from './errors.ts';
+import { raiseFence } from './fence.ts';
 import { gatherFacts, installKey, setPassword } from './host.ts';
 import { installHooks } from './hooks.ts';
 import type { Outcome } from './journal.ts';
@@ -193,6 +194,9 @@ export async function runCommand(ctx: CommandContext, type: AgentCommandType, pa
     return { ok: false, failure: { error: 'InvalidCommand', cause: `The ${type} command's payload is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` } };
   }
   try {
+    // Under a lease: the host's fence first, so an agent that lost the host touches nothing on it.
+    const host = (parsed.data as { host?: HostTarget }).host;
+    if (host?.epoch !== undefined && type !== 'addHost') await raiseFence(await ctx.pool.get(target(host)), host.hostId, host.epoch);
     const handler = handlers[type] as Handler<AgentCommandType>;
     const result = await handler(ctx, parsed.data as never);
     return { ok: true, result };

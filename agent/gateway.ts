@@ -6,11 +6,22 @@ import {
   credentialsResponse,
   enrolResponse,
   GATEWAY_PATH,
+  leaseResponse,
   reportResponse,
   resultResponse,
   type ReportRequest,
 } from '../shared/agent/protocol.ts';
 import { signRequest } from '../shared/agent/signing.ts';
+import type { CommandMessage } from '../shared/agent/protocol.ts';
+
+/** The host and lease epoch a command acted under: the gateway refuses its answer once the host is another agent's. */
+export interface CommandLease {
+  hostId: string;
+  epoch: number;
+}
+
+/** A 409 from the gateway: the host of the command is held by another agent now. */
+export const isStaleEpoch = (err: unknown) => err instanceof GatewayError && err.status === 409;
 
 /** The gateway's base URL from the URL given at enrolment: the API's (…/client/api) or its origin. */
 export function gatewayBase(url: string): string {
@@ -79,10 +90,16 @@ export async function enrol(url: string, request: { token: string; csr: string; 
 
 export interface Gateway {
   credentials(): Promise<z.infer<typeof credentialsResponse>>;
-  result(body: { commandId: string; taskToken: string } & ({ ok: true; result: unknown } | { ok: false; failure: { error: string; cause: string } })): Promise<z.infer<typeof resultResponse>>;
+  result(
+    body: { commandId: string; taskToken: string; lease?: CommandLease } & ({ ok: true; result: unknown } | { ok: false; failure: { error: string; cause: string } }),
+  ): Promise<z.infer<typeof resultResponse>>;
   /** false when the task is already over (the control plane stopped waiting). */
-  heartbeat(body: { commandId: string; taskToken: string }): Promise<boolean>;
+  heartbeat(body: { commandId: string; taskToken: string; lease?: CommandLease }): Promise<boolean>;
   report(body: ReportRequest): Promise<z.infer<typeof reportResponse>>;
+  /** Renews this agent's lease; answers the hosts it holds. */
+  lease(): Promise<z.infer<typeof leaseResponse>>;
+  /** Hands a command for a host this agent does not hold to the holder. */
+  handback(body: { message: CommandMessage; reason: string }): Promise<{ moved: boolean }>;
 }
 
 export function gateway(url: string, agentId: string, privateKeyPem: string): Gateway {
@@ -96,5 +113,7 @@ export function gateway(url: string, agentId: string, privateKeyPem: string): Ga
       return (answer as { accepted?: unknown } | undefined)?.accepted !== false;
     },
     report: (body) => post(base, 'report', body, reportResponse, sign),
+    lease: () => post(base, 'lease', {}, leaseResponse, sign),
+    handback: (body) => post(base, 'handback', body, z.object({ moved: z.boolean() }).loose(), sign),
   };
 }

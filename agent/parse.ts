@@ -220,6 +220,22 @@ export function authorizedKeysScript(publicKeyLine: string | undefined, comment:
   ].join('\n');
 }
 
+/**
+ * Rewrites authorized_keys so that the Mold agent keys in it (lines tagged mold-agent-<id>) are exactly
+ * `lines`; other keys stay. As authorizedKeysScript, in place.
+ */
+export function agentKeysScript(lines: string[]): string {
+  return [
+    'umask 077',
+    'mkdir -p ~/.ssh',
+    'touch ~/.ssh/authorized_keys',
+    't=$(mktemp ~/.ssh/.mold-agent.XXXXXX)',
+    `{ grep -v -E ' mold-agent-[0-9A-Fa-f-]+$' ~/.ssh/authorized_keys || true; } > "$t" && printf '%s\\n' ${lines.map(shellQuote).join(' ')} >> "$t" && cat "$t" > ~/.ssh/authorized_keys; rc=$?`,
+    'rm -f "$t"',
+    'exit $rc',
+  ].join('\n');
+}
+
 export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -74,12 +74,13 @@ export class Queue {
   }
 
   /** Long poll: returns as soon as a message arrives, or empty after WAIT_TIME_SECONDS. */
-  async receive(max: number, signal?: AbortSignal): Promise<Message[]> {
+  async receive(max: number, signal?: AbortSignal, visibilitySeconds?: number): Promise<Message[]> {
     const r = await this.sqs().send(
       new ReceiveMessageCommand({
         QueueUrl: this.queueUrl,
         MaxNumberOfMessages: Math.max(1, Math.min(10, max)),
         WaitTimeSeconds: WAIT_TIME_SECONDS,
+        ...(visibilitySeconds !== undefined && { VisibilityTimeout: visibilitySeconds }),
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
       }),
       { abortSignal: signal },

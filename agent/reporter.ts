@@ -4,6 +4,8 @@
 // forgotten (connection closed, pin dropped) and, best effort, the agent's key is removed from it.
 import type { HostReport, HostTarget } from '../shared/agent/protocol.ts';
 import { CommandFailure } from './errors.ts';
+import { raiseFence } from './fence.ts';
+import { agentKeysScript } from './parse.ts';
 import type { Gateway } from './gateway.ts';
 import { gatherReport, removeKey } from './host.ts';
 import { installMigrationAccess } from './migrate.ts';
@@ -24,6 +26,8 @@ export class Reporter {
   private readonly version: string;
   private hosts = new Map<string, HostTarget>();
   private keyedAt = new Map<string, number>();
+  /** Per host (address:port), the zone's agent keys last put there: written again only when they change. */
+  private keysApplied = new Map<string, string>();
   private listedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -77,6 +81,8 @@ export class Reporter {
     const t = target(h);
     try {
       const conn = await this.pool.get(t);
+      // The holder's report raises the host's fence to its epoch: from then on an agent that lost the host acts on nothing there.
+      if (h.epoch !== undefined) await raiseFence(conn, h.hostId, h.epoch);
       return await gatherReport(conn, h.hostId, timeoutMs, h.pools);
     } catch (err) {
       // A command that timed out leaves a connection that may be dead: start afresh next time.
@@ -97,16 +103,46 @@ export class Reporter {
       if (next.has(hostId)) continue;
       const t = target(h);
       // Re-added under a new id (deleteHost, then addHost of the same address) since the last list.
-      if (listed.has(where(t)) || (this.keyedAt.get(where(t)) ?? 0) >= this.listedAt) {
-        log.info('host forgotten', { hostId, address: h.address, keyKept: true });
+      // Or passed to another agent of the zone (its lease): this agent's key stays, to take it back one day.
+      const inZone = answer.zoneHostIds?.includes(hostId) ?? false;
+      if (inZone || listed.has(where(t)) || (this.keyedAt.get(where(t)) ?? 0) >= this.listedAt) {
+        if (inZone) this.pool.drop(t);
+        log.info('host forgotten', { hostId, address: h.address, keyKept: true, ...(inZone && { heldByAnother: true }) });
         continue;
       }
       void this.forget(hostId, t);
     }
     this.hosts = next;
+    if (answer.agentKeys) await this.syncAgentKeys(answer.agentKeys);
     // The list is the control plane's view when the request left.
     this.listedAt = sentAt;
     for (const [k, at] of this.keyedAt) if (at < sentAt - 3600_000) this.keyedAt.delete(k);
+  }
+
+  /**
+   * Puts the zone's agent keys on every host this agent holds, so that another agent of the zone can
+   * take a host over (and a revoked agent's key goes). Never without this agent's own key in the list.
+   */
+  private async syncAgentKeys(lines: string[]) {
+    const own = keyComment(this.agentId);
+    if (!lines.some((line) => line.trim().endsWith(` ${own}`))) return;
+    const wanted = [...lines].map((l) => l.trim()).sort();
+    const digest = wanted.join('\n');
+    await Promise.all(
+      [...this.hosts.values()].map(async (h) => {
+        const t = target(h);
+        if (this.keysApplied.get(where(t)) === digest) return;
+        try {
+          const conn = await this.pool.get(t);
+          const r = await conn.exec(agentKeysScript(wanted), { timeoutMs: 20_000 });
+          if (r.code !== 0) throw new Error(`exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`);
+          this.keysApplied.set(where(t), digest);
+          log.info('agent keys set on host', { hostId: h.hostId, keys: wanted.length });
+        } catch (err) {
+          log.warn('cannot set the zone\'s agent keys on a host', { hostId: h.hostId, error: errorText(err) });
+        }
+      }),
+    );
   }
 
   private async forget(hostId: string, t: SshTarget) {

@@ -9,7 +9,7 @@ import { AGENT_COMMAND_TYPES, commandMessage, type CommandMessage } from '../sha
 import { runCommand, type CommandContext } from './commands.ts';
 import { ConsoleProxy, type ConsoleProxyOptions } from './console.ts';
 import { failures } from './errors.ts';
-import { gateway as gatewayClient, GatewayError, type Gateway } from './gateway.ts';
+import { gateway as gatewayClient, GatewayError, isStaleEpoch, type CommandLease, type Gateway } from './gateway.ts';
 import { Journal, type Outcome } from './journal.ts';
 import { errorText, log } from './log.ts';
 import { Queue } from './queue.ts';
@@ -19,8 +19,12 @@ import { agentVersion, FILES, type AgentState } from './state.ts';
 import { join } from 'node:path';
 
 export const HEARTBEAT_MS = 20_000;
-/** While a command runs, its message stays invisible this long past each heartbeat. */
-const VISIBILITY_SECONDS = 60;
+/**
+ * While a command runs, its message stays invisible this long past each heartbeat. Short enough that
+ * the command of an agent that died reappears, and moves to its host's new holder, well within the
+ * state machines' HeartbeatSeconds (60).
+ */
+const VISIBILITY_SECONDS = 30;
 const MAX_CONCURRENT = 16;
 /** On SIGTERM, in-flight commands get this long to finish before they are abandoned. */
 const STOP_GRACE_MS = 10_000;
@@ -41,6 +45,12 @@ export interface AgentOptions {
   heartbeatMs?: number;
   /** The console proxy (agent/console.ts), when `--console-listen` is given. */
   console?: Pick<ConsoleProxyOptions, 'listen' | 'url' | 'tls'>;
+}
+
+/** The host and epoch a command acts under, when it carries one. */
+function leaseOf(command: CommandMessage): CommandLease | undefined {
+  const host = (command.payload as { host?: { hostId?: unknown; epoch?: unknown } } | undefined)?.host;
+  return typeof host?.hostId === 'string' && typeof host.epoch === 'number' ? { hostId: host.hostId, epoch: host.epoch } : undefined;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -71,6 +81,10 @@ export class AgentRunner {
   readonly console: ConsoleProxy | undefined;
   /** The addresses of the hosts the control plane last listed for this agent: the console serves only these. */
   private servedHosts = new Set<string>();
+  /** The hosts this agent holds under its lease, with their epochs, as the last renewal answered. */
+  private held = new Map<string, number>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private renewal: Promise<void> | undefined;
 
   private constructor(state: AgentState, knownHosts: KnownHosts, options: AgentOptions) {
     this.state = state;
@@ -146,6 +160,8 @@ export class AgentRunner {
     }
     // Listening before the first report, which hands out its URL.
     if (this.console) await this.console.start();
+    // The lease first: the first report then lists the hosts it took over.
+    await this.renewLease();
     this.reporter.start();
     this.loop = this.poll();
     log.info('ready', {
@@ -155,6 +171,57 @@ export class AgentRunner {
       version: agentVersion(),
       journal: this.journal.size,
     });
+  }
+
+  /** Renews the lease (shared/agent-leases.ts) and schedules the next renewal; a host gained is reported at once, which raises its fence. */
+  private async renewLease(): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    const started = Date.now();
+    let next = 5;
+    try {
+      const answer = await this.gateway.lease();
+      next = answer.renewSeconds;
+      const gained = answer.hosts.filter((h) => this.held.get(h.hostId) !== h.epoch);
+      const lost = [...this.held.keys()].filter((id) => !answer.hosts.some((h) => h.hostId === id));
+      this.held = new Map(answer.hosts.map((h) => [h.hostId, h.epoch]));
+      if (gained.length || lost.length) {
+        log.info('lease', { holds: answer.hosts, gained: gained.map((h) => h.hostId), lost });
+        if (gained.length && this.loop) void this.reporter.reportOnce().catch((err) => log.warn('report failed', { error: errorText(err) }));
+      }
+    } catch (err) {
+      if (err instanceof GatewayError && err.revoked) return this.revoked();
+      log.warn('lease renewal failed', { error: errorText(err), retryInSeconds: next });
+    }
+    if (this.stopping.signal.aborted) return;
+    clearTimeout(this.leaseTimer);
+    // At a fixed rate: a slow renewal (a loaded gateway) does not push the next one back by its own length.
+    this.leaseTimer = setTimeout(() => {
+      this.renewal = this.renewLease().finally(() => (this.renewal = undefined));
+    }, Math.max(0, next * 1000 - (Date.now() - started)));
+  }
+
+  /** The hosts held under the lease (hostId → epoch), as last renewed. */
+  get leases(): ReadonlyMap<string, number> {
+    return this.held;
+  }
+
+  /**
+   * A command for a host another agent holds now (the host's fence or the gateway said so): the
+   * gateway hands it to the holder, and this copy goes; if it could not, the message stays and
+   * comes back.
+   */
+  private async handBack(command: CommandMessage, entry: InFlight, reason: string) {
+    try {
+      const answer = await this.gateway.handback({ message: command, reason });
+      log.info('command handed back', { commandId: command.commandId, type: command.type, reason, moved: answer.moved });
+      if (!answer.moved) return;
+    } catch (err) {
+      log.warn('cannot hand a command back', { commandId: command.commandId, error: errorText(err) });
+      return;
+    }
+    this.inflight.delete(command.commandId);
+    await this.queue.delete(entry.receiptHandle).catch(() => {});
+    for (const handle of entry.duplicates) await this.queue.delete(handle).catch(() => {});
   }
 
   private revoked() {
@@ -172,7 +239,8 @@ export class AgentRunner {
       }
       let messages: Message[];
       try {
-        messages = await this.queue.receive(this.maxConcurrent - this.inflight.size, this.stopping.signal);
+        // Received for VISIBILITY_SECONDS, not the queue's default: a command this agent dies with comes back soon.
+        messages = await this.queue.receive(this.maxConcurrent - this.inflight.size, this.stopping.signal, VISIBILITY_SECONDS);
         failures = 0;
       } catch (err) {
         if (this.stopping.signal.aborted) break;
@@ -257,11 +325,17 @@ export class AgentRunner {
         const e = failures.expired(commandId, command.deadline);
         outcome = { ok: false, failure: { error: e.name, cause: e.message } };
       } else {
+        log.info('command started', { commandId, type, ...leaseOf(command) });
         const heartbeat = setInterval(() => void this.heartbeat(command, entry), this.heartbeatMs);
         try {
           outcome = await runCommand(this.context(entry.abort.signal), type, command.payload);
         } finally {
           clearInterval(heartbeat);
+        }
+        if (!outcome.ok && outcome.failure.error === 'StaleEpoch') {
+          // Not an outcome either: the host is another agent's now, and so is the command.
+          await this.handBack(command, entry, outcome.failure.cause);
+          return;
         }
         if (!outcome.ok && entry.abort.signal.aborted && this.stopping.signal.aborted) {
           // Cut short by the shutdown: not an outcome. Hand the message back at once; the next start runs it.
@@ -272,7 +346,12 @@ export class AgentRunner {
       }
       await this.journal.record(commandId, type, outcome);
     }
-    const accepted = await this.deliver(command, outcome);
+    const delivered = await this.deliver(command, outcome);
+    if (delivered === 'stale') {
+      await this.handBack(command, entry, 'the gateway refused the result: the host is held by another agent now');
+      return;
+    }
+    const accepted = delivered;
     const ms = Math.round(performance.now() - started);
     const line = {
       commandId,
@@ -298,15 +377,17 @@ export class AgentRunner {
     for (const handle of entry.duplicates) await this.queue.delete(handle).catch(() => {});
   }
 
-  /** Sends the outcome; true/false as the gateway answers, undefined when it could not be delivered. */
-  private async deliver(command: CommandMessage, outcome: Outcome): Promise<boolean | undefined> {
+  /** Sends the outcome; true/false as the gateway answers, undefined when it could not be delivered, `stale` when the host is another agent's now. */
+  private async deliver(command: CommandMessage, outcome: Outcome): Promise<boolean | undefined | 'stale'> {
+    const lease = leaseOf(command);
     const body = outcome.ok
-      ? { commandId: command.commandId, taskToken: command.taskToken, ok: true as const, result: outcome.result }
-      : { commandId: command.commandId, taskToken: command.taskToken, ok: false as const, failure: outcome.failure };
+      ? { commandId: command.commandId, taskToken: command.taskToken, ok: true as const, result: outcome.result, ...(lease && { lease }) }
+      : { commandId: command.commandId, taskToken: command.taskToken, ok: false as const, failure: outcome.failure, ...(lease && { lease }) };
     for (let attempt = 0; ; attempt++) {
       try {
         return (await this.gateway.result(body)).accepted;
       } catch (err) {
+        if (isStaleEpoch(err)) return 'stale';
         const g = err instanceof GatewayError ? err : undefined;
         if (g?.revoked) {
           this.revoked();
@@ -327,12 +408,18 @@ export class AgentRunner {
     const { commandId, taskToken } = command;
     await this.queue.setVisibility(entry.receiptHandle, VISIBILITY_SECONDS).catch((err) => log.warn('cannot extend a message\'s visibility', { commandId, error: errorText(err) }));
     try {
-      const waiting = await this.gateway.heartbeat({ commandId, taskToken });
+      const lease = leaseOf(command);
+      const waiting = await this.gateway.heartbeat({ commandId, taskToken, ...(lease && { lease }) });
       if (!waiting) {
         log.info('the control plane no longer waits for this command; stopping it', { commandId, type: command.type });
         entry.abort.abort();
       }
     } catch (err) {
+      if (isStaleEpoch(err)) {
+        log.info('the host of this command is held by another agent now; stopping it', { commandId, type: command.type });
+        entry.abort.abort();
+        return;
+      }
       log.warn('heartbeat failed', { commandId, error: errorText(err) });
     }
   }
@@ -347,6 +434,9 @@ export class AgentRunner {
       this.stopping.abort();
       log.info('stopping', { inFlight: this.inflight.size });
       this.slotFreed?.();
+      clearTimeout(this.leaseTimer);
+      await this.renewal?.catch(() => {});
+      clearTimeout(this.leaseTimer);
       await this.reporter.stop();
       await this.console?.stop().catch((err) => log.warn('cannot stop the console proxy', { error: errorText(err) }));
       await this.loop?.catch(() => {});

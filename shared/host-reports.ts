@@ -2,7 +2,7 @@
 // recording of a host's status change (event and alert) that the sweeper shares. The decisions are
 // pure, in host-health.ts; here is only the reading and writing around them.
 import type { HostReport, HostTarget, ReportRequest, ReportResponse } from './agent/protocol.ts';
-import type { Agent } from './db/agents.ts';
+import { listAgentRecords, type Agent } from './db/agents.ts';
 import { ALERT_TYPES, createAlert } from './db/alerts.ts';
 import { recordEvent } from './db/events.ts';
 import { systemActor } from './bootstrap.ts';
@@ -48,7 +48,14 @@ export function transitionIfUnchanged(host: Host, transition: Transition, change
 
 const hostTarget = (host: Host, pools: readonly StoragePool[] = []): HostTarget => {
   const reached = pools.filter((pool) => reaches(host, pool)).map((pool) => ({ id: pool.id, path: pool.path }));
-  return { hostId: host.id, address: host.ipaddress, port: host.port ?? 22, username: host.username ?? 'root', ...(reached.length > 0 && { pools: reached }) };
+  return {
+    hostId: host.id,
+    address: host.ipaddress,
+    port: host.port ?? 22,
+    username: host.username ?? 'root',
+    ...(host.leaseEpoch !== undefined && { epoch: host.leaseEpoch }),
+    ...(reached.length > 0 && { pools: reached }),
+  };
 };
 
 /**
@@ -84,7 +91,8 @@ async function recordPoolFigures(host: Host, entry: HostReport, pools: readonly 
  */
 export async function recordReport(agent: Agent, report: ReportRequest): Promise<ReportResponse> {
   const ping = pingSettings(await loadSettings());
-  const hosts = new Map((await listHostRecords({ zoneId: agent.zoneId })).filter((host) => host.agentId === agent.id).map((host) => [host.id, host]));
+  const zoneHosts = await listHostRecords({ zoneId: agent.zoneId });
+  const hosts = new Map(zoneHosts.filter((host) => host.agentId === agent.id).map((host) => [host.id, host]));
   const now = new Date();
   const pools = (await listStoragePools({ zoneId: agent.zoneId })).filter(measurable);
   for (const entry of report.hosts) {
@@ -97,9 +105,13 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
   }
   // The VM records follow the domains the healthy hosts report (shared/vm-power-sync.ts).
   await syncVmPowerStates(report.hosts, hosts, ping, now.getTime());
+  const agents = await listAgentRecords({ zoneId: agent.zoneId });
   return {
     pingIntervalSeconds: ping.interval,
     hosts: [...hosts.values()].filter((host) => host.status !== 'Removed').map((host) => hostTarget(host, pools)),
+    // Tagged as each agent tags its own key on a host, so that a later list replaces exactly these.
+    agentKeys: agents.filter((a) => a.state === 'Enabled').map((a) => `${a.sshPublicKey.trim().split(/\s+/).slice(0, 2).join(' ')} mold-agent-${a.id}`),
+    zoneHostIds: zoneHosts.filter((host) => host.status !== 'Removed').map((host) => host.id),
   };
 }
 

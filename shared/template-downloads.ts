@@ -2,6 +2,7 @@
 // downloaded by the zone's agent: one agent-command job (op downloadTemplate) per zone that has somewhere
 // to put the copy. registerTemplate and registerIso start them; the
 // sweeper starts them later for copies that had nowhere to go when they were registered.
+import { holdsLease } from './agent-leases.ts';
 import { getAgent } from './db/agents.ts';
 import type { Actor } from './db/events.ts';
 import { isMaintenanceState, listHostRecords, type Host } from './db/hosts.ts';
@@ -21,7 +22,8 @@ async function downloadTarget(zoneId: string): Promise<{ pool: StoragePool; host
   for (const pool of pools) {
     for (const host of hosts.filter((h) => pool.scope === 'ZONE' || h.clusterId === pool.clusterId)) {
       const agent = await getAgent(host.agentId!);
-      if (agent?.state === 'Enabled') return { pool, host, agentId: agent.id };
+      // The host's holder, while it holds its lease (a lapsed one's hosts are about to move).
+      if (agent && holdsLease(agent, Date.now())) return { pool, host, agentId: agent.id };
     }
   }
   return undefined;

@@ -14,7 +14,9 @@ import {
   enrolRequest,
   enrolResponse,
   GATEWAY_PATH,
+  handbackRequest,
   heartbeatRequest,
+  leaseResponse,
   reportRequest,
   resultRequest,
 } from '../../shared/agent/protocol.ts';
@@ -30,10 +32,13 @@ import {
   type Agent,
 } from '../../shared/db/agents.ts';
 import { recordEvent } from '../../shared/db/events.ts';
+import { getHost } from '../../shared/db/hosts.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
+import { leaseStillHeld, renewLease } from '../../shared/agent-leases.ts';
 import { recordReport } from '../../shared/host-reports.ts';
 import { log } from '../../shared/log.ts';
 import { AGENT_QUEUE_ROLE_VARIABLE, agentQueueName, CREDENTIALS_SECONDS, sessionPolicy } from './config.ts';
+import { drainOrphanedQueues, reroute } from './leases.ts';
 import { createAgentQueue } from './queues.ts';
 
 /** A refusal the agent is told about: its HTTP status and a reason in `{ error }`. */
@@ -198,8 +203,21 @@ async function lenient(send: () => Promise<unknown>): Promise<{ accepted: boolea
   }
 }
 
+/**
+ * A command's answer counts only from the agent that holds its host under the command's epoch (or a
+ * newer one of its own): a revived agent that lost the host is refused (409), and hands the command back.
+ */
+async function checkLease(agent: Agent, lease: { hostId: string; epoch: number } | undefined) {
+  if (!lease) return;
+  const host = await getHost(lease.hostId);
+  if (!leaseStillHeld(host, agent.id, lease.epoch)) {
+    throw new Refusal(409, `stale epoch: host ${lease.hostId} is held by another agent now (epoch ${host?.leaseEpoch ?? 0}, this command's ${lease.epoch})`);
+  }
+}
+
 const results: SignedRoute = async (agent, request) => {
   const body = parse(resultRequest, request.body);
+  await checkLease(agent, body.lease);
   const outcome = await lenient(() =>
     body.ok
       ? sfn().send(new SendTaskSuccessCommand({ taskToken: body.taskToken, output: JSON.stringify(body.result ?? null) }))
@@ -209,8 +227,9 @@ const results: SignedRoute = async (agent, request) => {
   return outcome;
 };
 
-const heartbeat: SignedRoute = async (_agent, request) => {
+const heartbeat: SignedRoute = async (agent, request) => {
   const body = parse(heartbeatRequest, request.body);
+  await checkLease(agent, body.lease);
   return lenient(() => sfn().send(new SendTaskHeartbeatCommand({ taskToken: body.taskToken })));
 };
 
@@ -221,12 +240,31 @@ const report: SignedRoute = async (agent, request) => {
   return recordReport(agent, body);
 };
 
+const lease: SignedRoute = async (agent) => {
+  const renewal = await renewLease(agent.id);
+  if (!renewal) throw new Refusal(403, 'the agent is revoked');
+  // What the zone's lapsed agents left on their queues goes to the hosts' holders now.
+  await drainOrphanedQueues({ ...agent, leaseExpires: Date.now() + renewal.leaseSeconds * 1000 }, renewal.agents);
+  if (renewal.taken.length) log.info('hosts taken over', { agentId: agent.id, hosts: renewal.taken.map((t) => ({ hostId: t.hostId, from: t.from, epoch: t.epoch })) });
+  return leaseResponse.parse({ leaseSeconds: renewal.leaseSeconds, renewSeconds: renewal.renewSeconds, hosts: renewal.hosts });
+};
+
+const handback: SignedRoute = async (agent, request) => {
+  const body = parse(handbackRequest, request.body);
+  // Sent to the holder even if that is this agent: the copy carries the host's current epoch.
+  const outcome = await reroute(body.message, '', undefined);
+  log.info('command handed back', { agentId: agent.id, commandId: body.message.commandId, reason: body.reason, ...outcome });
+  return outcome;
+};
+
 const ROUTES: Record<string, { signed: false; run: Route } | { signed: true; run: SignedRoute }> = {
   enrol: { signed: false, run: enrol },
   credentials: { signed: true, run: credentials },
   results: { signed: true, run: results },
   heartbeat: { signed: true, run: heartbeat },
   report: { signed: true, run: report },
+  lease: { signed: true, run: lease },
+  handback: { signed: true, run: handback },
 };
 
 function respond(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {

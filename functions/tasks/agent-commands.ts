@@ -81,8 +81,14 @@ interface OpDefinition<A extends z.ZodType> {
 
 const define = <A extends z.ZodType>(op: OpDefinition<A>) => op;
 
-/** How the agent reaches a managed host: its own key, the login and port learnt at addHost. */
-export const targetOf = (host: Host): HostTarget => ({ hostId: host.id, address: host.ipaddress, port: host.port ?? 22, username: host.username ?? 'root' });
+/** How the agent reaches a managed host: its own key, the login and port learnt at addHost, and the epoch of the lease it drives it under. */
+export const targetOf = (host: Host): HostTarget => ({
+  hostId: host.id,
+  address: host.ipaddress,
+  port: host.port ?? 22,
+  username: host.username ?? 'root',
+  ...(host.leaseEpoch !== undefined && { epoch: host.leaseEpoch }),
+});
 
 async function managedHost(hostId: string): Promise<Host> {
   const host = await getHost(hostId);
@@ -166,6 +172,8 @@ const OPS = {
         status: 'Up',
         resourcestate: args.allocationstate,
         agentId: args.agentId,
+        // The first lease on the host: its agent's, raised each time it passes to another.
+        leaseEpoch: 1,
         username: args.username,
         port: args.port,
         lastpinged: now.toISOString(),

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { agentCommands, type AgentCommandType, type VmSpec } from '../../shared/agent/protocol.ts';
 import { InsufficientCapacity, InternalError, InvalidParameter, ResourceUnavailable } from '../../shared/cloudstack/errors.ts';
+import { holdsLease } from '../../shared/agent-leases.ts';
 import { getAgent } from '../../shared/db/agents.ts';
 import { planAndReserve, releaseHostCapacity, releaseReservation, vmHostCapacity } from '../../shared/db/capacity.ts';
 import { getHost, listHostRecords, type Host } from '../../shared/db/hosts.ts';
@@ -364,7 +365,7 @@ export async function hostReaching(pool: StoragePool): Promise<Host | undefined>
   );
   for (const host of hosts) {
     const agent = await getAgent(host.agentId!);
-    if (agent?.state === 'Enabled') return host;
+    if (agent && holdsLease(agent, Date.now())) return host;
   }
   return undefined;
 }

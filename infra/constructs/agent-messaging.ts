@@ -44,6 +44,10 @@ export class AgentMessaging extends Construct {
     gateway.addToRolePolicy(
       new PolicyStatement({ actions: ['sqs:CreateQueue', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes'], resources: [this.agentQueueArns] }),
     );
+    // Commands left on the queue of an agent that lost its lease move to the holder of their host (functions/agent-gateway/leases.ts).
+    gateway.addToRolePolicy(
+      new PolicyStatement({ actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage'], resources: [this.agentQueueArns] }),
+    );
     acknowledgeWildcard(gateway, this.agentQueueArns, 'Agent queues are created at enrolment, one per agent; the name prefix confines the grant to them.');
     const role = new Role(this, 'AgentQueueRole', {
       description: "Assumed by the agent gateway to give an agent credentials for its own queue (narrowed by a session policy)",

@@ -19,6 +19,12 @@ export const hostTarget = z.object({
    * agent measures on it (upstream's hosts answer ModifyStoragePoolCommand with the pool's figures).
    */
   pools: z.array(z.object({ id: z.string(), path: z.string().max(4096) })).max(64).optional(),
+  /**
+   * The epoch of the lease under which the agent drives the host (shared/agent-leases.ts). Before it
+   * acts, the agent raises the host's fence file to it, and a host whose fence holds a newer epoch
+   * refuses (StaleEpoch): an agent that lost the host never acts on it again.
+   */
+  epoch: z.number().int().nonnegative().optional(),
 });
 export type HostTarget = z.infer<typeof hostTarget>;
 
@@ -299,14 +305,28 @@ export const credentialsResponse = z.object({
 
 /** POST /agent/v1/results: a command's outcome (SendTaskSuccess / SendTaskFailure). */
 export const resultRequest = z.union([
-  z.object({ commandId: z.string(), taskToken: z.string(), ok: z.literal(true), result: z.unknown() }),
-  z.object({ commandId: z.string(), taskToken: z.string(), ok: z.literal(false), failure: commandFailure }),
+  z.object({ commandId: z.string(), taskToken: z.string(), ok: z.literal(true), result: z.unknown(), lease: z.object({ hostId: z.string(), epoch: z.number().int() }).optional() }),
+  z.object({ commandId: z.string(), taskToken: z.string(), ok: z.literal(false), failure: commandFailure, lease: z.object({ hostId: z.string(), epoch: z.number().int() }).optional() }),
 ]);
 /** `accepted: false` when the task is already over (timed out, or answered before): nothing to redo. */
 export const resultResponse = z.object({ accepted: z.boolean() });
 
 /** POST /agent/v1/heartbeat: a long command is still running (SendTaskHeartbeat). */
-export const heartbeatRequest = z.object({ commandId: z.string(), taskToken: z.string() });
+export const heartbeatRequest = z.object({ commandId: z.string(), taskToken: z.string(), lease: z.object({ hostId: z.string(), epoch: z.number().int() }).optional() });
+
+/**
+ * POST /agent/v1/lease: renews the agent's lease on its hosts (every renewSeconds). The answer lists the
+ * hosts it holds, each with its epoch: hosts of an agent whose lease lapsed are taken over here.
+ */
+export const leaseResponse = z.object({
+  leaseSeconds: z.number().positive(),
+  renewSeconds: z.number().positive(),
+  hosts: z.array(z.object({ hostId: z.string(), epoch: z.number().int().nonnegative() })),
+});
+export type LeaseResponse = z.infer<typeof leaseResponse>;
+
+/** POST /agent/v1/handback: a command for a host this agent does not hold (any more); the gateway hands it to the holder. */
+export const handbackRequest = z.object({ message: commandMessage, reason: z.string().max(1024) });
 
 export const domainReport = z.object({ name: z.string(), uuid: z.string(), state: domainPowerState });
 
@@ -337,5 +357,16 @@ export const reportRequest = z.object({
 });
 export type ReportRequest = z.infer<typeof reportRequest>;
 /** The hosts the agent is to watch and how often to report (ping.interval). */
-export const reportResponse = z.object({ pingIntervalSeconds: z.number().positive(), hosts: z.array(hostTarget) });
+export const reportResponse = z.object({
+  pingIntervalSeconds: z.number().positive(),
+  hosts: z.array(hostTarget),
+  /**
+   * The SSH keys (authorized_keys lines, each tagged mold-agent-<id>) of every Enabled agent of the
+   * zone: the reporter puts exactly these agent keys on its hosts, so another agent can take a host
+   * over, and a revoked one's key goes.
+   */
+  agentKeys: z.array(z.string()).optional(),
+  /** Every host of the zone (whichever agent holds it): one that left this agent's list but is here passed to another agent, and keeps its key. */
+  zoneHostIds: z.array(z.string()).optional(),
+});
 export type ReportResponse = z.infer<typeof reportResponse>;

@@ -36,6 +36,8 @@ export interface Agent {
   lastseen?: string;
   ipaddress?: string;
   revoked?: string;
+  /** Epoch milliseconds until which it holds its hosts (renewed through /agent/v1/lease); absent until its first renewal. */
+  leaseExpires?: number;
   /** Where its console proxy is reached (ws:// or wss://), as its last report said; none without one. */
   consoleUrl?: string;
 }
@@ -50,10 +52,14 @@ export function listAgentRecords(where: { zoneId?: string } = {}): Promise<Agent
   return queryIndex<Agent>({ index: 'gsi1', partition: 'AGENTS', prefix: where.zoneId ? `${where.zoneId}/` : undefined });
 }
 
-/** An Enabled agent of the zone, the most recently seen first (one that never reported comes last). */
-export async function agentForZone(zoneId: string): Promise<Agent | undefined> {
+/**
+ * An Enabled agent of the zone: one renewing its lease first (several may serve a zone), then the most
+ * recently seen (one that never reported comes last).
+ */
+export async function agentForZone(zoneId: string, now = Date.now()): Promise<Agent | undefined> {
   const enabled = (await listAgentRecords({ zoneId })).filter((agent) => agent.state === 'Enabled');
-  enabled.sort((a, b) => (b.lastseen ?? '').localeCompare(a.lastseen ?? '') || b.created.localeCompare(a.created));
+  const live = (agent: Agent) => (agent.leaseExpires !== undefined && agent.leaseExpires > now ? 1 : 0);
+  enabled.sort((a, b) => live(b) - live(a) || (b.lastseen ?? '').localeCompare(a.lastseen ?? '') || b.created.localeCompare(a.created));
   return enabled[0];
 }
 

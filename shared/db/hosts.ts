@@ -277,8 +277,10 @@ export interface Host {
   lastpinged?: string;
   disconnected?: string;
   created: string;
-  /** The agent that reaches the host over SSH with its own key (added it). */
+  /** The agent that drives the host: it holds the host's lease (shared/agent-leases.ts). */
   agentId?: string;
+  /** The lease's epoch: raised by one each time the host passes to another agent; every command carries it. */
+  leaseEpoch?: number;
   /** libvirt's host UUID. */
   hostUuid?: string;
   /** SSH login and port the agent uses. */

@@ -176,13 +176,14 @@ describe('agent gateway', () => {
   const resourcesOf = (statements: { Action: string | string[]; Resource: unknown }[], action: string) =>
     statements.filter((s) => [s.Action].flat().includes(action)).flatMap((s) => [s.Resource].flat());
 
-  it('may create agent queues, and nothing else of SQS', () => {
+  it('may create agent queues and move commands between them (a lapsed agent\'s to its hosts\' new holder), and nothing else of SQS', () => {
     const statements = statementsOfFunction('agent-gateway');
-    for (const action of ['sqs:CreateQueue', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes']) {
+    const actions = ['sqs:CreateQueue', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage'];
+    for (const action of actions) {
       expect(resourcesOf(statements, action).map(flatten), action).toEqual([agentQueues]);
     }
     const sqsActions = statements.flatMap((s) => [s.Action].flat()).filter((a) => a.startsWith('sqs:'));
-    expect(new Set(sqsActions)).toEqual(new Set(['sqs:CreateQueue', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes']));
+    expect(new Set(sqsActions)).toEqual(new Set(actions));
   });
 
   it('may answer the tasks of the state machines', () => {

@@ -16,8 +16,11 @@ import { createCa, signAgentCsr } from '../../shared/crypto/ca.ts';
 import { createAgentRecord, createEnrollmentToken } from '../../shared/db/agents.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { getItem } from '../../shared/db/items.ts';
+import { createHostRecord } from '../../shared/db/hosts.ts';
+import { getCluster } from '../../shared/db/infrastructure.ts';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Zone } from '../../shared/db/infrastructure.ts';
-import { sfn, sqs } from '../../shared/aws.ts';
+import { dynamo, sfn, sqs } from '../../shared/aws.ts';
 import { ApiClient } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
 import { finishedExecution } from '../support/executions.ts';
@@ -468,5 +471,72 @@ describe('results and heartbeats', () => {
       expect(await call(agent, 'results', { commandId: 'c3', taskToken, ok: true, result: {} })).toEqual({ status: 200, body: { accepted: false } });
       expect(await call(agent, 'heartbeat', { commandId: 'c3', taskToken })).toEqual({ status: 200, body: { accepted: false } });
     }
+  });
+});
+
+describe('leases: several agents on one zone', () => {
+  let a: Enrolled;
+  let b: Enrolled;
+  let hostId: string;
+  let leaseZone: Zone;
+
+  beforeAll(async () => {
+    leaseZone = await seedZone(`leases-${randomUUID().slice(0, 8)}`);
+    [a, b] = [await enrol(await newToken(leaseZone.id)), await enrol(await newToken(leaseZone.id))];
+    const pod = (await admin.call('createPod', { zoneid: leaseZone.id, name: 'p', gateway: '10.9.0.1', netmask: '255.255.255.0', startip: '10.9.0.10' })).body.createpodresponse.pod;
+    const cluster = (await admin.call('addCluster', { zoneid: leaseZone.id, podid: pod.id, clustername: 'c', hypervisor: 'KVM', clustertype: 'CloudManaged' })).body.addclusterresponse.cluster[0];
+    const host = await createHostRecord((await getCluster(cluster.id))!, { name: 'h-lease', ipaddress: '10.9.0.11', agentId: a.agentId, leaseEpoch: 1 });
+    hostId = host.id;
+  });
+
+  const expireLease = (agentId: string) =>
+    dynamo().send(new UpdateCommand({ TableName: process.env.MOLD_TABLE!, Key: { pk: `AGENT#${agentId}`, sk: 'AGENT' }, UpdateExpression: 'SET leaseExpires = :past', ExpressionAttributeValues: { ':past': Date.now() - 1000 } }));
+
+  it('renews a lease and answers the hosts held, with their epochs; listAgents shows them', async () => {
+    expect(await call(a, 'lease', {})).toEqual({ status: 200, body: { leaseSeconds: 20, renewSeconds: 5, hosts: [{ hostId, epoch: 1 }] } });
+    expect((await call(b, 'lease', {})).body.hosts).toEqual([]);
+    const listed = await agentsListed({ zoneid: leaseZone.id });
+    expect(listed.find((x) => x.id === a.agentId)).toMatchObject({ holdslease: true, hostcount: 1, host: [{ id: hostId, name: 'h-lease', ipaddress: '10.9.0.11', leaseepoch: 1 }] });
+    expect(listed.find((x) => x.id === b.agentId)).toMatchObject({ holdslease: true, hostcount: 0, host: [] });
+  });
+
+  it('passes the host of a lapsed agent to a renewing one with the next epoch, and moves its queued command there', async () => {
+    await sqs().send(
+      new SendMessageCommand({
+        QueueUrl: a.queueUrl,
+        MessageBody: JSON.stringify({ commandId: 'queued-1', type: 'pingHost', deadline: new Date(Date.now() + 60_000).toISOString(), payload: { host: { hostId, address: '10.9.0.11', port: 22, username: 'root', epoch: 1 } }, taskToken: 'no-task' }),
+      }),
+    );
+    await expireLease(a.agentId);
+    expect((await call(b, 'lease', {})).body.hosts).toEqual([{ hostId, epoch: 2 }]);
+    const events = (await eventsOfType('AGENT.LEASE.TRANSFER')).filter((e) => e.resourceid === hostId);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ level: 'WARN', resourcetype: 'Host', account: 'system' });
+    expect(events[0].description).toMatch(/taken over by agent .* with lease epoch 2 from agent .*: its lease lapsed/);
+    // The command left on the lapsed agent's queue is on the holder's now, under the new epoch.
+    const moved = await until(
+      'the command on the new holder\'s queue',
+      async () => (await sqs().send(new ReceiveMessageCommand({ QueueUrl: b.queueUrl, WaitTimeSeconds: 1 }))).Messages ?? [],
+      (messages) => messages.length > 0,
+    );
+    expect(JSON.parse(moved[0]!.Body!)).toMatchObject({ commandId: 'queued-1', payload: { host: { hostId, epoch: 2 } } });
+    expect((await sqs().send(new ReceiveMessageCommand({ QueueUrl: a.queueUrl, WaitTimeSeconds: 0 }))).Messages ?? []).toEqual([]);
+  });
+
+  it('refuses (409) the results and heartbeats of the agent that lost the host, not the holder\'s', async () => {
+    const stale = await call(a, 'results', { commandId: 'c9', taskToken: 'no-task', ok: true, result: {}, lease: { hostId, epoch: 1 } });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatch(/stale epoch: host .* is held by another agent now \(epoch 2, this command's 1\)/);
+    expect((await call(a, 'heartbeat', { commandId: 'c9', taskToken: 'no-task', lease: { hostId, epoch: 1 } })).status).toBe(409);
+    expect((await call(b, 'results', { commandId: 'c9', taskToken: 'no-task', ok: true, result: {}, lease: { hostId, epoch: 2 } })).body).toEqual({ accepted: false });
+    // Renewing again, the old agent holds nothing.
+    expect((await call(a, 'lease', {})).body.hosts).toEqual([]);
+  });
+
+  it('hands the hosts of a revoked agent over', async () => {
+    expect((await admin.call('revokeAgent', { id: b.agentId })).status).toBe(200);
+    expect((await call(b, 'lease', {})).status).toBe(403);
+    expect((await call(a, 'lease', {})).body.hosts).toEqual([{ hostId, epoch: 3 }]);
+    expect((await eventsOfType('AGENT.LEASE.TRANSFER')).some((e) => e.resourceid === hostId && /epoch 3 .*it was revoked/.test(e.description))).toBe(true);
   });
 });

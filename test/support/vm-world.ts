@@ -40,6 +40,9 @@ export interface VmWorld {
   offeringId: string;
   hosts: Array<{ id: string; index: number; address: string; cpuTotal: number }>;
   agent: RunningAgent;
+  /** The agent's id and its directory (to start it again). */
+  agentId: string;
+  agentDir: string;
   /** Where the agent's console proxy listens (loopback). */
   consoleListen: string;
   /** Signed POST; throws on anything but 200. */
@@ -125,6 +128,8 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
     offeringId,
     hosts,
     agent,
+    agentId: enrolled.agentId,
+    agentDir: enrolled.dir,
     consoleListen,
     ok,
     job,

@@ -13,14 +13,18 @@ import {
   TOKEN_VALIDITY,
   type Agent,
 } from '../../../shared/db/agents.ts';
+import { holdsLease } from '../../../shared/agent-leases.ts';
+import { listHostRecords, type Host } from '../../../shared/db/hosts.ts';
 import { listZones } from '../../../shared/db/infrastructure.ts';
+import { cloudstackDate } from '../../../shared/db/jobs.ts';
 import { actorOf } from '../actor.ts';
 import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { noSuchEntity } from '../validate.ts';
 import { zoneParam } from './zones.ts';
 
-export function renderAgent(agent: Agent, zoneName: string | undefined) {
+/** An agent as listAgents shows it, with the hosts it holds under its lease (shared/agent-leases.ts). */
+export function renderAgent(agent: Agent, zoneName: string | undefined, held: Host[] = [], now = Date.now()) {
   return {
     id: agent.id,
     name: agent.name,
@@ -35,6 +39,11 @@ export function renderAgent(agent: Agent, zoneName: string | undefined) {
     certificateexpires: agent.certificateExpires,
     sshpublickey: agent.sshPublicKey,
     ...(agent.consoleUrl && { consoleurl: agent.consoleUrl }),
+    // Mold's own: the lease (absent until the agent first renews it) and the hosts it drives.
+    ...(agent.leaseExpires !== undefined && { leaseexpires: cloudstackDate(new Date(agent.leaseExpires)) }),
+    holdslease: agent.leaseExpires !== undefined && holdsLease(agent, now),
+    hostcount: held.length,
+    host: held.map((host) => ({ id: host.id, name: host.name, ipaddress: host.ipaddress, leaseepoch: host.leaseEpoch ?? 0 })),
   };
 }
 
@@ -102,13 +111,15 @@ const listAgents = defineCommand({
       .filter((agent) => matchesKeyword(params.keyword, agent.name))
       .sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
     const zones = new Map((await listZones()).map((zone) => [zone.id, zone.name]));
-    return { body: listResponse('agent', agents, params, settings, (agent) => renderAgent(agent, zones.get(agent.zoneId))) };
+    const hosts = await listHostRecords(params.zoneid ? { zoneId: params.zoneid.toLowerCase() } : {});
+    const heldBy = (agent: Agent) => hosts.filter((host) => host.agentId === agent.id && host.status !== 'Removed');
+    return { body: listResponse('agent', agents, params, settings, (agent) => renderAgent(agent, zones.get(agent.zoneId), heldBy(agent))) };
   },
 });
 
 const revokeAgent = defineCommand({
   name: 'revokeAgent',
-  description: 'Revokes an on-prem agent: its next request to the gateway is refused.',
+  description: 'Revokes an on-prem agent: its next request to the gateway is refused, and its hosts pass to another agent of the zone that holds its lease.',
   params: { id: param.uuid('the ID of the agent') },
   roles: ADMINS,
   handler: async ({ params }) => {
