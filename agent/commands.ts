@@ -10,6 +10,7 @@ import type { Outcome } from './journal.ts';
 import { errorText } from './log.ts';
 import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
 import { keyComment } from './state.ts';
+import { changePassword, powerAction } from './oobm.ts';
 import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
 import { attachDisk, deleteDisk, detachDisk, resizeDisk } from './volumes.ts';
 
@@ -153,7 +154,25 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
   async deleteDisk(ctx, payload) {
     return await deleteDisk(ctx.pool, payload);
   },
+
+  async oobmPowerAction(ctx, { hostId, oobm, options, action, timeoutSeconds }) {
+    const password = openBmcPassword(ctx, oobm.password, hostId);
+    return await powerAction(hostId, { ...oobm, password }, options, action, timeoutSeconds, ctx.signal);
+  },
+
+  async oobmChangePassword(ctx, { hostId, oobm, options, newPassword, timeoutSeconds }) {
+    const password = openBmcPassword(ctx, oobm.password, hostId);
+    return await changePassword(hostId, { ...oobm, password }, options, openBmcPassword(ctx, newPassword, hostId), timeoutSeconds, ctx.signal);
+  },
 };
+
+function openBmcPassword(ctx: CommandContext, sealed: SealedSecret, hostId: string): string {
+  try {
+    return openSealed(ctx.privateKeyPem, sealed);
+  } catch {
+    throw new CommandFailure('SecretUnreadable', `The out-of-band management password of host ${hostId} cannot be opened with this agent's key (was it sealed to another agent's certificate?); configure it again`);
+  }
+}
 
 /** A failure as the protocol carries it (commandFailure's limits). */
 export function toFailure(err: unknown, type: string): { error: string; cause: string } {

@@ -8,6 +8,7 @@ import { domainCommands } from './commands/domains.ts';
 import { eventCommands } from './commands/events.ts';
 import { jobCommands } from './commands/jobs.ts';
 import { networkCommands } from './commands/networks.ts';
+import { oobmCommands } from './commands/oobm.ts';
 import { osTypeCommands } from './commands/os-types.ts';
 import { offeringCommands } from './commands/offerings.ts';
 import { roleCommands } from './commands/roles.ts';
@@ -31,7 +32,7 @@ import { volumeCommands } from './commands/volumes.ts';
 import { vmEditCommands } from './commands/vms-edit.ts';
 import { consoleCommands } from './commands/console.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...oobmCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

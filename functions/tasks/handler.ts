@@ -8,6 +8,7 @@ import { agentCommandActions, runAgentCommandTask } from './agent-commands.ts';
 import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 import { networkActions, runNetworkAction } from './networks.ts';
+import { oobmActions, runOobmAction } from './oobm.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
 import { runVmTask, vmActions } from './vms.ts';
 import { runVolumeTask, volumeActions } from './volumes.ts';
@@ -19,6 +20,7 @@ const action = z.discriminatedUnion('action', [
   ...identityActions,
   ...templateActions,
   ...networkActions,
+  ...oobmActions,
   ...agentCommandActions,
   ...affinityGroupActions,
   ...vmActions,
@@ -44,6 +46,8 @@ async function run(event: unknown) {
       return runTemplateTask(request);
     case 'networkCommand':
       return runNetworkAction(request);
+    case 'oobmCommand':
+      return runOobmAction(request);
     case 'prepareAgentCommand':
     case 'finishAgentCommand':
     case 'abortAgentCommand':

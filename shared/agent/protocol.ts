@@ -153,6 +153,49 @@ export const volumeCommands = {
   },
 } as const;
 
+// ---- out-of-band management (the agent is on the BMCs' network: it runs ipmitool itself) ----
+
+/** The power states a BMC reports, as upstream's OutOfBandManagement.PowerState (Disabled is the control plane's). */
+export const bmcPowerState = z.enum(['On', 'Off', 'Unknown']);
+export const OOBM_POWER_ACTIONS = ['ON', 'OFF', 'CYCLE', 'RESET', 'SOFT', 'STATUS'] as const;
+
+/** How the agent reaches a host's BMC; the password sealed to the agent. */
+export const oobmTarget = z.object({
+  driver: z.literal('ipmitool'),
+  address: z.string(),
+  port: z.number().int().min(1).max(65535),
+  username: z.string(),
+  password: sealedSecret,
+});
+export type OobmTarget = z.infer<typeof oobmTarget>;
+
+/** The outofbandmanagement.ipmitool.* settings as they stand when the command is sent. */
+export const ipmitoolOptions = z.object({
+  path: z.string(),
+  interface: z.enum(['lan', 'lanplus']),
+  retries: z.number().int().min(0),
+  cipherSuite: z.number().int().min(0).max(17),
+});
+export type IpmitoolOptions = z.infer<typeof ipmitoolOptions>;
+
+export const oobmCommands = {
+  /**
+   * One chassis power action (ipmitool chassis power on|off|cycle|reset|soft|status) under
+   * `timeoutSeconds`; every action reads the power state afterwards. A failure names the host and
+   * the action as upstream's job errors do: OobmAuthError (the BMC refused the credentials),
+   * OobmUnreachable (no answer), OobmActionFailed.
+   */
+  oobmPowerAction: {
+    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: ipmitoolOptions, action: z.enum(OOBM_POWER_ACTIONS), timeoutSeconds: z.number().int().positive() }),
+    result: z.object({ action: z.enum(OOBM_POWER_ACTIONS), powerState: bmcPowerState, result: z.string() }),
+  },
+  /** Sets the BMC user's password (ipmitool user set password), then proves a login with it. */
+  oobmChangePassword: {
+    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: ipmitoolOptions, newPassword: sealedSecret, timeoutSeconds: z.number().int().positive() }),
+    result: z.object({ changed: z.literal(true) }),
+  },
+} as const;
+
 // ---- the commands ----
 
 export const agentCommands = {
@@ -204,6 +247,7 @@ export const agentCommands = {
   },
   ...vmCommands,
   ...volumeCommands,
+  ...oobmCommands,
 } as const;
 
 export type AgentCommandType = keyof typeof agentCommands;
@@ -287,6 +331,8 @@ export const hostReport = z.object({
   /** One-minute load average. */
   loadAverage: z.number().optional(),
   domains: z.array(domainReport).default([]),
+  /** The host's BMC as the agent last read it (background power-state sync), when it watches one. */
+  oobm: z.object({ powerState: bmcPowerState, authError: z.boolean().optional(), error: z.string().max(1024).optional(), at: z.string() }).optional(),
 });
 export type HostReport = z.infer<typeof hostReport>;
 
@@ -299,5 +345,15 @@ export const reportRequest = z.object({
 });
 export type ReportRequest = z.infer<typeof reportRequest>;
 /** The hosts the agent is to watch and how often to report (ping.interval). */
-export const reportResponse = z.object({ pingIntervalSeconds: z.number().positive(), hosts: z.array(hostTarget) });
+/**
+ * A watched host; `oobm` when out-of-band management is enabled for it (host, cluster and zone), so
+ * the agent reads its BMC's power state in the background (outofbandmanagement.sync.poolsize at once).
+ */
+export const watchedHost = hostTarget.extend({ oobm: oobmTarget.optional() });
+export type WatchedHost = z.infer<typeof watchedHost>;
+export const reportResponse = z.object({
+  pingIntervalSeconds: z.number().positive(),
+  hosts: z.array(watchedHost),
+  oobm: z.object({ options: ipmitoolOptions, timeoutSeconds: z.number().int().positive(), poolSize: z.number().int().positive() }).optional(),
+});
 export type ReportResponse = z.infer<typeof reportResponse>;
