@@ -16,9 +16,14 @@ interface Bmc {
   password: string;
 }
 
-/** ipmitool's connection arguments (no password: it is in the environment). */
+/**
+ * ipmitool's connection arguments (no password: it is in the environment). -v makes it say why a
+ * session failed (the RAKP messages that tell a refused password from a BMC that does not answer);
+ * its chatter goes to stderr, the answers stay on stdout.
+ */
 export function ipmitoolArgs(bmc: Pick<Bmc, 'address' | 'port' | 'username'>, options: IpmitoolOptions): string[] {
   return [
+    '-v',
     '-I',
     options.interface,
     ...(options.interface === 'lanplus' ? ['-C', String(options.cipherSuite)] : []),
@@ -41,7 +46,7 @@ export function ipmitoolArgs(bmc: Pick<Bmc, 'address' | 'port' | 'username'>, op
  */
 export function classifyFailure(stderr: string): 'auth' | 'unreachable' | 'other' {
   if (/RAKP \d+ (message indicates an error|HMAC is invalid)|unauthorized name|invalid (user|password)|password.*incorrect/i.test(stderr)) return 'auth';
-  if (/Unable to establish|no response|Get Session Challenge command failed|timeout/i.test(stderr)) return 'unreachable';
+  if (/Unable to establish|no response|Get Auth Capabilities error|Get Session Challenge command failed|timeout/i.test(stderr)) return 'unreachable';
   return 'other';
 }
 
@@ -89,9 +94,21 @@ function runIpmitool(bmc: Bmc, options: IpmitoolOptions, command: string[], time
   });
 }
 
+/** -v's chatter that says nothing about a failure. */
+const CHATTER = /^(Loading IANA PEN Registry|Running Get VSO Capabilities|Invalid completion code received: Invalid command|Discovered IPMB address)/;
+
+/** What ipmitool said about a failure, in a line or three. */
+function saidOf(run: Run, lines = 3): string {
+  const text = (run.stderr.trim() || run.stdout.trim())
+    .split('\n')
+    .map((line) => line.replace(/^>\s*/, '').trim())
+    .filter((line) => line && !CHATTER.test(line));
+  return text.slice(-lines).join('; ').slice(0, 600);
+}
+
 /** Upstream's job error texts for a failed action, with Mold's failure names. */
 function failure(hostId: string, action: string, run: Run, timeoutMs: number): CommandFailure {
-  const said = (run.stderr.trim() || run.stdout.trim()).split('\n').slice(-3).join(' ').slice(0, 600);
+  const said = saidOf(run);
   if (run.timedOut) {
     return new CommandFailure('OobmUnreachable', `Out-of-band Management action (${action}) on host (${hostId}) failed with error: the BMC did not answer within ${Math.round(timeoutMs / 1000)} s${said ? ` (${said})` : ''}`);
   }
@@ -127,7 +144,7 @@ export async function readPowerState(bmc: Bmc, options: IpmitoolOptions, timeout
   try {
     const run = await runIpmitool(bmc, options, ['chassis', 'power', 'status'], timeoutSeconds * 1000);
     if (run.code === 0 && !run.timedOut) return { powerState: parsePowerState(run.stdout) };
-    const said = (run.stderr.trim() || run.stdout.trim()).split('\n').slice(-2).join(' ').slice(0, 500);
+    const said = saidOf(run, 2);
     return { powerState: 'Unknown', ...(classifyFailure(run.stderr) === 'auth' && { authError: true }), error: run.timedOut ? `no answer within ${timeoutSeconds} s` : said };
   } catch (err) {
     return { powerState: 'Unknown', error: (err as Error).message.slice(0, 500) };
