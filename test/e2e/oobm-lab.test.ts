@@ -4,7 +4,7 @@
 // it come back Up; RESET boots it afresh; SOFT powers it off. The background power-state sync (the
 // agent's reports, ping.interval 2 s here) sees a host switched on behind Mold's back. A wrong password
 // and an address where no BMC answers fail the job with a clear cause; changeOutOfBandManagementPassword
-// really changes the BMC's password. The password never appears in a record, the runtime's output, the
+// really changes the BMC's password. A total power loss takes the BMC with the host. The password never appears in a record, the runtime's output, the
 // agent's output or an execution's input. Needs root; skipped otherwise.
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,6 +161,15 @@ describe.skipIf(!canRunLab)(canRunLab ? 'out-of-band management against the lab�
     expect(status(NEW_PASSWORD).stdout).toContain('Chassis Power is on');
     expect(status(labInfo.bmcPassword).status).not.toBe(0);
     expect((await power(2, 'STATUS')).jobresult.outofbandmanagement).toMatchObject({ powerstate: 'On' });
+  });
+
+  it('total power loss (the BMC gone with the host): the action fails as the BMC not answering, and the host is dead', async () => {
+    await lab.powerLoss(2);
+    expect(running(2)).toBe(false);
+    const job = await power(2, 'STATUS');
+    expect(job).toMatchObject({ jobstatus: 2, jobresult: { errorcode: 530 } });
+    expect(job.jobresult.errortext).toMatch(new RegExp(`^Out-of-band Management action \\(STATUS\\) on host \\(${hosts[1].id}\\) failed with error: `));
+    expect((await listed(2)).outofbandmanagement.powerstate).toBe('Unknown');
   });
 
   it('never shows the BMC password: not in a record, the runtime’s output or the agent’s', async () => {

@@ -628,12 +628,21 @@ export function labAt(id: number) {
     return (await readFile(join(LAB_DIR, 'password'), 'utf8')).trim();
   }
 
+  /**
+   * Total power loss of host i: the host goes off as its BMC would switch it off, and its BMC goes
+   * with it (no longer answers), as when a whole chassis or rack loses power.
+   */
+  async function powerLoss(i: number): Promise<void> {
+    await stopBmc(i);
+    await run(BMC_SCRIPT, [hostDir(i), `${NETNS_PREFIX}${i}`, `${VETH_PREFIX}${i}`, 'set', 'power', '0']);
+  }
+
   /** The BMC user's password of a lab brought up by another process. */
   async function bmcPassword(): Promise<string> {
     return (await readFile(join(LAB_DIR, 'bmc-password'), 'utf8')).trim();
   }
 
-  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc };
+  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, powerLoss };
 }
 
 /** The default lab: MOLD_LAB_ID, else 0. */
