@@ -141,9 +141,9 @@ export class Reporter {
       try {
         const password = openSealed(this.privateKeyPem!, h.oobm!.password);
         const read = await readPowerState({ ...h.oobm!, password }, settings.options, settings.timeoutSeconds);
-        if (this.hosts.get(h.hostId)?.oobm) this.power.set(h.hostId, { ...read, at: new Date().toISOString() });
+        if (this.hosts.get(h.hostId)?.oobm) this.power.set(h.hostId, { ...read, at: new Date().toISOString(), configId: h.oobm!.configId });
       } catch (err) {
-        this.power.set(h.hostId, { powerState: 'Unknown', error: `the BMC password cannot be opened: ${errorText(err)}`.slice(0, 1024), at: new Date().toISOString() });
+        this.power.set(h.hostId, { powerState: 'Unknown', error: `the BMC password cannot be opened: ${errorText(err)}`.slice(0, 1024), at: new Date().toISOString(), configId: h.oobm!.configId });
       } finally {
         this.reading.delete(h.hostId);
       }

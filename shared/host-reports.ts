@@ -52,7 +52,7 @@ const watched = (host: Host, zone: Zone | undefined, clusters: Map<string, Clust
   address: host.ipaddress,
   port: host.port ?? 22,
   username: host.username ?? 'root',
-  ...(host.oobm && !oobmRefusal(host, zone, clusters.get(host.clusterId)) && { oobm: oobmTargetOf(host.oobm) }),
+  ...(host.oobm && !oobmRefusal(host, zone, clusters.get(host.clusterId)) && { oobm: { ...oobmTargetOf(host.oobm), configId: host.oobm.configId ?? '' } }),
 });
 
 /**
@@ -109,7 +109,10 @@ export const OOBM_POWERSTATE_EVENT = 'HOST.OOBM.POWERSTATE.TRANSITION';
  * (on the move, not on every reading).
  */
 async function syncOobmPowerState(host: Host, entry: HostReport, enabled: boolean) {
-  const target: OobmPowerState | undefined = !enabled ? 'Disabled' : entry.oobm && nextPowerState(readingEvent(entry.oobm));
+  // A reading made with an older configuration (the agent read before it learnt the new password or
+  // address) says nothing about the BMC as configured now.
+  const current = entry.oobm && (entry.oobm.configId ?? '') === (host.oobm?.configId ?? '');
+  const target: OobmPowerState | undefined = !enabled ? 'Disabled' : current ? nextPowerState(readingEvent(entry.oobm!)) : undefined;
   if (!target || target === host.oobmpowerstate) return;
   const updated = await updateHostRecord(host.id, { oobmpowerstate: target }, { oobmpowerstate: host.oobmpowerstate });
   if (!updated || target !== 'Unknown') return;

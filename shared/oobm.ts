@@ -21,6 +21,8 @@ export interface OobmConfig {
   /** Sealed to the host's agent. */
   password: SealedSecret;
   enabled: boolean;
+  /** New at each configure and password change: the agent's readings name the one they used. */
+  configId?: string;
 }
 
 /** Upstream's OutOfBandManagement.PowerState. */

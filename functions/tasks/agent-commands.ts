@@ -5,6 +5,7 @@
 // Finish). Every step is idempotent: Lambda retries and a redelivered command change nothing twice.
 // Secrets in args arrive sealed to the agent's certificate (the API handler sealed them), so neither
 // the execution's history nor these steps ever see a password.
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { agentCommands, hostTarget, OOBM_POWER_ACTIONS, sealedSecret, type AgentCommandType, type HostFacts, type HostTarget } from '../../shared/agent/protocol.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
@@ -295,7 +296,7 @@ const OPS = {
       const host = await managedHost(args.hostId);
       if (!host.oobm) throw new InternalError(`Failed to change out-of-band management password for host (${host.id}) in the database.`);
       // The BMC took the new password and a login with it worked: only now is it kept (sealed).
-      await updateHostRecord(host.id, { oobm: { ...host.oobm, password: args.password } });
+      await updateHostRecord(host.id, { oobm: { ...host.oobm, password: args.password, configId: randomUUID() } });
       return { outofbandmanagement: { hostid: host.id, status: true } };
     },
   }),

@@ -332,7 +332,16 @@ export const hostReport = z.object({
   loadAverage: z.number().optional(),
   domains: z.array(domainReport).default([]),
   /** The host's BMC as the agent last read it (background power-state sync), when it watches one. */
-  oobm: z.object({ powerState: bmcPowerState, authError: z.boolean().optional(), error: z.string().max(1024).optional(), at: z.string() }).optional(),
+  oobm: z
+    .object({
+      powerState: bmcPowerState,
+      authError: z.boolean().optional(),
+      error: z.string().max(1024).optional(),
+      at: z.string(),
+      /** The configuration the reading was made with (WatchedHost's oobm.configId). */
+      configId: z.string().max(64).optional(),
+    })
+    .optional(),
 });
 export type HostReport = z.infer<typeof hostReport>;
 
@@ -349,7 +358,10 @@ export type ReportRequest = z.infer<typeof reportRequest>;
  * A watched host; `oobm` when out-of-band management is enabled for it (host, cluster and zone), so
  * the agent reads its BMC's power state in the background (outofbandmanagement.sync.poolsize at once).
  */
-export const watchedHost = hostTarget.extend({ oobm: oobmTarget.optional() });
+export const watchedHost = hostTarget.extend({
+  /** configId names this configuration: a reading made with an older one (a changed password) is not taken. */
+  oobm: oobmTarget.extend({ configId: z.string().max(64) }).optional(),
+});
 export type WatchedHost = z.infer<typeof watchedHost>;
 export const reportResponse = z.object({
   pingIntervalSeconds: z.number().positive(),

@@ -55,8 +55,14 @@ const allItems = async () => {
   } while (ExclusiveStartKey);
   return items;
 };
-const report = (h: Host, oobm?: { powerState: 'On' | 'Off' | 'Unknown'; authError?: boolean; error?: string }) =>
-  recordReport(seeded.agent, { version: '0.1.0', hosts: [{ hostId: h.id, reachable: true, libvirtd: true, domains: [], ...(oobm && { oobm: { ...oobm, at: new Date().toISOString() } }) }] });
+/** A report of the agent on `h`, with a BMC reading made with the configuration now stored (unless `configId` says another). */
+const report = async (h: Host, oobm?: { powerState: 'On' | 'Off' | 'Unknown'; authError?: boolean; error?: string; configId?: string }) => {
+  const configId = (await getHost(h.id))!.oobm?.configId;
+  return recordReport(seeded.agent, {
+    version: '0.1.0',
+    hosts: [{ hostId: h.id, reachable: true, libvirtd: true, domains: [], ...(oobm && { oobm: { configId, ...oobm, at: new Date().toISOString() } }) }],
+  });
+};
 
 beforeAll(async () => {
   world = await startWorld();
@@ -244,6 +250,10 @@ describe('the background power-state sync (the agent’s reports)', () => {
     const transitions = ok(await admin.call('listEvents', { type: 'HOST.OOBM.POWERSTATE.TRANSITION', listall: true }), 'listEvents').event;
     expect(transitions[0].description).toBe(`Transitioned out-of-band management power state from:On to:Unknown due to event:Unknown for the host id:${host.id}`);
     await report(host, { powerState: 'On' });
+    expect(await listed(host)).toMatchObject({ powerstate: 'On' });
+    // A reading made with an older configuration (before a new password reached the agent) is not taken.
+    expect(watched.oobm!.configId).toBe((await getHost(host.id))!.oobm!.configId);
+    await report(host, { powerState: 'Off', configId: 'an-older-configuration' });
     expect(await listed(host)).toMatchObject({ powerstate: 'On' });
   });
 

@@ -4,7 +4,7 @@
 // is written or started, so no record, log or execution input holds it. Power actions and password
 // changes are the agent's work (it is on the BMCs' network): agent-command jobs. The switches are
 // async as upstream and run oobm-command (functions/tasks/oobm.ts).
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { sealToAgent } from '../../../shared/agent/sealing.ts';
 import { OOBM_POWER_ACTIONS } from '../../../shared/agent/protocol.ts';
 import { InternalError, InvalidParameter } from '../../../shared/cloudstack/errors.ts';
@@ -51,6 +51,7 @@ const configureCommand = defineCommand({
       username: params.username.trim(),
       password: sealToAgent(agent.certificate, params.password),
       enabled: host.oobm?.enabled ?? false,
+      configId: randomUUID(),
     };
     const updated = await updateHostRecord(host.id, { oobm, oobmpowerstate: host.oobmpowerstate ?? 'Disabled' });
     if (!updated) throw new InternalError('Failed to update out-of-band management config for the host in the database.');
