@@ -634,7 +634,10 @@ export function labAt(id: number) {
    */
   async function powerLoss(i: number): Promise<void> {
     await stopBmc(i);
-    await run(BMC_SCRIPT, [hostDir(i), `${NETNS_PREFIX}${i}`, `${VETH_PREFIX}${i}`, 'set', 'power', '0']);
+    const ns = `${NETNS_PREFIX}${i}`;
+    await run(BMC_SCRIPT, [hostDir(i), ns, `${VETH_PREFIX}${i}`, 'set', 'power', '0']);
+    // The script cuts the link at once and kills the host's processes just after: wait for that.
+    await waitFor(`${ns} to lose power`, 15_000, async () => (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout.trim() === '', async () => '');
   }
 
   /** The BMC user's password of a lab brought up by another process. */
