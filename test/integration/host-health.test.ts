@@ -124,12 +124,16 @@ describe('heartbeats and host state', () => {
   });
 
   it('moves hosts whose reports stop to Disconnected, then Alert (no word) or Down (unreachable), with events and alerts', async () => {
-    await setPingInterval(1);
     // The agent goes on reporting, but only that it cannot reach `lost`; of `silent` it says nothing.
+    const reportLost = () => recordReport(agent, { version: '0.1.0', hosts: [{ hostId: lost.id, reachable: false, error: 'Cannot reach 10.77.4.12:22: connect EHOSTUNREACH', domains: [] }] });
+    // Its first report lands before ping.interval drops: on a loaded machine a sweep could otherwise
+    // judge `lost` before hearing why, and rightly say only that its reports stopped.
+    await reportLost();
+    await setPingInterval(1);
     let reporting = true;
     const reporter = (async () => {
       while (reporting) {
-        await recordReport(agent, { version: '0.1.0', hosts: [{ hostId: lost.id, reachable: false, error: 'Cannot reach 10.77.4.12:22: connect EHOSTUNREACH', domains: [] }] });
+        await reportLost();
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
     })();

@@ -12,7 +12,7 @@ import { getJob } from '../../shared/db/jobs.ts';
 import { startJob } from '../../shared/orchestration.ts';
 import { receiveCommand, seedAgent } from '../support/agent-seed.ts';
 import { ApiClient, signature } from '../support/client.ts';
-import { REPO_ROOT, runMain, startRuntime, tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { REPO_ROOT, RUNTIME_START_MS, runMain, startRuntime, tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { INTEGRATION_TIMEOUT_MS } from '../../infra/local/http.ts';
 import { freePort } from '../../infra/local/ports.ts';
 import { stopChild } from '../support/processes.ts';
@@ -135,7 +135,7 @@ describe('starting and restarting the runtime', () => {
       answers.push(ask());
       if (!/Ready in/.test(run.output())) return undefined;
       return (await answers.at(-1))?.status;
-    }, (status) => status === 401, { every: 20 });
+    }, (status) => status === 401, { within: RUNTIME_START_MS, every: 20 });
     const seen = await Promise.all(answers);
     try {
       expect(seen.filter((a) => a.status === 503).length).toBeGreaterThan(0);
@@ -146,7 +146,7 @@ describe('starting and restarting the runtime', () => {
     } finally {
       await stopChild(run.child, 'SIGINT');
     }
-  });
+  }, patience(RUNTIME_START_MS + 30_000));
 
   it('keeps data and credentials, prints the credentials only once, and fails jobs the restart interrupted', async () => {
     const dataDir = tempDataDir();

@@ -64,18 +64,23 @@ export function runMain(options: RuntimeOptions = {}) {
   return { ...run, dataDir };
 }
 
+/**
+ * How long a runtime's start may take on a quiet machine (stretched by SLACK where it is waited for).
+ * A start takes seconds (DynamoDB Local's JVM, when it has its own, ~7 s), but it is only waited for,
+ * never judged: the generous figure lets a heavily shared machine through (at a load average of ~30 on
+ * two cores, starts took over a minute).
+ */
+export const RUNTIME_START_MS = 60_000;
+
 export async function startRuntime(options: RuntimeOptions = {}): Promise<RunningRuntime> {
   const run = runMain(options);
   let exitCode: number | null | undefined;
   void run.exited.then((code) => (exitCode = code));
-  // A start takes seconds on a quiet machine (DynamoDB Local's JVM, when it has its own, ~7 s), but it is
-  // only waited for, never judged: the generous deadline lets a heavily shared machine through (at a
-  // load average of ~30 on two cores, starts took over a minute).
   try {
     await waitFor('the runtime to be ready', () => {
       if (exitCode !== undefined) throw new Error(`the runtime exited (${exitCode}) before it was ready`);
       return /Ready in/.test(run.output());
-    }, { within: 60_000, every: 50 });
+    }, { within: RUNTIME_START_MS, every: 50 });
   } catch (error) {
     throw new Error(`${(error as Error).message}; it printed:\n${run.output()}`);
   }
