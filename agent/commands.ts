@@ -13,6 +13,7 @@ import { errorText } from './log.ts';
 import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
 import { keyComment } from './state.ts';
 import { installMigrationAccess, migrateVm, type MigrationKey } from './migrate.ts';
+import { changePassword, powerAction } from './oobm.ts';
 import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
 import { attachDisk, deleteDisk, detachDisk, resizeDisk } from './volumes.ts';
 import { copyDisk, removeFiles } from './volume-copy.ts';
@@ -178,8 +179,26 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
 
   async removeFiles(ctx, payload) {
     return await removeFiles(ctx.pool, payload);
+    },
+
+  async oobmPowerAction(ctx, { hostId, oobm, options, action, timeoutSeconds }) {
+    const password = openBmcPassword(ctx, oobm.password, hostId);
+    return await powerAction(hostId, { ...oobm, password }, options, action, timeoutSeconds, ctx.signal);
+  },
+
+  async oobmChangePassword(ctx, { hostId, oobm, options, newPassword, timeoutSeconds }) {
+    const password = openBmcPassword(ctx, oobm.password, hostId);
+    return await changePassword(hostId, { ...oobm, password }, options, openBmcPassword(ctx, newPassword, hostId), timeoutSeconds, ctx.signal);
   },
 };
+
+function openBmcPassword(ctx: CommandContext, sealed: SealedSecret, hostId: string): string {
+  try {
+    return openSealed(ctx.privateKeyPem, sealed);
+  } catch {
+    throw new CommandFailure('SecretUnreadable', `The out-of-band management password of host ${hostId} cannot be opened with this agent's key (was it sealed to another agent's certificate?); configure it again`);
+  }
+}
 
 /** A failure as the protocol carries it (commandFailure's limits). */
 export function toFailure(err: unknown, type: string): { error: string; cause: string } {

@@ -2,7 +2,8 @@
 // from the previous report's answer), each host the control plane lists is checked over SSH and the
 // findings go to /report. The answer is the list of hosts to watch; a host that leaves the list is
 // forgotten (connection closed, pin dropped) and, best effort, the agent's key is removed from it.
-import type { HostReport, HostTarget } from '../shared/agent/protocol.ts';
+import type { HostReport, HostTarget, ReportResponse, WatchedHost } from '../shared/agent/protocol.ts';
+import { openSealed } from '../shared/agent/sealing.ts';
 import { CommandFailure } from './errors.ts';
 import { raiseFence } from './fence.ts';
 import { agentKeysScript } from './parse.ts';
@@ -10,6 +11,7 @@ import type { Gateway } from './gateway.ts';
 import { gatherReport, removeKey } from './host.ts';
 import { installMigrationAccess } from './migrate.ts';
 import { errorText, log } from './log.ts';
+import { readPowerState } from './oobm.ts';
 import { where, type SshPool, type SshTarget } from './ssh.ts';
 import { keyComment } from './state.ts';
 
@@ -24,7 +26,12 @@ export class Reporter {
   private readonly pool: SshPool;
   private readonly agentId: string;
   private readonly version: string;
-  private hosts = new Map<string, HostTarget>();
+  private hosts = new Map<string, WatchedHost>();
+  private readonly privateKeyPem: string | undefined;
+  /** The background power-state sync: each watched BMC's last reading, and the reads under way. */
+  private power = new Map<string, NonNullable<HostReport['oobm']>>();
+  private reading = new Set<string>();
+  private oobm: ReportResponse['oobm'];
   private keyedAt = new Map<string, number>();
   /** Per host (address:port), the zone's agent keys last put there: written again only when they change. */
   private keysApplied = new Map<string, string>();
@@ -36,7 +43,8 @@ export class Reporter {
   /** Called when the gateway says this agent is revoked. */
   onRevoked?: () => void;
 
-  constructor(gateway: Gateway, pool: SshPool, agentId: string, version: string) {
+  constructor(gateway: Gateway, pool: SshPool, agentId: string, version: string, privateKeyPem?: string) {
+    this.privateKeyPem = privateKeyPem;
     this.gateway = gateway;
     this.pool = pool;
     this.agentId = agentId;
@@ -93,10 +101,19 @@ export class Reporter {
 
   async reportOnce(): Promise<void> {
     const timeoutMs = Math.max(5_000, Math.min(20_000, this.intervalSeconds * 800));
-    const hosts = await Promise.all([...this.hosts.values()].map((h) => this.checkHost(h, timeoutMs)));
+    const hosts = await Promise.all(
+      [...this.hosts.values()].map(async (h) => {
+        const report = await this.checkHost(h, timeoutMs);
+        const power = h.oobm && this.power.get(h.hostId);
+        return power ? { ...report, oobm: power } : report;
+      }),
+    );
     const sentAt = Date.now();
     const answer = await this.gateway.report({ version: this.version, hosts });
     this.intervalSeconds = answer.pingIntervalSeconds;
+    this.oobm = answer.oobm;
+    for (const hostId of this.power.keys()) if (!answer.hosts.some((h) => h.hostId === hostId && h.oobm)) this.power.delete(hostId);
+    this.syncPower(answer.hosts);
     const next = new Map(answer.hosts.map((h) => [h.hostId, h]));
     const listed = new Set(answer.hosts.map((h) => where(target(h))));
     for (const [hostId, h] of this.hosts) {
@@ -143,6 +160,33 @@ export class Reporter {
         }
       }),
     );
+  }
+
+  /**
+   * Reads the power state of each watched BMC in the background (at most
+   * outofbandmanagement.sync.poolsize at once), so a slow or dead BMC never holds up a report: the
+   * next report carries whatever has been read by then.
+   */
+  private syncPower(hosts: WatchedHost[]) {
+    const settings = this.oobm;
+    if (!settings || !this.privateKeyPem) return;
+    const queue = hosts.filter((h) => h.oobm && !this.reading.has(h.hostId));
+    const next = async (): Promise<void> => {
+      const h = queue.shift();
+      if (!h || this.stopped) return;
+      this.reading.add(h.hostId);
+      try {
+        const password = openSealed(this.privateKeyPem!, h.oobm!.password);
+        const read = await readPowerState({ ...h.oobm!, password }, settings.options, settings.timeoutSeconds);
+        if (this.hosts.get(h.hostId)?.oobm) this.power.set(h.hostId, { ...read, at: new Date().toISOString(), configId: h.oobm!.configId });
+      } catch (err) {
+        this.power.set(h.hostId, { powerState: 'Unknown', error: `the BMC password cannot be opened: ${errorText(err)}`.slice(0, 1024), at: new Date().toISOString(), configId: h.oobm!.configId });
+      } finally {
+        this.reading.delete(h.hostId);
+      }
+      return next();
+    };
+    for (let i = 0; i < Math.min(settings.poolSize, queue.length); i++) void next();
   }
 
   private async forget(hostId: string, t: SshTarget) {

@@ -114,7 +114,7 @@ export class AgentRunner {
         return answer;
       },
     };
-    this.reporter = new Reporter(reporting, this.pool, state.config.agentId, agentVersion());
+    this.reporter = new Reporter(reporting, this.pool, state.config.agentId, agentVersion(), state.privateKeyPem);
     this.reporter.onRevoked = () => this.revoked();
     this.maxConcurrent = options.maxConcurrent ?? MAX_CONCURRENT;
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;

@@ -1,13 +1,14 @@
 // The agent's periodic report (POST /agent/v1/report) and what it does to the hosts it names, plus the
 // recording of a host's status change (event and alert) that the sweeper shares. The decisions are
 // pure, in host-health.ts; here is only the reading and writing around them.
-import type { HostReport, HostTarget, ReportRequest, ReportResponse } from './agent/protocol.ts';
+import type { HostReport, ReportRequest, ReportResponse, WatchedHost } from './agent/protocol.ts';
 import { listAgentRecords, type Agent } from './db/agents.ts';
 import { ALERT_TYPES, createAlert } from './db/alerts.ts';
 import { recordEvent } from './db/events.ts';
 import { systemActor } from './bootstrap.ts';
 import { getHost, listHostRecords, nextStatus, updateHostRecord, type Host, type HostChanges } from './db/hosts.ts';
-import { getPod, getZone } from './db/infrastructure.ts';
+import { getCluster, getPod, getZone, type Cluster, type Zone } from './db/infrastructure.ts';
+import { ipmitoolOptionsOf, nextPowerState, oobmAuthAlert, oobmRefusal, oobmTargetOf, readingEvent, type OobmPowerState } from './oobm.ts';
 import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
 import { listStoragePools, PoolGone, recordPoolStats, type StoragePool } from './db/storage.ts';
 import { loadSettings, type Settings } from './settings.ts';
@@ -46,7 +47,11 @@ export function transitionIfUnchanged(host: Host, transition: Transition, change
   return updateHostRecord(host.id, { ...changes, status: transition.to }, { status: host.status, lastpinged: host.lastpinged });
 }
 
-const hostTarget = (host: Host, pools: readonly StoragePool[] = []): HostTarget => {
+/**
+ * A watched host: the lease epoch it is driven under, the shared mount point pools it reaches, and its BMC
+ * when out-of-band management is enabled for it (host, cluster, zone).
+ */
+const watched = (host: Host, zone: Zone | undefined, clusters: Map<string, Cluster | undefined>, pools: readonly StoragePool[]): WatchedHost => {
   const reached = pools.filter((pool) => reaches(host, pool)).map((pool) => ({ id: pool.id, path: pool.path }));
   return {
     hostId: host.id,
@@ -55,6 +60,7 @@ const hostTarget = (host: Host, pools: readonly StoragePool[] = []): HostTarget 
     username: host.username ?? 'root',
     ...(host.leaseEpoch !== undefined && { epoch: host.leaseEpoch }),
     ...(reached.length > 0 && { pools: reached }),
+    ...(host.oobm && !oobmRefusal(host, zone, clusters.get(host.clusterId)) && { oobm: { ...oobmTargetOf(host.oobm), configId: host.oobm.configId ?? '' } }),
   };
 };
 
@@ -90,7 +96,8 @@ async function recordPoolFigures(host: Host, entry: HostReport, pools: readonly 
  * a host whose status changes; then the VM power-state sync (its cost is in shared/vm-power-sync.ts).
  */
 export async function recordReport(agent: Agent, report: ReportRequest): Promise<ReportResponse> {
-  const ping = pingSettings(await loadSettings());
+  const settings = await loadSettings();
+  const ping = pingSettings(settings);
   const zoneHosts = await listHostRecords({ zoneId: agent.zoneId });
   const hosts = new Map(zoneHosts.filter((host) => host.agentId === agent.id).map((host) => [host.id, host]));
   const now = new Date();
@@ -106,13 +113,50 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
   // The VM records follow the domains the healthy hosts report (shared/vm-power-sync.ts).
   await syncVmPowerStates(report.hosts, hosts, ping, now.getTime());
   const agents = await listAgentRecords({ zoneId: agent.zoneId });
+  const zone = await getZone(agent.zoneId);
+  const clusters = new Map<string, Cluster | undefined>();
+  for (const host of hosts.values()) if (host.oobm && !clusters.has(host.clusterId)) clusters.set(host.clusterId, await getCluster(host.clusterId));
+  for (const entry of report.hosts) {
+    const host = hosts.get(entry.hostId);
+    if (host?.oobm) await syncOobmPowerState(host, entry, oobmRefusal(host, zone, clusters.get(host.clusterId)) === undefined);
+  }
+  const live = [...hosts.values()].filter((host) => host.status !== 'Removed');
   return {
     pingIntervalSeconds: ping.interval,
-    hosts: [...hosts.values()].filter((host) => host.status !== 'Removed').map((host) => hostTarget(host, pools)),
+    hosts: live.map((host) => watched(host, zone, clusters, pools)),
     // Tagged as each agent tags its own key on a host, so that a later list replaces exactly these.
     agentKeys: agents.filter((a) => a.state === 'Enabled').map((a) => `${a.sshPublicKey.trim().split(/\s+/).slice(0, 2).join(' ')} mold-agent-${a.id}`),
     zoneHostIds: zoneHosts.filter((host) => host.status !== 'Removed').map((host) => host.id),
+    ...(live.some((host) => host.oobm) && {
+      oobm: {
+        options: ipmitoolOptionsOf(settings),
+        timeoutSeconds: settings.number('outofbandmanagement.action.timeout'),
+        poolSize: settings.number('outofbandmanagement.sync.poolsize'),
+      },
+    }),
   };
+}
+
+/** Upstream's event type for a BMC's power state becoming Unknown. */
+export const OOBM_POWERSTATE_EVENT = 'HOST.OOBM.POWERSTATE.TRANSITION';
+
+/**
+ * The background power-state sync (upstream's OutOfBandManagementPowerStatePollTask): the state the
+ * agent read from the BMC, or Disabled when out-of-band management is off for the host. As upstream,
+ * a move to Unknown records an event, and an authentication failure raises ALERT.OOBM.AUTHERROR once
+ * (on the move, not on every reading).
+ */
+async function syncOobmPowerState(host: Host, entry: HostReport, enabled: boolean) {
+  // A reading made with an older configuration (the agent read before it learnt the new password or
+  // address) says nothing about the BMC as configured now.
+  const current = entry.oobm && (entry.oobm.configId ?? '') === (host.oobm?.configId ?? '');
+  const target: OobmPowerState | undefined = !enabled ? 'Disabled' : current ? nextPowerState(readingEvent(entry.oobm!)) : undefined;
+  if (!target || target === host.oobmpowerstate) return;
+  const updated = await updateHostRecord(host.id, { oobmpowerstate: target }, { oobmpowerstate: host.oobmpowerstate });
+  if (!updated || target !== 'Unknown') return;
+  const message = `Transitioned out-of-band management power state from:${host.oobmpowerstate ?? 'Disabled'} to:Unknown due to event:${entry.oobm?.authError ? 'AuthError' : 'Unknown'} for the host id:${host.id}`;
+  await recordEvent(await systemActor(), { type: OOBM_POWERSTATE_EVENT, level: 'INFO', description: message, resourceId: host.id, resourceType: 'Host' });
+  if (entry.oobm?.authError) await oobmAuthAlert(host, entry.oobm.error ?? 'the BMC refused the configured credentials');
 }
 
 /** Applies one host's report; resolves the host as it is afterwards (undefined when it is gone). */

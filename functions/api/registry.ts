@@ -8,6 +8,7 @@ import { domainCommands } from './commands/domains.ts';
 import { eventCommands } from './commands/events.ts';
 import { jobCommands } from './commands/jobs.ts';
 import { networkCommands } from './commands/networks.ts';
+import { oobmCommands } from './commands/oobm.ts';
 import { osTypeCommands } from './commands/os-types.ts';
 import { offeringCommands } from './commands/offerings.ts';
 import { roleCommands } from './commands/roles.ts';
@@ -37,7 +38,7 @@ import { publicIpCommands } from './commands/public-ips.ts';
 import { metricsCommands } from './commands/metrics.ts';
 import { systemVmCommands } from './commands/system-vms.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

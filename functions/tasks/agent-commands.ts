@@ -5,8 +5,12 @@
 // Finish). Every step is idempotent: Lambda retries and a redelivered command change nothing twice.
 // Secrets in args arrive sealed to the agent's certificate (the API handler sealed them), so neither
 // the execution's history nor these steps ever see a password.
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { agentCommands, hostTarget, sealedSecret, type AgentCommandType, type HostFacts, type HostTarget } from '../../shared/agent/protocol.ts';
+import { agentCommands, hostTarget, OOBM_POWER_ACTIONS, sealedSecret, type AgentCommandType, type HostFacts, type HostTarget } from '../../shared/agent/protocol.ts';
+import { getZone } from '../../shared/db/infrastructure.ts';
+import { ipmitoolOptionsOf, nextPowerState, oobmAuthAlert, oobmRefusal, oobmTargetOf, readingEvent, renderOobm } from '../../shared/oobm.ts';
+import { settingsFor } from '../../shared/settings.ts';
 import { InternalError, InvalidParameter, ResourceUnavailable } from '../../shared/cloudstack/errors.ts';
 import { getAgent, type Agent } from '../../shared/db/agents.ts';
 import { recordEvent } from '../../shared/db/events.ts';
@@ -18,7 +22,7 @@ import { loadSettings } from '../../shared/settings.ts';
 import { hostContext, renderHost } from '../api/commands/hosts.ts';
 import { jobError, stepFunctionsError } from './jobs.ts';
 
-export const AGENT_OPS = ['pingHost', 'addHost', 'reconnectHost', 'updateHostPassword', 'downloadTemplate'] as const;
+export const AGENT_OPS = ['pingHost', 'addHost', 'reconnectHost', 'updateHostPassword', 'downloadTemplate', 'oobmPowerAction', 'oobmChangePassword'] as const;
 export type AgentOp = (typeof AGENT_OPS)[number];
 
 /**
@@ -60,6 +64,8 @@ export const addHostArgs = z.object({
 });
 export const reconnectHostArgs = z.object({ hostId: z.string() });
 export const updateHostPasswordArgs = z.object({ agentId: z.string(), hostId: z.string(), username: z.string(), password: sealedSecret, setOnHost: z.boolean() });
+export const oobmPowerActionArgs = z.object({ agentId: z.string(), hostId: z.string(), action: z.enum(OOBM_POWER_ACTIONS), timeout: z.number().int().positive().optional() });
+export const oobmChangePasswordArgs = z.object({ agentId: z.string(), hostId: z.string(), password: sealedSecret });
 export const downloadTemplateArgs = z.object({
   agentId: z.string(),
   templateId: z.string(),
@@ -72,11 +78,12 @@ export const downloadTemplateArgs = z.object({
 interface OpDefinition<A extends z.ZodType> {
   type: AgentCommandType;
   args: A;
-  /** Short commands take agent.command.timeout; the others DOWNLOAD_TIMEOUT_SECONDS. */
+  /** Short commands take agent.command.timeout (unless prepare names its own); the others DOWNLOAD_TIMEOUT_SECONDS. */
   short: boolean;
-  prepare(jobId: string, args: z.infer<A>): Promise<{ agentId: string; payload: unknown }>;
+  prepare(jobId: string, args: z.infer<A>): Promise<{ agentId: string; payload: unknown; timeoutSeconds?: number }>;
   finish(jobId: string, args: z.infer<A>, result: any, prepared: Prepared): Promise<Record<string, unknown>>;
-  abort?(jobId: string, args: z.infer<A>, errortext: string): Promise<void>;
+  /** `error` is the failure's name (the agent's, e.g. OobmAuthError, or States.Timeout). */
+  abort?(jobId: string, args: z.infer<A>, errortext: string, error: string): Promise<void>;
 }
 
 const define = <A extends z.ZodType>(op: OpDefinition<A>) => op;
@@ -257,16 +264,75 @@ const OPS = {
       await recordJobOutcome(jobId, { type: 'TEMPLATE.DOWNLOAD.FAILED', description, level: 'ERROR', resourceId: args.templateId, resourceType: 'Template' });
     },
   }),
+
+  oobmPowerAction: define({
+    type: 'oobmPowerAction',
+    args: oobmPowerActionArgs,
+    short: true,
+    prepare: async (_jobId, args) => {
+      const { payload, actionTimeout } = await oobmCommandFor(args.hostId, args.timeout);
+      // The agent's own deadline is the action's; the task's adds room for the queue and the answer.
+      return { agentId: args.agentId, payload: { ...payload, action: args.action, timeoutSeconds: actionTimeout }, timeoutSeconds: actionTimeout + 30 };
+    },
+    finish: async (_jobId, args, result: { action: string; powerState: 'On' | 'Off' | 'Unknown'; result: string }) => {
+      // Upstream moves the power state on STATUS only; Mold reads it after every action, so the
+      // answer and listHosts show the state the action left.
+      const host = await managedHost(args.hostId);
+      const updated = (host.oobm && (await updateHostRecord(host.id, { oobmpowerstate: nextPowerState(readingEvent(result)) }))) || host;
+      return {
+        outofbandmanagement: { hostid: host.id, ...renderOobm(updated), action: args.action, description: result.result, status: true },
+      };
+    },
+    abort: async (_jobId, args, errortext, error) => {
+      const host = await getHost(args.hostId);
+      if (!host?.oobm) return;
+      // A BMC that does not answer, or refuses the credentials, leaves the power state Unknown.
+      if (error === 'OobmAuthError' || error === 'OobmUnreachable') await updateHostRecord(host.id, { oobmpowerstate: 'Unknown' });
+      if (error === 'OobmAuthError') await oobmAuthAlert(host, errortext);
+    },
+  }),
+
+  oobmChangePassword: define({
+    type: 'oobmChangePassword',
+    args: oobmChangePasswordArgs,
+    short: true,
+    prepare: async (_jobId, args) => {
+      const { payload, actionTimeout } = await oobmCommandFor(args.hostId);
+      return { agentId: args.agentId, payload: { ...payload, newPassword: args.password, timeoutSeconds: actionTimeout }, timeoutSeconds: 3 * actionTimeout + 30 };
+    },
+    finish: async (_jobId, args) => {
+      const host = await managedHost(args.hostId);
+      if (!host.oobm) throw new InternalError(`Failed to change out-of-band management password for host (${host.id}) in the database.`);
+      // The BMC took the new password and a login with it worked: only now is it kept (sealed).
+      await updateHostRecord(host.id, { oobm: { ...host.oobm, password: args.password, configId: randomUUID() } });
+      return { outofbandmanagement: { hostid: host.id, status: true } };
+    },
+  }),
 } satisfies Record<AgentOp, OpDefinition<any>>;
+
+/**
+ * What an out-of-band management command needs: upstream's checks (enabled for the zone, the cluster
+ * and the host), the BMC's target and the ipmitool settings, and the action timeout (cluster-scoped).
+ */
+async function oobmCommandFor(hostId: string, timeout?: number) {
+  const host = await managedHost(hostId);
+  const [zone, cluster] = await Promise.all([getZone(host.zoneId), getCluster(host.clusterId)]);
+  const refusal = oobmRefusal(host, zone, cluster);
+  if (refusal) throw new InternalError(refusal);
+  const global = await loadSettings();
+  const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId }, global);
+  const actionTimeout = timeout ?? scoped.number('outofbandmanagement.action.timeout');
+  return { host, actionTimeout, payload: { hostId: host.id, oobm: oobmTargetOf(host.oobm!), options: ipmitoolOptionsOf(global) } };
+}
 
 async function prepare(jobId: string, op: AgentOp, rawArgs: unknown): Promise<Prepared> {
   const definition: OpDefinition<any> = OPS[op];
   const args = definition.args.parse(rawArgs);
-  const { agentId, payload } = await definition.prepare(jobId, args);
+  const { agentId, payload, timeoutSeconds: own } = await definition.prepare(jobId, args);
   const agent = await getAgent(agentId);
   if (!agent) throw new ResourceUnavailable(`Agent ${agentId} no longer exists; enrol an agent in the zone and try again`);
   if (agent.state !== 'Enabled') throw new ResourceUnavailable(`Agent ${agent.name} (${agent.id}) is revoked; enrol an agent in the zone and try again`);
-  const timeoutSeconds = definition.short ? (await loadSettings()).number('agent.command.timeout') : DOWNLOAD_TIMEOUT_SECONDS;
+  const timeoutSeconds = own ?? (definition.short ? (await loadSettings()).number('agent.command.timeout') : DOWNLOAD_TIMEOUT_SECONDS);
   return {
     queueUrl: agent.queueUrl,
     // The job's id is the command's: a retried Prepare sends the same command, which the agent runs once.
@@ -290,7 +356,7 @@ async function finish(jobId: string, op: AgentOp, rawArgs: unknown, preparedComm
 async function abort(jobId: string, op: AgentOp, rawArgs: unknown, error: z.infer<typeof stepFunctionsError>) {
   const definition: OpDefinition<any> = OPS[op];
   const args = definition.args.safeParse(rawArgs);
-  if (args.success && definition.abort) await definition.abort(jobId, args.data, jobError(error).errortext);
+  if (args.success && definition.abort) await definition.abort(jobId, args.data, jobError(error).errortext, error.Error);
   return { jobId, aborted: true };
 }
 

@@ -8,6 +8,7 @@ import { agentCommandActions, runAgentCommandTask } from './agent-commands.ts';
 import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 import { networkActions, runNetworkAction } from './networks.ts';
+import { oobmActions, runOobmAction } from './oobm.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
 import { runVmMigrateTask, vmMigrateActions } from './vm-migrate.ts';
 import { runVmTask, vmActions } from './vms.ts';
@@ -21,6 +22,7 @@ const action = z.discriminatedUnion('action', [
   ...identityActions,
   ...templateActions,
   ...networkActions,
+  ...oobmActions,
   ...agentCommandActions,
   ...affinityGroupActions,
   ...vmActions,
@@ -48,6 +50,8 @@ async function run(event: unknown) {
       return runTemplateTask(request);
     case 'networkCommand':
       return runNetworkAction(request);
+    case 'oobmCommand':
+      return runOobmAction(request);
     case 'prepareAgentCommand':
     case 'finishAgentCommand':
     case 'abortAgentCommand':

@@ -195,6 +195,49 @@ export const volumeCommands = {
   },
 } as const;
 
+// ---- out-of-band management (the agent is on the BMCs' network: it runs ipmitool itself) ----
+
+/** The power states a BMC reports, as upstream's OutOfBandManagement.PowerState (Disabled is the control plane's). */
+export const bmcPowerState = z.enum(['On', 'Off', 'Unknown']);
+export const OOBM_POWER_ACTIONS = ['ON', 'OFF', 'CYCLE', 'RESET', 'SOFT', 'STATUS'] as const;
+
+/** How the agent reaches a host's BMC; the password sealed to the agent. */
+export const oobmTarget = z.object({
+  driver: z.literal('ipmitool'),
+  address: z.string(),
+  port: z.number().int().min(1).max(65535),
+  username: z.string(),
+  password: sealedSecret,
+});
+export type OobmTarget = z.infer<typeof oobmTarget>;
+
+/** The outofbandmanagement.ipmitool.* settings as they stand when the command is sent. */
+export const ipmitoolOptions = z.object({
+  path: z.string(),
+  interface: z.enum(['lan', 'lanplus']),
+  retries: z.number().int().min(0),
+  cipherSuite: z.number().int().min(0).max(17),
+});
+export type IpmitoolOptions = z.infer<typeof ipmitoolOptions>;
+
+export const oobmCommands = {
+  /**
+   * One chassis power action (ipmitool chassis power on|off|cycle|reset|soft|status) under
+   * `timeoutSeconds`; every action reads the power state afterwards. A failure names the host and
+   * the action as upstream's job errors do: OobmAuthError (the BMC refused the credentials),
+   * OobmUnreachable (no answer), OobmActionFailed.
+   */
+  oobmPowerAction: {
+    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: ipmitoolOptions, action: z.enum(OOBM_POWER_ACTIONS), timeoutSeconds: z.number().int().positive() }),
+    result: z.object({ action: z.enum(OOBM_POWER_ACTIONS), powerState: bmcPowerState, result: z.string() }),
+  },
+  /** Sets the BMC user's password (ipmitool user set password), then proves a login with it. */
+  oobmChangePassword: {
+    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: ipmitoolOptions, newPassword: sealedSecret, timeoutSeconds: z.number().int().positive() }),
+    result: z.object({ changed: z.literal(true) }),
+  },
+} as const;
+
 // ---- the commands ----
 
 export const agentCommands = {
@@ -246,6 +289,7 @@ export const agentCommands = {
   },
   ...vmCommands,
   ...volumeCommands,
+  ...oobmCommands,
 } as const;
 
 export type AgentCommandType = keyof typeof agentCommands;
@@ -345,6 +389,17 @@ export const hostReport = z.object({
   domains: z.array(domainReport).default([]),
   /** The pools of the host's target as measured on it (df): bytes in all and bytes used. */
   pools: z.array(z.object({ id: z.string(), capacityBytes: z.number().nonnegative(), usedBytes: z.number().nonnegative() })).max(64).optional(),
+  /** The host's BMC as the agent last read it (background power-state sync), when it watches one. */
+  oobm: z
+    .object({
+      powerState: bmcPowerState,
+      authError: z.boolean().optional(),
+      error: z.string().max(1024).optional(),
+      at: z.string(),
+      /** The configuration the reading was made with (WatchedHost's oobm.configId). */
+      configId: z.string().max(64).optional(),
+    })
+    .optional(),
 });
 export type HostReport = z.infer<typeof hostReport>;
 
@@ -357,9 +412,19 @@ export const reportRequest = z.object({
 });
 export type ReportRequest = z.infer<typeof reportRequest>;
 /** The hosts the agent is to watch and how often to report (ping.interval). */
+/**
+ * A watched host; `oobm` when out-of-band management is enabled for it (host, cluster and zone), so
+ * the agent reads its BMC's power state in the background (outofbandmanagement.sync.poolsize at once).
+ */
+export const watchedHost = hostTarget.extend({
+  /** configId names this configuration: a reading made with an older one (a changed password) is not taken. */
+  oobm: oobmTarget.extend({ configId: z.string().max(64) }).optional(),
+});
+export type WatchedHost = z.infer<typeof watchedHost>;
 export const reportResponse = z.object({
   pingIntervalSeconds: z.number().positive(),
-  hosts: z.array(hostTarget),
+  hosts: z.array(watchedHost),
+  oobm: z.object({ options: ipmitoolOptions, timeoutSeconds: z.number().int().positive(), poolSize: z.number().int().positive() }).optional(),
   /**
    * The SSH keys (authorized_keys lines, each tagged mold-agent-<id>) of every Enabled agent of the
    * zone: the reporter puts exactly these agent keys on its hosts, so another agent can take a host

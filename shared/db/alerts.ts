@@ -24,6 +24,8 @@ export const ALERT_TYPES = {
   HOST: { type: 7, name: `ALERT.COMPUTE.HOST` },
   /** AlertManager.AlertType.ALERT_TYPE_SYNC: a VM's state sync-ed from an out-of-context transition. */
   SYNC: { type: 27, name: `ALERT.TYPE.SYNC` },
+  /** AlertType.ALERT_TYPE_OOBM_AUTH_ERROR: a BMC refused the configured credentials. */
+  OOBM_AUTH_ERROR: { type: 29, name: `ALERT.OOBM.AUTHERROR` },
   /**
    * Mold's own (upstream only logs it): a user disabled after incorrect.login.attempts.allowed failed
    * logins in a row. A number far from upstream's (7–32), as AlertType.generateAlert allows for types

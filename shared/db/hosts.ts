@@ -8,6 +8,7 @@ import { dynamo } from '../aws.ts';
 import { clusterKey, type Cluster, type Pod, type Zone } from './infrastructure.ts';
 import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
+import type { OobmConfig, OobmPowerState } from '../oobm.ts';
 
 // ---- Status: the connection state machine (upstream's Status, without Rebalancing, which needs
 // several management servers) ----
@@ -292,6 +293,10 @@ export interface Host {
   domaintype?: 'kvm' | 'qemu';
   /** The host key's SHA-256 fingerprint, as the agent pinned it at addHost. */
   hostkeyfingerprint?: string;
+  /** The host's BMC (shared/oobm.ts), its password sealed to the agent. */
+  oobm?: OobmConfig;
+  /** The BMC's power state as last read (upstream's OutOfBandManagement.PowerState). */
+  oobmpowerstate?: OobmPowerState;
   [field: string]: unknown;
 }
 
@@ -397,7 +402,7 @@ export async function deleteHostRecord(host: Host): Promise<void> {
 }
 
 export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
-  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint'>>
+  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate'>>
   // The agent's last report on the host (shared/host-health.ts LastReport), for the sweeper.
   & { lastreport?: { reachable: boolean; libvirtd?: boolean; error?: string; at: string } };
 
@@ -409,7 +414,7 @@ export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' 
 export async function updateHostRecord(
   id: string,
   changes: HostChanges,
-  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged'>> = {},
+  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged' | 'oobmpowerstate'>> = {},
 ): Promise<Host | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};

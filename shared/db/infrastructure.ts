@@ -36,6 +36,8 @@ export interface Zone {
   localstorageenabled?: boolean;
   zonetoken?: string;
   dhcpprovider?: string;
+  /** Out-of-band management switched on or off for the zone (absent: on, as upstream). */
+  oobmenabled?: boolean;
   created: string;
   [field: string]: unknown;
 }
@@ -65,6 +67,8 @@ export interface Cluster {
   cpuovercommitratio?: string;
   memoryovercommitratio?: string;
   arch?: string;
+  /** Out-of-band management switched on or off for the cluster (absent: on, as upstream). */
+  oobmenabled?: boolean;
   created?: string;
   [field: string]: unknown;
 }

@@ -106,6 +106,7 @@ describe('hosts', () => {
       explicithosttags: 'ssd',
       implicithosttags: '',
       istagarule: false,
+      outofbandmanagement: { powerstate: 'Disabled', enabled: false },
       resourcestate: 'Enabled',
       hypervisorversion: '8.0.0',
       hahost: false,

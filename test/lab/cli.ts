@@ -29,7 +29,7 @@ async function main() {
         return;
       }
       for (const h of s.hosts) {
-        const flags = (['netns', 'sshd', 'libvirtd', 'virtlogd'] as const).map((k) => `${k}:${h[k] ? 'up' : 'DOWN'}`);
+        const flags = (['netns', 'sshd', 'libvirtd', 'virtlogd', 'bmcd'] as const).map((k) => `${k}:${h[k] ? 'up' : 'DOWN'}`);
         console.log(`${h.name}  ${h.address}  ${flags.join(' ')}`);
       }
       console.log(`password file ${s.lab.passwordFile}, key ${s.lab.privateKeyFile}, primary ${s.lab.primaryDir}`);

@@ -7,8 +7,8 @@
 // Addresses are 10.77.<slot>.0/24, which exists only inside this machine; nothing is forwarded out.
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, copyFile, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { sleep, until } from '../support/wait.ts';
@@ -32,9 +32,21 @@ export function labNames(id: number) {
     vethPrefix: slot === 0 ? 'mlh' : `ml${slot}h`, // root-namespace end of host i's veth
     address,
     hostAddress: (i: number) => address(10 + i),
+    /** Host i's BMC, on the lab network (this machine's side, where the agent runs). */
+    bmcAddress: (i: number) => address(100 + i),
   };
 }
-const MAX_HOSTS = 200;
+const MAX_HOSTS = 90; // host addresses .11-.100; BMCs from .101
+/** Runs as ipmi_sim's chassis_control: a BMC's power actions on its host. */
+const BMC_SCRIPT = join(import.meta.dirname, 'bmc.sh');
+
+function readdirSyncSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
 const OWNER_FILE = 'owner.json';
 
 /** The ids of the labs whose state directory says test run `run` brought them up. */
@@ -73,6 +85,9 @@ export const PACKAGES = [
   'mtools',
   'dosfstools',
   'cpio',
+  // Each host's BMC (OpenIPMI's ipmi_sim, test/lab/bmc.sh) and the agent's driver for it.
+  'openipmi',
+  'ipmitool',
 ];
 
 /**
@@ -90,7 +105,12 @@ export interface LabHost {
   name: string; // hostname and network namespace name
   address: string;
   hostUuid: string;
+  /** Its BMC (ipmi_sim, IPMI 2.0 over LAN): power actions act on the host (test/lab/bmc.sh). */
+  bmc: { address: string; port: number; username: string };
 }
+
+/** The BMC user of every lab host. */
+export const BMC_USER = 'admin';
 
 export interface Lab {
   dir: string;
@@ -98,6 +118,7 @@ export interface Lab {
   password: string;
   passwordFile: string;
   privateKeyFile: string; // an ed25519 key every host accepts for root
+  bmcPassword: string; // the BMC user's password, the same on every host's BMC
   primaryDir: string; // the same path on every host
   gateway: string; // this machine's own address on the lab bridge
   hosts: LabHost[];
@@ -108,11 +129,12 @@ export interface HostStatus extends LabHost {
   sshd: boolean;
   libvirtd: boolean;
   virtlogd: boolean;
+  bmcd: boolean;
 }
 
-async function run(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}) {
+async function run(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean; env?: Record<string, string> } = {}) {
   return await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(opts.env && { env: { ...process.env, ...opts.env } }) });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
@@ -152,7 +174,80 @@ async function readPid(file: string): Promise<number | undefined> {
 
 /** Lab `id`'s operations (see labNames). */
 export function labAt(id: number) {
-  const { dir: LAB_DIR, bridge: BRIDGE, gateway: GATEWAY, netnsPrefix: NETNS_PREFIX, vethPrefix: VETH_PREFIX, hostAddress } = labNames(id);
+  const { dir: LAB_DIR, bridge: BRIDGE, gateway: GATEWAY, netnsPrefix: NETNS_PREFIX, vethPrefix: VETH_PREFIX, hostAddress, bmcAddress } = labNames(id);
+
+  /**
+   * The lab's BMC processes (ipmi_sim runs in this machine's namespace, not the host's: a host that
+   * loses power keeps its BMC): those its pid files name, and any ipmi_sim started on the lab's
+   * configuration (one a crash left without a pid file).
+   */
+  function bmcPids(): number[] {
+    const pids = new Set<number>();
+    for (const entry of readdirSyncSafe('/proc')) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid)) continue;
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+        if (cmdline[0]?.endsWith('ipmi_sim') && cmdline.some((arg) => arg.startsWith(`${LAB_DIR}/`)) && alive(pid)) pids.add(pid);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return [...pids];
+  }
+
+  /** Stops host i's BMC (all of them without i): with the host's power gone too, a total power loss. */
+  async function stopBmc(i?: number): Promise<void> {
+    const prefix = i === undefined ? `${LAB_DIR}/` : `${join(hostDir(i), 'bmc')}/`;
+    const mine = bmcPids().filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').some((arg) => arg.startsWith(prefix)));
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      for (const pid of mine.filter(alive)) {
+        try {
+          process.kill(pid, signal);
+        } catch {}
+      }
+      for (let t = 0; t < 20 && mine.some(alive); t++) await sleep(50);
+    }
+  }
+
+  /** Starts host i's BMC on its address, port 623 (ipmi_sim, IPMI 2.0; test/lab/bmc.sh is its chassis). */
+  async function startBmc(i: number, password: string): Promise<void> {
+    const dir = join(hostDir(i), 'bmc');
+    await mkdir(join(dir, 'state'), { recursive: true });
+    const ns = `${NETNS_PREFIX}${i}`;
+    const veth = `${VETH_PREFIX}${i}`;
+    const auths = 'none md2 md5 straight';
+    await writeFile(
+      join(dir, 'lan.conf'),
+      [
+        `name "${ns}-bmc"`,
+        'set_working_mc 0x20',
+        '  startlan 1',
+        `    addr ${bmcAddress(i)} 623`,
+        '    priv_limit admin',
+        ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} ${auths}`),
+        `    guid ${randomBytes(16).toString('hex')}`,
+        '  endlan',
+        `  chassis_control "${BMC_SCRIPT} ${hostDir(i)} ${ns} ${veth}"`,
+        `  user 2 true "${BMC_USER}" "${password}" admin 10 ${auths}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    await writeFile(join(dir, 'cmd.emu'), ['mc_setbmc 0x20', 'mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr', 'mc_enable 0x20', ''].join('\n'));
+    const log = await open(join(dir, 'bmc.log'), 'a');
+    const child = spawn('ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'cmd.emu'), '-s', join(dir, 'state'), '-n'], {
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+    });
+    child.unref();
+    await log.close();
+    await writeFile(join(dir, 'bmc.pid'), `${child.pid}\n`);
+    await waitFor(`the BMC of ${ns}`, 15_000, async () => {
+      const r = await run('ipmitool', ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', bmcAddress(i), '-U', BMC_USER, '-E', 'chassis', 'power', 'status'], { allowFail: true, env: { IPMI_PASSWORD: password } });
+      return r.code === 0;
+    }, async () => (await readFile(join(dir, 'bmc.log'), 'utf8').catch(() => '')).slice(-2000));
+  }
 
   /** The lab's network namespaces that exist now (also those left by a crash). */
   async function labNamespaces(): Promise<string[]> {
@@ -197,7 +292,8 @@ export function labAt(id: number) {
 
   /** Tear the lab down: kill every process in its namespaces, delete namespaces, links, mounts, state. */
   async function down(): Promise<void> {
-    // Everything the lab runs (sshd, virtlogd, libvirtd, qemu, ssh sessions) lives in its netns.
+    await stopBmc();
+    // Everything else the lab runs (sshd, virtlogd, libvirtd, qemu, ssh sessions) lives in its netns.
     let pids = await labPids();
     for (const pid of pids) {
       try {
@@ -331,7 +427,7 @@ export function labAt(id: number) {
 
     const hosts: LabHost[] = [];
     for (let i = 1; i <= n; i++) {
-      hosts.push({ index: i, name: `${NETNS_PREFIX}${i}`, address: hostAddress(i), hostUuid: randomUUID() });
+      hosts.push({ index: i, name: `${NETNS_PREFIX}${i}`, address: hostAddress(i), hostUuid: randomUUID(), bmc: { address: bmcAddress(i), port: 623, username: BMC_USER } });
     }
     const hostsFile = join(LAB_DIR, 'hosts');
     await writeFile(
@@ -369,6 +465,8 @@ export function labAt(id: number) {
 
     await run('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
     await run('ip', ['addr', 'add', `${GATEWAY}/24`, 'dev', BRIDGE]);
+    // The BMCs' addresses: this machine's side of the lab network, where the agent reaches them.
+    for (const h of hosts) await run('ip', ['addr', 'add', `${h.bmc.address}/24`, 'dev', BRIDGE]);
     await run('ip', ['link', 'set', BRIDGE, 'up']);
 
     const starts: Array<() => Promise<void>> = [];
@@ -456,7 +554,10 @@ export function labAt(id: number) {
         for (const f of await readdir(CAPS_CACHE).catch(() => [] as string[])) {
           if (f.endsWith('.xml')) await copyFile(join(CAPS_CACHE, f), join(caps, f));
         }
-        await run('ip', ['netns', 'exec', ns, 'unshare', '--mount', '--uts', '--propagation', 'private', 'sh', '-c', script]);
+        // The host's boot, kept as a file: its BMC boots it again with it after a power-off.
+        await writeFile(join(hd, 'boot.sh'), script + '\n');
+        await writeFile(join(hd, 'power'), 'on\n');
+        await run('ip', ['netns', 'exec', ns, 'unshare', '--mount', '--uts', '--propagation', 'private', 'sh', join(hd, 'boot.sh')]);
         const logTail = async () => (await readFile(log, 'utf8').catch(() => '')).slice(-2000);
         await waitFor(`libvirtd on ${h.name}`, 30_000, async () => {
           return (await hostExec(h.index, ['virsh', '-c', 'qemu:///system', 'uri'], { allowFail: true })).code === 0;
@@ -465,17 +566,20 @@ export function labAt(id: number) {
       });
     }
 
+    const bmcPassword = randomBytes(6).toString('base64url');
+    await writeFile(join(LAB_DIR, 'bmc-password'), bmcPassword + '\n', { mode: 0o600 });
     const lab: Lab = {
       dir: LAB_DIR,
       user: 'root',
       password,
       passwordFile,
       privateKeyFile,
+      bmcPassword,
       primaryDir,
       gateway: GATEWAY,
       hosts,
     };
-    await writeFile(join(LAB_DIR, 'lab.json'), JSON.stringify({ ...lab, password: undefined }, null, 2) + '\n');
+    await writeFile(join(LAB_DIR, 'lab.json'), JSON.stringify({ ...lab, password: undefined, bmcPassword: undefined }, null, 2) + '\n');
 
     // Host 1 first; if this machine has no capabilities cache yet, host 1 probes qemu once and the
     // other hosts (and later labs) start from its results.
@@ -488,13 +592,14 @@ export function labAt(id: number) {
       for (const f of await readdir(probed)) if (f.endsWith('.xml')) await copyFile(join(probed, f), join(CAPS_CACHE, f));
     }
     await Promise.all(starts.slice(1).map((start) => start()));
+    for (const h of hosts) await startBmc(h.index, bmcPassword);
 
     return lab;
   }
 
   /** The lab as it stands: each recorded host with its namespace and daemons. */
-  async function status(): Promise<{ lab?: Omit<Lab, 'password'>; hosts: HostStatus[] }> {
-    let lab: Omit<Lab, 'password'> | undefined;
+  async function status(): Promise<{ lab?: Omit<Lab, 'password' | 'bmcPassword'>; hosts: HostStatus[] }> {
+    let lab: Omit<Lab, 'password' | 'bmcPassword'> | undefined;
     try {
       lab = JSON.parse(await readFile(join(LAB_DIR, 'lab.json'), 'utf8'));
     } catch {
@@ -514,6 +619,7 @@ export function labAt(id: number) {
         sshd: await up('sshd'),
         libvirtd: await up('libvirtd'),
         virtlogd: await up('virtlogd'),
+        bmcd: bmcPids().some((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(`${hd}/bmc/`)),
       });
     }
     return { lab, hosts };
@@ -524,10 +630,27 @@ export function labAt(id: number) {
     return (await readFile(join(LAB_DIR, 'password'), 'utf8')).trim();
   }
 
-  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword };
+  /**
+   * Total power loss of host i: the host goes off as its BMC would switch it off, and its BMC goes
+   * with it (no longer answers), as when a whole chassis or rack loses power.
+   */
+  async function powerLoss(i: number): Promise<void> {
+    await stopBmc(i);
+    const ns = `${NETNS_PREFIX}${i}`;
+    await run(BMC_SCRIPT, [hostDir(i), ns, `${VETH_PREFIX}${i}`, 'set', 'power', '0']);
+    // The script cuts the link at once and kills the host's processes just after: wait for that.
+    await waitFor(`${ns} to lose power`, 15_000, async () => (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout.trim() === '', async () => '');
+  }
+
+  /** The BMC user's password of a lab brought up by another process. */
+  async function bmcPassword(): Promise<string> {
+    return (await readFile(join(LAB_DIR, 'bmc-password'), 'utf8')).trim();
+  }
+
+  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, powerLoss };
 }
 
 /** The default lab: MOLD_LAB_ID, else 0. */
 const defaultLab = labAt(Number(process.env.MOLD_LAB_ID ?? 0));
 export const LAB_DIR = defaultLab.names.dir;
-export const { up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword } = defaultLab;
+export const { up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword } = defaultLab;

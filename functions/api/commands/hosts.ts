@@ -22,6 +22,7 @@ import {
 import { getCluster, getPod, getZone, listClusters } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
 import { startJob } from '../../../shared/orchestration.ts';
+import { renderOobm } from '../../../shared/oobm.ts';
 import { settingsFor } from '../../../shared/settings.ts';
 import { actorOf } from '../actor.ts';
 import { startAsync } from '../async.ts';
@@ -93,6 +94,7 @@ export function renderHost(host: Host, context: HostContext) {
     explicithosttags: host.hosttags.join(','),
     implicithosttags: '',
     istagarule: false,
+    outofbandmanagement: renderOobm(host),
     resourcestate: host.resourcestate,
     hypervisorversion: host.hypervisorversion,
     hahost: false,
@@ -203,7 +205,7 @@ const updateHostCommand = defineCommand({
 
 // ---- reaching hosts through the zone's agent ----
 
-const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]+|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)$/i;
+export const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]+|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)$/i;
 
 /**
  * The address and SSH port a host URL names. Upstream's KVM discoverer takes `http://<address>`;
@@ -230,7 +232,7 @@ export function hostAddress(url: string): { address: string; port: number } {
 }
 
 /** The agent that manages `host` (it added it and holds its key), Enabled. */
-async function agentOfHost(host: Host): Promise<Agent> {
+export async function agentOfHost(host: Host): Promise<Agent> {
   if (!host.agentId) {
     throw new ResourceUnavailable(`Host ${host.name} (${host.id}) has no agent: it was not added through one. Delete it and add it again with addHost.`);
   }
@@ -241,7 +243,7 @@ async function agentOfHost(host: Host): Promise<Agent> {
   return agent;
 }
 
-async function hostParam(api: string, name: string, id: string): Promise<Host> {
+export async function hostParam(api: string, name: string, id: string): Promise<Host> {
   const host = await getHost(id.toLowerCase());
   if (!host) throw noSuchEntity(api, name, id);
   return host;
