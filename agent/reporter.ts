@@ -35,6 +35,8 @@ export class Reporter {
   private keyedAt = new Map<string, number>();
   /** Per host (address:port), the zone's agent keys last put there: written again only when they change. */
   private keysApplied = new Map<string, string>();
+  /** Per host id, the lease epoch this agent's reports last raised its fence to. */
+  private fenced = new Map<string, number>();
   private listedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -89,9 +91,12 @@ export class Reporter {
     const t = target(h);
     try {
       const conn = await this.pool.get(t);
-      // The holder's report raises the host's fence to its epoch: from then on an agent that lost the host acts on nothing there.
-      if (h.epoch !== undefined) await raiseFence(conn, h.hostId, h.epoch);
-      return await gatherReport(conn, h.hostId, timeoutMs, h.pools);
+      // The holder's report raises the host's fence to its epoch: from then on an agent that lost the
+      // host acts on nothing there. A report only reads, so both go at once, on two channels.
+      // Once per epoch per host: after that the report costs what it did before leases.
+      const fence = h.epoch !== undefined && this.fenced.get(h.hostId) !== h.epoch ? raiseFence(conn, h.hostId, h.epoch).then(() => this.fenced.set(h.hostId, h.epoch!)) : undefined;
+      const [report] = await Promise.all([gatherReport(conn, h.hostId, timeoutMs, h.pools), fence]);
+      return report;
     } catch (err) {
       // A command that timed out leaves a connection that may be dead: start afresh next time.
       this.pool.drop(t);
@@ -130,7 +135,8 @@ export class Reporter {
       void this.forget(hostId, t);
     }
     this.hosts = next;
-    if (answer.agentKeys) await this.syncAgentKeys(answer.agentKeys);
+    // In the background: a slow host must not hold up the next report.
+    if (answer.agentKeys) void this.syncAgentKeys(answer.agentKeys);
     // The list is the control plane's view when the request left.
     this.listedAt = sentAt;
     for (const [k, at] of this.keyedAt) if (at < sentAt - 3600_000) this.keyedAt.delete(k);
