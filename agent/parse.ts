@@ -222,7 +222,8 @@ export function authorizedKeysScript(publicKeyLine: string | undefined, comment:
 
 /**
  * Rewrites authorized_keys so that the Mold agent keys in it (lines tagged mold-agent-<id>) are exactly
- * `lines`; other keys stay. As authorizedKeysScript, in place.
+ * `lines`; other keys stay. As authorizedKeysScript, in place, and only when that changes the file: sshd may
+ * be reading it for the agent's own new connection (a report's first to a host just added).
  */
 export function agentKeysScript(lines: string[]): string {
   return [
@@ -230,7 +231,7 @@ export function agentKeysScript(lines: string[]): string {
     'mkdir -p ~/.ssh',
     'touch ~/.ssh/authorized_keys',
     't=$(mktemp ~/.ssh/.mold-agent.XXXXXX)',
-    `{ grep -v -E ' mold-agent-[0-9A-Fa-f-]+$' ~/.ssh/authorized_keys || true; } > "$t" && printf '%s\\n' ${lines.map(shellQuote).join(' ')} >> "$t" && cat "$t" > ~/.ssh/authorized_keys; rc=$?`,
+    `{ grep -v -E ' mold-agent-[0-9A-Fa-f-]+$' ~/.ssh/authorized_keys || true; } > "$t" && printf '%s\\n' ${lines.map(shellQuote).join(' ')} >> "$t" && { cmp -s "$t" ~/.ssh/authorized_keys || cat "$t" > ~/.ssh/authorized_keys; }; rc=$?`,
     'rm -f "$t"',
     'exit $rc',
   ].join('\n');

@@ -257,7 +257,8 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
     expect(done.jobstatus, `${JSON.stringify(done.jobresult)}\n${agent.output().slice(-4000)}`).toBe(1);
     // One run. The other copy is answered from the journal, or (arriving while the first ran) folded
     // into it; either way both copies leave the queue.
-    const mine = () => agent!.lines().filter((l) => l.commandId === commandId);
+    // Only the lines that say how a copy ended (the agent also logs each run's start).
+    const mine = () => agent!.lines().filter((l) => l.commandId === commandId && (l.message === 'command' || l.message === 'command redelivered while running'));
     await until('both copies handled', async () => mine(), (l) => l.length >= 2, { within: 15_000 });
     expect(mine().filter((l) => l.message === 'command' && !l.replayed)).toHaveLength(1);
     expect(mine().filter((l) => (l.message === 'command' && l.replayed) || l.message === 'command redelivered while running')).toHaveLength(1);
