@@ -138,6 +138,7 @@ export class SshConnection {
   readonly hostKeyFingerprint: string;
   private readonly client: Client;
   private closed = false;
+  private retiring = false;
   private active = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly onClose = new Set<() => void>();
@@ -174,6 +175,17 @@ export class SshConnection {
     this.closed = true;
   }
 
+  /**
+   * Ends the connection once the channels under way (and those queued for it) are done. A report that
+   * timed out waiting behind busy channels says nothing against the connection, and ending it at once
+   * cut every command running on the host (seen: concurrent starts failing "exit undefined"); a dead
+   * connection's channels end by their own time-outs.
+   */
+  retire() {
+    this.retiring = true;
+    if (this.active === 0 && this.waiting.length === 0) this.end();
+  }
+
   private async acquire() {
     if (this.active < CHANNELS_PER_CONNECTION) {
       this.active++;
@@ -186,6 +198,7 @@ export class SshConnection {
   private release() {
     this.active--;
     this.waiting.shift()?.();
+    if (this.retiring && this.active === 0 && this.waiting.length === 0) this.end();
   }
 
   /**
@@ -391,12 +404,12 @@ export class SshPool {
     }
   }
 
-  /** Closes the connection to `target` (the next use reconnects). */
+  /** Stops using the connection to `target` (the next use reconnects); it ends when its channels are done. */
   drop(target: SshTarget) {
     const k = this.key(target);
     const existing = this.connections.get(k);
     this.connections.delete(k);
-    existing?.then((c) => c.end(), () => {});
+    existing?.then((c) => c.retire(), () => {});
   }
 
   get size(): number {

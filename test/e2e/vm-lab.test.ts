@@ -176,7 +176,7 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
     );
     const succeeded = results.filter((r) => r.jobstatus === 1);
     const failed = results.filter((r) => r.jobstatus === 2);
-    expect(succeeded).toHaveLength(12);
+    expect(succeeded, JSON.stringify(failed.map((r) => r.jobresult.errortext))).toHaveLength(12);
     expect(failed).toHaveLength(8);
     expect(failed.every((r) => r.jobresult.errorcode === 533)).toBe(true);
     const running = (await ok('listVirtualMachines', { listall: true, state: 'Running', pagesize: 100 })).virtualmachine ?? [];
