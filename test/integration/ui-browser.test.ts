@@ -134,6 +134,8 @@ describe.skipIf(!available)('the CloudStack web UI in Chromium', () => {
       expect(commands.slice(0, commands.indexOf('login'))).toEqual(expect.arrayContaining(['listGuiThemes', 'listOauthProvider']));
       await waitFor('the dashboard', async () => /Dashboard/.test(await textOf(page)), { within: 30_000 });
       await page.screenshot({ path: join(ARTIFACTS, 'admin-dashboard.png') });
+      // The dashboard's requests end first: one the navigation cut short is an axios 'Network Error'.
+      await page.waitForNetworkIdle({ idleTime: 500, timeout: patience(30_000) });
       await page.goto(`${base}/client/#/vm`, { waitUntil: 'domcontentloaded' });
       await page.waitForSelector('.ant-table', { timeout: patience(60_000) });
       await waitFor('the Instances page', async () => /Instances/.test(await textOf(page)), { within: 30_000 });
@@ -151,6 +153,8 @@ describe.skipIf(!available)('the CloudStack web UI in Chromium', () => {
       await logIn(page, base, member.user.username, member.password);
       await waitFor('the dashboard', async () => /Dashboard/.test(await textOf(page)), { within: 30_000 });
       await page.screenshot({ path: join(ARTIFACTS, 'user-dashboard.png') });
+      // The dashboard's requests end first: one the navigation cut short is an axios 'Network Error'.
+      await page.waitForNetworkIdle({ idleTime: 500, timeout: patience(30_000) });
       await page.goto(`${base}/client/#/vm`, { waitUntil: 'domcontentloaded' });
       await page.waitForSelector('.ant-table', { timeout: patience(60_000) });
       await page.screenshot({ path: join(ARTIFACTS, 'user-instances.png') });
