@@ -245,16 +245,25 @@ async function powerOff(vm: VirtualMachine, host: Host, action: PowerSyncAction)
   return true;
 }
 
-async function powerOn(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
+/**
+ * Takes a VM found running on `host` into the host's books: within capacity when it holds (`held`),
+ * regardless when not, since the VM runs there either way.
+ */
+async function takeFoundVm(vm: VirtualMachine, host: Host) {
   const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
   const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId });
   const caps = {
     cpuMhz: cpuCapacityOf(host, scoped.number('cpu.overprovisioning.factor') || 1),
     memoryBytes: memoryCapacityOf(host, scoped.number('mem.overprovisioning.factor') || 1),
   };
-  // Reserved first (within capacity when it holds, regardless when not), recorded after; a lost race gives it back.
   const held = await reserveHostCapacity(host.id, cpuMhz, memoryBytes, caps);
   if (!held) await takeHostCapacity(host.id, cpuMhz, memoryBytes);
+  return { cpuMhz, memoryBytes, held };
+}
+
+async function powerOn(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
+  // Reserved first, recorded after; a lost race gives it back.
+  const { cpuMhz, memoryBytes, held } = await takeFoundVm(vm, host);
   const moved = await transitionVm(
     vm.id,
     ['Stopped'],
@@ -289,15 +298,8 @@ export const MOVED_EVENT = 'Out of band VM migration';
 
 async function moved(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
   if (action.kind !== 'moved') return false;
-  const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-  const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId });
-  const caps = {
-    cpuMhz: cpuCapacityOf(host, scoped.number('cpu.overprovisioning.factor') || 1),
-    memoryBytes: memoryCapacityOf(host, scoped.number('mem.overprovisioning.factor') || 1),
-  };
   // Taken on the new host first, recorded, then given back on the old: a lost race gives the new back.
-  const held = await reserveHostCapacity(host.id, cpuMhz, memoryBytes, caps);
-  if (!held) await takeHostCapacity(host.id, cpuMhz, memoryBytes);
+  const { cpuMhz, memoryBytes, held } = await takeFoundVm(vm, host);
   const recorded = await transitionVm(
     vm.id,
     ['Running'],
