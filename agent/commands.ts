@@ -10,7 +10,7 @@ import { gatherFacts, installKey, setPassword } from './host.ts';
 import { installHooks } from './hooks.ts';
 import type { Outcome } from './journal.ts';
 import { errorText } from './log.ts';
-import { connect, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
+import { connect, hostTarget, type KnownHosts, type SshPool, type SshTarget, who } from './ssh.ts';
 import { keyComment } from './state.ts';
 import { installMigrationAccess, migrateVm, type MigrationKey } from './migrate.ts';
 import { changePassword, powerAction } from './oobm.ts';
@@ -31,10 +31,6 @@ export interface CommandContext {
   /** Called when a host was (re)keyed, so the reporter does not remove the key it just installed. */
   hostKeyed?: (target: SshTarget) => void;
   signal?: AbortSignal;
-}
-
-function target(host: HostTarget): SshTarget {
-  return { address: host.address, port: host.port ?? 22, username: host.username };
 }
 
 function open(ctx: CommandContext, sealed: SealedSecret, host: SshTarget): string {
@@ -66,7 +62,7 @@ type Handler<T extends AgentCommandType> = (ctx: CommandContext, payload: Return
 
 const handlers: { [T in AgentCommandType]: Handler<T> } = {
   async pingHost(ctx, { host }) {
-    const t = target(host);
+    const t = hostTarget(host);
     const started = performance.now();
     const r = await ctx.pool.exec(t, 'true', { timeoutMs: 15_000 }).catch((err) => {
       if (err instanceof CommandFailure && err.name === 'Timeout') ctx.pool.drop(t);
@@ -77,7 +73,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
   },
 
   async addHost(ctx, { host, password }) {
-    const t = target(host);
+    const t = hostTarget(host);
     const comment = keyComment(ctx.agentId);
     ctx.pool.drop(t);
     if (password) {
@@ -108,7 +104,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
   },
 
   async reconnectHost(ctx, { host }) {
-    const t = target(host);
+    const t = hostTarget(host);
     ctx.pool.drop(t);
     const conn = await ctx.pool.get(t);
     const facts = await gatherFacts(conn);
@@ -119,7 +115,7 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
   },
 
   async updateHostPassword(ctx, { host, password, setOnHost }) {
-    const t = target(host);
+    const t = hostTarget(host);
     const secret = open(ctx, password, t);
     if (setOnHost) await setPassword(await ctx.pool.get(t), t.username, secret);
     const conn = await connect(t, { password: secret }, ctx.knownHosts, 'verify');
@@ -215,7 +211,7 @@ export async function runCommand(ctx: CommandContext, type: AgentCommandType, pa
   try {
     // Under a lease: the host's fence first, so an agent that lost the host touches nothing on it.
     const host = (parsed.data as { host?: HostTarget }).host;
-    if (host?.epoch !== undefined && type !== 'addHost') await raiseFence(await ctx.pool.get(target(host)), host.hostId, host.epoch);
+    if (host?.epoch !== undefined && type !== 'addHost') await raiseFence(await ctx.pool.get(hostTarget(host)), host.hostId, host.epoch);
     const handler = handlers[type] as Handler<AgentCommandType>;
     const result = await handler(ctx, parsed.data as never);
     return { ok: true, result };

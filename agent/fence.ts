@@ -29,9 +29,12 @@ export function fenceScript(hostId: string, epoch: number): string {
   ].join('\n');
 }
 
-/** Raises the host's fence to `epoch`; throws StaleEpoch when it already holds a newer one. */
-export async function raiseFence(conn: SshConnection, hostId: string, epoch: number): Promise<void> {
-  const r = await conn.exec(fenceScript(hostId, epoch), { timeoutMs: 20_000 });
+/**
+ * Raises the host's fence to `epoch`; throws StaleEpoch when it already holds a newer one. The
+ * report's raise goes on the report's channels (`report`), a command's on the commands'.
+ */
+export async function raiseFence(conn: SshConnection, hostId: string, epoch: number, options: { report?: boolean } = {}): Promise<void> {
+  const r = await conn.exec(fenceScript(hostId, epoch), { timeoutMs: 20_000, ...options });
   if (r.code === STALE) {
     throw new CommandFailure('StaleEpoch', `Host ${who(conn.target)} is held by another agent now: its fence holds lease epoch ${r.stdout.trim()}, this command's is ${epoch}`);
   }

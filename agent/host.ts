@@ -176,6 +176,6 @@ export function reportFromOutput(hostId: string, output: string, pools: readonly
 }
 
 export async function gatherReport(conn: SshConnection, hostId: string, timeoutMs: number, pools: readonly PoolTarget[] = []): Promise<HostReport> {
-  const r = await conn.exec(reportScript(pools), { timeoutMs });
+  const r = await conn.exec(reportScript(pools), { timeoutMs, report: true });
   return reportFromOutput(hostId, r.stdout + r.stderr, pools);
 }

@@ -10,8 +10,8 @@
 import type { CommandPayload, CommandResult } from '../shared/agent/protocol.ts';
 import { CommandFailure } from './errors.ts';
 import { authorizedKeysScript, parseDomstate, parseVncDisplay } from './parse.ts';
-import { shq, who, type SshConnection, type SshPool, type SshTarget } from './ssh.ts';
-import { firstLines, hostTarget, runScript, vlanBridgeLines, VIRSH } from './vm.ts';
+import { hostTarget, shq, who, type SshConnection, type SshPool, type SshTarget } from './ssh.ts';
+import { firstLines, runScript, vlanBridgeLines, VIRSH } from './vm.ts';
 
 export interface MigrationKey {
   privateKey: string;

@@ -12,14 +12,10 @@ import { gatherReport, removeKey } from './host.ts';
 import { installMigrationAccess } from './migrate.ts';
 import { errorText, log } from './log.ts';
 import { readPowerState } from './oobm.ts';
-import { where, type SshPool, type SshTarget } from './ssh.ts';
+import { hostTarget, where, type SshPool, type SshTarget } from './ssh.ts';
 import { keyComment } from './state.ts';
 
 const RETRY_SECONDS = 30;
-
-function target(h: HostTarget): SshTarget {
-  return { address: h.address, port: h.port ?? 22, username: h.username };
-}
 
 export class Reporter {
   private readonly gateway: Gateway;
@@ -88,13 +84,13 @@ export class Reporter {
 
   /** One host's state; never throws. */
   async checkHost(h: HostTarget, timeoutMs: number): Promise<HostReport> {
-    const t = target(h);
+    const t = hostTarget(h);
     try {
       const conn = await this.pool.get(t);
       // The holder's report raises the host's fence to its epoch: from then on an agent that lost the
       // host acts on nothing there. A report only reads, so both go at once, on two channels.
       // Once per epoch per host: after that the report costs what it did before leases.
-      const fence = h.epoch !== undefined && this.fenced.get(h.hostId) !== h.epoch ? raiseFence(conn, h.hostId, h.epoch).then(() => this.fenced.set(h.hostId, h.epoch!)) : undefined;
+      const fence = h.epoch !== undefined && this.fenced.get(h.hostId) !== h.epoch ? raiseFence(conn, h.hostId, h.epoch, { report: true }).then(() => this.fenced.set(h.hostId, h.epoch!)) : undefined;
       const [report] = await Promise.all([gatherReport(conn, h.hostId, timeoutMs, h.pools), fence]);
       return report;
     } catch (err) {
@@ -120,10 +116,10 @@ export class Reporter {
     for (const hostId of this.power.keys()) if (!answer.hosts.some((h) => h.hostId === hostId && h.oobm)) this.power.delete(hostId);
     this.syncPower(answer.hosts);
     const next = new Map(answer.hosts.map((h) => [h.hostId, h]));
-    const listed = new Set(answer.hosts.map((h) => where(target(h))));
+    const listed = new Set(answer.hosts.map((h) => where(hostTarget(h))));
     for (const [hostId, h] of this.hosts) {
       if (next.has(hostId)) continue;
-      const t = target(h);
+      const t = hostTarget(h);
       // Re-added under a new id (deleteHost, then addHost of the same address) since the last list.
       // Or passed to another agent of the zone (its lease): this agent's key stays, to take it back one day.
       const inZone = answer.zoneHostIds?.includes(hostId) ?? false;
@@ -153,7 +149,7 @@ export class Reporter {
     const digest = wanted.join('\n');
     await Promise.all(
       [...this.hosts.values()].map(async (h) => {
-        const t = target(h);
+        const t = hostTarget(h);
         if (this.keysApplied.get(where(t)) === digest) return;
         try {
           const conn = await this.pool.get(t);

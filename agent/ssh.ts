@@ -36,12 +36,22 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Written to the command's stdin, then stdin is closed. */
   input?: string | Buffer;
+  /** Runs on a channel kept for the host's reports, never queued behind its commands. */
+  report?: boolean;
 }
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 export const EXEC_TIMEOUT_MS = 60_000;
-// sshd's default MaxSessions is 10; stay under it.
-const CHANNELS_PER_CONNECTION = 8;
+// sshd's default MaxSessions is 10: eight channels for commands, two kept for the reports (the
+// report and the fence it raises). A report queued behind eight long commands (concurrent stops of
+// 12 s each under load) timed out, and the host was judged lost while it worked.
+const CHANNELS = { command: 8, report: 2 } as const;
+type Lane = keyof typeof CHANNELS;
+
+/** Where a host the control plane names is reached over SSH (port 22 unless it says otherwise). */
+export function hostTarget(host: { address: string; port?: number; username: string }): SshTarget {
+  return { address: host.address, port: host.port ?? 22, username: host.username };
+}
 
 export function who(target: SshTarget): string {
   return `${target.username}@${target.address}`;
@@ -139,8 +149,8 @@ export class SshConnection {
   private readonly client: Client;
   private closed = false;
   private retiring = false;
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly active: Record<Lane, number> = { command: 0, report: 0 };
+  private readonly waiting: Record<Lane, Array<() => void>> = { command: [], report: [] };
   private readonly onClose = new Set<() => void>();
 
   constructor(target: SshTarget, client: Client, hostKeyFingerprint: string) {
@@ -183,22 +193,26 @@ export class SshConnection {
    */
   retire() {
     this.retiring = true;
-    if (this.active === 0 && this.waiting.length === 0) this.end();
+    if (this.idle) this.end();
   }
 
-  private async acquire() {
-    if (this.active < CHANNELS_PER_CONNECTION) {
-      this.active++;
+  private get idle(): boolean {
+    return Object.values(this.active).every((n) => n === 0) && Object.values(this.waiting).every((q) => q.length === 0);
+  }
+
+  private async acquire(lane: Lane) {
+    if (this.active[lane] < CHANNELS[lane]) {
+      this.active[lane]++;
       return;
     }
-    await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
+    await new Promise<void>((r) => this.waiting[lane].push(r));
+    this.active[lane]++;
   }
 
-  private release() {
-    this.active--;
-    this.waiting.shift()?.();
-    if (this.retiring && this.active === 0 && this.waiting.length === 0) this.end();
+  private release(lane: Lane) {
+    this.active[lane]--;
+    this.waiting[lane].shift()?.();
+    if (this.retiring && this.idle) this.end();
   }
 
   /**
@@ -229,7 +243,8 @@ export class SshConnection {
     const timeoutMs = options.timeoutMs ?? EXEC_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     const timedOut = () => failures.timeout(who(this.target), `\`${command.split('\n')[0]!.slice(0, 60)}\``, timeoutMs);
-    await this.acquire();
+    const lane: Lane = options.report ? 'report' : 'command';
+    await this.acquire(lane);
     try {
       // The deadline covers opening the channel too: on a connection whose peer vanished (its link
       // cut), the open request is never answered and keepalives take half a minute to notice.
@@ -264,7 +279,7 @@ export class SshConnection {
         channel.end(options.input ?? undefined);
       });
     } finally {
-      this.release();
+      this.release(lane);
     }
   }
 
@@ -273,13 +288,13 @@ export class SshConnection {
    * the command exits.
    */
   async execWritable(command: string): Promise<{ stdin: Duplex; done: Promise<ExecResult> }> {
-    await this.acquire();
+    await this.acquire('command');
     let channel: ClientChannel;
     let exit: ExitStatus;
     try {
       ({ channel, exit } = await this.openChannel(command));
     } catch (err) {
-      this.release();
+      this.release('command');
       throw err;
     }
     const done = new Promise<ExecResult>((resolve, reject) => {
@@ -292,7 +307,7 @@ export class SshConnection {
         unsubscribe();
         resolve({ code: exit.code, signal: exit.signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') });
       });
-    }).finally(() => this.release());
+    }).finally(() => this.release('command'));
     done.catch(() => {});
     return { stdin: channel, done };
   }

@@ -9,7 +9,7 @@ import { UNTAGGED } from '../shared/cloudstack/ip.ts';
 import { CommandFailure, failures } from './errors.ts';
 import { log } from './log.ts';
 import { parseDomstate, parseNodeinfo, parseVncDisplay, type PowerState } from './parse.ts';
-import { shq, who, type SshPool, type SshTarget } from './ssh.ts';
+import { hostTarget, shq, who, type SshPool, type SshTarget } from './ssh.ts';
 
 export const VIRSH = 'virsh -c qemu:///system';
 /** Shell: the host's uplink, the device of its default route. */
@@ -437,10 +437,6 @@ export function startFailure(vm: Vm, host: string, name: string, key: string, de
     default:
       return new CommandFailure(name, `Starting ${vm.name} on ${host} failed at ${key}: ${d}`);
   }
-}
-
-export function hostTarget(host: { address: string; port?: number; username: string }): SshTarget {
-  return { address: host.address, port: host.port ?? 22, username: host.username };
 }
 
 export function notDefined(text: string): boolean {

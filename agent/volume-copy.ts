@@ -6,8 +6,8 @@
 // or a copy the control plane could not record. Both converge when repeated.
 import type { CommandPayload, CommandResult } from '../shared/agent/protocol.ts';
 import { CommandFailure } from './errors.ts';
-import { shq, who, type SshPool } from './ssh.ts';
-import { checkPath, firstLines, hostTarget, runScript } from './vm.ts';
+import { hostTarget, shq, who, type SshPool } from './ssh.ts';
+import { checkPath, firstLines, runScript } from './vm.ts';
 import { deleteDisk } from './volumes.ts';
 
 export function copyScript(source: string, destination: string): string {

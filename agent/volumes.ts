@@ -5,8 +5,8 @@
 // reach the scripts quoted (shq) or base64-encoded, never bare.
 import type { CommandPayload, CommandResult } from '../shared/agent/protocol.ts';
 import { CommandFailure } from './errors.ts';
-import { shq, who, type SshPool } from './ssh.ts';
-import { checkPath, diskTarget, diskXml, firstLines, hostTarget, runScript, VIRSH, virshProblem } from './vm.ts';
+import { hostTarget, shq, who, type SshPool } from './ssh.ts';
+import { checkPath, diskTarget, diskXml, firstLines, runScript, VIRSH, virshProblem } from './vm.ts';
 
 const SCRIPT_TIMEOUT_MS = 120_000;
 const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}$/;

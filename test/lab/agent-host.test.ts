@@ -15,7 +15,7 @@ import { makeIdentity } from '../../agent/enrol.ts';
 import { removeKey } from '../../agent/host.ts';
 import type { Outcome } from '../../agent/journal.ts';
 import { Reporter } from '../../agent/reporter.ts';
-import { CONNECT_TIMEOUT_MS, KnownHosts, SshPool } from '../../agent/ssh.ts';
+import { CONNECT_TIMEOUT_MS, hostTarget, KnownHosts, SshPool } from '../../agent/ssh.ts';
 import { keyComment, withComment } from '../../agent/state.ts';
 import type { Gateway } from '../../agent/gateway.ts';
 import { sealToAgent } from '../../shared/agent/sealing.ts';
@@ -205,6 +205,23 @@ suite('agent on lab hosts', () => {
     const down = await reporter.checkHost(away, 10_000);
     expect(down).toMatchObject({ hostId: 'host-9', reachable: false, domains: [] });
     expect(down.error).toMatch(new RegExp(`^Cannot reach ${re(UNREACHABLE)}:22`));
+  });
+
+  it('reports on a host whose command channels are all busy, without waiting for them', async () => {
+    const conn = await pool.get(hostTarget(host(1)));
+    // Eight commands that run until their stdin ends fill the commands' channels; a ninth waits.
+    const busy = await Promise.all(Array.from({ length: 8 }, () => conn.execWritable('cat >/dev/null')));
+    let ninthDone = false;
+    const ninth = conn.exec('true').then(() => (ninthDone = true));
+    try {
+      const reporter = new Reporter({} as Gateway, pool, AGENT_ID, 'test');
+      expect(await reporter.checkHost(host(1), 10_000)).toMatchObject({ hostId: 'host-1', reachable: true, libvirtd: true });
+      expect(ninthDone).toBe(false);
+    } finally {
+      for (const b of busy) b.stdin.end();
+      await Promise.all(busy.map((b) => b.done));
+    }
+    await ninth;
   });
 
   it('downloads a template into primary storage, verifying its checksum', async () => {
