@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { labAt } from '../test/lab/lab.ts';
+import { addHostAnswer } from '../test/support/add-host.ts';
 import { agentCli, enrolAgent, gatewayBase, startAgent, type RunningAgent } from '../test/support/agent.ts';
 import { adminClient } from '../test/support/client.ts';
 import { startRuntime, type RunningRuntime } from '../test/support/runtime.ts';
@@ -57,16 +58,12 @@ async function main() {
     const enrolled = await enrolAgent(admin, runtime.apiUrl, zoneId);
     agent = await startAgent(enrolled.dir);
     const adding = performance.now();
-    const added = await admin.waitForJob(
-      (await ok('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: labInfo.hosts[0]!.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' })).jobid,
-      60_000,
-      POLL_MS,
-    );
+    const added = await addHostAnswer(admin, { zoneid: zoneId, podid: podId, clusterid: clusterId, url: labInfo.hosts[0]!.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' });
     const addHostMs = performance.now() - adding;
     if (added.jobstatus !== 1) throw new Error(`addHost failed: ${JSON.stringify(added.jobresult)}`);
     const enrolP50 = percentile(enrols, 50);
     log(`mold-agent enrol, process start to exit, ${ENROLS} runs: p50 ${enrolP50.toFixed(0)} ms, max ${enrols.at(-1)!.toFixed(0)} ms (target < ${TARGET_ENROL_MS} ms: ${enrolP50 < TARGET_ENROL_MS ? 'met' : 'MISSED'})`);
-    log(`addHost by password (login, key installed, facts), API to job done: ${addHostMs.toFixed(0)} ms (target < ${TARGET_ADD_HOST_MS} ms: ${addHostMs < TARGET_ADD_HOST_MS ? 'met' : 'MISSED'})`);
+    log(`addHost by password (login, key installed, facts), API call to its answer: ${addHostMs.toFixed(0)} ms (target < ${TARGET_ADD_HOST_MS} ms: ${addHostMs < TARGET_ADD_HOST_MS ? 'met' : 'MISSED'})`);
     log();
     const hostId = added.jobresult.host[0].id as string;
 

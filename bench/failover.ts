@@ -6,6 +6,7 @@
 // which kills the other. Needs root. See bench/README.md.
 import { performance } from 'node:perf_hooks';
 import { labAt } from '../test/lab/lab.ts';
+import { addHostAnswer } from '../test/support/add-host.ts';
 import { enrolAgent, startAgent, type RunningAgent } from '../test/support/agent.ts';
 import { adminClient } from '../test/support/client.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../test/support/runtime.ts';
@@ -44,7 +45,7 @@ async function main() {
     running.set(enrolled[0]!.agentId, await startAgent(enrolled[0]!.dir));
     const hostIds: string[] = [];
     for (const h of labInfo.hosts) {
-      const job = await admin.waitForJob((await ok('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: h.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' })).jobid, 60_000);
+      const job = await addHostAnswer(admin, { zoneid: zoneId, podid: podId, clusterid: clusterId, url: h.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' });
       if (job.jobstatus !== 1) throw new Error(`addHost: ${JSON.stringify(job.jobresult)}`);
       hostIds.push(job.jobresult.host[0].id);
     }

@@ -45,6 +45,8 @@ export interface CommandContext<P> {
   httpMethod: string;
   /** Cookies of the request, by name. */
   cookies: Record<string, string>;
+  /** When the answer must be sent by (epoch ms): the function's time limit, which API Gateway's matches. */
+  deadline: number;
 }
 
 export interface CommandResult {

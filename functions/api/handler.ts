@@ -3,7 +3,7 @@
 // request is watched for running longer than api.slow.request.threshold (slow.ts).
 import { performance } from 'node:perf_hooks';
 import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { CloudStackError, UnsupportedAction } from '../../shared/cloudstack/errors.ts';
 import { renderError, renderResponse, responseFormat } from '../../shared/cloudstack/render.ts';
 import { recordEvent } from '../../shared/db/events.ts';
@@ -18,8 +18,9 @@ import { watchSlowRequest } from './slow.ts';
 import { throttle } from './throttle.ts';
 import { validateParams } from './validate.ts';
 
-async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+async function handleRequest(event: APIGatewayProxyEventV2, lambda: Pick<Context, 'getRemainingTimeInMillis'>): Promise<APIGatewayProxyStructuredResultV2> {
   const started = performance.now();
+  const deadline = Date.now() + lambda.getRemainingTimeInMillis();
   const request = parseRequest(event);
   const format = responseFormat(stringParam(request, 'response'));
   const commandName = stringParam(request, 'command');
@@ -53,7 +54,7 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
     // Upstream's ParamUnpackWorker, then ParamProcessWorker: undecodable names (430), then values (431).
     if (request.malformed) throw request.malformed;
     const params = validateParams(command, request.params);
-    const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies };
+    const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies, deadline };
     const result = await (command.handler as (c: typeof context & { caller?: Caller }) => ReturnType<typeof command.handler>)({ ...context, caller });
     if (caller && result.events) {
       const actor = actorOf(caller);

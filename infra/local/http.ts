@@ -50,7 +50,7 @@ export function apiGatewayListener(uiDir?: string) {
     }
     try {
       const event = await toEvent(request, url, route.routeKey);
-      const result = await withTimeout(invokeLocal(route.target, event) as Promise<APIGatewayProxyStructuredResultV2>);
+      const result = await withTimeout(invokeLocal(route.target, event, INTEGRATION_TIMEOUT_MS) as Promise<APIGatewayProxyStructuredResultV2>);
       if (!result) {
         // The handler runs on, as a Lambda would until its own time-out; the client is answered now.
         process.stderr.write(`${JSON.stringify({ level: 'error', message: 'integration timed out', path: url.pathname, command: url.searchParams.get('command') })}\n`);

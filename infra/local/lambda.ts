@@ -22,18 +22,19 @@ export function localFunctionName(nameOrArn: string): FunctionName | undefined {
   return bare in lambdaFunctions ? (bare as FunctionName) : undefined;
 }
 
-export async function invokeLocal(name: FunctionName, event: unknown): Promise<unknown> {
+/** `timeoutMs`: what the context's getRemainingTimeInMillis starts from (API Gateway's limit for the API's routes). */
+export async function invokeLocal(name: FunctionName, event: unknown, timeoutMs = 900_000): Promise<unknown> {
   let handler = loaded.get(name);
   if (!handler) {
     const url = pathToFileURL(resolve(root, lambdaFunctions[name].entry)).href;
     handler = import(url).then((module: { handler: Handler }) => module.handler);
     loaded.set(name, handler);
   }
-  return (await handler)(event, lambdaContext(name));
+  return (await handler)(event, lambdaContext(name, timeoutMs));
 }
 
-function lambdaContext(name: FunctionName) {
-  const deadline = Date.now() + 900_000;
+function lambdaContext(name: FunctionName, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
   return {
     awsRequestId: randomUUID(),
     functionName: `${FUNCTION_PREFIX}${name}`,

@@ -153,3 +153,15 @@ export function errorFromName(name: string, text: string): CloudStackError | und
   const ErrorClass = BY_NAME[name];
   return ErrorClass ? new ErrorClass(text) : undefined;
 }
+
+/**
+ * The CloudStack error a failed job's errorcode stands for (the first class with that code), so that a
+ * command which waits for its job (addHost) answers as if it had thrown the error itself.
+ */
+export function errorFromCode(errorcode: number, text: string): CloudStackError {
+  for (const ErrorClass of Object.values(BY_NAME)) {
+    const error = new ErrorClass(text);
+    if (error.errorcode === errorcode) return error;
+  }
+  return new CloudStackError(errorcode, text);
+}

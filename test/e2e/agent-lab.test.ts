@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labAt, type Lab } from '../lab/lab.ts';
+import { addHostAnswer } from '../support/add-host.ts';
 import { adminClient, type ApiClient } from '../support/client.ts';
 import { enrolAgent, startAgent, type EnrolledAgent, type RunningAgent } from '../support/agent.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
@@ -148,14 +149,14 @@ suite(isRoot ? 'the agent on a two-host lab' : 'the agent on a two-host lab (ski
 
   it('adds a host by password and a second by the agent key alone; both come Up with their real facts', async () => {
     const password = labInfo.password;
-    const first = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: `ssh://${lab.names.hostAddress(1)}`, username: 'root', password, hypervisor: 'KVM' });
+    const first = await addHostAnswer(admin, { zoneid: zoneId, podid: podId, clusterid: clusterId, url: `ssh://${lab.names.hostAddress(1)}`, username: 'root', password, hypervisor: 'KVM' });
     expect(first.jobstatus).toBe(1);
     const added = first.jobresult.host[0];
     hostIds.push(added.id);
 
     // Key-only: the admin puts the agent's public key (from listAgents) on the host beforehand.
     await lab.hostExec(2, ['sh', '-c', `printf '%s\\n' '${enrolled.sshPublicKey}' >> /root/.ssh/authorized_keys`]);
-    const second = await job('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: lab.names.hostAddress(2), username: 'root', hypervisor: 'KVM' });
+    const second = await addHostAnswer(admin, { zoneid: zoneId, podid: podId, clusterid: clusterId, url: lab.names.hostAddress(2), username: 'root', hypervisor: 'KVM' });
     expect(second.jobstatus).toBe(1);
     hostIds.push(second.jobresult.host[0].id);
 

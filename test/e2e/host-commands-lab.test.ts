@@ -17,6 +17,7 @@ import { getHost } from '../../shared/db/hosts.ts';
 import { tableName } from '../../shared/db/items.ts';
 import { getTemplate } from '../../shared/db/templates.ts';
 import { alive, labAt, type Lab } from '../lab/lab.ts';
+import { addHostAnswer } from '../support/add-host.ts';
 import { enrolAgent, startAgent, type RunningAgent } from '../support/agent.ts';
 import type { ApiClient } from '../support/client.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
@@ -67,7 +68,7 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
   let host1: any;
 
   const addLabHost = async (address: string, password: string | undefined) => {
-    const jobid = await start('addHost', {
+    return addHostAnswer(admin, {
       zoneid: labZone.id,
       podid: labPod.id,
       clusterid: labCluster.id,
@@ -76,7 +77,6 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
       ...(password !== undefined && { password }),
       hypervisor: 'KVM',
     });
-    return admin.waitForJob(jobid, 90_000);
   };
 
   beforeAll(async () => {

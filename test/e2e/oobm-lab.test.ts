@@ -12,6 +12,7 @@ import { dynamo } from '../../shared/aws.ts';
 import { tableName } from '../../shared/db/items.ts';
 import { alive, labAt, type Lab } from '../lab/lab.ts';
 import { enrolAgent, startAgent, type RunningAgent } from '../support/agent.ts';
+import { addHostAnswer } from '../support/add-host.ts';
 import type { ApiClient } from '../support/client.ts';
 import { ApiClient as Client } from '../support/client.ts';
 import { startRuntime, useRuntimeEndpoints } from '../support/runtime.ts';
@@ -78,7 +79,7 @@ describe.skipIf(!canRunLab)(canRunLab ? 'out-of-band management against the labâ
     const enrolled = await enrolAgent(admin, world.runtime.apiUrl, zone.id);
     agent = await startAgent(enrolled.dir);
     for (const h of labInfo.hosts) {
-      const job = await run('addHost', { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, url: `ssh://${h.address}`, username: 'root', password: labInfo.password, hypervisor: 'KVM' }, 90_000);
+      const job = await addHostAnswer(admin, { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, url: `ssh://${h.address}`, username: 'root', password: labInfo.password, hypervisor: 'KVM' });
       expect(job, JSON.stringify(job)).toMatchObject({ jobstatus: 1 });
       hosts.push(job.jobresult.host[0]);
     }

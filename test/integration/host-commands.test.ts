@@ -77,12 +77,20 @@ async function addHostParams(address = freshAddress(), extra: Record<string, str
   return { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, url: `ssh://${address}`, username: 'root', password: PASSWORD, hypervisor: 'KVM', ...extra };
 }
 
-/** addHost through the simulated agent: the command it got and the finished job. */
+/**
+ * addHost through the simulated agent: the command it got, the finished job, and the API's answer,
+ * which came once the job had ended (upstream's addHost is synchronous): its result, or its error.
+ */
 async function addHostAnswered(address: string, outcome: { result: unknown } | { error: string; cause: string }, extra: Record<string, string | number | boolean> = {}) {
-  const jobid = await start('addHost', await addHostParams(address, extra));
+  const call = admin.call('addHost', await addHostParams(address, extra));
   const message = await receiveCommand(seeded.agent.queueUrl);
   await answer(message, outcome);
-  return { jobid, message, job: await admin.waitForJob(jobid) };
+  const answered = await call;
+  const jobid = message.commandId;
+  const job = await admin.waitForJob(jobid);
+  if (job.jobstatus === 1) expect(ok(answered, 'addHost')).toEqual({ count: 1, ...job.jobresult });
+  else refused(answered, 'addHost', job.jobresultcode, job.jobresult.errortext);
+  return { jobid, message, job };
 }
 
 beforeAll(async () => {
@@ -167,9 +175,10 @@ describe('addHost through the agent', () => {
     const address = freshAddress();
     const learnt = facts({ hostname: 'kvm-facts', cpus: 8, cpuMhz: 2100, cpuSockets: 2, memoryBytes: 16 * 1024 ** 3 });
     const sent = Date.now();
-    const jobid = await start('addHost', await addHostParams(address, { hosttags: 'ssd,fast' }));
+    const call = admin.call('addHost', await addHostParams(address, { hosttags: 'ssd,fast' }));
     const message = await receiveCommand(seeded.agent.queueUrl);
-    expect(message).toMatchObject({ commandId: jobid, type: 'addHost', payload: { host: { address, port: 22, username: 'root' } } });
+    const jobid = message.commandId;
+    expect(message).toMatchObject({ type: 'addHost', payload: { host: { address, port: 22, username: 'root' } } });
     // agent.command.timeout (60 s by default) from when it was sent.
     expect(Date.parse(message.deadline)).toBeGreaterThanOrEqual(sent + 60_000);
     expect(Date.parse(message.deadline)).toBeLessThanOrEqual(Date.now() + 60_000);
@@ -177,9 +186,12 @@ describe('addHost through the agent', () => {
     expect(openSealed(seeded.privateKeyPem, payload.password)).toBe(PASSWORD);
     await answer(message, { result: learnt });
 
+    // Answered once the job has ended, with upstream's ListResponse of the host.
+    const answered = ok(await call, 'addHost');
     const job = await admin.waitForJob(jobid);
     expect(job).toMatchObject({ jobstatus: 1, cmd: 'addHost', jobinstancetype: 'Host', jobinstanceid: payload.host.hostId });
     const [host] = job.jobresult.host;
+    expect(answered).toEqual({ count: 1, host: [host] });
     expect(host).toMatchObject({
       id: payload.host.hostId,
       name: 'kvm-facts',
@@ -276,9 +288,10 @@ describe('addHost through the agent', () => {
     ok(await admin.call('updateConfiguration', { name: 'agent.command.timeout', value: '2' }), 'updateConfiguration');
     try {
       const hosts = await hostCount();
-      const jobid = await start('addHost', await addHostParams());
-      await receiveCommand(seeded.agent.queueUrl);
-      const job = await admin.waitForJob(jobid);
+      const call = admin.call('addHost', await addHostParams());
+      const message = await receiveCommand(seeded.agent.queueUrl);
+      refused(await call, 'addHost', 530, 'The agent did not answer in time; the host or its agent may be down.');
+      const job = await admin.waitForJob(message.commandId);
       expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 530, jobresult: { errortext: 'The agent did not answer in time; the host or its agent may be down.' } });
       expect(await hostCount()).toBe(hosts);
     } finally {

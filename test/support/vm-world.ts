@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../infra/local/ports.ts';
 import { guestImage, type Lab, type labAt } from '../lab/lab.ts';
+import { addHostAnswer } from './add-host.ts';
 import { enrolAgent, startAgent, type RunningAgent } from './agent.ts';
 import type { ApiClient } from './client.ts';
 import type { RunningRuntime } from './runtime.ts';
@@ -100,7 +101,9 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
   agent = await startAgent(enrolled.dir, { MOLD_AGENT_VLAN_FALLBACK: 'isolated', MOLD_AGENT_CONSOLE_LISTEN: consoleListen });
   const hosts: VmWorld['hosts'] = [];
   for (const h of labInfo.hosts) {
-    const host = (await done('addHost', { zoneid: zoneId, podid: podId, clusterid: clusterId, url: h.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' })).host[0];
+    const added = await addHostAnswer(admin, { zoneid: zoneId, podid: podId, clusterid: clusterId, url: h.address, username: 'root', password: labInfo.password, hypervisor: 'KVM' });
+    if (added.jobstatus !== 1) throw new Error(`addHost failed: ${JSON.stringify(added.jobresult)}\n${agent?.output().slice(-3000) ?? ''}`);
+    const host = added.jobresult.host[0];
     hosts.push({ id: host.id, index: h.index, address: h.address, cpuTotal: host.cpunumber * host.cpuspeed });
   }
 

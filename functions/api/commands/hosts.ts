@@ -2,8 +2,8 @@
 // UpdateHostPasswordCmd, and Mold's own pingHost). Admins list hosts with upstream's HostResponse
 // fields and change their tags, annotation and allocation (Enable/Disable: ResourceState
 // transitions, refused where upstream has none). Reaching a host is the zone's agent's work: addHost,
-// reconnectHost, updateHostPassword and pingHost run as async jobs through the agent-command state
-// machine (functions/tasks/agent-commands.ts). A password is sealed to the agent's certificate here,
+// reconnectHost, updateHostPassword and pingHost run as jobs through the agent-command state
+// machine (functions/tasks/agent-commands.ts); addHost, synchronous upstream, waits for its job. A password is sealed to the agent's certificate here,
 // before the job starts, so no record, log or execution history ever holds it.
 import { randomUUID } from 'node:crypto';
 import { sealToAgent } from '../../../shared/agent/sealing.ts';
@@ -25,7 +25,7 @@ import { startJob } from '../../../shared/orchestration.ts';
 import { renderOobm } from '../../../shared/oobm.ts';
 import { settingsFor } from '../../../shared/settings.ts';
 import { actorOf } from '../actor.ts';
-import { startAsync } from '../async.ts';
+import { runToEnd, startAsync } from '../async.ts';
 import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { allocationState, byName, clusterParam, INFRA_READERS, namesOf, podParam, zoneParam } from './zones.ts';
@@ -252,7 +252,7 @@ export async function hostParam(api: string, name: string, id: string): Promise<
 const addHostCommand = defineCommand({
   name: 'addHost',
   description:
-    'Adds a new host. Mold: asynchronous, since the zone\'s agent reaches the host over SSH (with the password, or with its own key when that is already installed), checks libvirt and qemu, installs its own SSH key and gathers the facts the host record is made of; the password is sealed to the agent and never stored. The host joins an existing cluster (clusterid, or clustername of a cluster in the pod).',
+    'Adds a new host. Mold: the zone\'s agent reaches the host over SSH (with the password, or with its own key when that is already installed), checks libvirt and qemu, installs its own SSH key and gathers the facts the host record is made of; the password is sealed to the agent and never stored. The host joins an existing cluster (clusterid, or clustername of a cluster in the pod). The answer waits for that work (a job of its own) within the API\'s time limit; past it, it fails with 530 naming the job, which goes on.',
   params: {
     zoneid: param.uuid('the Zone ID for the host'),
     podid: param.uuid('the Pod ID for the host'),
@@ -266,8 +266,7 @@ const addHostCommand = defineCommand({
     hosttags: param.list(param.string('host tag'), 'list of tags to be added to the host').optional(),
   },
   roles: ADMINS,
-  isasync: true,
-  handler: async ({ params, caller }) => {
+  handler: async ({ params, caller, deadline }) => {
     const api = 'addHost';
     const zone = await zoneParam(api, 'zoneid', params.zoneid);
     const pod = await podParam(api, 'podid', params.podid);
@@ -294,7 +293,9 @@ const addHostCommand = defineCommand({
       throw new ResourceUnavailable(`No agent is enrolled in zone ${zone.name} (${zone.id}): enrol one (createAgentEnrollmentToken, then mold-agent enrol) before adding hosts`);
     }
     const hostId = randomUUID();
-    return startAsync(caller, {
+    // Upstream's AddHostCmd is synchronous and its clients (the UI's Add Host form and zone wizard,
+    // Ansible's cs_host) read addhostresponse.host[0] from the answer; the work is the agent's, as a job.
+    const added = await runToEnd(caller, {
       cmd: api,
       stateMachine: 'agent-command',
       input: {
@@ -317,7 +318,9 @@ const addHostCommand = defineCommand({
       instanceType: 'Host',
       instanceId: hostId,
       event: { type: 'HOST.ADD', description: `adding host at ${address} to cluster ${cluster.name}`, resourceId: hostId, resourceType: 'Host' },
-    });
+    }, deadline, (jobid) => `The host at ${address} is still being added after the API's time limit; its job ${jobid} goes on (queryAsyncJobResult, listHosts)`);
+    // Upstream's ListResponse of the one host.
+    return { body: { count: 1, ...added.body } };
   },
 });
 
