@@ -8,25 +8,36 @@ import { defineCommand } from '../command.ts';
 import { vmListCommands } from './vms-list.ts';
 import { volumeCommands } from './volumes.ts';
 
-type Row = Record<string, any>;
+export type Row = Record<string, any>;
 
-/** A metrics command over `base`: its answer's `itemName` rows, each passed through `addFigures`. */
-function metricsOf(base: AnyCommand, name: string, description: string, itemName: string, addFigures: (row: Row) => Row): CommandDefinition<any> {
+/**
+ * A metrics command over `base`: its answer's `itemName` rows, passed through `addFigures` (a page
+ * at a time, so that figures needing records can read them once). `roles`: upstream authorises some
+ * metrics commands more narrowly than their listing.
+ */
+export function metricsOf(
+  base: AnyCommand,
+  name: string,
+  description: string,
+  itemName: string,
+  addFigures: (rows: Row[]) => Row[] | Promise<Row[]>,
+  roles?: CommandDefinition['roles'],
+): CommandDefinition<any> {
   const listing = base as CommandDefinition<any>;
   return defineCommand({
     name,
     description,
     params: listing.params,
-    roles: listing.roles,
+    roles: roles ?? listing.roles,
     handler: async (context) => {
       const result = await listing.handler(context);
       const rows = result.body[itemName] as Row[] | undefined;
-      return rows ? { ...result, body: { ...result.body, [itemName]: rows.map(addFigures) } } : result;
+      return rows ? { ...result, body: { ...result.body, [itemName]: await addFigures(rows) } } : result;
     },
   });
 }
 
-const byName = (commands: readonly AnyCommand[], name: string) => commands.find((command) => command.name === name)!;
+export const byName = (commands: readonly AnyCommand[], name: string) => commands.find((command) => command.name === name)!;
 
 /** Upstream's VmMetricsResponse: the first NIC's address, CPU in GHz and memory in GiB, as text. */
 export function vmFigures(vm: Row): Row {
@@ -51,6 +62,6 @@ export function volumeFigures(volume: Row): Row {
 }
 
 export const metricsCommands = [
-  metricsOf(byName(vmListCommands, 'listVirtualMachines'), 'listVirtualMachinesMetrics', 'Lists VM metrics', 'virtualmachine', vmFigures),
-  metricsOf(byName(volumeCommands, 'listVolumes'), 'listVolumesMetrics', 'Lists volume metrics', 'volume', volumeFigures),
+  metricsOf(byName(vmListCommands, 'listVirtualMachines'), 'listVirtualMachinesMetrics', 'Lists VM metrics', 'virtualmachine', (rows) => rows.map(vmFigures)),
+  metricsOf(byName(volumeCommands, 'listVolumes'), 'listVolumesMetrics', 'Lists volume metrics', 'volume', (rows) => rows.map(volumeFigures)),
 ];
