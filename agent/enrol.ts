@@ -5,9 +5,8 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import forge from 'node-forge';
-import ssh2 from 'ssh2';
 import { enrol } from './gateway.ts';
-import { agentVersion, isEnrolled, keyComment, saveState, withComment, type AgentState } from './state.ts';
+import { agentVersion, isEnrolled, keyComment, makeSshKeyPair, saveState, withComment, type AgentState } from './state.ts';
 
 export interface EnrolOptions {
   url: string;
@@ -24,7 +23,7 @@ export function makeIdentity(commonName: string) {
   csr.publicKey = keys.publicKey;
   csr.setSubject([{ name: 'commonName', value: commonName }]);
   csr.sign(keys.privateKey, forge.md.sha256.create());
-  const ssh = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'mold-agent' });
+  const ssh = makeSshKeyPair('mold-agent');
   return {
     privateKeyPem: forge.pki.privateKeyToPem(keys.privateKey),
     csrPem: forge.pki.certificationRequestToPem(csr),

@@ -107,6 +107,19 @@ export async function loadState(dir: string): Promise<AgentState> {
   return { dir, config, privateKeyPem, certificatePem, caCertificatePem, sshPrivateKey, sshPublicKey: sshPublicKey.trim(), migrationKey: await migrationKey(dir, config.agentId) };
 }
 
+/**
+ * An ed25519 key pair in OpenSSH form that ssh2 can read back. ssh2 writes about 1 in 250 of the
+ * ed25519 keys it generates in a form its own parser rejects ("Malformed OpenSSH private key"; 13 of
+ * 3000 on this machine): such a key made `mold-agent run` fail at start, so a key that does not parse
+ * is made again.
+ */
+export function makeSshKeyPair(comment: string): { private: string; public: string } {
+  for (;;) {
+    const made = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(made.private) instanceof Error)) return made;
+  }
+}
+
 /** The migration key (made on first use: agents enrolled before live migration have none). */
 async function migrationKey(dir: string, agentId: string): Promise<NonNullable<AgentState['migrationKey']>> {
   const path = join(dir, FILES.migrationKey);
@@ -114,7 +127,7 @@ async function migrationKey(dir: string, agentId: string): Promise<NonNullable<A
   try {
     privateKey = await readFile(path, 'utf8');
   } catch {
-    const made = ssh2.utils.generateKeyPairSync('ed25519', { comment: migrationKeyComment(agentId) });
+    const made = makeSshKeyPair(migrationKeyComment(agentId));
     await writePrivateFile(path, made.private);
     privateKey = made.private;
   }

@@ -21,6 +21,7 @@ import { answer, receiveCommand, seedAgent, type SeededAgent } from '../support/
 import type { ApiClient } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
+import { patience } from '../support/wait.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { missing, noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
@@ -283,6 +284,19 @@ describe('addHost through the agent', () => {
     expect(job).toMatchObject({ jobstatus: 2, jobresultcode: 530, jobresult: { errortext: expect.stringMatching(/^The agent answered addHost with a result Mold cannot read/) } });
     expect(await hostCount()).toBe(hosts);
   });
+
+  it('answers 530 naming the job when the agent is slower than the API’s time limit; the job goes on and adds the host', async () => {
+    const address = freshAddress();
+    const call = admin.call('addHost', await addHostParams(address));
+    const message = await receiveCommand(seeded.agent.queueUrl);
+    // The agent answers only after the API has (2 s before MOLD_API_TIMEOUT_SECONDS, 29 by default).
+    const text = `The host at ${address} is still being added after the API's time limit; its job ${message.commandId} goes on (queryAsyncJobResult, listHosts)`;
+    refused(await call, 'addHost', 530, text);
+    await answer(message, { result: facts({ hostname: 'kvm-slow' }) });
+    const job = await admin.waitForJob(message.commandId);
+    expect(job.jobstatus).toBe(1);
+    expect(ok(await admin.call('listHosts', { id: job.jobresult.host[0].id }), 'listHosts').host[0]).toMatchObject({ name: 'kvm-slow', ipaddress: address, state: 'Up' });
+  }, patience(120_000));
 
   it('fails on timeout with a clear error when the agent does not answer (agent.command.timeout)', async () => {
     ok(await admin.call('updateConfiguration', { name: 'agent.command.timeout', value: '2' }), 'updateConfiguration');

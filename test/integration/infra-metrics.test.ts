@@ -16,6 +16,10 @@ import { patience } from '../support/wait.ts';
 import { ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
 const GiB = 1024 ** 3;
+/** Every CPU and memory threshold flag, none exceeded. */
+const BELOW_THRESHOLDS = Object.fromEntries(
+  ['cpu', 'cpudisable', 'cpuallocated', 'cpuallocateddisable', 'memory', 'memorydisable', 'memoryallocated', 'memoryallocateddisable'].map((flag) => [`${flag}threshold`, false]),
+);
 
 let world: World;
 let admin: ApiClient;
@@ -89,14 +93,7 @@ describe('listHostsMetrics', () => {
       memoryallocatedgb: '2.00 GB',
       networkread: '0.00 GB',
       networkwrite: '0.00 GB',
-      cputhreshold: false,
-      cpudisablethreshold: false,
-      cpuallocatedthreshold: false,
-      cpuallocateddisablethreshold: false,
-      memorythreshold: false,
-      memorydisablethreshold: false,
-      memoryallocatedthreshold: false,
-      memoryallocateddisablethreshold: false,
+      ...BELOW_THRESHOLDS,
     });
     // 3.5 of 4 GiB allocated: over both of upstream's default thresholds (0.75, 0.85).
     expect(await rows('listHosts', 'host', { id: h2.id })).toMatchObject({ instances: '0 / 0', cputotalghz: '3.00 Ghz', memoryallocatedthreshold: true, memoryallocateddisablethreshold: true });
@@ -114,14 +111,7 @@ describe('listClustersMetrics and listZonesMetrics', () => {
     memoryallocated: '45.83%',
     memoryused: '33.33%',
     memorymaxdeviation: '50.00%',
-    cputhreshold: false,
-    cpudisablethreshold: false,
-    cpuallocatedthreshold: false,
-    cpuallocateddisablethreshold: false,
-    memorythreshold: false,
-    memorydisablethreshold: false,
-    memoryallocatedthreshold: false,
-    memoryallocateddisablethreshold: false,
+    ...BELOW_THRESHOLDS,
   };
 
   it('adds the cluster’s state, its Up / all hosts and their totals', async () => {

@@ -1,6 +1,6 @@
 // libcloud's CloudStack driver (Debian's python3-libcloud, a real client, unchanged) against the local
 // runtime: locations, sizes, images, nodes, key pairs. Skipped where python3-libcloud is absent.
-// The lifecycle of nodes on a lab host is not run here yet (docs: issue 15's notes).
+// The lifecycle of nodes on a lab host (create, reboot, stop, start, destroy) is in test/e2e/clients-lab.test.ts.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

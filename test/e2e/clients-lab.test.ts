@@ -1,9 +1,12 @@
-// Ansible's ngine_io.cloudstack collection (Debian's `ansible` package bundles it; it needs Debian's
-// python3-cs), unchanged, against the local runtime and a one-host lab (lab 21): the repository's
-// playbooks examples/ansible/zone.yml (zone, pod, cluster, physical and shared network, primary
-// storage, the lab's host through a real agent, an offering, the lab's guest template) and
-// examples/ansible/instance.yml (deploy, stop, expunge one small guest). The zone playbook's second
-// run reports changed=0. Skipped without root (the lab) or without ansible and python3-cs.
+// Real clients, unchanged, against the local runtime and a one-host lab (lab 21). First Ansible's
+// ngine_io.cloudstack collection (Debian's `ansible` package bundles it; it needs Debian's python3-cs):
+// the repository's playbooks examples/ansible/zone.yml (zone, pod, cluster, physical and shared
+// network, primary storage, the lab's host through a real agent, an offering, the lab's guest
+// template) and examples/ansible/instance.yml (deploy, stop, expunge one small guest); the zone
+// playbook's second run reports changed=0. Then libcloud's CloudStack driver (Debian's
+// python3-libcloud, test/clients/libcloud-nodes.py) takes a node of its own through its life in that
+// zone. Skipped without root (the lab) or without ansible and python3-cs; the libcloud part without
+// python3-libcloud.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -18,6 +21,8 @@ import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { patience, until } from '../support/wait.ts';
 
 const PLAYBOOKS = resolve(import.meta.dirname, '../../examples/ansible');
+const LIBCLOUD_NODES = resolve(import.meta.dirname, '../clients/libcloud-nodes.py');
+const hasLibcloud = spawnSync('/usr/bin/python3', ['-c', 'import libcloud.compute.drivers.cloudstack'], { stdio: 'ignore' }).status === 0;
 const isRoot = process.getuid?.() === 0;
 const hasAnsible =
   spawnSync('ansible-playbook', ['--version'], { stdio: 'ignore' }).status === 0 &&
@@ -68,7 +73,7 @@ const api = async (command: string, params: Record<string, string | number | boo
 };
 
 const suite = isRoot && hasAnsible ? describe : describe.skip;
-suite(`Ansible's ngine_io.cloudstack collection${isRoot && hasAnsible ? '' : ' (skipped: needs root, ansible and python3-cs)'}`, () => {
+suite(`Ansible's ngine_io.cloudstack collection and libcloud's CloudStack driver on a lab${isRoot && hasAnsible ? '' : ' (skipped: needs root, ansible and python3-cs)'}`, () => {
   beforeAll(async () => {
     [labInfo, runtime] = await Promise.all([lab.up(1), startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: '2', MOLD_API_TIMEOUT_SECONDS: String(API_TIMEOUT_SECONDS) } })]);
     admin = adminClient(runtime.apiUrl, runtime.credentials);
@@ -132,5 +137,30 @@ suite(`Ansible's ngine_io.cloudstack collection${isRoot && hasAnsible ? '' : ' (
     // Expunged: gone from the listing.
     expect(seen.address.split('.').slice(0, 3)).toEqual(lab.names.gateway.split('.').slice(0, 3));
     expect(await api('listVirtualMachines', { name: 'ansible-vm', listall: true })).toEqual({});
+  }, patience(900_000));
+
+  it.skipIf(!hasLibcloud)('libcloud: creates a node (started), reboots, stops, starts and destroys it with expunge', async () => {
+    const env = {
+      ...process.env,
+      MOLD_API_URL: runtime.apiUrl,
+      MOLD_APIKEY: runtime.credentials.apikey,
+      MOLD_SECRETKEY: runtime.credentials.secretkey,
+      MOLD_ZONE: zone,
+      MOLD_SIZE: `${zone}-small`,
+      MOLD_IMAGE: `${zone}-guest`,
+      MOLD_NETWORK: `${zone}-guests`,
+      MOLD_NODE: 'libcloud-node',
+    };
+    const out = await new Promise<string>((done, fail) =>
+      execFile('/usr/bin/python3', [LIBCLOUD_NODES], { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => (error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout))),
+    );
+    const seen = JSON.parse(out);
+    // libcloud's NodeState: running.
+    expect(seen.created).toMatchObject({ name: 'libcloud-node', state: 'running' });
+    expect(seen.created.private_ips[0].split('.').slice(0, 3)).toEqual(lab.names.gateway.split('.').slice(0, 3));
+    expect(seen).toMatchObject({ rebooted: true, stopped: 'Stopped', started: 'Running', got: 'running', destroyed: true });
+    expect(seen.listed).toContain('libcloud-node');
+    expect(seen.after).not.toContain('libcloud-node');
+    expect(await api('listVirtualMachines', { name: 'libcloud-node', listall: true })).toEqual({});
   }, patience(900_000));
 });
