@@ -45,6 +45,8 @@ export interface CommandContext<P> {
   httpMethod: string;
   /** Cookies of the request, by name. */
   cookies: Record<string, string>;
+  /** The client reached the API over HTTPS: cookies it is given are Secure. */
+  secure: boolean;
 }
 
 export interface CommandResult {

@@ -53,7 +53,7 @@ async function handleRequest(event: APIGatewayProxyEventV2): Promise<APIGatewayP
     // Upstream's ParamUnpackWorker, then ParamProcessWorker: undecodable names (430), then values (431).
     if (request.malformed) throw request.malformed;
     const params = validateParams(command, request.params);
-    const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies };
+    const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies, secure: request.secure };
     const result = await (command.handler as (c: typeof context & { caller?: Caller }) => ReturnType<typeof command.handler>)({ ...context, caller });
     if (caller && result.events) {
       const actor = actorOf(caller);
