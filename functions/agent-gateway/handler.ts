@@ -15,6 +15,7 @@ import {
   enrolResponse,
   GATEWAY_PATH,
   handbackRequest,
+  HEALTH_PATH,
   heartbeatRequest,
   leaseResponse,
   reportRequest,
@@ -39,6 +40,7 @@ import { recordReport } from '../../shared/host-reports.ts';
 import { log } from '../../shared/log.ts';
 import { AGENT_QUEUE_ROLE_VARIABLE, agentQueueName, CREDENTIALS_SECONDS, sessionPolicy } from './config.ts';
 import { drainOrphanedQueues, reroute } from './leases.ts';
+import { checkHealth } from './health.ts';
 import { createAgentQueue } from './queues.ts';
 
 /** A refusal the agent is told about: its HTTP status and a reason in `{ error }`. */
@@ -273,6 +275,10 @@ function respond(status: number, body: unknown): APIGatewayProxyStructuredResult
 
 export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
   const path = event.rawPath;
+  if (path === HEALTH_PATH && event.requestContext.http.method.toUpperCase() === 'GET') {
+    const health = await checkHealth();
+    return respond(health.status === 'ok' ? 200 : 503, health);
+  }
   const name = path.startsWith(`${GATEWAY_PATH}/`) ? path.slice(GATEWAY_PATH.length + 1) : '';
   const route = Object.hasOwn(ROUTES, name) ? ROUTES[name] : undefined;
   if (!route) return respond(404, { error: 'no such route' });

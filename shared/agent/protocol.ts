@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { UNTAGGED } from '../cloudstack/ip.ts';
 
 export const GATEWAY_PATH = '/agent/v1';
+/** The control plane's health check (GET, unauthenticated), answered by the gateway function. */
+export const HEALTH_PATH = '/health';
 
 // ---- what a command acts on ----
 

@@ -134,16 +134,18 @@ describe('HTTP API', () => {
     });
   });
 
-  it('routes POST /agent/v1/{proxy+} to the agent gateway function', () => {
+  it('routes POST /agent/v1/{proxy+} and GET /health to the agent gateway function', () => {
     const integration = onlyLogicalId('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       IntegrationUri: arnOf(functionId('agent-gateway')),
       PayloadFormatVersion: '2.0',
     });
-    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-      RouteKey: 'POST /agent/v1/{proxy+}',
-      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integration }]] },
-    });
+    for (const routeKey of ['POST /agent/v1/{proxy+}', 'GET /health']) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        Target: { 'Fn::Join': ['', ['integrations/', { Ref: integration }]] },
+      });
+    }
   });
 
   it('logs access on its auto-deployed default stage', () => {

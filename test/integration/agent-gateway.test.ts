@@ -11,6 +11,7 @@ import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/c
 import forge from 'node-forge';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Health } from '../../functions/agent-gateway/health.ts';
 import { signRequest } from '../../shared/agent/signing.ts';
 import { createCa, signAgentCsr } from '../../shared/crypto/ca.ts';
 import { createAgentRecord, createEnrollmentToken } from '../../shared/db/agents.ts';
@@ -538,5 +539,34 @@ describe('leases: several agents on one zone', () => {
     expect((await call(b, 'lease', {})).status).toBe(403);
     expect((await call(a, 'lease', {})).body.hosts).toEqual([{ hostId, epoch: 3 }]);
     expect((await eventsOfType('AGENT.LEASE.TRANSFER')).some((e) => e.resourceid === hostId && /epoch 3 .*it was revoked/.test(e.description))).toBe(true);
+  });
+});
+
+describe('GET /health', () => {
+  it('answers 200 with each check passed, for anyone, and counts the enabled agents\' queues', async () => {
+    const answer = await fetch(`${base}/health`);
+    expect(answer.status).toBe(200);
+    const health = (await answer.json()) as Health;
+    expect(health).toMatchObject({ status: 'ok', checks: { inventory: { ok: true }, queues: { ok: true } } });
+    expect(health.checks.queues.agents).toBeGreaterThan(0);
+    expect(health.checks.queues.backlog).toBeGreaterThanOrEqual(0);
+    // Only GET; other methods find no route, as on API Gateway.
+    expect((await fetch(`${base}/health`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('answers failing, naming the check, when a service does not answer', async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_SQS;
+    // A port nothing listens on: SQS refuses every connection.
+    process.env.AWS_ENDPOINT_URL_SQS = 'http://127.0.0.1:9';
+    try {
+      const { checkHealth } = await import('../../functions/agent-gateway/health.ts');
+      const health = await checkHealth();
+      expect(health.status).toBe('failing');
+      expect(health.checks.inventory.ok).toBe(true);
+      expect(health.checks.queues).toMatchObject({ ok: false });
+      expect(health.checks.queues.agents).toBeUndefined();
+    } finally {
+      process.env.AWS_ENDPOINT_URL_SQS = saved;
+    }
   });
 });
