@@ -36,6 +36,7 @@ import { recordEvent } from '../../shared/db/events.ts';
 import { getHost } from '../../shared/db/hosts.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
 import { leaseStillHeld, renewLease } from '../../shared/agent-leases.ts';
+import { fleetStatus } from '../../shared/fleet-status.ts';
 import { recordReport } from '../../shared/host-reports.ts';
 import { log } from '../../shared/log.ts';
 import { AGENT_QUEUE_ROLE_VARIABLE, agentQueueName, CREDENTIALS_SECONDS, sessionPolicy } from './config.ts';
@@ -259,6 +260,12 @@ const handback: SignedRoute = async (agent, request) => {
   return outcome;
 };
 
+const fleet: SignedRoute = async (agent) => {
+  const [zone] = await fleetStatus(agent.zoneId);
+  if (!zone) throw new Refusal(404, `the agent's zone ${agent.zoneId} no longer exists`);
+  return zone;
+};
+
 const ROUTES: Record<string, { signed: false; run: Route } | { signed: true; run: SignedRoute }> = {
   enrol: { signed: false, run: enrol },
   credentials: { signed: true, run: credentials },
@@ -267,6 +274,7 @@ const ROUTES: Record<string, { signed: false; run: Route } | { signed: true; run
   report: { signed: true, run: report },
   lease: { signed: true, run: lease },
   handback: { signed: true, run: handback },
+  fleet: { signed: true, run: fleet },
 };
 
 function respond(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {
