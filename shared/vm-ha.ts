@@ -94,8 +94,10 @@ function fenceStep(host: DeadHostView, now: number, settings: HaSettingsForVms):
     // Once per refusal (the reconciler records it): no alert on every pass.
     return host.fence?.refused === host.oobmRefusal ? undefined : { kind: 'refused', reason: `the host cannot be fenced: ${host.oobmRefusal}` };
   }
-  if (!host.fence?.jobId) return { kind: 'fence', reason: 'the host is Down and runs HA VMs: powering it off through its BMC' };
+  if (!host.fence || host.fence.refused) return { kind: 'fence', reason: 'the host is Down and runs HA VMs: powering it off through its BMC' };
   const age = now - millis(host.fence.at);
+  // Claimed by a sweep that has not named its job yet (or could not start it).
+  if (!host.fence.jobId) return age >= settings.fenceTimeoutMs ? { kind: 'fence', reason: 'the fence claimed did not start: trying again' } : undefined;
   const job = host.fenceJob;
   if (job?.status === 'pending') {
     // A job that outlives the fence timeout twice over is lost (its execution died): try again.

@@ -47,6 +47,8 @@ suite(isRoot ? 'VM HA on a two-host lab with BMCs' : 'VM HA on a two-host lab wi
     [labInfo, runtime] = await Promise.all([lab.up(2), startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: String(SWEEP_SECONDS) } })]);
     world = await buildVmWorld(lab, labInfo, runtime, adminClient(runtime.apiUrl, runtime.credentials), { name: 'halab', template: 'guest', network: 'untagged' });
     for (const [name, value] of [['ping.interval', PING_INTERVAL], ['ping.timeout', PING_TIMEOUT], ['kvm.ha.fence.timeout', FENCE_TIMEOUT]] as const) await world.ok('updateConfiguration', { name, value });
+    // The agent learns the shorter interval from its next report's answer; until then its hosts may look silent.
+    await until('both hosts Up at the shorter ping.interval', async () => (await world.ok('listHosts', { zoneid: world.zoneId })).host as any[], (hs) => hs.length === 2 && hs.every((h) => h.state === 'Up'), { within: 60_000 });
     for (const h of world.hosts) {
       const bmc = labInfo.hosts[h.index - 1]!.bmc;
       await world.ok('configureOutOfBandManagement', { hostid: h.id, driver: 'ipmitool', address: bmc.address, port: String(bmc.port), username: bmc.username, password: labInfo.bmcPassword });
