@@ -18,9 +18,9 @@ import { patience, sleep, until } from '../support/wait.ts';
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(14);
 const VIRSH = ['virsh', '-c', 'qemu:///system'];
-/** Short HA timings: reports every 3 s, Down after ping.timeout × 3 s, a failed fence tried again after 10 s. */
-const PING_INTERVAL = 3;
-const PING_TIMEOUT = 2.5;
+/** Short HA timings: reports every 5 s, Down after ping.timeout × 5 s, a failed fence tried again after 10 s. */
+const PING_INTERVAL = 5;
+const PING_TIMEOUT = 2;
 const FENCE_TIMEOUT = 10;
 const SWEEP_SECONDS = 2;
 
@@ -55,8 +55,10 @@ suite(isRoot ? 'VM HA on a two-host lab with BMCs' : 'VM HA on a two-host lab wi
       await world.done('enableOutOfBandManagementForHost', { hostid: h.id });
     }
     const haOffering = (await world.ok('createServiceOffering', { name: 'tiny-ha', displaytext: 'tiny-ha', cpunumber: 1, cpuspeed: 500, memory: 128, offerha: true })).serviceoffering.id;
-    haVm = (await world.done('deployVirtualMachine', world.deployParams('ha-guest', { serviceofferingid: haOffering, hostid: hostOfIndex(1).id }))).virtualmachine;
-    plainVm = (await world.done('deployVirtualMachine', world.deployParams('plain-guest', { hostid: hostOfIndex(1).id }))).virtualmachine;
+    const hostStates = async () => ((await world.ok('listHosts', { zoneid: world.zoneId })).host as any[]).map((h) => `${h.name} ${h.state} mem ${h.memoryallocated}/${h.memorytotal}`).join('; ');
+    const deploy = (params: Record<string, string | number | boolean>) => world.done('deployVirtualMachine', params).catch(async (error) => Promise.reject(new Error(`${error.message}\nhosts: ${await hostStates()}`)));
+    haVm = (await deploy(world.deployParams('ha-guest', { serviceofferingid: haOffering, hostid: hostOfIndex(1).id }))).virtualmachine;
+    plainVm = (await deploy(world.deployParams('plain-guest', { hostid: hostOfIndex(1).id }))).virtualmachine;
   }, patience(400_000));
 
   afterAll(async () => {
