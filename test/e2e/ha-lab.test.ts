@@ -12,15 +12,15 @@ import { alive, labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
-import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
+import { buildVmWorld, PING_INTERVAL_SECONDS, type VmWorld } from '../support/vm-world.ts';
 import { patience, sleep, until } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(14);
 const VIRSH = ['virsh', '-c', 'qemu:///system'];
-/** Short HA timings: reports every 5 s, Down after ping.timeout × 5 s, a failed fence tried again after 10 s. */
-const PING_INTERVAL = 5;
-const PING_TIMEOUT = 2;
+/** The world's ping.interval (reports every 10 s: shorter ones leave hosts silent on a loaded machine) and upstream's ping.timeout; a failed fence tried again after 10 s. */
+const PING_INTERVAL = PING_INTERVAL_SECONDS;
+const PING_TIMEOUT = 2.5;
 const FENCE_TIMEOUT = 10;
 const SWEEP_SECONDS = 2;
 
@@ -47,8 +47,7 @@ suite(isRoot ? 'VM HA on a two-host lab with BMCs' : 'VM HA on a two-host lab wi
     [labInfo, runtime] = await Promise.all([lab.up(2), startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: String(SWEEP_SECONDS) } })]);
     world = await buildVmWorld(lab, labInfo, runtime, adminClient(runtime.apiUrl, runtime.credentials), { name: 'halab', template: 'guest', network: 'untagged' });
     for (const [name, value] of [['ping.interval', PING_INTERVAL], ['ping.timeout', PING_TIMEOUT], ['kvm.ha.fence.timeout', FENCE_TIMEOUT]] as const) await world.ok('updateConfiguration', { name, value });
-    // The agent learns the shorter interval from its next report's answer; until then its hosts may look silent.
-    await until('both hosts Up at the shorter ping.interval', async () => (await world.ok('listHosts', { zoneid: world.zoneId })).host as any[], (hs) => hs.length === 2 && hs.every((h) => h.state === 'Up'), { within: 60_000 });
+    await until('both hosts Up', async () => (await world.ok('listHosts', { zoneid: world.zoneId })).host as any[], (hs) => hs.length === 2 && hs.every((h) => h.state === 'Up'), { within: 60_000 });
     for (const h of world.hosts) {
       const bmc = labInfo.hosts[h.index - 1]!.bmc;
       await world.ok('configureOutOfBandManagement', { hostid: h.id, driver: 'ipmitool', address: bmc.address, port: String(bmc.port), username: bmc.username, password: labInfo.bmcPassword });
