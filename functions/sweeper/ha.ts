@@ -117,7 +117,11 @@ async function reconcileHost(actor: Actor, host: Host, now: number, changes: HaC
   if (step?.kind === 'clear' && (await updateHostRecord(host.id, { hafence: undefined }, { status: 'Up', hafence: host.hafence }))) changes.push({ kind: 'cleared', hostId: host.id });
 }
 
-/** Starts every VM flagged for an HA restart (vm-start places it on an Up host). */
+/**
+ * Starts every VM flagged for an HA restart (vm-start places it on an Up host). Reads the Stopped VMs
+ * through the VM listing, whose in-process copy is reused while no VM changed (shared/db/vms.ts), so a
+ * quiet sweep costs one version read.
+ */
 async function restartFlagged(actor: Actor, changes: HaChange[]) {
   for (const vm of await listVmRecords({ states: ['Stopped'] })) {
     if (!restartable(vm)) continue;
