@@ -9,6 +9,7 @@ import { clusterKey, type Cluster, type Pod, type Zone } from './infrastructure.
 import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 import type { OobmConfig, OobmPowerState } from '../oobm.ts';
+import type { HaFence } from '../vm-ha.ts';
 
 // ---- Status: the connection state machine (upstream's Status, without Rebalancing, which needs
 // several management servers) ----
@@ -297,6 +298,8 @@ export interface Host {
   oobm?: OobmConfig;
   /** The BMC's power state as last read (upstream's OutOfBandManagement.PowerState). */
   oobmpowerstate?: OobmPowerState;
+  /** VM HA's fence of the host while it is Down (shared/vm-ha.ts). */
+  hafence?: HaFence;
   [field: string]: unknown;
 }
 
@@ -402,7 +405,7 @@ export async function deleteHostRecord(host: Host): Promise<void> {
 }
 
 export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
-  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate'>>
+  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate' | 'hafence'>>
   // The agent's last report on the host (shared/host-health.ts LastReport), for the sweeper.
   & { lastreport?: { reachable: boolean; libvirtd?: boolean; error?: string; at: string } };
 
@@ -414,7 +417,7 @@ export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' 
 export async function updateHostRecord(
   id: string,
   changes: HostChanges,
-  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged' | 'oobmpowerstate'>> = {},
+  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged' | 'oobmpowerstate' | 'hafence'>> = {},
 ): Promise<Host | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
