@@ -341,12 +341,12 @@ const reconnectHostCommand = defineCommand({
   },
 });
 
-/** Upstream's ResourceManagerImpl.canDeleteHost, and Mold's Disabled (Mold has no maintenance mode yet, and a Disabled host takes no new VMs). */
-const deletable = (host: Host) => host.resourcestate === 'Maintenance' || host.resourcestate === 'Degraded' || host.resourcestate === 'Disabled';
+/** Upstream's ResourceManagerImpl.canDeleteHost: in Maintenance (prepareHostForMaintenance emptied it) or Degraded. */
+const deletable = (host: Host) => host.resourcestate === 'Maintenance' || host.resourcestate === 'Degraded';
 
 const deleteHostCommand = defineCommand({
   name: 'deleteHost',
-  description: 'Deletes a host. Mold: also from a Disabled host; its agent stops watching it and removes its key from it.',
+  description: 'Deletes a host. Mold: its agent stops watching it and removes its key from it.',
   params: {
     id: param.uuid('the host ID'),
     forced: param.boolean('Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped').optional(),
