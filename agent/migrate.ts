@@ -26,7 +26,9 @@ const comment = (agentId: string) => `mold-migration-${agentId}`;
 export function migrationAccessScript(agentId: string, key: MigrationKey | undefined): string {
   const path = migrationKeyPath(agentId);
   const file = key
-    ? `umask 077; mkdir -p ~/.ssh; printf '%s' ${shq(Buffer.from(key.privateKey).toString('base64'))} | base64 -d > "${path}.part" && mv -f "${path}.part" "${path}" || exit 1`
+    ? // A file of its own, renamed into place only when it differs: several migrations to or from one host
+      // may prepare at once (host maintenance), and none may pull the key from under another.
+      `umask 077; mkdir -p ~/.ssh; p=$(mktemp "${path}.XXXXXX") && printf '%s' ${shq(Buffer.from(key.privateKey).toString('base64'))} | base64 -d > "$p" && { cmp -s "$p" "${path}" && rm -f "$p" || mv -f "$p" "${path}"; } || { rm -f "$p"; exit 1; }`
     : `rm -f "${path}"`;
   return `${file}\n${authorizedKeysScript(key?.publicKey, comment(agentId))}`;
 }
