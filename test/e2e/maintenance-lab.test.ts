@@ -11,7 +11,8 @@ import { adminClient } from '../support/client.ts';
 import { waitForGuest, watchGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
-import { patience, sleep } from '../support/wait.ts';
+import { patience, sleep, until } from '../support/wait.ts';
+import { refused } from '../integration/identity-fixtures.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(17);
@@ -103,4 +104,12 @@ suite(isRoot ? 'host maintenance on a two-host lab' : 'host maintenance on a two
     expect((await world.ok('listHosts', { zoneid: world.zoneId })).host.map((h: any) => h.id)).toEqual([hostOfIndex(2).id]);
     expect((await bootIds()).length).toBe(GUESTS);
   }, patience(120_000));
+
+  it('deleteHost forced=true on a host that still runs guests stops them: records Stopped, domains gone', async () => {
+    refused(await adminClient(runtime.apiUrl, runtime.credentials).call('deleteHost', { id: hostOfIndex(2).id }), 'deleteHost', 530, /not in maintenance mode/);
+    expect(await world.ok('deleteHost', { id: hostOfIndex(2).id, forced: true })).toEqual({ success: true });
+    for (const vm of await records()) expect(vm).toMatchObject({ state: 'Stopped' });
+    // The agent forgets the host at its next report and destroys what Mold ran there first.
+    await until('the guests to be gone from host 2', () => domainsOn(2), (names) => names.length === 0, { within: 60_000 });
+  }, patience(180_000));
 });

@@ -218,4 +218,21 @@ describe('prepareHostForMaintenance', () => {
     expect(cancel.jobresult.host).toMatchObject({ resourcestate: 'Enabled' });
     expect((await getVmConsistent(vm.id))!).toMatchObject({ state: 'Running', hostId: source });
   });
+
+  it('deleteHost forced=true on a host that still holds VMs stops them: Stopped, off the host, free to start elsewhere', async () => {
+    const source = (await getVmConsistent(running[0].id))!.hostId!;
+    const onIt = (await Promise.all(running.map(async (r) => (await getVmConsistent(r.id))!))).filter((r) => r.hostId === source);
+    expect(onIt.length).toBeGreaterThan(0);
+    refused(await admin.call('deleteHost', { id: source }), 'deleteHost', 530, /cannot be deleted as it is not in maintenance mode/);
+    expect(ok(await admin.call('deleteHost', { id: source, forced: true }), 'deleteHost')).toEqual({ success: true });
+    expect(await getHost(source)).toBeUndefined();
+    for (const r of onIt) {
+      const now = (await getVmConsistent(r.id))!;
+      expect(now.state).toBe('Stopped');
+      expect(now.hostId).toBeUndefined();
+      expect(now.lastHostId).toBeUndefined();
+    }
+    const stops = ok(await admin.call('listEvents', { type: 'VM.STOP', listall: true }), 'listEvents').event ?? [];
+    for (const r of onIt) expect(stops.some((e: any) => e.resourceid === r.id && /as a part of deleteHost/.test(e.description))).toBe(true);
+  });
 });

@@ -85,3 +85,23 @@ describe('decideEvacuation', () => {
     });
   });
 });
+
+describe('the agent destroys the VMs of a deleted host', () => {
+  it('destroys and undefines the domains named as Mold names VMs, and nothing else', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { chmodSync, mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { DESTROY_VMS_SCRIPT } = await import('../../agent/host.ts');
+    const bin = mkdtempSync('/tmp/mold-virsh-');
+    writeFileSync(
+      `${bin}/virsh`,
+      `#!/bin/sh\necho "$@" >> ${bin}/calls\ncase "$3" in list) printf 'i-2-7-VM\\nother-domain\\ni-10-11-VM\\n';; esac\n`,
+    );
+    chmodSync(`${bin}/virsh`, 0o755);
+    const out = execFileSync('sh', ['-c', DESTROY_VMS_SCRIPT], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } }).toString();
+    expect(out.trim().split('\n')).toEqual(['i-2-7-VM', 'i-10-11-VM']);
+    const calls = readFileSync(`${bin}/calls`, 'utf8');
+    expect(calls).toContain('destroy i-2-7-VM');
+    expect(calls).toContain('undefine --nvram i-10-11-VM');
+    expect(calls).not.toContain('other-domain');
+  });
+});
