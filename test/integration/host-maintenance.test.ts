@@ -6,11 +6,10 @@
 // and an alert per VM, every VM still Running where it was.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHostRecord, getHost, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
-import { getCluster } from '../../shared/db/infrastructure.ts';
+import { getHost, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { getVmConsistent } from '../../shared/db/vms.ts';
-import { GiB, playedVmChecks, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
+import { addPlayedHost, playedVmChecks, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
@@ -36,21 +35,7 @@ const { jobCount, begin, agentAnswers } = playedVmChecks(() => admin, () => play
 const state = async (host: Host) => (await getHost(host.id))!.resourcestate;
 const migrated = (message: CommandMessage) => ({ result: { name: (message.payload as any).name, state: 'Running', vncPort: 5909 } });
 
-async function addHost(name: string, octet: number): Promise<Host> {
-  return createHostRecord((await getCluster(played.cluster.id))!, {
-    name: unique(name),
-    ipaddress: `10.90.0.${octet}`,
-    cpunumber: 4,
-    cpuspeed: 2000,
-    memorytotal: 8 * GiB,
-    status: 'Up',
-    resourcestate: 'Enabled',
-    agentId: played.seeded.agent.id,
-    username: 'root',
-    port: 22,
-    lastpinged: new Date().toISOString(),
-  });
-}
+const addHost = (name: string, octet: number) => addPlayedHost(played.cluster.id, played.seeded, { name: unique(name), ipaddress: `10.90.0.${octet}` });
 
 beforeAll(async () => {
   world = await startWorld();
