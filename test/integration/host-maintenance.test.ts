@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHost, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { getVmConsistent } from '../../shared/db/vms.ts';
-import { addPlayedHost, playedVmChecks, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
+import { addPlayedHost, playedVmChecks, seedPlayedZone, type PlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
@@ -30,7 +30,7 @@ let offering: any;
 const running: any[] = [];
 let stopped: any;
 
-const { jobCount, begin, agentAnswers } = playedVmChecks(() => admin, () => played);
+const { jobCount, begin, agentAnswers, deployed } = playedVmChecks(() => admin, () => played);
 
 const state = async (host: Host) => (await getHost(host.id))!.resourcestate;
 const migrated = (message: CommandMessage) => ({ result: { name: (message.payload as any).name, state: 'Running', vncPort: 5909 } });
@@ -49,19 +49,7 @@ beforeAll(async () => {
   hostD = await addHost('kvm-d', 14);
   offering = ok(await admin.call('createServiceOffering', { name: unique('small'), displaytext: 'small', cpunumber: 1, cpuspeed: 500, memory: 512 }), 'createServiceOffering').serviceoffering;
   for (let i = 0; i < 4; i++) {
-    const deploy = await begin(admin, 'deployVirtualMachine', {
-      zoneid: played.zone.id,
-      serviceofferingid: offering.id,
-      templateid: played.template.id,
-      hostid: hostA.id,
-      account: alice.account.name,
-      domainid: world.rootDomainId,
-    });
-    const start = await receiveCommand(played.seeded.agent.queueUrl);
-    await answer(start, started(start));
-    const job = await admin.waitForJob(deploy.jobid);
-    expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
-    running.push(job.jobresult.virtualmachine);
+    running.push(await deployed({ zoneid: played.zone.id, serviceofferingid: offering.id, templateid: played.template.id, hostid: hostA.id, account: alice.account.name, domainid: world.rootDomainId }));
   }
   // The fourth is stopped: A stays its last host until A prepares for maintenance.
   stopped = running.pop();

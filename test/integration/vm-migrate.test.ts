@@ -9,7 +9,7 @@ import { getHost, updateHostRecord } from '../../shared/db/hosts.ts';
 import { getPod } from '../../shared/db/infrastructure.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { getVmConsistent } from '../../shared/db/vms.ts';
-import { addPlayedHost, GiB, playedVmChecks, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
+import { addPlayedHost, GiB, playedVmChecks, seedPlayedZone, type PlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
@@ -27,7 +27,7 @@ let hostC: any;
 let offering: any;
 let vm: any;
 
-const { jobCount, begin, agentAnswers } = playedVmChecks(() => admin, () => played);
+const { jobCount, begin, agentAnswers, deployed } = playedVmChecks(() => admin, () => played);
 
 const load = async (hostId: string) => {
   const h = (await getHost(hostId))!;
@@ -53,20 +53,7 @@ beforeAll(async () => {
   hostC = await addPlayedHost(other.id, played.seeded, { name: unique('kvm-c'), ipaddress: '10.70.0.13' });
   offering = ok(await admin.call('createServiceOffering', { name: unique('small'), displaytext: 'small', cpunumber: 1, cpuspeed: VM_CPU, memory: 512 }), 'createServiceOffering').serviceoffering;
   // Deployed by the root admin onto host A, for alice.
-  const deploy = await begin(admin, 'deployVirtualMachine', {
-    zoneid: played.zone.id,
-    serviceofferingid: offering.id,
-    templateid: played.template.id,
-    hostid: hostA.id,
-    account: alice.account.name,
-    domainid: world.rootDomainId,
-  });
-  const start = await receiveCommand(played.seeded.agent.queueUrl);
-  expect(start.type).toBe('startVm');
-  await answer(start, started(start));
-  const job = await admin.waitForJob(deploy.jobid);
-  expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
-  vm = job.jobresult.virtualmachine;
+  vm = await deployed({ zoneid: played.zone.id, serviceofferingid: offering.id, templateid: played.template.id, hostid: hostA.id, account: alice.account.name, domainid: world.rootDomainId });
   expect(vm.hostid).toBe(hostA.id);
 }, patience(120_000));
 

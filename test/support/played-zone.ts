@@ -110,6 +110,16 @@ export function playedVmChecks(admin: () => ApiClient, played: () => PlayedZone)
     accountCounts: async (member: Member) => Object.fromEntries(Object.entries(await storedCounts('ACCOUNT', member.account.id)).filter(([, n]) => n !== 0)),
     /** Starts an async VM command and returns the answer's body. */
     begin: async (client: ApiClient, command: string, params: Record<string, string | number | boolean>) => ok(await client.call(command, params), command),
+    /** deployVirtualMachine with `params`, the agent's startVm played as a success: the VM as the job answers it. */
+    deployed: async (params: Record<string, string | number | boolean>) => {
+      const deploy = ok(await admin().call('deployVirtualMachine', params), 'deployVirtualMachine');
+      const start = await receiveCommand(played().seeded.agent.queueUrl);
+      expect(start.type).toBe('startVm');
+      await answer(start, started(start));
+      const job = await admin().waitForJob(deploy.jobid);
+      expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
+      return job.jobresult.virtualmachine;
+    },
     /** Plays the agent for the next command: checks its type and answers it. */
     agentAnswers: async (type: string, outcome: { result: unknown } | { error: string; cause: string }): Promise<CommandMessage> => {
       const message = await receiveCommand(played().seeded.agent.queueUrl);
