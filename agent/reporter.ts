@@ -8,7 +8,7 @@ import { CommandFailure } from './errors.ts';
 import { raiseFence } from './fence.ts';
 import { agentKeysScript } from './parse.ts';
 import type { Gateway } from './gateway.ts';
-import { gatherReport, removeKey } from './host.ts';
+import { destroyVms, gatherReport, removeKey } from './host.ts';
 import { installMigrationAccess } from './migrate.ts';
 import { errorText, log } from './log.ts';
 import { readPowerState } from './oobm.ts';
@@ -197,6 +197,13 @@ export class Reporter {
   private async forget(hostId: string, t: SshTarget) {
     try {
       const conn = await this.pool.get(t);
+      // Deleted from the zone: what Mold ran there stops (deleteHost forced=true on a host that still
+      // held VMs; their records are Stopped already). A host in Maintenance runs none.
+      const destroyed = await destroyVms(conn).catch((err) => {
+        log.warn('destroying the VMs of a deleted host failed', { hostId, address: t.address, error: errorText(err) });
+        return [];
+      });
+      if (destroyed.length > 0) log.info('VMs of a deleted host destroyed', { hostId, address: t.address, vms: destroyed });
       // Its access to the other hosts first: it goes with the agent's key.
       await installMigrationAccess(conn, this.agentId, undefined);
       await removeKey(conn, keyComment(this.agentId));

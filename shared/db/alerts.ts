@@ -22,6 +22,8 @@ export interface AlertType {
  */
 export const ALERT_TYPES = {
   HOST: { type: 7, name: `ALERT.COMPUTE.HOST` },
+  /** AlertType.ALERT_TYPE_USERVM_MIGRATE: a VM could not be live-migrated (host maintenance). */
+  USERVM_MIGRATE: { type: 17, name: `ALERT.USERVM.MIGRATE` },
   /** AlertManager.AlertType.ALERT_TYPE_SYNC: a VM's state sync-ed from an out-of-context transition. */
   SYNC: { type: 27, name: `ALERT.TYPE.SYNC` },
   /** AlertType.ALERT_TYPE_OOBM_AUTH_ERROR: a BMC refused the configured credentials. */

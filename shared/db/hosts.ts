@@ -497,3 +497,62 @@ export async function transitionStatus(id: string, event: StatusEvent, changes: 
   }
   throw new Error(`host ${id}: status kept changing under ${event}`);
 }
+
+// ---- maintenance: one host per cluster prepares at a time ----
+
+/** The resource states in which a host holds its cluster's maintenance (upstream counts both). */
+export const PREPARING_STATES: readonly ResourceState[] = ['PrepareForMaintenance', 'ErrorInPrepareForMaintenance'];
+
+export type MaintenanceClaim = { claimed: Host } | { busy: Host } | { gone: true };
+
+/**
+ * AdminAskMaintenance, atomically with upstream's rule that one host per cluster prepares at a time.
+ * The cluster names the host that last began preparing (`maintenanceHostId`); the claim is one
+ * transaction of the host's transition and the cluster's name, on condition that the name is what
+ * was read. It is never released: a holder that no longer prepares (entered Maintenance, cancelled,
+ * deleted) is taken over conditional on it, as anti-affinity slots are, so a lost release can never
+ * block a cluster. Throws IllegalTransition from a state without AdminAskMaintenance.
+ */
+export async function claimMaintenance(id: string): Promise<MaintenanceClaim> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const host = await getHost(id);
+    if (!host) return { gone: true };
+    const next = nextResourceState(host.resourcestate, 'AdminAskMaintenance');
+    const cluster = await getItem<{ maintenanceHostId?: string }>(clusterKey(host.clusterId).pk, 'CLUSTER');
+    const holderId = cluster?.maintenanceHostId;
+    if (holderId && holderId !== host.id) {
+      const holder = await getHost(holderId);
+      if (holder && PREPARING_STATES.includes(holder.resourcestate)) return { busy: holder };
+    }
+    try {
+      await dynamo().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: tableName(),
+                Key: clusterKey(host.clusterId),
+                UpdateExpression: 'SET maintenanceHostId = :me',
+                ConditionExpression: holderId ? 'attribute_exists(pk) AND maintenanceHostId = :seen' : 'attribute_exists(pk) AND attribute_not_exists(maintenanceHostId)',
+                ExpressionAttributeValues: { ':me': host.id, ...(holderId && { ':seen': holderId }) },
+              },
+            },
+            {
+              Update: {
+                TableName: tableName(),
+                Key: hostKey(host.id),
+                UpdateExpression: 'SET resourcestate = :next',
+                ConditionExpression: 'resourcestate = :current',
+                ExpressionAttributeValues: { ':next': next, ':current': host.resourcestate },
+              },
+            },
+          ],
+        }),
+      );
+      return { claimed: { ...host, resourcestate: next } };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+  throw new Error(`host ${id}: its cluster's maintenance kept changing`);
+}
