@@ -2,20 +2,23 @@
 // mold-agent: the on-prem agent that runs Mold's commands on KVM hosts over SSH.
 //   mold-agent enrol --url <api base> --token <token> [--dir <state dir>] [--name <name>] [--force]
 //   mold-agent run [--dir <state dir>] [--console-listen <ip:port> [--console-url <ws(s) URL>] [--console-cert <pem> --console-key <pem>]]
-//   mold-agent status [--dir <state dir>] [--json]
+//   mold-agent status [--dir <state dir>] [--json] [--local]
 // The state directory defaults to $MOLD_AGENT_DIR, else /var/lib/mold-agent.
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorText, log } from './log.ts';
 import { agentVersion, defaultDir, FILES, loadState } from './state.ts';
+import type { FleetResponse } from '../shared/agent/protocol.ts';
 
 const USAGE = `Usage:
   mold-agent enrol --url <api base URL> --token <enrolment token> [--dir <state dir>] [--name <name>] [--force]
   mold-agent run [--dir <state dir>] [--console-listen <ip:port> [--console-url <ws(s) URL>] [--console-cert <pem file> --console-key <pem file>]]
-  mold-agent status [--dir <state dir>] [--json]
+  mold-agent status [--dir <state dir>] [--json] [--local]
 
 The state directory defaults to $MOLD_AGENT_DIR, else /var/lib/mold-agent.
+status prints this agent's own state, then its zone's agents and hosts as the control plane sees them
+(--local: only what the state directory holds, without asking the control plane).
 --console-listen (or $MOLD_AGENT_CONSOLE_LISTEN) runs the VM console proxy on that address (one
 interface's, not a wildcard); --console-url (or $MOLD_AGENT_CONSOLE_URL) is the URL users' browsers
 reach it at (default ws://<ip:port>/websockify, wss:// with --console-cert/--console-key).`;
@@ -46,6 +49,7 @@ async function main(argv: string[]) {
         name: { type: 'string' },
         force: { type: 'boolean' },
         json: { type: 'boolean' },
+        local: { type: 'boolean' },
         'console-listen': { type: 'string' },
         'console-url': { type: 'string' },
         'console-cert': { type: 'string' },
@@ -133,8 +137,20 @@ async function main(argv: string[]) {
         version: agentVersion(),
         dir,
       };
+      // The zone as the control plane sees it; the agent's own state is printed even when that fails.
+      let fleet: FleetResponse | undefined;
+      let fleetError: string | undefined;
+      if (!values.local) {
+        try {
+          const { gateway } = await import('./gateway.ts');
+          fleet = await gateway(state.config.url, state.config.agentId, state.privateKeyPem).fleet();
+        } catch (err) {
+          fleetError = errorText(err);
+        }
+      }
       if (values.json) {
-        process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...status, ...(fleet && { fleet }), ...(fleetError && { fleetError }) }, null, 2)}\n`);
+        if (fleetError) process.exitCode = 1;
         return;
       }
       const lines = [
@@ -150,8 +166,13 @@ async function main(argv: string[]) {
         '',
         'SSH public key (add it to a host\'s ~/.ssh/authorized_keys to add the host without a password):',
         status.sshPublicKey,
+        ...(fleet ? ['', ...(await import('./fleet-view.ts')).fleetLines(fleet, status.agentId)] : []),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
+      if (fleetError) {
+        process.stderr.write(`mold-agent: cannot show the zone: ${fleetError}\n`);
+        process.exitCode = 1;
+      }
       return;
     }
     default:

@@ -5,10 +5,12 @@ import { z } from 'zod';
 import {
   credentialsResponse,
   enrolResponse,
+  fleetResponse,
   GATEWAY_PATH,
   leaseResponse,
   reportResponse,
   resultResponse,
+  type FleetResponse,
   type ReportRequest,
 } from '../shared/agent/protocol.ts';
 import { signRequest } from '../shared/agent/signing.ts';
@@ -100,6 +102,8 @@ export interface Gateway {
   lease(): Promise<z.infer<typeof leaseResponse>>;
   /** Hands a command for a host this agent does not hold to the holder. */
   handback(body: { message: CommandMessage; reason: string }): Promise<{ moved: boolean }>;
+  /** The agent's zone at a glance: its agents and hosts (mold-agent status). */
+  fleet(): Promise<FleetResponse>;
 }
 
 export function gateway(url: string, agentId: string, privateKeyPem: string): Gateway {
@@ -115,5 +119,6 @@ export function gateway(url: string, agentId: string, privateKeyPem: string): Ga
     report: (body) => post(base, 'report', body, reportResponse, sign),
     lease: () => post(base, 'lease', {}, leaseResponse, sign),
     handback: (body) => post(base, 'handback', body, z.object({ moved: z.boolean() }).loose(), sign),
+    fleet: () => post(base, 'fleet', {}, fleetResponse, sign),
   };
 }

@@ -111,6 +111,25 @@ export async function removeKey(conn: SshConnection, comment: string): Promise<v
   await runScript(conn, 'Removing the agent\'s SSH key', authorizedKeysScript(undefined, comment));
 }
 
+/**
+ * Destroys and undefines every domain named as Mold names VMs (i-<account>-<vm>-<suffix>) and prints
+ * their names. For a host deleted with forced=true while it ran VMs, whose records are already Stopped:
+ * left running they would write to disks that may start elsewhere.
+ */
+export const DESTROY_VMS_SCRIPT = [
+  'LC_ALL=C; export LC_ALL',
+  "for d in $(virsh -c qemu:///system list --all --name | grep -E '^i-[0-9]+-[0-9]+-[A-Za-z0-9-]+$'); do",
+  '  virsh -c qemu:///system destroy "$d" >/dev/null 2>&1',
+  '  virsh -c qemu:///system undefine --nvram "$d" >/dev/null 2>&1 || virsh -c qemu:///system undefine "$d" >/dev/null 2>&1',
+  '  echo "$d"',
+  'done',
+].join('\n');
+
+export async function destroyVms(conn: SshConnection): Promise<string[]> {
+  const r = await runScript(conn, 'Destroying the VMs', DESTROY_VMS_SCRIPT);
+  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
 /** Sets the user's password (through chpasswd's stdin: never on a command line). */
 export async function setPassword(conn: SshConnection, username: string, password: string): Promise<void> {
   if (/[:\n]/.test(username) || /\n/.test(password)) throw new CommandFailure('InvalidPassword', 'The username or password contains a character chpasswd cannot take');

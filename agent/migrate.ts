@@ -26,7 +26,9 @@ const comment = (agentId: string) => `mold-migration-${agentId}`;
 export function migrationAccessScript(agentId: string, key: MigrationKey | undefined): string {
   const path = migrationKeyPath(agentId);
   const file = key
-    ? `umask 077; mkdir -p ~/.ssh; printf '%s' ${shq(Buffer.from(key.privateKey).toString('base64'))} | base64 -d > "${path}.part" && mv -f "${path}.part" "${path}" || exit 1`
+    ? // A file of its own, renamed into place only when it differs: several migrations to or from one host
+      // may prepare at once (host maintenance), and none may pull the key from under another.
+      `umask 077; mkdir -p ~/.ssh; p=$(mktemp "${path}.XXXXXX") && printf '%s' ${shq(Buffer.from(key.privateKey).toString('base64'))} | base64 -d > "$p" && { cmp -s "$p" "${path}" && rm -f "$p" || mv -f "$p" "${path}"; } || { rm -f "$p"; exit 1; }`
     : `rm -f "${path}"`;
   return `${file}\n${authorizedKeysScript(key?.publicKey, comment(agentId))}`;
 }
@@ -81,7 +83,9 @@ export function sourceScript(agentId: string, key: MigrationKey, payload: { name
     `trap 'rm -f $x' EXIT`,
     `( ${migrationAccessScript(agentId, key).replace(/\n/g, '\n  ')}\n) >/dev/null 2>&1 || fail KeyInstallFailed key "cannot install the migration key"`,
     'kh=~/.ssh/known_hosts; touch "$kh"',
-    `k=$(mktemp ~/.ssh/.mold-kh.XXXXXX) && { grep -v -E '^${escaped} ' "$kh" || true; } > "$k" && printf '%s\\n' ${lines.map(shq).join(' ')} >> "$k" && cat "$k" > "$kh"; rm -f "$k"`,
+    // Under a lock, replaced by a rename and only when it changes: several migrations from this host
+    // run at once (host maintenance), and none may lose another's lines or read a half-written file.
+    `( flock 9; k=$(mktemp ~/.ssh/.mold-kh.XXXXXX) && { grep -v -E '^${escaped} ' "$kh" || true; } > "$k" && printf '%s\\n' ${lines.map(shq).join(' ')} >> "$k" && { cmp -s "$k" "$kh" || mv -f "$k" "$kh"; }; rm -f "$k" ) 9>~/.ssh/.mold-kh.lock`,
     `s=$($V domstate --domain ${name} 2>&1) || fail NotOnSource domstate "$s"`,
     `[ "$s" = running ] || [ "$s" = paused ] || fail NotRunning domstate "$s"`,
     'x=$(mktemp /tmp/mold-migrate.XXXXXX) || fail MigrationFailed xml "mktemp failed"',

@@ -209,10 +209,16 @@ export function authorizedKeysScript(publicKeyLine: string | undefined, comment:
   // survive (it may be a bind mount or a symlink).
   const escaped = comment.replace(/[.[\]*^$\\+?(){}|/-]/g, '\\$&');
   const add = publicKeyLine ? `printf '%s\\n' ${shellQuote(publicKeyLine)} >> "$t" &&` : '';
+  // A line already there, once, is left alone: sshd may be reading the file for a login that needs it
+  // (another migration to this host, under way while this one is prepared).
+  const present = publicKeyLine
+    ? `[ "$(grep -c -E ' ${escaped}$' ~/.ssh/authorized_keys)" = 1 ] && grep -qxF ${shellQuote(publicKeyLine)} ~/.ssh/authorized_keys && exit 0`
+    : '';
   return [
     'umask 077',
     'mkdir -p ~/.ssh',
-    'touch ~/.ssh/authorized_keys',
+    '[ -e ~/.ssh/authorized_keys ] || touch ~/.ssh/authorized_keys',
+    ...(present ? [present] : []),
     't=$(mktemp ~/.ssh/.mold-agent.XXXXXX)',
     `{ grep -v -E ' ${escaped}$' ~/.ssh/authorized_keys || true; } > "$t" && ${add} cat "$t" > ~/.ssh/authorized_keys; rc=$?`,
     'rm -f "$t"',

@@ -8,7 +8,7 @@ import { CommandFailure } from './errors.ts';
 import { raiseFence } from './fence.ts';
 import { agentKeysScript } from './parse.ts';
 import type { Gateway } from './gateway.ts';
-import { gatherReport, removeKey } from './host.ts';
+import { destroyVms, gatherReport, removeKey } from './host.ts';
 import { installMigrationAccess } from './migrate.ts';
 import { errorText, log } from './log.ts';
 import { readPowerState } from './oobm.ts';
@@ -68,10 +68,13 @@ export class Reporter {
 
   private async tick() {
     const wasEmpty = this.hosts.size === 0;
+    const started = Date.now();
     try {
       await this.reportOnce();
       // After a start the agent knows its hosts only from this first answer: report them at once.
-      this.schedule(wasEmpty && this.hosts.size > 0 ? 0 : this.intervalSeconds);
+      // Else one report per interval, start to start: counted from the end, reports that took 6 s on
+      // a loaded host came every 16 s, past the sweeper's 1.5 intervals, and healthy hosts went Down.
+      this.schedule(wasEmpty && this.hosts.size > 0 ? 0 : Math.max(0, this.intervalSeconds - (Date.now() - started) / 1000));
     } catch (err) {
       if ((err as { revoked?: boolean }).revoked) {
         this.onRevoked?.();
@@ -194,6 +197,13 @@ export class Reporter {
   private async forget(hostId: string, t: SshTarget) {
     try {
       const conn = await this.pool.get(t);
+      // Deleted from the zone: what Mold ran there stops (deleteHost forced=true on a host that still
+      // held VMs; their records are Stopped already). A host in Maintenance runs none.
+      const destroyed = await destroyVms(conn).catch((err) => {
+        log.warn('destroying the VMs of a deleted host failed', { hostId, address: t.address, error: errorText(err) });
+        return [];
+      });
+      if (destroyed.length > 0) log.info('VMs of a deleted host destroyed', { hostId, address: t.address, vms: destroyed });
       // Its access to the other hosts first: it goes with the agent's key.
       await installMigrationAccess(conn, this.agentId, undefined);
       await removeKey(conn, keyComment(this.agentId));

@@ -17,3 +17,12 @@ export function arnSubstitution(name: FunctionName): string {
   const pascal = name.replace(/(^|-)([a-z])/g, (_m, _dash, c: string) => c.toUpperCase());
   return `${pascal}FunctionArn`;
 }
+
+/**
+ * The definition substitution that carries a state machine's ARN into the files that start it as a
+ * child (states:startExecution.sync:2), e.g. `${VmMigrateStateMachineArn}` for `vm-migrate`.
+ */
+export function stateMachineSubstitution(name: string): string {
+  const pascal = name.replace(/(^|-)([a-z])/g, (_m, _dash, c: string) => c.toUpperCase());
+  return `${pascal}StateMachineArn`;
+}

@@ -33,7 +33,7 @@ export class MoldStack extends Stack {
     orchestration.grantStartExecution(api);
     orchestration.grantDescribeExecution(api);
     orchestration.grantDescribeExecution(sweeper);
-    // The sweeper starts the template downloads that had nowhere to go at registration.
+    // The sweeper starts the template downloads that had nowhere to go at registration, expunges, and HA's fences and restarts.
     orchestration.grantStartExecution(sweeper);
     orchestration.grantTaskResponse(agentGateway);
     api.addEnvironment(STATE_MACHINES_VARIABLE, orchestration.arnsJson());

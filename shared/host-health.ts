@@ -22,10 +22,11 @@ export interface PingSettings {
 }
 
 /**
- * Intervals without a report before a host counts as Disconnected: one missed report is tolerated
- * (a report may be late by the time it takes to reach every host), a second is not.
+ * Intervals without a report before a host counts as Disconnected: one missed report is tolerated, a
+ * second is not. Reports leave once per interval but take up to 0.8 of one to gather on a loaded host
+ * (agent/reporter.ts), so a quick one followed by a slow one arrive 1.8 intervals apart.
  */
-export const MISSED_INTERVALS = 1.5;
+export const MISSED_INTERVALS = 2;
 
 export interface Transition {
   event: StatusEvent;
@@ -58,7 +59,7 @@ function verdict(report: LastReport | undefined): string | undefined {
 
 /**
  * What the sweeper does to a host at `now`, if anything. One step a sweep:
- * - Up or Connecting, silent for more than 1.5 × ping.interval → Disconnected (PingMissed, Mold's own
+ * - Up or Connecting, silent for more than 2 × ping.interval → Disconnected (PingMissed, Mold's own
  *   event: upstream reaches Disconnected through its investigators of a dropped connection, which
  *   Mold does not have);
  * - Disconnected, silent for more than ping.timeout × ping.interval → Down (HostDown) when the agent's

@@ -9,7 +9,8 @@
 //   host's report (PowerReportMissing) or not powered on is synced to Stopped once its last state change
 //   is older than a grace period: its host's capacity is released, hostId cleared (lastHostId kept),
 //   a VM.STOP event "Out of band VM power off" recorded by the system, and an ALERT.TYPE.SYNC alert
-//   "VM state sync alert" sent. (Upstream restarts an HA-enabled VM instead: that is the HA issue's work.)
+//   "VM state sync alert" sent. An HA-enabled VM is flagged for an HA restart (haRestart), which the
+//   sweeper's HA pass (functions/sweeper/ha.ts) carries out, as upstream schedules one.
 // - A Stopped VM whose domain is reported powered on goes Running on that host: VM.START "Out of band VM
 //   power on" and the same alert. Its capacity is reserved there; when the host cannot hold it the VM
 //   still runs there, so the capacity is taken all the same and the alert says the host is over-committed.
@@ -190,7 +191,7 @@ export function observedText(action: Pick<PowerSyncAction, 'kind' | 'observed'>,
 // ---- reading and writing ----
 
 /** The system acting in the VM's domain (upstream: User.UID_SYSTEM, Account.ACCOUNT_ID_SYSTEM, the VM's domain). */
-async function syncActor(vm: VirtualMachine): Promise<Actor> {
+export async function syncActor(vm: VirtualMachine): Promise<Actor> {
   const system = await systemActor();
   const domain = await getDomain(vm.domainId);
   return domain ? { ...system, domainId: domain.id, domainName: domain.name, domainPath: domain.path, domainTree: domain.tree } : system;
@@ -223,12 +224,22 @@ async function takeHostCapacity(hostId: string, cpuMhz: number, memoryBytes: num
     });
 }
 
-async function powerOff(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
-  const moved = await transitionVm(vm.id, ['Running'], 'Stopped', { hostId: undefined, lastHostId: host.id }, { hostId: host.id, lastUpdated: vm.lastUpdated });
+/**
+ * A Running VM found not running on `hostId` → Stopped, its capacity there released, only if it is
+ * still exactly as read. An HA-enabled VM is flagged for an HA restart (shared/vm-ha.ts), as
+ * upstream schedules one for a VM that stopped without a stop command. Resolves whether it moved.
+ */
+export async function stopFoundStopped(vm: VirtualMachine, hostId: string): Promise<boolean> {
+  const moved = await transitionVm(vm.id, ['Running'], 'Stopped', { hostId: undefined, lastHostId: hostId, ...(vm.haEnable && { haRestart: true }) }, { hostId, lastUpdated: vm.lastUpdated });
   if (!moved) return false;
   // Recorded first, released after (as a stop): a lost race gives nothing back.
   const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-  await releaseHostCapacity(host.id, cpuMhz, memoryBytes);
+  await releaseHostCapacity(hostId, cpuMhz, memoryBytes);
+  return true;
+}
+
+async function powerOff(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
+  if (!(await stopFoundStopped(vm, host.id))) return false;
   const why = observedText(action, host.name);
   log.info('VM power-state sync: Running -> Stopped', { vm: vm.instanceName, vmId: vm.id, hostId: host.id, observed: action.observed });
   await recordEvent(await syncActor(vm), { type: 'VM.STOP', description: POWER_OFF_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });

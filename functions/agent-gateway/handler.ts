@@ -15,6 +15,7 @@ import {
   enrolResponse,
   GATEWAY_PATH,
   handbackRequest,
+  HEALTH_PATH,
   heartbeatRequest,
   leaseResponse,
   reportRequest,
@@ -35,10 +36,12 @@ import { recordEvent } from '../../shared/db/events.ts';
 import { getHost } from '../../shared/db/hosts.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
 import { leaseStillHeld, renewLease } from '../../shared/agent-leases.ts';
+import { fleetStatus } from '../../shared/fleet-status.ts';
 import { recordReport } from '../../shared/host-reports.ts';
 import { log } from '../../shared/log.ts';
 import { AGENT_QUEUE_ROLE_VARIABLE, agentQueueName, CREDENTIALS_SECONDS, sessionPolicy } from './config.ts';
 import { drainOrphanedQueues, reroute } from './leases.ts';
+import { checkHealth } from './health.ts';
 import { createAgentQueue } from './queues.ts';
 
 /** A refusal the agent is told about: its HTTP status and a reason in `{ error }`. */
@@ -257,6 +260,12 @@ const handback: SignedRoute = async (agent, request) => {
   return outcome;
 };
 
+const fleet: SignedRoute = async (agent) => {
+  const [zone] = await fleetStatus(agent.zoneId);
+  if (!zone) throw new Refusal(404, `the agent's zone ${agent.zoneId} no longer exists`);
+  return zone;
+};
+
 const ROUTES: Record<string, { signed: false; run: Route } | { signed: true; run: SignedRoute }> = {
   enrol: { signed: false, run: enrol },
   credentials: { signed: true, run: credentials },
@@ -265,6 +274,7 @@ const ROUTES: Record<string, { signed: false; run: Route } | { signed: true; run
   report: { signed: true, run: report },
   lease: { signed: true, run: lease },
   handback: { signed: true, run: handback },
+  fleet: { signed: true, run: fleet },
 };
 
 function respond(status: number, body: unknown): APIGatewayProxyStructuredResultV2 {
@@ -273,6 +283,10 @@ function respond(status: number, body: unknown): APIGatewayProxyStructuredResult
 
 export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
   const path = event.rawPath;
+  if (path === HEALTH_PATH && event.requestContext.http.method.toUpperCase() === 'GET') {
+    const health = await checkHealth();
+    return respond(health.status === 'ok' ? 200 : 503, health);
+  }
   const name = path.startsWith(`${GATEWAY_PATH}/`) ? path.slice(GATEWAY_PATH.length + 1) : '';
   const route = Object.hasOwn(ROUTES, name) ? ROUTES[name] : undefined;
   if (!route) return respond(404, { error: 'no such route' });

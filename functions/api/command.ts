@@ -47,6 +47,8 @@ export interface CommandContext<P> {
   cookies: Record<string, string>;
   /** When the answer must be sent by (epoch ms): the function's time limit, which API Gateway's matches. */
   deadline: number;
+  /** The client reached the API over HTTPS: cookies it is given are Secure. */
+  secure: boolean;
 }
 
 export interface CommandResult {

@@ -54,7 +54,7 @@ async function handleRequest(event: APIGatewayProxyEventV2, lambda: Pick<Context
     // Upstream's ParamUnpackWorker, then ParamProcessWorker: undecodable names (430), then values (431).
     if (request.malformed) throw request.malformed;
     const params = validateParams(command, request.params);
-    const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies, deadline };
+    const context = { params, settings, requestId: request.requestId, sourceIp: request.sourceIp, httpMethod: request.method, cookies: request.cookies, secure: request.secure, deadline };
     const result = await (command.handler as (c: typeof context & { caller?: Caller }) => ReturnType<typeof command.handler>)({ ...context, caller });
     if (caller && result.events) {
       const actor = actorOf(caller);

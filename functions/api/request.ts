@@ -15,6 +15,8 @@ export interface ApiRequest {
   /** By lower-cased name; a repeated name keeps its last value, as upstream (4.19+) respects. */
   params: Record<string, ParamValue>;
   cookies: Record<string, string>;
+  /** Sent over HTTPS, as API Gateway (or a proxy in front of the local runtime) says in X-Forwarded-Proto. */
+  secure: boolean;
   method: string;
   sourceIp: string;
   requestId: string;
@@ -41,6 +43,7 @@ export function parseRequest(event: APIGatewayProxyEventV2): ApiRequest {
   const body = event.body && isFormEncoded(event.headers) ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
   const context = {
     cookies: parseCookies(event.cookies ?? []),
+    secure: event.headers?.['x-forwarded-proto']?.split(',')[0]?.trim().toLowerCase() === 'https',
     method: event.requestContext?.http?.method ?? 'GET',
     sourceIp: event.requestContext?.http?.sourceIp ?? 'unknown',
     requestId: event.requestContext?.requestId ?? 'local',

@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import { systemActor } from '../../shared/bootstrap.ts';
 import { log } from '../../shared/log.ts';
 import { startPendingDownloads } from '../../shared/template-downloads.ts';
+import { reconcileHa, type HaChange } from './ha.ts';
 import { sweepHosts, type HostChange } from './hosts.ts';
 import { failOrphanedJobs } from './jobs.ts';
 import { expungeDestroyedVms } from './vms.ts';
@@ -19,6 +20,14 @@ async function sweep() {
   } catch (error) {
     log.error('host sweep failed', { error: (error as Error).message });
   }
+  // VM HA right after the host pass, so that a host just judged Down is dealt with in the same sweep.
+  let haChanges: HaChange[] = [];
+  try {
+    haChanges = await reconcileHa();
+    if (haChanges.length > 0) log.info('HA changes', { changes: haChanges });
+  } catch (error) {
+    log.error('HA pass failed', { error: (error as Error).message });
+  }
   let downloadsStarted = 0;
   try {
     downloadsStarted = await startPendingDownloads(await systemActor());
@@ -33,7 +42,7 @@ async function sweep() {
   } catch (error) {
     log.error('VM expunge pass failed', { error: (error as Error).message });
   }
-  return { orphanedJobs, hostChanges, downloadsStarted, vmsExpunged };
+  return { orphanedJobs, hostChanges, haChanges, downloadsStarted, vmsExpunged };
 }
 
 export const handler = middy().handler(sweep);

@@ -10,6 +10,7 @@ import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts'
 import { networkActions, runNetworkAction } from './networks.ts';
 import { oobmActions, runOobmAction } from './oobm.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
+import { hostMaintenanceActions, runHostMaintenanceTask } from './host-maintenance.ts';
 import { runVmMigrateTask, vmMigrateActions } from './vm-migrate.ts';
 import { runVmTask, vmActions } from './vms.ts';
 import { runVolumeTask, volumeActions } from './volumes.ts';
@@ -27,6 +28,7 @@ const action = z.discriminatedUnion('action', [
   ...affinityGroupActions,
   ...vmActions,
   ...vmMigrateActions,
+  ...hostMaintenanceActions,
   ...volumeActions,
   ...volumeMigrateActions,
   ...vmEditActions,
@@ -62,6 +64,8 @@ async function run(event: unknown) {
       return runVmTask(request);
     case 'vmMigrateTask':
       return runVmMigrateTask(request);
+    case 'hostMaintenanceTask':
+      return runHostMaintenanceTask(request);
     case 'volumeTask':
       return runVolumeTask(request);
     case 'volumeMigrateTask':

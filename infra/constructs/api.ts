@@ -1,11 +1,12 @@
 // The CloudStack-compatible endpoint: an HTTP API whose route /client/api hands every request to the api
-// function, and whose /agent/v1/* routes (the same base URL) go to the agent gateway.
+// function, and whose /agent/v1/* routes (the same base URL) and GET /health go to the agent gateway.
 import { Validations } from 'aws-cdk-lib';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { HEALTH_PATH } from '../../shared/agent/protocol.ts';
 
 export const API_PATH = '/client/api';
 export const AGENT_GATEWAY_PATH = '/agent/v1';
@@ -40,15 +41,26 @@ export class Api extends Construct {
       reason:
         'CloudStack clients authenticate each request with an API key and HMAC signature or a session key, which the api function verifies; API Gateway has no authorizer for that scheme.',
     });
+    // One integration for both of the gateway's routes.
+    const agentGateway = new HttpLambdaIntegration('AgentGateway', props.agentGateway);
     const [agentRoute] = this.httpApi.addRoutes({
       path: `${AGENT_GATEWAY_PATH}/{proxy+}`,
       methods: [HttpMethod.POST],
-      integration: new HttpLambdaIntegration('AgentGateway', props.agentGateway),
+      integration: agentGateway,
     });
     Validations.of(agentRoute).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
         "Agents enrol with a single-use token and sign every later request with their key; the agent-gateway function verifies the token or the signature against the agent's certificate from Mold's CA.",
+    });
+    const [healthRoute] = this.httpApi.addRoutes({
+      path: HEALTH_PATH,
+      methods: [HttpMethod.GET],
+      integration: agentGateway,
+    });
+    Validations.of(healthRoute).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'The health check is for monitors and load balancers, which carry no credentials; it answers whether each check passed and how long it took, nothing more.',
     });
   }
 

@@ -8,7 +8,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { arnSubstitution, lambdaFunctions, type FunctionName } from '../functions.ts';
+import { arnSubstitution, lambdaFunctions, stateMachineSubstitution, type FunctionName } from '../functions.ts';
 import { acknowledgeWildcard } from '../nag.ts';
 
 const STATE_MACHINE_DIRECTORY = fileURLToPath(new URL('../../statemachines/', import.meta.url));
@@ -20,15 +20,24 @@ function aslFiles(): Map<string, string> {
   return new Map(files.map((file) => [file.slice(0, -ASL_SUFFIX.length), `${STATE_MACHINE_DIRECTORY}${file}`]));
 }
 
-/** The functions a definition refers to through `${<Name>FunctionArn}`; anything else is a mistake. */
-function referencedFunctions(name: string, definition: string): FunctionName[] {
-  const byVariable = new Map((Object.keys(lambdaFunctions) as FunctionName[]).map((fn) => [arnSubstitution(fn), fn]));
+/**
+ * The functions a definition refers to through `${<Name>FunctionArn}` and the state machines it starts
+ * as children through `${<Name>StateMachineArn}`; anything else is a mistake.
+ */
+function references(name: string, definition: string, machines: string[]): { functions: FunctionName[]; children: string[] } {
+  const functionsByVariable = new Map((Object.keys(lambdaFunctions) as FunctionName[]).map((fn) => [arnSubstitution(fn), fn]));
+  const machinesByVariable = new Map(machines.map((machine) => [stateMachineSubstitution(machine), machine]));
   const variables = new Set([...definition.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1]));
-  return [...variables].map((variable) => {
-    const fn = byVariable.get(variable);
-    if (!fn) throw new Error(`${name}${ASL_SUFFIX}: \${${variable}} names no function in infra/functions.ts`);
-    return fn;
-  });
+  const functions: FunctionName[] = [];
+  const children: string[] = [];
+  for (const variable of variables) {
+    const fn = functionsByVariable.get(variable);
+    const child = machinesByVariable.get(variable);
+    if (fn) functions.push(fn);
+    else if (child) children.push(child);
+    else throw new Error(`${name}${ASL_SUFFIX}: \${${variable}} names no function in infra/functions.ts and no state machine`);
+  }
+  return { functions, children };
 }
 
 export interface OrchestrationProps {
@@ -42,21 +51,26 @@ export class Orchestration extends Construct {
 
   constructor(scope: Construct, id: string, props: OrchestrationProps) {
     super(scope, id);
-    for (const [name, file] of aslFiles()) this.stateMachines.set(name, this.build(name, file, props));
+    const files = aslFiles();
+    // A machine that starts another as a child is built after it, to substitute its ARN.
+    const build = (name: string): StateMachine => this.stateMachines.get(name) ?? this.build(name, files.get(name)!, props, [...files.keys()], build);
+    for (const name of files.keys()) build(name);
   }
 
-  private build(name: string, file: string, props: OrchestrationProps): StateMachine {
+  private build(name: string, file: string, props: OrchestrationProps, machines: string[], child: (name: string) => StateMachine): StateMachine {
     const definition = readFileSync(file, 'utf8');
     // Only the functions a file uses are substituted: a reference to the api function, which itself
     // refers to the state machines, would make a dependency cycle.
-    const functions = referencedFunctions(name, definition);
+    const { functions, children } = references(name, definition, machines);
+    const childMachines = children.map((childName) => [childName, child(childName)] as const);
     const stateMachine = new StateMachine(this, name, {
       stateMachineName: name,
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromString(definition),
-      definitionSubstitutions: Object.fromEntries(
-        functions.map((fn) => [arnSubstitution(fn), props.functions[fn].functionArn]),
-      ),
+      definitionSubstitutions: Object.fromEntries([
+        ...functions.map((fn) => [arnSubstitution(fn), props.functions[fn].functionArn]),
+        ...childMachines.map(([childName, machine]) => [stateMachineSubstitution(childName), machine.stateMachineArn]),
+      ]),
       logs: {
         // The vendedlogs prefix keeps CloudWatch Logs' resource policy small however many machines log.
         destination: new LogGroup(this, `${name}Logs`, {
@@ -78,6 +92,7 @@ export class Orchestration extends Construct {
       );
     }
     stateMachine.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.agentQueueArns] }));
+    for (const [childName, machine] of childMachines) this.grantChild(stateMachine, childName, machine);
     acknowledgeWildcard(
       stateMachine,
       props.agentQueueArns,
@@ -88,7 +103,23 @@ export class Orchestration extends Construct {
       reason:
         'Added by CDK for X-Ray tracing and CloudWatch Logs delivery; neither xray:PutTraceSegments nor the logs:*LogDelivery actions support resource-level permissions.',
     });
+    this.stateMachines.set(name, stateMachine);
     return stateMachine;
+  }
+
+  /**
+   * What states:startExecution.sync:2 needs (the Step Functions developer guide's IAM policy for it):
+   * start the child, describe and stop its executions, and the managed EventBridge rule through which
+   * Step Functions learns that a child ended.
+   */
+  private grantChild(parent: StateMachine, childName: string, child: StateMachine) {
+    child.grantStartExecution(parent);
+    const stack = Stack.of(this);
+    const executions = stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${childName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    parent.addToRolePolicy(new PolicyStatement({ actions: ['states:DescribeExecution', 'states:StopExecution'], resources: [executions] }));
+    acknowledgeWildcard(parent, executions, 'Child execution ARNs are only known at run time; the grant covers executions of the one state machine this one starts.');
+    const rule = stack.formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule' });
+    parent.addToRolePolicy(new PolicyStatement({ actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], resources: [rule] }));
   }
 
   grantStartExecution(grantee: IGrantable): void {

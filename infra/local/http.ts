@@ -25,6 +25,7 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const ROUTES: { pattern: RegExp; routeKey: string; target: FunctionName }[] = [
   { pattern: /^\/client\/api\/?$/, routeKey: 'ANY /client/api', target: 'api' },
   { pattern: /^\/agent\/v1\/.+$/, routeKey: 'POST /agent/v1/{proxy+}', target: 'agent-gateway' },
+  { pattern: /^\/health$/, routeKey: 'GET /health', target: 'agent-gateway' },
 ];
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|x-www-form-urlencoded))/;

@@ -1,7 +1,7 @@
 // The whole control plane on one machine: DynamoDB Local, the SQS emulator, the Step Functions
 // stand-in and the API Gateway stand-in, wired to the real handlers through the SDK's standard
 // AWS_ENDPOINT_URL_* variables.
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -13,7 +13,7 @@ import { restoreAgentQueues } from '../../functions/agent-gateway/queues.ts';
 import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/bootstrap.ts';
 import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
 import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
-import { arnSubstitution, lambdaFunctions, type FunctionName } from '../functions.ts';
+import { arnSubstitution, lambdaFunctions, stateMachineSubstitution, type FunctionName } from '../functions.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
 import { checkJava, ensureTable, startDynamoDbLocal, untilServing } from './dynamodb.ts';
 import { apiGatewayClientError, apiGatewayListener, MAX_HEADER_BYTES, notReadyListener } from './http.ts';
@@ -54,13 +54,14 @@ export interface LocalRuntime {
 
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
   const started = performance.now();
-  const substitutions = Object.fromEntries(
-    (Object.keys(lambdaFunctions) as FunctionName[]).map((name) => [arnSubstitution(name), localFunctionArn(name)]),
-  );
+  const statemachinesDirs = options.statemachinesDirs ?? [join(REPO_ROOT, 'statemachines')];
+  const machineNames = statemachinesDirs.flatMap((dir) => readdirSync(dir).filter((file) => file.endsWith('.asl.json')).map((file) => file.slice(0, -'.asl.json'.length)));
+  const substitutions = Object.fromEntries([
+    ...(Object.keys(lambdaFunctions) as FunctionName[]).map((name) => [arnSubstitution(name), localFunctionArn(name)]),
+    ...machineNames.map((name) => [stateMachineSubstitution(name), stateMachineArn(name)]),
+  ]);
   // Everything that can be refused is checked before anything is started.
-  const stateMachineFiles = (options.statemachinesDirs ?? [join(REPO_ROOT, 'statemachines')]).flatMap((dir) =>
-    loadStateMachines(dir, substitutions),
-  );
+  const stateMachineFiles = statemachinesDirs.flatMap((dir) => loadStateMachines(dir, substitutions));
   if (!DYNAMODB_ENDPOINT) checkJava();
   // The API listens first, so a taken port is refused before anything starts; until the rest is up it
   // answers 503, as API Gateway does when its integration is unavailable (a client retries, none hangs).

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { UNTAGGED } from '../cloudstack/ip.ts';
 
 export const GATEWAY_PATH = '/agent/v1';
+/** The control plane's health check (GET, unauthenticated), answered by the gateway function. */
+export const HEALTH_PATH = '/health';
 
 // ---- what a command acts on ----
 
@@ -368,6 +370,38 @@ export const leaseResponse = z.object({
   hosts: z.array(z.object({ hostId: z.string(), epoch: z.number().int().nonnegative() })),
 });
 export type LeaseResponse = z.infer<typeof leaseResponse>;
+
+/**
+ * POST /agent/v1/fleet: the agent's zone at a glance (shared/fleet-status.ts, as listFleetStatus), for
+ * `mold-agent status`. Only what the agent prints is checked; the rest passes through.
+ */
+export const fleetResponse = z
+  .object({
+    zoneid: z.string(),
+    zonename: z.string(),
+    agent: z.array(
+      z.object({ id: z.string(), name: z.string(), state: z.string(), version: z.string().optional(), lastseen: z.string().optional(), leaseexpires: z.string().optional(), holdslease: z.boolean(), hostcount: z.number() }).loose(),
+    ),
+    host: z.array(
+      z
+        .object({
+          id: z.string(),
+          name: z.string(),
+          ipaddress: z.string(),
+          state: z.string(),
+          resourcestate: z.string(),
+          lastpinged: z.string().optional(),
+          reachable: z.boolean().optional(),
+          lastreporterror: z.string().optional(),
+          agentname: z.string().optional(),
+          leaseepoch: z.number(),
+          vm: z.array(z.object({ name: z.string(), instancename: z.string(), state: z.string(), haenable: z.boolean() }).loose()),
+        })
+        .loose(),
+    ),
+  })
+  .loose();
+export type FleetResponse = z.infer<typeof fleetResponse>;
 
 /** POST /agent/v1/handback: a command for a host this agent does not hold (any more); the gateway hands it to the holder. */
 export const handbackRequest = z.object({ message: commandMessage, reason: z.string().max(1024) });

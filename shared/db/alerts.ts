@@ -22,10 +22,16 @@ export interface AlertType {
  */
 export const ALERT_TYPES = {
   HOST: { type: 7, name: `ALERT.COMPUTE.HOST` },
+  /** AlertType.ALERT_TYPE_USERVM_MIGRATE: a VM could not be live-migrated (host maintenance). */
+  USERVM_MIGRATE: { type: 17, name: `ALERT.USERVM.MIGRATE` },
   /** AlertManager.AlertType.ALERT_TYPE_SYNC: a VM's state sync-ed from an out-of-context transition. */
   SYNC: { type: 27, name: `ALERT.TYPE.SYNC` },
   /** AlertType.ALERT_TYPE_OOBM_AUTH_ERROR: a BMC refused the configured credentials. */
   OOBM_AUTH_ERROR: { type: 29, name: `ALERT.OOBM.AUTHERROR` },
+  /** AlertType.ALERT_TYPE_USERVM: a user VM stopped unexpectedly, or HA restarts it (or cannot). */
+  USERVM: { type: 8, name: `ALERT.USERVM` },
+  /** AlertType.ALERT_TYPE_HA_ACTION: HA fenced (or recovered) a host. */
+  HA_ACTION: { type: 30, name: `ALERT.HA.ACTION` },
   /**
    * Mold's own (upstream only logs it): a user disabled after incorrect.login.attempts.allowed failed
    * logins in a row. A number far from upstream's (7–32), as AlertType.generateAlert allows for types

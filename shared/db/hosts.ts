@@ -9,6 +9,7 @@ import { clusterKey, type Cluster, type Pod, type Zone } from './infrastructure.
 import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 import type { OobmConfig, OobmPowerState } from '../oobm.ts';
+import type { HaFence } from '../vm-ha.ts';
 
 // ---- Status: the connection state machine (upstream's Status, without Rebalancing, which needs
 // several management servers) ----
@@ -297,6 +298,8 @@ export interface Host {
   oobm?: OobmConfig;
   /** The BMC's power state as last read (upstream's OutOfBandManagement.PowerState). */
   oobmpowerstate?: OobmPowerState;
+  /** VM HA's fence of the host while it is Down (shared/vm-ha.ts). */
+  hafence?: HaFence;
   [field: string]: unknown;
 }
 
@@ -402,7 +405,7 @@ export async function deleteHostRecord(host: Host): Promise<void> {
 }
 
 export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
-  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate'>>
+  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate' | 'hafence'>>
   // The agent's last report on the host (shared/host-health.ts LastReport), for the sweeper.
   & { lastreport?: { reachable: boolean; libvirtd?: boolean; error?: string; at: string } };
 
@@ -414,7 +417,7 @@ export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' 
 export async function updateHostRecord(
   id: string,
   changes: HostChanges,
-  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged' | 'oobmpowerstate'>> = {},
+  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged' | 'oobmpowerstate' | 'hafence'>> = {},
 ): Promise<Host | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
@@ -493,4 +496,63 @@ export async function transitionStatus(id: string, event: StatusEvent, changes: 
     if (updated) return updated;
   }
   throw new Error(`host ${id}: status kept changing under ${event}`);
+}
+
+// ---- maintenance: one host per cluster prepares at a time ----
+
+/** The resource states in which a host holds its cluster's maintenance (upstream counts both). */
+export const PREPARING_STATES: readonly ResourceState[] = ['PrepareForMaintenance', 'ErrorInPrepareForMaintenance'];
+
+export type MaintenanceClaim = { claimed: Host } | { busy: Host } | { gone: true };
+
+/**
+ * AdminAskMaintenance, atomically with upstream's rule that one host per cluster prepares at a time.
+ * The cluster names the host that last began preparing (`maintenanceHostId`); the claim is one
+ * transaction of the host's transition and the cluster's name, on condition that the name is what
+ * was read. It is never released: a holder that no longer prepares (entered Maintenance, cancelled,
+ * deleted) is taken over conditional on it, as anti-affinity slots are, so a lost release can never
+ * block a cluster. Throws IllegalTransition from a state without AdminAskMaintenance.
+ */
+export async function claimMaintenance(id: string): Promise<MaintenanceClaim> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const host = await getHost(id);
+    if (!host) return { gone: true };
+    const next = nextResourceState(host.resourcestate, 'AdminAskMaintenance');
+    const cluster = await getItem<{ maintenanceHostId?: string }>(clusterKey(host.clusterId).pk, 'CLUSTER');
+    const holderId = cluster?.maintenanceHostId;
+    if (holderId && holderId !== host.id) {
+      const holder = await getHost(holderId);
+      if (holder && PREPARING_STATES.includes(holder.resourcestate)) return { busy: holder };
+    }
+    try {
+      await dynamo().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: tableName(),
+                Key: clusterKey(host.clusterId),
+                UpdateExpression: 'SET maintenanceHostId = :me',
+                ConditionExpression: holderId ? 'attribute_exists(pk) AND maintenanceHostId = :seen' : 'attribute_exists(pk) AND attribute_not_exists(maintenanceHostId)',
+                ExpressionAttributeValues: { ':me': host.id, ...(holderId && { ':seen': holderId }) },
+              },
+            },
+            {
+              Update: {
+                TableName: tableName(),
+                Key: hostKey(host.id),
+                UpdateExpression: 'SET resourcestate = :next',
+                ConditionExpression: 'resourcestate = :current',
+                ExpressionAttributeValues: { ':next': next, ':current': host.resourcestate },
+              },
+            },
+          ],
+        }),
+      );
+      return { claimed: { ...host, resourcestate: next } };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+  throw new Error(`host ${id}: its cluster's maintenance kept changing`);
 }

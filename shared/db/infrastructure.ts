@@ -67,6 +67,8 @@ export interface Cluster {
   cpuovercommitratio?: string;
   memoryovercommitratio?: string;
   arch?: string;
+  /** The host that last began preparing for maintenance (claimMaintenance in hosts.ts: one per cluster at a time). */
+  maintenanceHostId?: string;
   /** Out-of-band management switched on or off for the cluster (absent: on, as upstream). */
   oobmenabled?: boolean;
   created?: string;

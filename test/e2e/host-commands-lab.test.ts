@@ -197,8 +197,10 @@ describe.skipIf(!canRunLab)(canRunLab ? 'host commands with a real agent on lab 
       ok(await admin.call('resetConfiguration', { name: 'agent.command.timeout' }), 'resetConfiguration');
     }
     refused(await admin.call('deleteHost', { id: host1.id }), 'deleteHost', 530, /not in maintenance mode/);
+    // As upstream, a Disabled host is no more deletable than an Enabled one: forced (it holds no VM).
     ok(await admin.call('updateHost', { id: host1.id, allocationstate: 'Disable' }), 'updateHost');
-    expect(ok(await admin.call('deleteHost', { id: host1.id }), 'deleteHost')).toEqual({ success: true });
+    refused(await admin.call('deleteHost', { id: host1.id }), 'deleteHost', 530, /not in maintenance mode/);
+    expect(ok(await admin.call('deleteHost', { id: host1.id, forced: true }), 'deleteHost')).toEqual({ success: true });
     expect(await getHost(host1.id)).toBeUndefined();
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
-import { guestStatus, waitForGuest, type GuestStatus } from '../support/guest.ts';
+import { waitForGuest, watchGuest } from '../support/guest.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
@@ -33,37 +33,6 @@ const allocated = async () => {
 };
 const hostOfIndex = (index: number) => world.hosts.find((h) => h.index === index)!;
 const indexOfHost = (id: string) => world.hosts.find((h) => h.id === id)!.index;
-
-/** Polls the guest's status page until stopped: every answer, and how many polls in a row failed at most. */
-function watchGuest(ip: string) {
-  const answers: GuestStatus[] = [];
-  const failures: string[] = [];
-  let streak = 0;
-  let longest = 0;
-  let stop = false;
-  const done = (async () => {
-    while (!stop) {
-      const s = await guestStatus(ip);
-      if (typeof s === 'string') {
-        failures.push(s);
-        longest = Math.max(longest, ++streak);
-      } else {
-        answers.push(s);
-        streak = 0;
-      }
-      await sleep(200);
-    }
-  })();
-  return {
-    answers,
-    failures,
-    async end() {
-      stop = true;
-      await done;
-      return { answers, failures, longest };
-    },
-  };
-}
 
 const suite = isRoot ? describe : describe.skip;
 suite(isRoot ? 'live migration on a two-host lab' : 'live migration on a two-host lab (skipped: the lab needs root)', () => {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { arnSubstitution, lambdaFunctions, type FunctionName } from '../../infra/functions.ts';
+import { arnSubstitution, lambdaFunctions, stateMachineSubstitution, type FunctionName } from '../../infra/functions.ts';
 import { TABLE_NAME_VARIABLE, tableSchema } from '../../shared/db/table.ts';
 import { synthesize, type Synthesized } from './synth.ts';
 import { patience } from '../support/wait.ts';
@@ -134,16 +134,18 @@ describe('HTTP API', () => {
     });
   });
 
-  it('routes POST /agent/v1/{proxy+} to the agent gateway function', () => {
+  it('routes POST /agent/v1/{proxy+} and GET /health to the agent gateway function', () => {
     const integration = onlyLogicalId('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       IntegrationUri: arnOf(functionId('agent-gateway')),
       PayloadFormatVersion: '2.0',
     });
-    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-      RouteKey: 'POST /agent/v1/{proxy+}',
-      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integration }]] },
-    });
+    for (const routeKey of ['POST /agent/v1/{proxy+}', 'GET /health']) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        Target: { 'Fn::Join': ['', ['integrations/', { Ref: integration }]] },
+      });
+    }
   });
 
   it('logs access on its auto-deployed default stage', () => {
@@ -247,9 +249,14 @@ describe('state machines', () => {
     expect(JSON.parse(machine.DefinitionString)).toEqual(JSON.parse(source));
 
     const used = new Set([...source.matchAll(/\$\{(\w+)\}/g)].map((match) => match[1]));
-    const expected = Object.fromEntries(
-      functionNames.filter((fn) => used.has(arnSubstitution(fn))).map((fn) => [arnSubstitution(fn), arnOf(functionId(fn))]),
-    );
+    const machineNames = aslFiles.map((f) => f.replace(/\.asl\.json$/, ''));
+    const expected = Object.fromEntries([
+      ...functionNames.filter((fn) => used.has(arnSubstitution(fn))).map((fn) => [arnSubstitution(fn), arnOf(functionId(fn))]),
+      // A child state machine (states:startExecution.sync:2) by its ARN, which Ref gives.
+      ...machineNames
+        .filter((child) => used.has(stateMachineSubstitution(child)))
+        .map((child) => [stateMachineSubstitution(child), { Ref: onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: child }) }]),
+    ]);
     expect(Object.keys(expected).sort()).toEqual([...used].sort());
     expect(machine.DefinitionSubstitutions ?? {}).toEqual(expected);
 
@@ -268,8 +275,21 @@ describe('state machines', () => {
       expect(resourcesOf('sqs:SendMessage').map(flatten)).toEqual([
         'arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:mold-agent-*',
       ]);
-      expect(resourcesOf('lambda:InvokeFunction')).toEqual(Object.values(machine.Properties.DefinitionSubstitutions ?? {}));
+      const substituted = Object.entries(machine.Properties.DefinitionSubstitutions ?? {});
+      expect(resourcesOf('lambda:InvokeFunction')).toEqual(substituted.filter(([name]) => name.endsWith('FunctionArn')).map(([, arn]) => arn));
+      // Each child it starts: start it, describe and stop its executions, the managed rule that reports their end.
+      const children = substituted.filter(([name]) => name.endsWith('StateMachineArn')).map(([, arn]) => arn);
+      expect(resourcesOf('states:StartExecution')).toEqual(children);
+      if (children.length > 0) {
+        const actions = statements.flatMap((statement) => [statement.Action].flat());
+        expect(actions).toEqual(expect.arrayContaining(['states:DescribeExecution', 'states:StopExecution', 'events:PutTargets', 'events:PutRule', 'events:DescribeRule']));
+      }
     }
+  });
+
+  it('lets host-maintenance start vm-migrate as a child', () => {
+    const machine = template.toJSON().Resources[onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: 'host-maintenance' })].Properties;
+    expect(machine.DefinitionSubstitutions[stateMachineSubstitution('vm-migrate')]).toEqual({ Ref: onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: 'vm-migrate' }) });
   });
 });
 

@@ -11,6 +11,7 @@ import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/c
 import forge from 'node-forge';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Health } from '../../functions/agent-gateway/health.ts';
 import { signRequest } from '../../shared/agent/signing.ts';
 import { createCa, signAgentCsr } from '../../shared/crypto/ca.ts';
 import { createAgentRecord, createEnrollmentToken } from '../../shared/db/agents.ts';
@@ -170,6 +171,7 @@ describe('createAgentEnrollmentToken', () => {
       for (const [command, params] of [
         ['createAgentEnrollmentToken', { zoneid: zone.id }],
         ['listAgents', {}],
+        ['listFleetStatus', {}],
         ['revokeAgent', { id: randomUUID() }],
       ] as const) {
         const { status, body } = await client.call(command, params);
@@ -538,5 +540,56 @@ describe('leases: several agents on one zone', () => {
     expect((await call(b, 'lease', {})).status).toBe(403);
     expect((await call(a, 'lease', {})).body.hosts).toEqual([{ hostId, epoch: 3 }]);
     expect((await eventsOfType('AGENT.LEASE.TRANSFER')).some((e) => e.resourceid === hostId && /epoch 3 .*it was revoked/.test(e.description))).toBe(true);
+  });
+
+  it('shows the zone at a glance with listFleetStatus: agents with their leases, hosts with the last report and their VMs', async () => {
+    expect((await call(a, 'report', { version: '9.9.9', hosts: [{ hostId, reachable: false, error: 'Cannot reach 10.9.0.11:22: no route to host', domains: [] }] })).status).toBe(200);
+    const answer = await admin.call('listFleetStatus', { zoneid: leaseZone.id });
+    expect(answer.status).toBe(200);
+    const { count, fleetstatus } = answer.body.listfleetstatusresponse;
+    expect(count).toBe(1);
+    expect(fleetstatus[0]).toMatchObject({ zoneid: leaseZone.id, zonename: leaseZone.name });
+    expect(fleetstatus[0].agent).toEqual([
+      expect.objectContaining({ id: a.agentId, state: 'Enabled', version: '9.9.9', holdslease: true, hostcount: 1, leaseexpires: expect.any(String) }),
+      expect.objectContaining({ id: b.agentId, state: 'Revoked', holdslease: false, hostcount: 0 }),
+    ]);
+    expect(fleetstatus[0].host).toEqual([
+      expect.objectContaining({ id: hostId, name: 'h-lease', agentid: a.agentId, leaseepoch: 3, reachable: false, lastreporterror: 'Cannot reach 10.9.0.11:22: no route to host', vm: [] }),
+    ]);
+    // Every zone without zoneid; an unknown zone is refused, naming the parameter.
+    const all = (await admin.call('listFleetStatus')).body.listfleetstatusresponse.fleetstatus;
+    expect(all.map((z: { zoneid: string }) => z.zoneid)).toEqual(expect.arrayContaining([zone.id, leaseZone.id]));
+    const unknown = await admin.call('listFleetStatus', { zoneid: randomUUID() });
+    expect(unknown.status).toBe(431);
+    expect(unknown.body.listfleetstatusresponse.errortext).toContain('zoneid');
+  });
+});
+
+describe('GET /health', () => {
+  it('answers 200 with each check passed, for anyone, and counts the enabled agents\' queues', async () => {
+    const answer = await fetch(`${base}/health`);
+    expect(answer.status).toBe(200);
+    const health = (await answer.json()) as Health;
+    expect(health).toMatchObject({ status: 'ok', checks: { inventory: { ok: true }, queues: { ok: true } } });
+    expect(health.checks.queues.agents).toBeGreaterThan(0);
+    expect(health.checks.queues.backlog).toBeGreaterThanOrEqual(0);
+    // Only GET; other methods find no route, as on API Gateway.
+    expect((await fetch(`${base}/health`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('answers failing, naming the check, when a service does not answer', async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_SQS;
+    // A port nothing listens on: SQS refuses every connection.
+    process.env.AWS_ENDPOINT_URL_SQS = 'http://127.0.0.1:9';
+    try {
+      const { checkHealth } = await import('../../functions/agent-gateway/health.ts');
+      const health = await checkHealth();
+      expect(health.status).toBe('failing');
+      expect(health.checks.inventory.ok).toBe(true);
+      expect(health.checks.queues).toMatchObject({ ok: false });
+      expect(health.checks.queues.agents).toBeUndefined();
+    } finally {
+      process.env.AWS_ENDPOINT_URL_SQS = saved;
+    }
   });
 });

@@ -4,15 +4,14 @@
 // refused by the same slots. Through /client/api and the real vm-deploy state machine, the test
 // playing the zone's agent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHostRecord, getHost, updateHostRecord } from '../../shared/db/hosts.ts';
-import { getCluster } from '../../shared/db/infrastructure.ts';
+import { getHost, updateHostRecord } from '../../shared/db/hosts.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { getStoragePool } from '../../shared/db/storage.ts';
 import { holdsSlot } from '../../shared/db/capacity.ts';
 import { answer, receiveCommand } from '../support/agent-seed.ts';
 import { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { GiB, playedVmChecks, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
+import { addPlayedHost, GiB, playedVmChecks, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
 import { startRuntime, useRuntimeEndpoints } from '../support/runtime.ts';
 import { patience } from '../support/wait.ts';
 import { ok, unique, type World } from './identity-fixtures.ts';
@@ -36,25 +35,8 @@ beforeAll(async () => {
   useRuntimeEndpoints(world.runtime);
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), (await getDomain(world.rootDomainId))!, 'User');
   played = await seedPlayedZone(admin, 80);
-  const cluster = (await getCluster(played.cluster.id))!;
   hosts = [played.host];
-  for (const n of [12, 13]) {
-    hosts.push(
-      await createHostRecord(cluster, {
-        name: unique(`kvm-${n}`),
-        ipaddress: `10.80.0.${n}`,
-        cpunumber: 4,
-        cpuspeed: 2000,
-        memorytotal: 8 * GiB,
-        status: 'Up',
-        resourcestate: 'Enabled',
-        agentId: played.seeded.agent.id,
-        username: 'root',
-        port: 22,
-        lastpinged: new Date().toISOString(),
-      }),
-    );
-  }
+  for (const n of [12, 13]) hosts.push(await addPlayedHost(played.cluster.id, played.seeded, { name: unique(`kvm-${n}`), ipaddress: `10.80.0.${n}` }));
   // Room for 30 VMs in alice's limits (the default is 20): only the hosts may say no.
   for (const resourcetype of [0, 2, 8, 9, 10]) {
     ok(await admin.call('updateResourceLimit', { account: alice.account.name, domainid: world.rootDomainId, resourcetype, max: -1 }), 'updateResourceLimit');

@@ -262,6 +262,8 @@ describe('login sessions', () => {
     const cookies = headers.getSetCookie();
     expect(cookies.find((c) => c.startsWith('JSESSIONID='))).toMatch(new RegExp(`^JSESSIONID=${login.sessionkey};.*HttpOnly`));
     expect(cookies.find((c) => c.startsWith('sessionkey='))).toMatch(new RegExp(`^sessionkey=${login.sessionkey};.*HttpOnly`));
+    // Served over plain HTTP (the local runtime): a Secure cookie would never come back.
+    expect(cookies.some((c) => /;\s*Secure/i.test(c))).toBe(false);
 
     // With the cookies, as a browser sends it, and with the parameter alone.
     const listed = await client.call('listCapabilities');
@@ -284,6 +286,18 @@ describe('login sessions', () => {
     expect(replay.body).toEqual(sessionRefusedBody('listCapabilities'));
     const replayBare = await send(runtime.apiUrl, [['command', 'listCapabilities'], ['response', 'json'], ['sessionkey', login.sessionkey]], 'GET');
     expect(replayBare.status).toBe(401);
+  });
+
+  it('gives Secure cookies to a client that came over HTTPS (X-Forwarded-Proto, as API Gateway sets it)', async () => {
+    const pairs: [string, string][] = [['command', 'login'], ['response', 'json'], ['username', 'alice'], ['password', password]];
+    const overHttps = await sendFrom(runtime.apiUrl, pairs, { method: 'POST', headers: { 'x-forwarded-proto': 'https' } });
+    expect(overHttps.status).toBe(200);
+    const cookies = overHttps.headers.getSetCookie();
+    expect(cookies).toHaveLength(2);
+    for (const c of cookies) expect(c).toMatch(/; HttpOnly; SameSite=Lax; Secure$/);
+    const sessionkey = overHttps.body.loginresponse.sessionkey;
+    const logout = await sendFrom(runtime.apiUrl, [['command', 'logout'], ['response', 'json'], ['sessionkey', sessionkey]], { headers: { 'x-forwarded-proto': 'https' } });
+    for (const c of logout.headers.getSetCookie()) expect(c).toMatch(/; Secure; Max-Age=0$/);
   });
 
   it('refuses a sessionkey cookie that disagrees with the parameter, an unknown key and an absurd one', async () => {

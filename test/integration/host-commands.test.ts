@@ -415,13 +415,15 @@ describe('deleteHost', () => {
     expect(await getHost(host.id)).toBeDefined();
   });
 
-  it('deletes a Disabled or Maintenance host, or any with forced, giving the cluster its place back', async () => {
+  it('deletes a Maintenance host, or any with forced (a Disabled one only so, as upstream), giving the cluster its place back', async () => {
     const c = await getCluster(cluster.id);
     const disabled = await createHostRecord(c!, { name: unique('disabled'), ipaddress: '10.66.3.2', resourcestate: 'Disabled' });
     const maintenance = await createHostRecord(c!, { name: unique('maint'), ipaddress: '10.66.3.3', resourcestate: 'Maintenance' });
     const enabled = await createHostRecord(c!, { name: unique('forced'), ipaddress: '10.66.3.4' });
     const hosts = await hostCount();
-    expect(ok(await admin.call('deleteHost', { id: disabled.id }), 'deleteHost')).toEqual({ success: true });
+    refused(await admin.call('deleteHost', { id: disabled.id }), 'deleteHost', 530, `Host ${disabled.id} cannot be deleted as it is not in maintenance mode. Either put the host into maintenance or perform a forced deletion.`);
+    expect(await hostCount()).toBe(hosts);
+    expect(ok(await admin.call('deleteHost', { id: disabled.id, forced: true }), 'deleteHost')).toEqual({ success: true });
     expect(ok(await admin.call('deleteHost', { id: maintenance.id }), 'deleteHost')).toEqual({ success: true });
     expect(ok(await admin.call('deleteHost', { id: enabled.id, forced: true }), 'deleteHost')).toEqual({ success: true });
     expect(await hostCount()).toBe(hosts - 3);

@@ -5,11 +5,11 @@
 // Running on its source with nothing reserved and a failed job that says why.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHostRecord, getHost, updateHostRecord } from '../../shared/db/hosts.ts';
-import { getCluster, getPod } from '../../shared/db/infrastructure.ts';
+import { getHost, updateHostRecord } from '../../shared/db/hosts.ts';
+import { getPod } from '../../shared/db/infrastructure.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { getVmConsistent } from '../../shared/db/vms.ts';
-import { GiB, playedVmChecks, seedPlayedZone, started, type PlayedZone } from '../support/played-zone.ts';
+import { addPlayedHost, GiB, playedVmChecks, seedPlayedZone, type PlayedZone } from '../support/played-zone.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
@@ -27,7 +27,7 @@ let hostC: any;
 let offering: any;
 let vm: any;
 
-const { jobCount, begin, agentAnswers } = playedVmChecks(() => admin, () => played);
+const { jobCount, begin, agentAnswers, deployed } = playedVmChecks(() => admin, () => played);
 
 const load = async (hostId: string) => {
   const h = (await getHost(hostId))!;
@@ -44,54 +44,16 @@ beforeAll(async () => {
   alice = await seedMember(world.runtime.apiUrl, unique('alice'), (await getDomain(world.rootDomainId))!, 'User');
   played = await seedPlayedZone(admin, 70);
   hostA = played.host;
-  const cluster = (await getCluster(played.cluster.id))!;
-  hostB = await createHostRecord(cluster, {
-    name: unique('kvm-b'),
-    ipaddress: '10.70.0.12',
-    cpunumber: 4,
-    cpuspeed: 2000,
-    memorytotal: 8 * GiB,
-    status: 'Up',
-    resourcestate: 'Enabled',
-    agentId: played.seeded.agent.id,
-    username: 'root',
-    port: 22,
-    lastpinged: new Date().toISOString(),
-  });
+  hostB = await addPlayedHost(played.cluster.id, played.seeded, { name: unique('kvm-b'), ipaddress: '10.70.0.12' });
   const other = ok(
     await admin.call('addCluster', { zoneid: played.zone.id, podid: played.pod.id, clustername: unique('vc2'), hypervisor: 'KVM', clustertype: 'CloudManaged', allocationstate: 'Enabled' }),
     'addCluster',
   ).cluster[0];
   expect(await getPod(played.pod.id)).toBeTruthy();
-  hostC = await createHostRecord((await getCluster(other.id))!, {
-    name: unique('kvm-c'),
-    ipaddress: '10.70.0.13',
-    cpunumber: 4,
-    cpuspeed: 2000,
-    memorytotal: 8 * GiB,
-    status: 'Up',
-    resourcestate: 'Enabled',
-    agentId: played.seeded.agent.id,
-    username: 'root',
-    port: 22,
-    lastpinged: new Date().toISOString(),
-  });
+  hostC = await addPlayedHost(other.id, played.seeded, { name: unique('kvm-c'), ipaddress: '10.70.0.13' });
   offering = ok(await admin.call('createServiceOffering', { name: unique('small'), displaytext: 'small', cpunumber: 1, cpuspeed: VM_CPU, memory: 512 }), 'createServiceOffering').serviceoffering;
   // Deployed by the root admin onto host A, for alice.
-  const deploy = await begin(admin, 'deployVirtualMachine', {
-    zoneid: played.zone.id,
-    serviceofferingid: offering.id,
-    templateid: played.template.id,
-    hostid: hostA.id,
-    account: alice.account.name,
-    domainid: world.rootDomainId,
-  });
-  const start = await receiveCommand(played.seeded.agent.queueUrl);
-  expect(start.type).toBe('startVm');
-  await answer(start, started(start));
-  const job = await admin.waitForJob(deploy.jobid);
-  expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
-  vm = job.jobresult.virtualmachine;
+  vm = await deployed({ zoneid: played.zone.id, serviceofferingid: offering.id, templateid: played.template.id, hostid: hostA.id, account: alice.account.name, domainid: world.rootDomainId });
   expect(vm.hostid).toBe(hostA.id);
 }, patience(120_000));
 

@@ -85,13 +85,25 @@ describe('mold-agent against the local runtime', () => {
     expect(joined.lines()[0]).toMatchObject({ message: 'enrolled', zoneId });
   });
 
-  it('prints its status', () => {
+  it('prints its status, then its zone as the control plane sees it', () => {
     const s = spawnSync(process.execPath, [CLI, 'status', '--dir', dir], { encoding: 'utf8' });
-    expect(s.status).toBe(0);
+    expect(s.status, s.stderr).toBe(0);
     expect(s.stdout).toContain(`Agent:         ${agentJson.agentId} (lab-agent)`);
     expect(s.stdout).toContain(`Zone:          ${zoneId}`);
     expect(s.stdout).toContain('Journal:       0 command result(s)');
     expect(s.stdout).toMatch(/ssh-ed25519 \S+ mold-agent-/);
+    expect(s.stdout).toContain(`Zone agent-zone (${zoneId})`);
+    // This agent, marked; it has not run yet, so it holds no lease.
+    expect(s.stdout).toContain(`  * lab-agent (${agentJson.agentId})\n      state Enabled, no lease yet, 0 host(s)`);
+    expect(s.stdout).toContain('Hosts (0):');
+
+    const json = JSON.parse(spawnSync(process.execPath, [CLI, 'status', '--dir', dir, '--json'], { encoding: 'utf8' }).stdout);
+    expect(json.fleet).toMatchObject({ zoneid: zoneId, host: [] });
+    expect(json.fleet.agent).toContainEqual(expect.objectContaining({ id: agentJson.agentId, holdslease: false }));
+    // --local asks nothing of the control plane.
+    const local = spawnSync(process.execPath, [CLI, 'status', '--dir', dir, '--local'], { encoding: 'utf8' });
+    expect(local.status).toBe(0);
+    expect(local.stdout).not.toContain('Hosts (');
   });
 
   it('runs: reports, long-polls, answers a command, and answers its redelivery from the journal', async () => {

@@ -111,17 +111,17 @@ export function adminClient(apiUrl: string, credentials: { apikey: string; secre
 
 /**
  * Sends from a given local address (any 127.x.y.z on Linux), so the server sees another source IP;
- * also lets a test send raw cookie headers. Bodies are form-encoded for POST.
+ * also lets a test send raw cookie and other headers. Bodies are form-encoded for POST.
  */
 export function sendFrom(
   url: string,
   pairs: [string, string][],
-  options: { method?: 'GET' | 'POST'; localAddress?: string; cookie?: string } = {},
+  options: { method?: 'GET' | 'POST'; localAddress?: string; cookie?: string; headers?: Record<string, string> } = {},
 ): Promise<ApiAnswer> {
   const method = options.method ?? 'GET';
   const query = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
   const target = new URL(method === 'GET' ? `${url}?${query}` : url);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...options.headers };
   if (options.cookie) headers.cookie = options.cookie;
   if (method === 'POST') headers['content-type'] = 'application/x-www-form-urlencoded';
   return new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@
 // the lab network: its status page (hostname, boot id, uptime) and SSH as root. Only ever lab
 // addresses, which exist inside this machine.
 import { Client } from 'ssh2';
-import { until } from './wait.ts';
+import { sleep, until } from './wait.ts';
 
 export interface GuestStatus {
   hostname: string;
@@ -70,4 +70,35 @@ export async function sshLogin(ip: string, auth: { privateKey: string } | { pass
     const { level, message } = error as { level?: string; message: string };
     return `${level ?? 'error'}: ${message}`;
   }
+}
+
+/** Polls the guest's status page until stopped: every answer, and how many polls in a row failed at most. */
+export function watchGuest(ip: string) {
+  const answers: GuestStatus[] = [];
+  const failures: string[] = [];
+  let streak = 0;
+  let longest = 0;
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      const s = await guestStatus(ip);
+      if (typeof s === 'string') {
+        failures.push(s);
+        longest = Math.max(longest, ++streak);
+      } else {
+        answers.push(s);
+        streak = 0;
+      }
+      await sleep(200);
+    }
+  })();
+  return {
+    answers,
+    failures,
+    async end() {
+      stop = true;
+      await done;
+      return { answers, failures, longest };
+    },
+  };
 }

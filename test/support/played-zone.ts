@@ -55,19 +55,7 @@ export async function seedPlayedZone(admin: ApiClient, octet: number, host: { cp
     'addCluster',
   ).cluster[0];
   const seeded = await seedAgent(zone.id);
-  const record = await createHostRecord((await getCluster(cluster.id))!, {
-    name: unique('kvm'),
-    ipaddress: `${infra}.11`,
-    cpunumber: host.cpunumber ?? 4,
-    cpuspeed: 2000,
-    memorytotal: host.memorytotal ?? 8 * GiB,
-    status: 'Up',
-    resourcestate: 'Enabled',
-    agentId: seeded.agent.id,
-    username: 'root',
-    port: 22,
-    lastpinged: new Date().toISOString(),
-  });
+  const record = await addPlayedHost(cluster.id, seeded, { name: unique('kvm'), ipaddress: `${infra}.11`, ...host });
   const pool = ok(
     await admin.call('createStoragePool', { zoneid: zone.id, podid: pod.id, clusterid: cluster.id, name: unique('vsmp'), url: `SharedMountPoint://localhost${POOL_PATH}`, capacitybytes: 500 * GiB }),
     'createStoragePool',
@@ -83,6 +71,26 @@ export async function seedPlayedZone(admin: ApiClient, octet: number, host: { cp
   await answer(download, { result: { path: `${POOL_PATH}/${template.id}.qcow2`, size: 2 * GiB, checksum: '{SHA-256}00' } });
   await until('the template to be ready', async () => ok(await admin.call('listTemplates', { templatefilter: 'all', id: template.id, zoneid: zone.id }), 'listTemplates').template[0], (listed) => listed.isready === true);
   return { zone, network, pod, cluster, seeded, host: record, pool, template };
+}
+
+/** An Up, Enabled host in a played zone's cluster, driven by its played agent (4 × 2 GHz, 8 GiB unless told). */
+export async function addPlayedHost(
+  clusterId: string,
+  seeded: Pick<SeededAgent, 'agent'>,
+  host: { name: string; ipaddress: string; cpunumber?: number; memorytotal?: number },
+) {
+  return createHostRecord((await getCluster(clusterId))!, {
+    cpunumber: 4,
+    cpuspeed: 2000,
+    memorytotal: 8 * GiB,
+    ...host,
+    status: 'Up',
+    resourcestate: 'Enabled',
+    agentId: seeded.agent.id,
+    username: 'root',
+    port: 22,
+    lastpinged: new Date().toISOString(),
+  });
 }
 
 /**
@@ -102,6 +110,16 @@ export function playedVmChecks(admin: () => ApiClient, played: () => PlayedZone)
     accountCounts: async (member: Member) => Object.fromEntries(Object.entries(await storedCounts('ACCOUNT', member.account.id)).filter(([, n]) => n !== 0)),
     /** Starts an async VM command and returns the answer's body. */
     begin: async (client: ApiClient, command: string, params: Record<string, string | number | boolean>) => ok(await client.call(command, params), command),
+    /** deployVirtualMachine with `params`, the agent's startVm played as a success: the VM as the job answers it. */
+    deployed: async (params: Record<string, string | number | boolean>) => {
+      const deploy = ok(await admin().call('deployVirtualMachine', params), 'deployVirtualMachine');
+      const start = await receiveCommand(played().seeded.agent.queueUrl);
+      expect(start.type).toBe('startVm');
+      await answer(start, started(start));
+      const job = await admin().waitForJob(deploy.jobid);
+      expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
+      return job.jobresult.virtualmachine;
+    },
     /** Plays the agent for the next command: checks its type and answers it. */
     agentAnswers: async (type: string, outcome: { result: unknown } | { error: string; cause: string }): Promise<CommandMessage> => {
       const message = await receiveCommand(played().seeded.agent.queueUrl);

@@ -67,8 +67,14 @@ export async function buildVmWorld(lab: ReturnType<typeof labAt>, labInfo: Lab, 
   const job = async (command: string, params: Params, timeoutMs = 120_000) => admin.waitForJob((await ok(command, params)).jobid, timeoutMs, 20);
   const done = async (command: string, params: Params, timeoutMs = 120_000) => {
     const result = await job(command, params, timeoutMs);
-    if (result.jobstatus !== 1) throw new Error(`${command} failed: ${JSON.stringify(result.jobresult)}\n${agent?.output().slice(-3000) ?? ''}`);
+    if (result.jobstatus !== 1) throw new Error(`${command} failed: ${JSON.stringify(result.jobresult)}\n${await hostsNow()}\n${agent?.output().slice(-3000) ?? ''}`);
     return result.jobresult;
+  };
+  // What the hosts and their latest events said when a job failed: most lab failures start there.
+  const hostsNow = async () => {
+    const hosts = (await ok('listHosts', {}).catch(() => undefined))?.host ?? [];
+    const events = (await ok('listEvents', { listall: true, pagesize: 10, type: 'HOST.STATUS.TRANSITION' }).catch(() => undefined))?.event ?? [];
+    return [...hosts.map((h: any) => `host ${h.name}: ${h.state}/${h.resourcestate}, last ping ${h.lastpinged}`), ...events.map((e: any) => `${e.created} ${e.type}: ${e.description}`)].join('\n');
   };
   const gw = lab.names.gateway;
 

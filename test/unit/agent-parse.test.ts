@@ -293,4 +293,22 @@ describe('authorized_keys', () => {
     expect(script).toContain('cat "$t" > ~/.ssh/authorized_keys');
     expect(authorizedKeysScript(undefined, 'mold-agent-1234')).not.toContain('printf');
   });
+
+  it('leaves the file alone when the line is there once already', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync, statSync, writeFileSync } = await import('node:fs');
+    const home = mkdtempSync('/tmp/mold-ak-');
+    const line = 'ssh-ed25519 AAAA mold-agent-1234';
+    const run = () => execFileSync('sh', ['-c', authorizedKeysScript(line, 'mold-agent-1234')], { env: { ...process.env, HOME: home } });
+    run();
+    expect(readFileSync(`${home}/.ssh/authorized_keys`, 'utf8')).toBe(`${line}\n`);
+    writeFileSync(`${home}/.ssh/authorized_keys`, `${line}\nssh-rsa BBBB other\n`);
+    const before = statSync(`${home}/.ssh/authorized_keys`).mtimeMs;
+    run();
+    expect(readFileSync(`${home}/.ssh/authorized_keys`, 'utf8')).toBe(`${line}\nssh-rsa BBBB other\n`);
+    expect(statSync(`${home}/.ssh/authorized_keys`).mtimeMs).toBe(before);
+    writeFileSync(`${home}/.ssh/authorized_keys`, `ssh-ed25519 OLD mold-agent-1234\nssh-rsa BBBB other\n`);
+    run();
+    expect(readFileSync(`${home}/.ssh/authorized_keys`, 'utf8')).toBe(`ssh-rsa BBBB other\n${line}\n`);
+  });
 });

@@ -14,6 +14,7 @@ import {
   type Agent,
 } from '../../../shared/db/agents.ts';
 import { holdsLease } from '../../../shared/agent-leases.ts';
+import { fleetStatus } from '../../../shared/fleet-status.ts';
 import { listHostRecords, type Host } from '../../../shared/db/hosts.ts';
 import { listZones } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
@@ -134,4 +135,19 @@ const revokeAgent = defineCommand({
   },
 });
 
-export const agentCommands = [createAgentEnrollmentToken, revokeAgentEnrollmentToken, listAgents, revokeAgent];
+const listFleetStatus = defineCommand({
+  name: 'listFleetStatus',
+  description:
+    "Lists each zone's fleet at a glance: its agents (lease, version, last seen, hosts held) and its hosts (state, the agent's last report, the agent driving it, the VMs placed on it).",
+  params: {
+    zoneid: param.uuid('the ID of the zone').optional(),
+    ...listParams,
+  },
+  roles: ADMINS,
+  handler: async ({ params, settings }) => {
+    if (params.zoneid) await zoneParam('listFleetStatus', 'zoneid', params.zoneid);
+    return { body: listResponse('fleetstatus', await fleetStatus(params.zoneid?.toLowerCase()), params, settings, (zone) => zone) };
+  },
+});
+
+export const agentCommands = [createAgentEnrollmentToken, revokeAgentEnrollmentToken, listAgents, revokeAgent, listFleetStatus];

@@ -21,6 +21,8 @@ import {
 } from '../../../shared/db/hosts.ts';
 import { getCluster, getPod, getZone, listClusters } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
+import { releaseHostCapacity, vmHostCapacity } from '../../../shared/db/capacity.ts';
+import { listVmRecords, transitionVm, type VirtualMachine, type VmState } from '../../../shared/db/vms.ts';
 import { startJob } from '../../../shared/orchestration.ts';
 import { renderOobm } from '../../../shared/oobm.ts';
 import { settingsFor } from '../../../shared/settings.ts';
@@ -344,15 +346,15 @@ const reconnectHostCommand = defineCommand({
   },
 });
 
-/** Upstream's ResourceManagerImpl.canDeleteHost, and Mold's Disabled (Mold has no maintenance mode yet, and a Disabled host takes no new VMs). */
-const deletable = (host: Host) => host.resourcestate === 'Maintenance' || host.resourcestate === 'Degraded' || host.resourcestate === 'Disabled';
+/** Upstream's ResourceManagerImpl.canDeleteHost: in Maintenance (prepareHostForMaintenance emptied it) or Degraded. */
+const deletable = (host: Host) => host.resourcestate === 'Maintenance' || host.resourcestate === 'Degraded';
 
 const deleteHostCommand = defineCommand({
   name: 'deleteHost',
-  description: 'Deletes a host. Mold: also from a Disabled host; its agent stops watching it and removes its key from it.',
+  description: 'Deletes a host. Mold: its agent stops watching it and removes its key from it.',
   params: {
     id: param.uuid('the host ID'),
-    forced: param.boolean('Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped').optional(),
+    forced: param.boolean('Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped. Mold: all are stopped (no VM HA restart yet); their domains are destroyed when the agent forgets the host').optional(),
     forcedestroylocalstorage: param.boolean('Force destroy local storage on this host. All VMs created on this local storage will be destroyed').optional(),
   },
   roles: ADMINS,
@@ -361,6 +363,7 @@ const deleteHostCommand = defineCommand({
     if (!deletable(host) && !params.forced) {
       throw new InternalError(`Host ${host.id} cannot be deleted as it is not in maintenance mode. Either put the host into maintenance or perform a forced deletion.`);
     }
+    const stopped = params.forced ? await stopVmsOfDeletedHost(host) : [];
     try {
       await deleteHostRecord(host);
     } catch (error) {
@@ -370,10 +373,37 @@ const deleteHostCommand = defineCommand({
     }
     return {
       body: { success: true },
-      events: [completedEvent('HOST.DELETE', 'deleting host', { id: host.id, type: 'Host' }, `Host Id: ${host.id}`)],
+      events: [
+        ...stopped.map((vm) => completedEvent('VM.STOP', 'stopping Vm', { id: vm.id, type: 'VirtualMachine' }, `Vm Id: ${vm.id} as a part of deleteHost id=${host.id}`)),
+        completedEvent('HOST.DELETE', 'deleting host', { id: host.id, type: 'Host' }, `Host Id: ${host.id}`),
+      ],
     };
   },
 });
+
+/** The states in which a VM occupies its host. */
+const OCCUPYING: VmState[] = ['Starting', 'Running', 'Stopping', 'Migrating', 'Error'];
+
+/**
+ * deleteHost forced on a host that still holds VMs, as its parameter says: they are stopped. The
+ * records first (Stopped, off the host, so they start elsewhere; a migration under way gives its
+ * target's reservation back), as upstream's doDeleteHost does; the domains go when the agent forgets
+ * the host (agent/reporter.ts destroys what Mold ran there before it removes its keys). Mold has no VM
+ * HA restart yet: HA-enabled VMs are stopped too, not restarted elsewhere.
+ */
+async function stopVmsOfDeletedHost(host: Host): Promise<VirtualMachine[]> {
+  const stopped: VirtualMachine[] = [];
+  for (const vm of await listVmRecords({ hostId: host.id, states: OCCUPYING })) {
+    const moved = await transitionVm(vm.id, [vm.state], 'Stopped', { hostId: undefined, lastHostId: undefined, migrateToHostId: undefined, migrateJobId: undefined }, { hostId: host.id });
+    if (!moved) continue;
+    if (vm.state === 'Migrating' && vm.migrateToHostId) {
+      const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
+      await releaseHostCapacity(vm.migrateToHostId, cpuMhz, memoryBytes);
+    }
+    stopped.push(moved);
+  }
+  return stopped;
+}
 
 const updateHostPasswordCommand = defineCommand({
   name: 'updateHostPassword',

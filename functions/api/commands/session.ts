@@ -35,8 +35,8 @@ async function domainByPath(path: string): Promise<Domain | undefined> {
   return (await listAllDomains()).find((domain) => domain.path.toLowerCase() === wanted);
 }
 
-const cookie = (name: string, value: string, maxAge?: number) =>
-  `${name}=${value}; Path=/client; HttpOnly; SameSite=Lax${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
+const cookie = (secure: boolean, name: string, value: string, maxAge?: number) =>
+  `${name}=${value}; Path=/client; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
 
 const login = definePublicCommand({
   public: true,
@@ -49,7 +49,7 @@ const login = definePublicCommand({
     domain: param.string('Path of the domain that the user belongs to. Example: domain=/com/cloud/internal. If no domain is passed in, the ROOT (/) domain is assumed.').optional(),
     domainid: param.uuid('The id of the domain that the user belongs to. If both domain and domainId are passed in, "domainId" parameter takes precedence.').optional(),
   },
-  handler: async ({ params, httpMethod, sourceIp, settings }) => {
+  handler: async ({ params, httpMethod, sourceIp, settings, secure }) => {
     if (httpMethod !== 'POST') throw new MethodNotAllowed('Please use HTTP POST to authenticate using this API');
     const domain = params.domainid ? await getDomain(params.domainid) : await domainByPath(params.domain ?? '/');
     if (!domain) {
@@ -103,7 +103,7 @@ const login = definePublicCommand({
         issuerfor2fa: 'Mold',
         providerfor2fa: 'none',
       },
-      cookies: [cookie('JSESSIONID', session.sessionkey), cookie('sessionkey', session.sessionkey)],
+      cookies: [cookie(secure, 'JSESSIONID', session.sessionkey), cookie(secure, 'sessionkey', session.sessionkey)],
     };
   },
 });
@@ -152,12 +152,12 @@ const logout = definePublicCommand({
   name: 'logout',
   description: 'Logs out the user',
   params: {},
-  handler: async ({ caller }) => {
+  handler: async ({ caller, secure }) => {
     if (caller?.sessionkey) {
       await endSession(caller.sessionkey);
       await recordEvent(actorOf(caller), { type: 'USER.LOGOUT', description: 'user has logged out', resourceId: caller.user.id, resourceType: 'User' });
     }
-    return { body: { description: 'success' }, cookies: [cookie('JSESSIONID', '', 0), cookie('sessionkey', '', 0)] };
+    return { body: { description: 'success' }, cookies: [cookie(secure, 'JSESSIONID', '', 0), cookie(secure, 'sessionkey', '', 0)] };
   },
 });
 

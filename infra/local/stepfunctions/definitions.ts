@@ -23,6 +23,7 @@ const SUPPORTED_RESOURCES = [
   /^arn:aws:states:::lambda:invoke$/,
   /^arn:aws:lambda:[^:]+:\d+:function:[^:]+(:[^:]+)?$/,
   /^arn:aws:states:::sqs:sendMessage(\.waitForTaskToken)?$/,
+  /^arn:aws:states:::states:startExecution\.sync:2$/,
 ];
 
 export function loadStateMachines(dir: string, substitutions: Record<string, string>): StateMachineFile[] {

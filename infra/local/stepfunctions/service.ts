@@ -40,6 +40,9 @@ interface Execution {
   startDate: Date;
   stopDate?: Date;
   abort: () => void;
+  /** Settles when the execution ends, however it ends. */
+  ended: Promise<void>;
+  end: () => void;
 }
 
 interface WaitingTask {
@@ -110,6 +113,8 @@ export class LocalStepFunctions {
       context,
       overrides: { taskResourceLocalHandlers: this.taskHandlers(machine.definition, executionArn, tokenSlot) },
     });
+    let end = () => {};
+    const ended = new Promise<void>((resolve) => (end = resolve));
     const execution: Execution = {
       executionArn,
       stateMachineArn: request.stateMachineArn,
@@ -118,6 +123,8 @@ export class LocalStepFunctions {
       input: inputText,
       startDate: new Date(),
       abort: run.abort,
+      ended,
+      end,
     };
     this.executions.set(executionArn, execution);
     void this.closeAbandonedTasks(executionArn, run.eventLogs);
@@ -240,6 +247,9 @@ export class LocalStepFunctions {
       return { MessageId: sent.MessageId, MD5OfMessageBody: sent.MD5OfMessageBody };
     };
     if (resource === 'arn:aws:states:::sqs:sendMessage') return sendMessage;
+    if (resource === 'arn:aws:states:::states:startExecution.sync:2') {
+      return (input: { StateMachineArn: string; Name?: string; Input?: unknown }) => this.runChild(input);
+    }
     return async (input: { QueueUrl: string; MessageBody: unknown }, token?: string, heartbeatPath?: number) => {
       const heartbeatSeconds = (state.HeartbeatSeconds as number | undefined) ?? heartbeatPath;
       if (!token) throw new TaskError('States.Runtime', `state ${stateName} waits for a task token but does not pass $$.Task.Token`);
@@ -257,6 +267,32 @@ export class LocalStepFunctions {
       }
       return result;
     };
+  }
+
+  /**
+   * states:startExecution.sync:2: starts the child and waits for its end. As on AWS, the Task's
+   * result is the child's DescribeExecution with Input and Output as JSON; a child that did not
+   * succeed fails the Task with States.TaskFailed and that description as the Cause.
+   */
+  private async runChild(input: { StateMachineArn: string; Name?: string; Input?: unknown }) {
+    const inputText = typeof input.Input === 'string' ? input.Input : JSON.stringify(input.Input ?? {});
+    const { executionArn } = this.startExecution({ stateMachineArn: input.StateMachineArn, name: input.Name, input: inputText });
+    const execution = this.execution(executionArn);
+    await execution.ended;
+    const described = {
+      ExecutionArn: execution.executionArn,
+      StateMachineArn: execution.stateMachineArn,
+      Name: execution.name,
+      Status: execution.status,
+      StartDate: epochSeconds(execution.startDate),
+      ...(execution.stopDate && { StopDate: epochSeconds(execution.stopDate) }),
+      Input: JSON.parse(execution.input),
+      ...(execution.output !== undefined && { Output: JSON.parse(execution.output) }),
+      ...(execution.error !== undefined && { Error: execution.error }),
+      ...(execution.cause !== undefined && { Cause: execution.cause }),
+    };
+    if (execution.status !== 'SUCCEEDED') throw new TaskError('States.TaskFailed', JSON.stringify(described));
+    return described;
   }
 
   private armHeartbeat(token: string, task: WaitingTask) {
@@ -308,6 +344,7 @@ export class LocalStepFunctions {
   private finish(execution: Execution, status: Status, details: { output?: string; error?: string; cause?: string }) {
     if (execution.status !== 'RUNNING') return;
     Object.assign(execution, { status, stopDate: new Date() }, details);
+    execution.end();
     for (const [token, task] of this.waiting) {
       if (task.executionArn === execution.executionArn) this.forget(token);
     }

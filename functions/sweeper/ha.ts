@@ -1,0 +1,168 @@
+// VM HA's reconciler (the decisions are shared/vm-ha.ts). Each sweep:
+// 1. every Down host an agent manages: observe its fence (hafence and the fence job), its zone's and
+//    cluster's out-of-band management switches and the VMs its record holds; decide; then act, each
+//    step a conditional write: non-HA VMs → Stopped (alert), a power OFF through the BMC started as a
+//    system job (claimed on the host record first, so two sweeps start one), and once the OFF is
+//    confirmed the HA VMs → Stopped and flagged for restart;
+// 2. every VM flagged for an HA restart and Stopped: claimed (Stopped → Starting, flag cleared) and
+//    started by the vm-start state machine as the system, which places it on another Up host.
+// A host Up again loses its fence record, so its next failure fences afresh.
+import { systemActor } from '../../shared/bootstrap.ts';
+import { ALERT_TYPES, createAlert } from '../../shared/db/alerts.ts';
+import type { Actor } from '../../shared/db/events.ts';
+import { listHostRecords, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
+import { getCluster, getPod, getZone } from '../../shared/db/infrastructure.ts';
+import { getJob, JobStatus } from '../../shared/db/jobs.ts';
+import { listVmRecords, transitionVm, type VirtualMachine } from '../../shared/db/vms.ts';
+import { hostDescription } from '../../shared/host-health.ts';
+import { log } from '../../shared/log.ts';
+import { oobmRefusal } from '../../shared/oobm.ts';
+import { startJob } from '../../shared/orchestration.ts';
+import { settingsFor } from '../../shared/settings.ts';
+import { stopFoundStopped } from '../../shared/vm-power-sync.ts';
+import { decideHostVms, haStartingAlert, restartable, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
+
+export interface HaChange {
+  kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart';
+  hostId?: string;
+  vmId?: string;
+}
+
+async function readFenceJob(jobId: string | undefined): Promise<FenceJob | undefined> {
+  if (!jobId) return undefined;
+  const job = await getJob(jobId);
+  if (!job) return undefined;
+  if (job.jobstatus === JobStatus.Pending) return { status: 'pending' };
+  if (job.jobstatus === JobStatus.Failed) return { status: 'failed', error: String(job.jobresult?.errortext ?? 'failed') };
+  const oobm = job.jobresult?.outofbandmanagement as { powerstate?: string } | undefined;
+  return { status: 'succeeded', powerState: oobm?.powerstate ?? 'Unknown' };
+}
+
+async function hostDesc(host: Host): Promise<string> {
+  const [zone, pod] = await Promise.all([getZone(host.zoneId), getPod(host.podId)]);
+  return hostDescription(host, { zoneName: zone?.name ?? host.zoneId, podName: pod?.name ?? host.podId });
+}
+
+const alertPlace = (host: Host, vm?: VirtualMachine) => ({ zoneId: host.zoneId, podId: host.podId, clusterId: host.clusterId, resourceId: vm?.id ?? host.id, resourceType: vm ? 'VirtualMachine' : 'Host' });
+
+/** Starts the power OFF that fences `host`, after claiming the fence on its record. */
+async function startFence(actor: Actor, host: Host, step: FenceStep, now: number): Promise<boolean> {
+  const at = new Date(now).toISOString();
+  // The claim: only the sweep whose write holds starts a job.
+  const claimed = await updateHostRecord(host.id, { hafence: { at } }, { status: 'Down', hafence: host.hafence });
+  if (!claimed) return false;
+  log.info('HA: fencing a host through its BMC', { hostId: host.id, reason: step.reason });
+  try {
+    const job = await startJob(
+      {
+        cmd: 'issueOutOfBandManagementPowerAction',
+        actor,
+        jobinstancetype: 'Host',
+        jobinstanceid: host.id,
+        event: { type: 'HOST.OOBM.ACTION', description: `Issuing out-out-band management power action: OFF to host: ${host.id}`, resourceId: host.id, resourceType: 'Host' },
+      },
+      'agent-command',
+      { op: 'oobmPowerAction', args: { agentId: host.agentId, hostId: host.id, action: 'OFF' } },
+    );
+    await updateHostRecord(host.id, { hafence: { jobId: job.jobid, at } }, { hafence: { at } });
+  } catch (error) {
+    // Not started: the claim without a job is retried after the fence timeout.
+    log.warn('HA: the fence could not be started', { hostId: host.id, error: String(error) });
+    return false;
+  }
+  await createAlert({
+    alertType: ALERT_TYPES.HA_ACTION,
+    subject: `HA Fencing of host id=${host.id}, in dc id=${host.zoneId} performed`,
+    content: `HA Fencing has been performed for host id=${host.id}, uuid=${host.id} in datacenter id=${host.zoneId}: ${step.reason}`,
+    ...alertPlace(host),
+  });
+  return true;
+}
+
+/** One host: its fence and the VMs its record holds. */
+async function reconcileHost(actor: Actor, host: Host, now: number, changes: HaChange[]) {
+  const [zone, cluster, vms] = await Promise.all([getZone(host.zoneId), getCluster(host.clusterId), host.status === 'Down' ? listVmRecords({ hostId: host.id }) : Promise.resolve([])]);
+  const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId });
+  const refusal = oobmRefusal(host, zone, cluster);
+  const decision = decideHostVms(
+    { status: host.status, ...(refusal && { oobmRefusal: refusal }), ...(host.hafence && { fence: host.hafence }), fenceJob: await readFenceJob(host.hafence?.jobId) },
+    vms,
+    now,
+    { fenceTimeoutMs: scoped.number('kvm.ha.fence.timeout') * 1000 },
+  );
+  const byId = new Map(vms.map((vm) => [vm.id, vm]));
+  for (const { id } of decision.stop) {
+    const vm = byId.get(id)!;
+    if (!(await stopFoundStopped(vm, host.id))) continue;
+    log.info('HA: a VM of a Down host is Stopped (not HA-enabled)', { vmId: vm.id, hostId: host.id });
+    await createAlert({ alertType: ALERT_TYPES.USERVM, ...stoppedUnexpectedlyAlert(vm, host), ...alertPlace(host, vm) });
+    changes.push({ kind: 'stopped', hostId: host.id, vmId: vm.id });
+  }
+  for (const { id } of decision.release) {
+    // Stopped and flagged: the restart pass below starts it elsewhere.
+    if (await stopFoundStopped(byId.get(id)!, host.id)) changes.push({ kind: 'released', hostId: host.id, vmId: id });
+  }
+  const step = decision.fence;
+  if (step?.kind === 'fence' && (await startFence(actor, host, step, now))) changes.push({ kind: 'fence', hostId: host.id });
+  if (step?.kind === 'refused') {
+    const recorded = await updateHostRecord(host.id, { hafence: { at: new Date(now).toISOString(), refused: refusal! } }, { status: 'Down', hafence: host.hafence });
+    if (recorded) {
+      const desc = await hostDesc(host);
+      for (const vm of vms.filter((v) => v.state === 'Running' && v.haEnable)) {
+        await createAlert({ alertType: ALERT_TYPES.USERVM, ...unableToFenceAlert(vm, desc, step.reason), ...alertPlace(host, vm) });
+      }
+      changes.push({ kind: 'refused', hostId: host.id });
+    }
+  }
+  if (step?.kind === 'clear' && (await updateHostRecord(host.id, { hafence: undefined }, { status: 'Up', hafence: host.hafence }))) changes.push({ kind: 'cleared', hostId: host.id });
+}
+
+/**
+ * Starts every VM flagged for an HA restart (vm-start places it on an Up host). Reads the Stopped VMs
+ * through the VM listing, whose in-process copy is reused while no VM changed (shared/db/vms.ts), so a
+ * quiet sweep costs one version read.
+ */
+async function restartFlagged(actor: Actor, changes: HaChange[]) {
+  for (const vm of await listVmRecords({ states: ['Stopped'] })) {
+    if (!restartable(vm)) continue;
+    const claimed = await transitionVm(vm.id, ['Stopped'], 'Starting', { haRestart: undefined }, { haRestart: true, lastUpdated: vm.lastUpdated });
+    if (!claimed) continue;
+    try {
+      await startJob(
+        {
+          cmd: 'startVirtualMachine',
+          actor,
+          jobinstancetype: 'VirtualMachine',
+          jobinstanceid: vm.id,
+          event: { type: 'VM.START', description: `starting Vm. Vm Id: ${vm.id} (HA)`, resourceId: vm.id, resourceType: 'VirtualMachine' },
+        },
+        'vm-start',
+        { vmId: vm.id, viewer: { rootAdmin: true, admin: true } },
+      );
+    } catch (error) {
+      // Not started: Stopped and flagged again, for the next pass.
+      log.warn('HA: the restart could not be started', { vmId: vm.id, error: String(error) });
+      await transitionVm(vm.id, ['Starting'], 'Stopped', { haRestart: true });
+      continue;
+    }
+    log.info('HA: restarting a VM on another host', { vmId: vm.id, lastHostId: vm.lastHostId });
+    await createAlert({ alertType: ALERT_TYPES.USERVM, ...haStartingAlert(vm), zoneId: vm.zoneId, ...(vm.podId && { podId: vm.podId }), resourceId: vm.id, resourceType: 'VirtualMachine' });
+    changes.push({ kind: 'restart', vmId: vm.id });
+  }
+}
+
+/** One HA pass. A host's failure is logged and does not stop the others'. */
+export async function reconcileHa(now = Date.now()): Promise<HaChange[]> {
+  const actor = await systemActor();
+  const changes: HaChange[] = [];
+  for (const host of await listHostRecords()) {
+    if (!host.agentId || (host.status !== 'Down' && !host.hafence)) continue;
+    try {
+      await reconcileHost(actor, host, now, changes);
+    } catch (error) {
+      log.warn('HA: reconciling a host failed', { hostId: host.id, error: String(error) });
+    }
+  }
+  await restartFlagged(actor, changes);
+  return changes;
+}
