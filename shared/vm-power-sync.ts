@@ -238,21 +238,26 @@ export async function stopFoundStopped(vm: VirtualMachine, hostId: string): Prom
   return true;
 }
 
-async function powerOff(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
-  if (!(await stopFoundStopped(vm, host.id))) return false;
-  const why = observedText(action, host.name);
-  log.info('VM power-state sync: Running -> Stopped', { vm: vm.instanceName, vmId: vm.id, hostId: host.id, observed: action.observed });
-  await recordEvent(await syncActor(vm), { type: 'VM.STOP', description: POWER_OFF_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });
-  await createAlert({
+/** The power sync's alert on a VM whose state it changed, in the host's zone, pod and cluster. */
+function syncAlert(vm: VirtualMachine, host: Host, content: string) {
+  return createAlert({
     alertType: ALERT_TYPES.SYNC,
     subject: SYNC_ALERT_SUBJECT,
-    content: `${syncAlertContent(vm, 'Running', 'Stopped')} (${why})`,
+    content,
     zoneId: vm.zoneId,
     ...(host.podId && { podId: host.podId }),
     ...(host.clusterId && { clusterId: host.clusterId }),
     resourceId: vm.id,
     resourceType: 'VirtualMachine',
   });
+}
+
+async function powerOff(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
+  if (!(await stopFoundStopped(vm, host.id))) return false;
+  const why = observedText(action, host.name);
+  log.info('VM power-state sync: Running -> Stopped', { vm: vm.instanceName, vmId: vm.id, hostId: host.id, observed: action.observed });
+  await recordEvent(await syncActor(vm), { type: 'VM.STOP', description: POWER_OFF_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });
+  await syncAlert(vm, host, `${syncAlertContent(vm, 'Running', 'Stopped')} (${why})`);
   return true;
 }
 
@@ -291,16 +296,7 @@ async function powerOn(vm: VirtualMachine, host: Host, action: PowerSyncAction):
   if (!held) log.warn('VM power-state sync: the host cannot hold a VM found running there', { vm: vm.instanceName, vmId: vm.id, hostId: host.id, cpuMhz, memoryBytes });
   log.info('VM power-state sync: Stopped -> Running', { vm: vm.instanceName, vmId: vm.id, hostId: host.id, observed: action.observed });
   await recordEvent(await syncActor(vm), { type: 'VM.START', description: POWER_ON_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });
-  await createAlert({
-    alertType: ALERT_TYPES.SYNC,
-    subject: SYNC_ALERT_SUBJECT,
-    content: `${syncAlertContent(vm, 'Stopped', 'Running')} (${why}).${overcommitted}`,
-    zoneId: vm.zoneId,
-    ...(host.podId && { podId: host.podId }),
-    ...(host.clusterId && { clusterId: host.clusterId }),
-    resourceId: vm.id,
-    resourceType: 'VirtualMachine',
-  });
+  await syncAlert(vm, host, `${syncAlertContent(vm, 'Stopped', 'Running')} (${why}).${overcommitted}`);
   return true;
 }
 
@@ -325,16 +321,7 @@ async function moved(vm: VirtualMachine, host: Host, action: PowerSyncAction): P
   await releaseHostCapacity(action.fromHostId, cpuMhz, memoryBytes);
   log.info('VM power-state sync: Running on another host', { vm: vm.instanceName, vmId: vm.id, from: action.fromHostId, hostId: host.id });
   await recordEvent(await syncActor(vm), { type: 'VM.MIGRATE', description: MOVED_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });
-  await createAlert({
-    alertType: ALERT_TYPES.SYNC,
-    subject: SYNC_ALERT_SUBJECT,
-    content: `${syncAlertContent(vm, 'Running', 'Running')} (host ${host.name} reports its domain ${action.observed}; it was recorded on host ${action.fromHostId}).${held ? '' : ` Host ${host.name} (${host.id}) cannot hold it: its capacity is over-committed.`}`,
-    zoneId: vm.zoneId,
-    ...(host.podId && { podId: host.podId }),
-    ...(host.clusterId && { clusterId: host.clusterId }),
-    resourceId: vm.id,
-    resourceType: 'VirtualMachine',
-  });
+  await syncAlert(vm, host, `${syncAlertContent(vm, 'Running', 'Running')} (host ${host.name} reports its domain ${action.observed}; it was recorded on host ${action.fromHostId}).${held ? '' : ` Host ${host.name} (${host.id}) cannot hold it: its capacity is over-committed.`}`);
   return true;
 }
 
