@@ -3,7 +3,7 @@
 // who drives it and the VMs placed on it. Read by the API (listFleetStatus) and by the agent gateway
 // for `mold-agent status`, so both print the same thing.
 import { holdsLease } from './agent-leases.ts';
-import { listAgentRecords } from './db/agents.ts';
+import { listAgentRecords, type Agent } from './db/agents.ts';
 import { listHostRecords, type Host } from './db/hosts.ts';
 import { listZones } from './db/infrastructure.ts';
 import { cloudstackDate } from './db/jobs.ts';
@@ -44,6 +44,14 @@ export interface FleetZone {
   host: FleetHost[];
 }
 
+/** An agent's lease as listings show it: when it ends (absent until first renewed) and whether it holds. */
+export function leaseView(agent: Agent, now: number): { leaseexpires?: string; holdslease: boolean } {
+  return {
+    ...(agent.leaseExpires !== undefined && { leaseexpires: cloudstackDate(new Date(agent.leaseExpires)) }),
+    holdslease: agent.leaseExpires !== undefined && holdsLease(agent, now),
+  };
+}
+
 /** Every zone's fleet, or one zone's; zones by name, agents by age, hosts by name. */
 export async function fleetStatus(zoneId?: string, now = Date.now()): Promise<FleetZone[]> {
   const zones = (await listZones()).filter((zone) => !zoneId || zone.id === zoneId).sort((a, b) => a.name.localeCompare(b.name));
@@ -63,8 +71,7 @@ export async function fleetStatus(zoneId?: string, now = Date.now()): Promise<Fl
             state: agent.state,
             version: agent.version,
             lastseen: agent.lastseen,
-            ...(agent.leaseExpires !== undefined && { leaseexpires: cloudstackDate(new Date(agent.leaseExpires)) }),
-            holdslease: agent.leaseExpires !== undefined && holdsLease(agent, now),
+            ...leaseView(agent, now),
             hostcount: live.filter((host) => host.agentId === agent.id).length,
           })),
         host: live

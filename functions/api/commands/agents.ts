@@ -13,11 +13,9 @@ import {
   TOKEN_VALIDITY,
   type Agent,
 } from '../../../shared/db/agents.ts';
-import { holdsLease } from '../../../shared/agent-leases.ts';
-import { fleetStatus } from '../../../shared/fleet-status.ts';
+import { fleetStatus, leaseView } from '../../../shared/fleet-status.ts';
 import { listHostRecords, type Host } from '../../../shared/db/hosts.ts';
 import { listZones } from '../../../shared/db/infrastructure.ts';
-import { cloudstackDate } from '../../../shared/db/jobs.ts';
 import { actorOf } from '../actor.ts';
 import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
@@ -41,8 +39,7 @@ export function renderAgent(agent: Agent, zoneName: string | undefined, held: Ho
     sshpublickey: agent.sshPublicKey,
     ...(agent.consoleUrl && { consoleurl: agent.consoleUrl }),
     // Mold's own: the lease (absent until the agent first renews it) and the hosts it drives.
-    ...(agent.leaseExpires !== undefined && { leaseexpires: cloudstackDate(new Date(agent.leaseExpires)) }),
-    holdslease: agent.leaseExpires !== undefined && holdsLease(agent, now),
+    ...leaseView(agent, now),
     hostcount: held.length,
     host: held.map((host) => ({ id: host.id, name: host.name, ipaddress: host.ipaddress, leaseepoch: host.leaseEpoch ?? 0 })),
   };
