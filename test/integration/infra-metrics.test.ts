@@ -162,3 +162,24 @@ describe('who may call them', () => {
     for (const name of names) refused(await user.client.call(name), name, 432, 'The given command does not exist or it is not available for user');
   });
 });
+
+// Ansible asks these on every run (cs_template, cs_storage_pool).
+describe('listHypervisors and listStorageProviders', () => {
+  it('lists KVM, to anyone, for any or a known zone; an unknown zone is refused naming zoneid', async () => {
+    for (const client of [admin, user.client]) {
+      expect(ok(await client.call('listHypervisors'), 'listHypervisors')).toEqual({ count: 1, hypervisor: [{ name: 'KVM' }] });
+    }
+    expect(ok(await admin.call('listHypervisors', { zoneid: zone.id }), 'listHypervisors').hypervisor).toEqual([{ name: 'KVM' }]);
+    const unknown = await admin.call('listHypervisors', { zoneid: randomUUID() });
+    expect(unknown.status).toBe(431);
+    expect(unknown.body.listhypervisorsresponse.errortext).toContain('zoneid');
+  });
+
+  it('lists the primary and image providers to admins; another type or a user is refused', async () => {
+    expect(ok(await admin.call('listStorageProviders', { type: 'primary' }), 'listStorageProviders')).toEqual({ count: 1, dataStoreProvider: [{ name: 'DefaultPrimary', type: 'PRIMARY' }] });
+    expect(ok(await admin.call('listStorageProviders', { type: 'image' }), 'listStorageProviders').dataStoreProvider).toEqual([{ name: 'NFS', type: 'IMAGE' }]);
+    refused(await admin.call('listStorageProviders', { type: 'cache' }), 'listStorageProviders', 431, 'Invalid parameter: cache');
+    refused(await admin.call('listStorageProviders'), 'listStorageProviders', 431, 'Unable to execute API command liststorageproviders due to missing parameter type');
+    refused(await user.client.call('listStorageProviders', { type: 'primary' }), 'listStorageProviders', 432, 'The given command does not exist or it is not available for user');
+  });
+});
