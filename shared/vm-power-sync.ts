@@ -28,16 +28,14 @@
 // Cost per report: one query of the host index (gsi2 VMHOST#<host>) per healthy reported host, in
 // parallel; one BatchGetItem only when a host runs a powered-on domain with an instance name that is
 // not recorded on a reported host (a Stopped VM powered on behind Mold's back); writes only for changes.
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { HostReport } from './agent/protocol.ts';
-import { dynamo } from './aws.ts';
 import { systemActor } from './bootstrap.ts';
 import { ALERT_TYPES, createAlert } from './db/alerts.ts';
-import { releaseHostCapacity, reserveHostCapacity, vmHostCapacity } from './db/capacity.ts';
+import { releaseHostCapacity, reserveHostCapacity, takeHostCapacity, vmHostCapacity } from './db/capacity.ts';
 import { recordEvent, type Actor } from './db/events.ts';
-import { hostKey, type Host } from './db/hosts.ts';
+import type { Host } from './db/hosts.ts';
 import { getDomain } from './db/identity.ts';
-import { getItems, isConditionFailure, tableName } from './db/items.ts';
+import { getItems } from './db/items.ts';
 import { listVmRecords, transitionVm, vmKey, type VirtualMachine } from './db/vms.ts';
 import { isHealthy, type PingSettings } from './host-health.ts';
 import { log } from './log.ts';
@@ -206,23 +204,6 @@ async function readVms(ids: readonly string[]): Promise<VirtualMachine[]> {
   return found;
 }
 
-/** Takes CPU and memory on the host whatever its capacity (the VM runs there: the figures must say so). */
-async function takeHostCapacity(hostId: string, cpuMhz: number, memoryBytes: number): Promise<void> {
-  await dynamo()
-    .send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: hostKey(hostId),
-        UpdateExpression: 'SET #cpu = if_not_exists(#cpu, :zero) + :cpu, #mem = if_not_exists(#mem, :zero) + :mem',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated' },
-        ExpressionAttributeValues: { ':zero': 0, ':cpu': cpuMhz, ':mem': memoryBytes },
-      }),
-    )
-    .catch((error) => {
-      if (!isConditionFailure(error)) throw error;
-    });
-}
 
 /**
  * A Running VM found not running on `hostId` → Stopped, its capacity there released, only if it is
@@ -233,8 +214,7 @@ export async function stopFoundStopped(vm: VirtualMachine, hostId: string): Prom
   const moved = await transitionVm(vm.id, ['Running'], 'Stopped', { hostId: undefined, lastHostId: hostId, ...(vm.haEnable && { haRestart: true }) }, { hostId, lastUpdated: vm.lastUpdated });
   if (!moved) return false;
   // Recorded first, released after (as a stop): a lost race gives nothing back.
-  const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-  await releaseHostCapacity(hostId, cpuMhz, memoryBytes);
+  await releaseHostCapacity(hostId, vm);
   return true;
 }
 
@@ -272,8 +252,8 @@ async function takeFoundVm(vm: VirtualMachine, host: Host) {
     cpuMhz: cpuCapacityOf(host, scoped.number('cpu.overprovisioning.factor') || 1),
     memoryBytes: memoryCapacityOf(host, scoped.number('mem.overprovisioning.factor') || 1),
   };
-  const held = await reserveHostCapacity(host.id, cpuMhz, memoryBytes, caps);
-  if (!held) await takeHostCapacity(host.id, cpuMhz, memoryBytes);
+  const held = await reserveHostCapacity(host.id, { vmId: vm.id }, cpuMhz, memoryBytes, caps);
+  if (!held) await takeHostCapacity(host.id, { vmId: vm.id }, cpuMhz, memoryBytes);
   return { cpuMhz, memoryBytes, held };
 }
 
@@ -288,7 +268,7 @@ async function powerOn(vm: VirtualMachine, host: Host, action: PowerSyncAction):
     { hostId: undefined, lastUpdated: vm.lastUpdated },
   );
   if (!moved) {
-    await releaseHostCapacity(host.id, cpuMhz, memoryBytes);
+    await releaseHostCapacity(host.id, vm);
     return false;
   }
   const why = observedText(action, host.name);
@@ -315,10 +295,10 @@ async function moved(vm: VirtualMachine, host: Host, action: PowerSyncAction): P
     { hostId: action.fromHostId, lastUpdated: vm.lastUpdated },
   );
   if (!recorded) {
-    await releaseHostCapacity(host.id, cpuMhz, memoryBytes);
+    await releaseHostCapacity(host.id, vm);
     return false;
   }
-  await releaseHostCapacity(action.fromHostId, cpuMhz, memoryBytes);
+  await releaseHostCapacity(action.fromHostId, vm);
   log.info('VM power-state sync: Running on another host', { vm: vm.instanceName, vmId: vm.id, from: action.fromHostId, hostId: host.id });
   await recordEvent(await syncActor(vm), { type: 'VM.MIGRATE', description: MOVED_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });
   await syncAlert(vm, host, `${syncAlertContent(vm, 'Running', 'Running')} (host ${host.name} reports its domain ${action.observed}; it was recorded on host ${action.fromHostId}).${held ? '' : ` Host ${host.name} (${host.id}) cannot hold it: its capacity is over-committed.`}`);

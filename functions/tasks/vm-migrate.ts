@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { agentCommands } from '../../shared/agent/protocol.ts';
 import { InsufficientCapacity, InternalError, InvalidParameter } from '../../shared/cloudstack/errors.ts';
-import { planAndReserve, releaseHostCapacity, vmHostCapacity } from '../../shared/db/capacity.ts';
+import { planAndReserve, releaseHostCapacity } from '../../shared/db/capacity.ts';
 import { getHost, type Host } from '../../shared/db/hosts.ts';
 import { tableName } from '../../shared/db/items.ts';
 import { getServiceOffering } from '../../shared/db/offerings.ts';
@@ -88,6 +88,7 @@ async function planMigrate(jobId: string, vmId: string, hostId: string | null | 
     try {
       await planAndReserve({
         vm,
+        jobId,
         hostTags: offering?.hosttags,
         poolId: volume?.poolId,
         ...(hostId && { hostId }),
@@ -140,10 +141,7 @@ async function commitMigrate(vmId: string, result: unknown, who: z.infer<typeof 
     { migrateToHostId: target.id },
   );
   if (!moved) throw new InvalidParameter(`The virtual machine ${vm.id} changed state during its migration`);
-  if (vm.hostId) {
-    const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-    await releaseHostCapacity(vm.hostId, cpuMhz, memoryBytes);
-  }
+  if (vm.hostId) await releaseHostCapacity(vm.hostId, vm);
   return { virtualmachine: await renderVmFor(moved, who) };
 }
 
@@ -153,10 +151,7 @@ async function releaseMigrate(jobId: string, vmId: string) {
   if (!vm || vm.state !== 'Migrating' || vm.migrateJobId !== jobId) return { released: false };
   const back = await transitionVm(vm.id, ['Migrating'], 'Running', { migrateToHostId: undefined, migrateJobId: undefined }, vm.migrateToHostId ? { migrateToHostId: vm.migrateToHostId } : undefined);
   if (!back) return { released: false };
-  if (vm.migrateToHostId) {
-    const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-    await releaseHostCapacity(vm.migrateToHostId, cpuMhz, memoryBytes);
-  }
+  if (vm.migrateToHostId) await releaseHostCapacity(vm.migrateToHostId, vm);
   return { released: true };
 }
 

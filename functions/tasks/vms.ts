@@ -9,7 +9,7 @@ import { agentCommands, type AgentCommandType, type VmSpec } from '../../shared/
 import { InsufficientCapacity, InternalError, InvalidParameter, ResourceUnavailable } from '../../shared/cloudstack/errors.ts';
 import { holdsLease } from '../../shared/agent-leases.ts';
 import { getAgent } from '../../shared/db/agents.ts';
-import { planAndReserve, releaseHostCapacity, releaseReservation, vmHostCapacity } from '../../shared/db/capacity.ts';
+import { planAndReserve, releaseHostCapacity, releaseReservation } from '../../shared/db/capacity.ts';
 import { getHost, listHostRecords, type Host } from '../../shared/db/hosts.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
 import { releaseResources } from '../../shared/db/limits.ts';
@@ -180,6 +180,7 @@ async function planStart(jobId: string, vmId: string): Promise<Prepared> {
     const plan = (avoid: string[] = [], hostId = requested) =>
       planAndReserve({
         vm,
+        jobId,
         hostTags: offering?.hosttags,
         storageTags: offering?.storagetags,
         // The overlay needs its template file: the host must reach the pool the template was downloaded to.
@@ -241,10 +242,7 @@ async function releaseStart(vmId: string, op: 'deploy' | 'start') {
   const to: VmState = op === 'deploy' ? 'Error' : 'Stopped';
   const failed = await transitionVm(vm.id, ['Starting'], to, { hostId: undefined, startJobId: undefined, requestedHostId: undefined, ...(op === 'deploy' && { addressesReleased: true }) });
   if (!failed) return { released: false };
-  if (vm.hostId) {
-    const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-    await releaseHostCapacity(vm.hostId, cpuMhz, memoryBytes);
-  }
+  if (vm.hostId) await releaseHostCapacity(vm.hostId, vm);
   if (op === 'deploy') {
     await releaseVmAddresses(vm);
     const volume = await getVolume(vm.rootVolumeId);
@@ -293,10 +291,7 @@ async function prepareStop(jobId: string, vmId: string, forced: boolean): Promis
 async function stopped(vm: VirtualMachine, to: VmState, changes: Record<string, unknown> = {}): Promise<VirtualMachine | undefined> {
   const moved = await transitionVm(vm.id, ['Stopping'], to, { hostId: undefined, lastHostId: vm.hostId ?? vm.lastHostId, ...changes });
   // Recorded first, released after: a retry that finds the VM moved does not give the capacity back twice.
-  if (moved && vm.hostId) {
-    const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-    await releaseHostCapacity(vm.hostId, cpuMhz, memoryBytes);
-  }
+  if (moved && vm.hostId) await releaseHostCapacity(vm.hostId, vm);
   return moved;
 }
 

@@ -6,7 +6,7 @@
 // reserved in the same transaction. A refused reservation means someone else took the room: the
 // next candidate is tried; when none holds, InsufficientCapacity (533) with upstream's text.
 import { log } from '../log.ts';
-import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { InsufficientCapacity } from '../cloudstack/errors.ts';
 import {
@@ -57,51 +57,180 @@ function reserveHostItem(hostId: string, cpuMhz: number, memoryBytes: number, ca
   };
 }
 
+// ---- the ledger: what each VM holds on a host ----
+//
+// The host's counters say how much is allocated, not to whom: a reservation whose taker died before
+// recording it on the VM (a function killed between reserve and commit) would be lost in them for
+// good. So every reservation also writes one hold item per (host, VM) in the same transaction —
+// what it holds, when, and for which job — and every release deletes it in the same transaction as
+// it lowers the counters. The capacity reconciler (functions/sweeper/capacity.ts) gives back a hold
+// whose VM does not hold the host. A hold also makes the release idempotent: a second release of
+// the same hold finds nothing to give back.
+
+/** A VM's hold on a host's CPU and memory. */
+export interface CapacityHold {
+  hostId: string;
+  vmId: string;
+  cpuMhz: number;
+  memoryBytes: number;
+  /** When it was taken (ISO 8601). */
+  at: string;
+  /** The job that took it, when a job did. */
+  jobId?: string;
+}
+
+/** Who takes a hold: the VM, and the job taking it for the VM. */
+export interface Holder {
+  vmId: string;
+  jobId?: string;
+}
+
+const holdKey = (hostId: string, vmId: string) => ({ pk: `CAPACITY#${hostId}`, sk: `VM#${vmId}` });
+
+function holdPut(hostId: string, holder: Holder, cpuMhz: number, memoryBytes: number) {
+  const hold: CapacityHold = { hostId, vmId: holder.vmId, cpuMhz, memoryBytes, at: new Date().toISOString(), ...(holder.jobId && { jobId: holder.jobId }) };
+  return { Put: { TableName: tableName(), Item: { ...holdKey(hostId, holder.vmId), ...hold }, ConditionExpression: 'attribute_not_exists(pk)' } };
+}
+
+/** The holds on a host's capacity. */
+export async function listHolds(hostId: string): Promise<CapacityHold[]> {
+  const holds: CapacityHold[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo().send(
+      new QueryCommand({ TableName: tableName(), ConsistentRead: true, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': holdKey(hostId, '').pk }, ExclusiveStartKey: start }),
+    );
+    for (const item of page.Items ?? []) holds.push({ hostId: item.hostId, vmId: item.vmId, cpuMhz: item.cpuMhz, memoryBytes: item.memoryBytes, at: item.at, ...(item.jobId && { jobId: item.jobId }) });
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return holds;
+}
+
 /**
- * Raises the host's allocated CPU and memory in one conditional update: it holds only while the
- * host is Up and Enabled and both stay within `caps`. False when it does not hold.
+ * Raises the host's allocated CPU and memory for the VM, in one transaction with its hold: it holds
+ * only while the host is Up and Enabled and both stay within `caps`. False when it does not hold.
+ * A hold the VM already has there is given back first (a retry of a reservation whose taker died).
  */
-export async function reserveHostCapacity(hostId: string, cpuMhz: number, memoryBytes: number, caps: HostCaps): Promise<boolean> {
-  try {
-    await dynamo().send(new UpdateCommand(reserveHostItem(hostId, cpuMhz, memoryBytes, caps)));
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
+export async function reserveHostCapacity(hostId: string, holder: Holder, cpuMhz: number, memoryBytes: number, caps: HostCaps): Promise<boolean> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      await dynamo().send(new TransactWriteCommand({ TransactItems: [{ Update: reserveHostItem(hostId, cpuMhz, memoryBytes, caps) }, holdPut(hostId, holder, cpuMhz, memoryBytes)] as never }));
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const { conflict, conditions } = failedItems(error);
+      // The hold first: the one there may be what fills the host.
+      if (conditions[1]) await releaseHostCapacity(hostId, { id: holder.vmId });
+      else if (conditions[0] || !conflict) return false;
+      else await pause(5 + Math.random() * 20);
+    }
+  }
+  return false;
+}
+
+/**
+ * Takes CPU and memory on the host for the VM whatever the host's capacity (the VM runs there: the
+ * figures must say so), with its hold. A hold the VM already has there stays as it is.
+ */
+export async function takeHostCapacity(hostId: string, holder: Holder, cpuMhz: number, memoryBytes: number): Promise<void> {
+  const raise = {
+    TableName: tableName(),
+    Key: hostKey(hostId),
+    UpdateExpression: 'SET #cpu = if_not_exists(#cpu, :zero) + :cpu, #mem = if_not_exists(#mem, :zero) + :mem',
+    ConditionExpression: 'attribute_exists(pk)',
+    ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated' },
+    ExpressionAttributeValues: { ':zero': 0, ':cpu': cpuMhz, ':mem': memoryBytes },
+  };
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      await dynamo().send(new TransactWriteCommand({ TransactItems: [{ Update: raise }, holdPut(hostId, holder, cpuMhz, memoryBytes)] as never }));
+      return;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      if (!failedItems(error).conflict) return; // the host is gone, or the hold is already there
+      await pause(5 + Math.random() * 20);
+    }
   }
 }
 
-/** Gives CPU and memory back to the host (never below zero). A host gone is fine. */
-export async function releaseHostCapacity(hostId: string, cpuMhz: number, memoryBytes: number): Promise<void> {
+/**
+ * Gives the VM's CPU and memory on the host back, with its hold (never below zero; a host gone is
+ * fine). Without a hold — a reservation older than the ledger — `vm`'s figures are given back.
+ */
+export async function releaseHostCapacity(hostId: string, vm: Pick<VirtualMachine, 'id'> & Partial<Pick<VirtualMachine, 'cpuNumber' | 'cpuSpeed' | 'memoryMiB'>>): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: holdKey(hostId, vm.id), ConsistentRead: true }));
+    if (!Item) {
+      if (vm.cpuNumber !== undefined && vm.cpuSpeed !== undefined && vm.memoryMiB !== undefined) {
+        const { cpuMhz, memoryBytes } = vmHostCapacity(vm as Pick<VirtualMachine, 'cpuNumber' | 'cpuSpeed' | 'memoryMiB'>);
+        await lowerHostCounters(hostId, cpuMhz, memoryBytes);
+      }
+      return;
+    }
+    const hold = Item as CapacityHold;
+    try {
+      await dynamo().send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Delete: { TableName: tableName(), Key: holdKey(hostId, vm.id), ConditionExpression: '#at = :at', ExpressionAttributeNames: { '#at': 'at' }, ExpressionAttributeValues: { ':at': hold.at } } },
+            { Update: lowerHostItem(hostId, hold.cpuMhz, hold.memoryBytes) },
+          ],
+        }),
+      );
+      return;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const { conflict, conditions } = failedItems(error);
+      if (conditions[0]) return; // released meanwhile (or released and taken again: that one is not ours)
+      if (conditions[1]) {
+        // The host is gone, or holds less than that (a recount): the hold goes, the counters clamp.
+        await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: holdKey(hostId, vm.id), ConditionExpression: '#at = :at', ExpressionAttributeNames: { '#at': 'at' }, ExpressionAttributeValues: { ':at': hold.at } })).catch((again) => {
+          if (!isConditionFailure(again)) throw again;
+        });
+        await clampHostCounters(hostId, hold.cpuMhz, hold.memoryBytes);
+        return;
+      }
+      if (conflict) await pause(5 + Math.random() * 20);
+    }
+  }
+}
+
+function lowerHostItem(hostId: string, cpuMhz: number, memoryBytes: number) {
+  return {
+    TableName: tableName(),
+    Key: hostKey(hostId),
+    UpdateExpression: 'SET #cpu = #cpu - :cpu, #mem = #mem - :mem',
+    ConditionExpression: 'attribute_exists(pk) AND #cpu >= :cpu AND #mem >= :mem',
+    ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated' },
+    ExpressionAttributeValues: { ':cpu': cpuMhz, ':mem': memoryBytes },
+  };
+}
+
+async function lowerHostCounters(hostId: string, cpuMhz: number, memoryBytes: number): Promise<void> {
   try {
-    await dynamo().send(
+    await dynamo().send(new UpdateCommand(lowerHostItem(hostId, cpuMhz, memoryBytes)));
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    await clampHostCounters(hostId, cpuMhz, memoryBytes);
+  }
+}
+
+/** A host holding less than a release gives back (an earlier release, a recount): zero. A host gone is fine. */
+async function clampHostCounters(hostId: string, cpuMhz: number, memoryBytes: number): Promise<void> {
+  await dynamo()
+    .send(
       new UpdateCommand({
         TableName: tableName(),
         Key: hostKey(hostId),
-        UpdateExpression: 'SET #cpu = #cpu - :cpu, #mem = #mem - :mem',
-        ConditionExpression: 'attribute_exists(pk) AND #cpu >= :cpu AND #mem >= :mem',
+        UpdateExpression: 'SET #cpu = :zero, #mem = :zero',
+        ConditionExpression: 'attribute_exists(pk) AND (#cpu < :cpu OR #mem < :mem)',
         ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated' },
-        ExpressionAttributeValues: { ':cpu': cpuMhz, ':mem': memoryBytes },
+        ExpressionAttributeValues: { ':cpu': cpuMhz, ':mem': memoryBytes, ':zero': 0 },
       }),
-    );
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    // Gone, or holding less than that (an earlier release, a recount): clamp at zero.
-    await dynamo()
-      .send(
-        new UpdateCommand({
-          TableName: tableName(),
-          Key: hostKey(hostId),
-          UpdateExpression: 'SET #cpu = :zero, #mem = :zero',
-          ConditionExpression: 'attribute_exists(pk) AND (#cpu < :cpu OR #mem < :mem)',
-          ExpressionAttributeNames: { '#cpu': 'cpuallocated', '#mem': 'memoryallocated' },
-          ExpressionAttributeValues: { ':cpu': cpuMhz, ':mem': memoryBytes, ':zero': 0 },
-        }),
-      )
-      .catch((again) => {
-        if (!isConditionFailure(again)) throw again;
-      });
-  }
+    )
+    .catch((again) => {
+      if (!isConditionFailure(again)) throw again;
+    });
 }
 
 // ---- what the planner needs ----
@@ -191,10 +320,13 @@ export interface DeploymentRequest {
   noHostText?: string;
   /** Writes that must hold with the host's reservation, in one transaction. */
   coupled?: readonly CoupledWrite[];
+  /** The job reserving (recorded on the hold, so that the reconciler leaves it while the job runs). */
+  jobId?: string;
 }
 
 /** What planAndReserve holds for the VM; give it back with releaseReservation. */
 export interface Reservation {
+  vmId: string;
   hostId: string;
   host: Host;
   podId: string;
@@ -270,20 +402,21 @@ async function reservePlacement(
   memoryBytes: number,
   diskBytes: number,
   coupled: readonly CoupledWrite[] = [],
-  slots: { vmId: string; groupIds: readonly string[] } = { vmId: '', groupIds: [] },
+  holder: Holder,
+  antiAffinityGroupIds: readonly string[],
 ): Promise<{ pool?: CandidatePool } | false> {
   const caps = { cpuMhz: placement.cpuCapacity, memoryBytes: placement.memoryCapacity };
   const hostId = placement.host.id;
-  if (diskBytes <= 0 && coupled.length === 0 && slots.groupIds.length === 0) return (await reserveHostCapacity(hostId, cpuMhz, memoryBytes, caps)) ? {} : false;
   const stale = new Map<string, string>();
   const pools: (CandidatePool | undefined)[] = diskBytes > 0 ? placement.pools : [undefined];
   for (const candidate of pools) {
     for (let attempt = 0; attempt < 20; attempt++) {
       const items = [
         { Update: reserveHostItem(hostId, cpuMhz, memoryBytes, caps) },
+        holdPut(hostId, holder, cpuMhz, memoryBytes),
         ...(candidate ? [reservePoolItem(candidate.pool as StoragePool, diskBytes, candidate.factor)] : []),
         ...coupled.map((c) => c.item(placement.host)),
-        ...slots.groupIds.map((g) => slotItem(g, hostId, slots.vmId, stale.get(g))),
+        ...antiAffinityGroupIds.map((g) => slotItem(g, hostId, holder.vmId, stale.get(g))),
       ];
       try {
         await dynamo().send(new TransactWriteCommand({ TransactItems: items as never }));
@@ -291,23 +424,28 @@ async function reservePlacement(
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
         const { conflict, conditions } = failedItems(error);
+        if (conditions[1]) {
+          // The VM's hold from an attempt whose taker died (it may be what fills the host): given back, then taken again.
+          await releaseHostCapacity(hostId, { id: holder.vmId });
+          continue;
+        }
         if (conditions[0]) return false; // the host no longer holds it
-        const firstCoupled = candidate ? 2 : 1;
+        const firstCoupled = candidate ? 3 : 2;
         const broken = coupled.findIndex((_, i) => conditions[firstCoupled + i]);
         if (broken >= 0) throw coupled[broken]!.abort();
         const firstSlot = firstCoupled + coupled.length;
-        const taken = slots.groupIds.filter((_, i) => conditions[firstSlot + i]);
+        const taken = antiAffinityGroupIds.filter((_, i) => conditions[firstSlot + i]);
         if (taken.length > 0) {
           // Another member holds the host for a group, unless it has left it: then take it over.
           for (const groupId of taken) {
-            const state = await slotState(groupId, hostId, slots.vmId);
+            const state = await slotState(groupId, hostId, holder.vmId);
             if (state === 'held') return false;
             if (state.stale) stale.set(groupId, state.stale);
             else stale.delete(groupId);
           }
           continue;
         }
-        if (candidate && conditions[1]) break; // this pool no longer holds it: the next pool
+        if (candidate && conditions[2]) break; // this pool no longer holds it: the next pool
         if (conflict || conditions.length === 0) {
           await pause(5 + Math.random() * 20);
           continue;
@@ -363,10 +501,11 @@ export async function planAndReserve(request: DeploymentRequest): Promise<Reserv
   const { candidates, excluded, antiAffinityGroupIds } = await planDeployment(request);
   if (candidates.length === 0) log.info('no host for the VM', { vm: vm.instanceName, excluded });
   for (const placement of candidates) {
-    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes, request.coupled, { vmId: vm.id, groupIds: antiAffinityGroupIds });
+    const held = await reservePlacement(placement, cpuMhz, memoryBytes, diskBytes, request.coupled, { vmId: vm.id, ...(request.jobId && { jobId: request.jobId }) }, antiAffinityGroupIds);
     if (!held) continue;
     const host = { ...(placement.host as Host), cpuallocated: (placement.host.cpuallocated ?? 0) + cpuMhz, memoryallocated: (placement.host.memoryallocated ?? 0) + memoryBytes };
     return {
+      vmId: vm.id,
       hostId: host.id,
       host,
       podId: host.podId,
@@ -381,8 +520,8 @@ export async function planAndReserve(request: DeploymentRequest): Promise<Reserv
 }
 
 /** Gives back what planAndReserve reserved. */
-export async function releaseReservation(reservation: Pick<Reservation, 'hostId' | 'cpuMhz' | 'memoryBytes' | 'poolId' | 'poolBytes'>): Promise<void> {
-  await releaseHostCapacity(reservation.hostId, reservation.cpuMhz, reservation.memoryBytes);
+export async function releaseReservation(reservation: Pick<Reservation, 'vmId' | 'hostId' | 'poolId' | 'poolBytes'>): Promise<void> {
+  await releaseHostCapacity(reservation.hostId, { id: reservation.vmId });
   if (reservation.poolId && reservation.poolBytes > 0) {
     await dynamo()
       .send(new UpdateCommand(releasePoolItem(reservation.poolId, reservation.poolBytes).Update))

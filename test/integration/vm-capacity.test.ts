@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InsufficientCapacity, ResourceLimitExceeded } from '../../shared/cloudstack/errors.ts';
 import { createAffinityGroupRecord } from '../../shared/db/affinity-groups.ts';
-import { planAndReserve, releaseHostCapacity, releaseReservation, releaseVmLimits, reserveHostCapacity, reserveVmLimits, type DeploymentRequest } from '../../shared/db/capacity.ts';
-import { createHostRecord, getHost, type Host } from '../../shared/db/hosts.ts';
+import { listHolds, planAndReserve, releaseHostCapacity, releaseReservation, releaseVmLimits, reserveHostCapacity, reserveVmLimits, type DeploymentRequest } from '../../shared/db/capacity.ts';
+import { createHostRecord, getHost, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { createCluster, createPod, createZone, type Cluster } from '../../shared/db/infrastructure.ts';
 import { resourceCounter, setResourceLimit, storedCounts } from '../../shared/db/limits.ts';
@@ -158,13 +158,25 @@ describe('placement rules against the records', () => {
   it('the reservation itself refuses a host that left Enabled after planning', async () => {
     const { clusters } = await zoneWith(1);
     const host = await addHost(clusters[0], { resourcestate: 'Maintenance' });
-    expect(await reserveHostCapacity(host.id, 1000, GiB, { cpuMhz: 8000, memoryBytes: 6 * GiB })).toBe(false);
+    expect(await reserveHostCapacity(host.id, { vmId: 'vm-a' }, 1000, GiB, { cpuMhz: 8000, memoryBytes: 6 * GiB })).toBe(false);
     const enabled = await addHost(clusters[0]);
-    expect(await reserveHostCapacity(enabled.id, 1000, GiB, { cpuMhz: 1500, memoryBytes: 6 * GiB })).toBe(true);
-    expect(await reserveHostCapacity(enabled.id, 1000, GiB, { cpuMhz: 1500, memoryBytes: 6 * GiB })).toBe(false);
-    await releaseHostCapacity(enabled.id, 1000, GiB);
-    // Releasing more than is held clamps at zero.
-    await releaseHostCapacity(enabled.id, 1000, GiB);
+    expect(await reserveHostCapacity(enabled.id, { vmId: 'vm-a' }, 1000, GiB, { cpuMhz: 1500, memoryBytes: 6 * GiB })).toBe(true);
+    expect(await reserveHostCapacity(enabled.id, { vmId: 'vm-b' }, 1000, GiB, { cpuMhz: 1500, memoryBytes: 6 * GiB })).toBe(false);
+    expect(await listHolds(enabled.id)).toMatchObject([{ vmId: 'vm-a', cpuMhz: 1000, memoryBytes: GiB }]);
+    // The same VM's hold taken again is given back first, not counted twice.
+    expect(await reserveHostCapacity(enabled.id, { vmId: 'vm-a' }, 1000, GiB, { cpuMhz: 1500, memoryBytes: 6 * GiB })).toBe(true);
+    expect(await getHost(enabled.id)).toMatchObject({ cpuallocated: 1000, memoryallocated: GiB });
+    await releaseHostCapacity(enabled.id, { id: 'vm-a' });
+    expect(await listHolds(enabled.id)).toEqual([]);
+    expect(await getHost(enabled.id)).toMatchObject({ cpuallocated: 0, memoryallocated: 0 });
+    // A second release of the same hold gives nothing back.
+    await updateHostRecord(enabled.id, { cpuallocated: 1000, memoryallocated: GiB });
+    await releaseHostCapacity(enabled.id, { id: 'vm-a' });
+    expect(await getHost(enabled.id)).toMatchObject({ cpuallocated: 1000, memoryallocated: GiB });
+    // A VM reserved before the ledger gives its figures back, clamped at zero.
+    await updateHostRecord(enabled.id, { cpuallocated: 500, memoryallocated: GiB });
+    await releaseHostCapacity(enabled.id, { id: 'vm-old', cpuNumber: 1, cpuSpeed: 1000, memoryMiB: 1024 });
+    expect(await getHost(enabled.id)).toMatchObject({ cpuallocated: 0, memoryallocated: 0 });
     expect(await getHost(enabled.id)).toMatchObject({ cpuallocated: 0, memoryallocated: 0 });
   });
 

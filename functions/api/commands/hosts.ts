@@ -21,7 +21,7 @@ import {
 } from '../../../shared/db/hosts.ts';
 import { getCluster, getPod, getZone, listClusters } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
-import { releaseHostCapacity, vmHostCapacity } from '../../../shared/db/capacity.ts';
+import { releaseHostCapacity } from '../../../shared/db/capacity.ts';
 import { listVmRecords, transitionVm, type VirtualMachine, type VmState } from '../../../shared/db/vms.ts';
 import { startJob } from '../../../shared/orchestration.ts';
 import { renderOobm } from '../../../shared/oobm.ts';
@@ -397,8 +397,7 @@ async function stopVmsOfDeletedHost(host: Host): Promise<VirtualMachine[]> {
     const moved = await transitionVm(vm.id, [vm.state], 'Stopped', { hostId: undefined, lastHostId: undefined, migrateToHostId: undefined, migrateJobId: undefined }, { hostId: host.id });
     if (!moved) continue;
     if (vm.state === 'Migrating' && vm.migrateToHostId) {
-      const { cpuMhz, memoryBytes } = vmHostCapacity(vm);
-      await releaseHostCapacity(vm.migrateToHostId, cpuMhz, memoryBytes);
+      await releaseHostCapacity(vm.migrateToHostId, vm);
     }
     stopped.push(moved);
   }
