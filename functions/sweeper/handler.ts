@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import { systemActor } from '../../shared/bootstrap.ts';
 import { log } from '../../shared/log.ts';
 import { startPendingDownloads } from '../../shared/template-downloads.ts';
+import { repairCapacity, type CapacityRepair } from './capacity.ts';
 import { reconcileHa, type HaChange } from './ha.ts';
 import { sweepHosts, type HostChange } from './hosts.ts';
 import { failOrphanedJobs } from './jobs.ts';
@@ -28,6 +29,14 @@ async function sweep() {
   } catch (error) {
     log.error('HA pass failed', { error: (error as Error).message });
   }
+  // After the jobs: a hold whose job was just failed as orphaned is released in the same sweep.
+  let capacityRepairs: CapacityRepair[] = [];
+  try {
+    capacityRepairs = await repairCapacity(await systemActor());
+    if (capacityRepairs.length > 0) log.warn('released leaked capacity holds', { repairs: capacityRepairs });
+  } catch (error) {
+    log.error('capacity repair pass failed', { error: (error as Error).message });
+  }
   let downloadsStarted = 0;
   try {
     downloadsStarted = await startPendingDownloads(await systemActor());
@@ -42,7 +51,7 @@ async function sweep() {
   } catch (error) {
     log.error('VM expunge pass failed', { error: (error as Error).message });
   }
-  return { orphanedJobs, hostChanges, haChanges, downloadsStarted, vmsExpunged };
+  return { orphanedJobs, hostChanges, haChanges, capacityRepairs, downloadsStarted, vmsExpunged };
 }
 
 export const handler = middy().handler(sweep);

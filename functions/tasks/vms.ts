@@ -9,6 +9,7 @@ import { agentCommands, type AgentCommandType, type VmSpec } from '../../shared/
 import { InsufficientCapacity, InternalError, InvalidParameter, ResourceUnavailable } from '../../shared/cloudstack/errors.ts';
 import { holdsLease } from '../../shared/agent-leases.ts';
 import { getAgent } from '../../shared/db/agents.ts';
+import { faultPoint } from '../../shared/faults.ts';
 import { planAndReserve, releaseHostCapacity, releaseReservation } from '../../shared/db/capacity.ts';
 import { getHost, listHostRecords, type Host } from '../../shared/db/hosts.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
@@ -200,6 +201,7 @@ async function planStart(jobId: string, vmId: string): Promise<Prepared> {
       }
     }
     reservation ??= await plan();
+    faultPoint('vm-start.reserved');
     const recorded = await transitionVm(vm.id, ['Starting'], 'Starting', {
       hostId: reservation.hostId,
       podId: reservation.podId,
