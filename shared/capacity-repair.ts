@@ -5,6 +5,7 @@
 // release that follows, leaves exactly that. Every other hold is kept, and the decision says why.
 import type { CapacityHold } from './db/capacity.ts';
 import type { VirtualMachine } from './db/vms.ts';
+import { cloudstackMillis } from './db/jobs.ts';
 
 /**
  * How long after a hold is taken, or after its VM last changed, a hold is left alone whatever else
@@ -26,16 +27,13 @@ export interface HoldView {
 
 export type HoldDecision = { kind: 'keep'; reason: string } | { kind: 'release'; reason: string };
 
-/** `cloudstackDate`'s "2026-12-02T21:59:21+0000", or ISO 8601: milliseconds, NaN when unreadable. */
-const timeOf = (text: unknown) => (typeof text === 'string' ? Date.parse(text.replace(/\+0000$/, 'Z')) : Number.NaN);
-
 /** Keep or release one hold. Pure. */
 export function decideHold({ hold, vm, jobPending }: HoldView, now: number, graceMs = HOLD_GRACE_MS): HoldDecision {
   if (vm && (vm.hostId === hold.hostId || vm.migrateToHostId === hold.hostId)) return { kind: 'keep', reason: 'its VM holds the host' };
   if (jobPending) return { kind: 'keep', reason: `the job that took it (${hold.jobId}) is still running` };
-  const taken = timeOf(hold.at);
+  const taken = cloudstackMillis(hold.at);
   if (!(now - taken >= graceMs)) return { kind: 'keep', reason: 'it was taken moments ago' };
-  const changed = timeOf(vm?.lastUpdated);
+  const changed = cloudstackMillis(vm?.lastUpdated);
   if (vm && now - changed < graceMs) return { kind: 'keep', reason: 'its VM changed moments ago' };
   if (!vm) return { kind: 'release', reason: 'its VM no longer exists' };
   const where = vm.hostId ? ` on host ${vm.hostId}` : '';

@@ -4,6 +4,7 @@
 // reports every ping.interval seconds instead, so silence is what the sweeper judges, and the agent's
 // last word on a host (it could not reach it) stands in for upstream's investigators.
 import { nextStatus, type Host, type HostStatus, type StatusEvent } from './db/hosts.ts';
+import { cloudstackMillis } from './db/jobs.ts';
 
 /** The agent's last report on a host, kept on the host record for the sweeper. */
 export interface LastReport {
@@ -38,11 +39,10 @@ export interface Transition {
 /** A host as the decisions need it. */
 export type HostHealth = Pick<Host, 'status' | 'created'> & { lastpinged?: string; lastreport?: LastReport };
 
-const millis = (date: string) => Date.parse(date.replace(/\+0000$/, 'Z'));
 
 /** When the agent last reached the host; a host never reached counts from its creation. */
 export function lastContact(host: HostHealth): number {
-  return millis(host.lastpinged ?? host.created);
+  return cloudstackMillis(host.lastpinged ?? host.created);
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;

@@ -9,6 +9,7 @@ import { isMaintenanceState, listHostRecords, type Host } from './db/hosts.ts';
 import { listStoragePools, type StoragePool } from './db/storage.ts';
 import { listTemplateRecords, markTemplateFailed, zoneCopy, type Template } from './db/templates.ts';
 import { startJob } from './orchestration.ts';
+import { cloudstackMillis } from './db/jobs.ts';
 
 /**
  * Where a zone's copy can be downloaded: a SharedMountPoint pool that is Up (its path is the same on
@@ -65,7 +66,7 @@ const REGISTRATION_GRACE_MS = 10_000;
 export async function startPendingDownloads(actor: Actor, now = Date.now()): Promise<number> {
   let started = 0;
   for (const template of [...(await listTemplateRecords('template')), ...(await listTemplateRecords('iso'))]) {
-    if (now - Date.parse(template.created.replace(/\+0000$/, 'Z')) < REGISTRATION_GRACE_MS) continue;
+    if (now - cloudstackMillis(template.created) < REGISTRATION_GRACE_MS) continue;
     const pending = Object.keys(template.zones).filter((zoneId) => zoneCopy(template, zoneId).downloadState === 'NOT_DOWNLOADED');
     if (pending.length > 0) started += (await startTemplateDownloads(actor, template, pending)).length;
   }

@@ -16,6 +16,7 @@
 // fences a host either.
 import type { HostStatus } from './db/hosts.ts';
 import type { VirtualMachine } from './db/vms.ts';
+import { cloudstackMillis } from './db/jobs.ts';
 
 /** The HA fence of a host, kept on its record while the host is dead (`hafence`). */
 export interface HaFence {
@@ -65,7 +66,6 @@ export interface HostHaDecision {
   reason: string;
 }
 
-const millis = (date: string) => Date.parse(date.replace(/\+0000$/, 'Z'));
 
 /** Fenced: the OFF job succeeded and the BMC read Off after it (a host that was off already counts). */
 export const isFenced = (view: Pick<DeadHostView, 'fenceJob'>) => view.fenceJob?.status === 'succeeded' && view.fenceJob.powerState === 'Off';
@@ -95,7 +95,7 @@ function fenceStep(host: DeadHostView, now: number, settings: HaSettingsForVms):
     return host.fence?.refused === host.oobmRefusal ? undefined : { kind: 'refused', reason: `the host cannot be fenced: ${host.oobmRefusal}` };
   }
   if (!host.fence || host.fence.refused) return { kind: 'fence', reason: 'the host is Down and runs HA VMs: powering it off through its BMC' };
-  const age = now - millis(host.fence.at);
+  const age = now - cloudstackMillis(host.fence.at);
   // Claimed by a sweep that has not named its job yet (or could not start it).
   if (!host.fence.jobId) return age >= settings.fenceTimeoutMs ? { kind: 'fence', reason: 'the fence claimed did not start: trying again' } : undefined;
   const job = host.fenceJob;

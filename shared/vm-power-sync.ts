@@ -41,6 +41,7 @@ import { isHealthy, type PingSettings } from './host-health.ts';
 import { log } from './log.ts';
 import { cpuCapacityOf, memoryCapacityOf } from './placement.ts';
 import { settingsFor } from './settings.ts';
+import { cloudstackMillis } from './db/jobs.ts';
 
 export type DomainReport = HostReport['domains'][number];
 export type PowerState = DomainReport['state'];
@@ -85,12 +86,11 @@ export type PowerSyncAction<V extends SyncedVm = SyncedVm> =
   /** Running on `fromHostId`, which no longer runs it, and `hostId` reports it on: it moved there (a migration behind Mold's back, or one whose job lost track). */
   | { kind: 'moved'; vm: V; hostId: string; fromHostId: string; observed: PowerState };
 
-const millis = (date: string) => Date.parse(date.replace(/\+0000$/, 'Z'));
 
 /** When the VM last changed state: upstream's update_time, else its creation (upstream's fallbacks). */
 export function lastChange(vm: Pick<SyncedVm, 'lastUpdated' | 'created'>): number {
-  const at = typeof vm.lastUpdated === 'string' ? millis(vm.lastUpdated) : NaN;
-  return Number.isNaN(at) ? millis(vm.created) : at;
+  const at = typeof vm.lastUpdated === 'string' ? cloudstackMillis(vm.lastUpdated) : NaN;
+  return Number.isNaN(at) ? cloudstackMillis(vm.created) : at;
 }
 
 /**

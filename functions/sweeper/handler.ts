@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import { systemActor } from '../../shared/bootstrap.ts';
 import { log } from '../../shared/log.ts';
 import { startPendingDownloads } from '../../shared/template-downloads.ts';
+import { repairAddresses, type AddressRepair } from './addresses.ts';
 import { repairCapacity, type CapacityRepair } from './capacity.ts';
 import { reconcileHa, type HaChange } from './ha.ts';
 import { sweepHosts, type HostChange } from './hosts.ts';
@@ -37,6 +38,13 @@ async function sweep() {
   } catch (error) {
     log.error('capacity repair pass failed', { error: (error as Error).message });
   }
+  let addressRepairs: AddressRepair[] = [];
+  try {
+    addressRepairs = await repairAddresses(await systemActor());
+    if (addressRepairs.length > 0) log.warn('released orphaned addresses', { repairs: addressRepairs });
+  } catch (error) {
+    log.error('address repair pass failed', { error: (error as Error).message });
+  }
   let downloadsStarted = 0;
   try {
     downloadsStarted = await startPendingDownloads(await systemActor());
@@ -51,7 +59,7 @@ async function sweep() {
   } catch (error) {
     log.error('VM expunge pass failed', { error: (error as Error).message });
   }
-  return { orphanedJobs, hostChanges, haChanges, capacityRepairs, downloadsStarted, vmsExpunged };
+  return { orphanedJobs, hostChanges, haChanges, capacityRepairs, addressRepairs, downloadsStarted, vmsExpunged };
 }
 
 export const handler = middy().handler(sweep);

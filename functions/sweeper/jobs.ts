@@ -2,7 +2,7 @@
 // timed out as a whole, or (locally) died with the process. The sweeper closes such jobs with a reason.
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { sfn } from '../../shared/aws.ts';
-import { failJob, listPendingJobs, type Job } from '../../shared/db/jobs.ts';
+import { cloudstackMillis, failJob, type Job, listPendingJobs } from '../../shared/db/jobs.ts';
 
 /** How long a job may exist without an execution before it counts as orphaned. */
 const START_GRACE_MS = 60_000;
@@ -18,7 +18,7 @@ export async function failOrphanedJobs(now = Date.now()): Promise<string[]> {
 
 async function orphanReason(job: Job, now: number): Promise<string | undefined> {
   if (!job.executionArn) {
-    const age = now - Date.parse(job.created.replace('+0000', 'Z'));
+    const age = now - cloudstackMillis(job.created);
     return age > START_GRACE_MS ? 'The job never started its execution.' : undefined;
   }
   try {

@@ -201,7 +201,7 @@ async function planStart(jobId: string, vmId: string): Promise<Prepared> {
       }
     }
     reservation ??= await plan();
-    faultPoint('vm-start.reserved');
+    faultPoint('vm-start.reserved', vm.name);
     const recorded = await transitionVm(vm.id, ['Starting'], 'Starting', {
       hostId: reservation.hostId,
       podId: reservation.podId,

@@ -22,6 +22,8 @@ export interface AllocatedAddress {
   rangeId: string;
   ipaddress: string;
   allocated: string;
+  /** The VM it was allocated for (absent on addresses allocated before addresses named their VM). */
+  vmId?: string;
 }
 
 export const addressKey = (networkId: string, address: number) => ({ pk: `NETADDR#${networkId}`, sk: `IP#${ipSortKey(address)}` });
@@ -46,7 +48,7 @@ export async function listAllocatedAddresses(networkId: string, within?: Range):
       }),
     );
     for (const item of page.Items ?? []) {
-      found.push({ networkId: item.networkId, rangeId: item.rangeId, ipaddress: item.ipaddress, allocated: item.allocated });
+      found.push({ networkId: item.networkId, rangeId: item.rangeId, ipaddress: item.ipaddress, allocated: item.allocated, ...(item.vmId && { vmId: item.vmId }) });
     }
     start = page.LastEvaluatedKey;
   } while (start);
@@ -58,12 +60,12 @@ export async function countAllocatedAddresses(networkId: string, within?: Range)
 }
 
 /** Claims one address item; false when it is already taken. */
-async function claim(networkId: string, rangeId: string, address: number): Promise<boolean> {
+async function claim(networkId: string, rangeId: string, address: number, allocated: string, vmId: string | undefined): Promise<boolean> {
   try {
     await dynamo().send(
       new PutCommand({
         TableName: tableName(),
-        Item: { ...addressKey(networkId, address), networkId, rangeId, ipaddress: formatIpv4(address), allocated: cloudstackDate() },
+        Item: { ...addressKey(networkId, address), networkId, rangeId, ipaddress: formatIpv4(address), allocated, ...(vmId && { vmId }) },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -100,7 +102,7 @@ function freeCandidates(ranges: readonly VlanIpRange[], taken: ReadonlySet<numbe
  * Allocates a free address of the network (the preferred one if given). Throws upstream's
  * InsufficientAddressCapacityException when every address of its ranges is taken.
  */
-export async function allocateAddress(networkId: string, options: { preferred?: string } = {}): Promise<AllocatedAddress> {
+export async function allocateAddress(networkId: string, options: { preferred?: string; vmId?: string } = {}): Promise<AllocatedAddress> {
   const network = await getNetwork(networkId);
   if (!network || network.deleting) throw new InvalidParameter(`Unable to find network by id ${networkId}`);
   const ranges = (await listRangesOfNetwork(networkId)).filter((range) => !range.deleting);
@@ -124,8 +126,9 @@ export async function allocateAddress(networkId: string, options: { preferred?: 
     const offset = free.length ? Math.floor(Math.random() * free.length) : 0;
     candidates = [...free.slice(offset), ...free.slice(0, offset)];
   }
+  const allocated = cloudstackDate();
   for (const { address, range } of candidates) {
-    if (!(await claim(networkId, range.id, address))) continue;
+    if (!(await claim(networkId, range.id, address, allocated, options.vmId))) continue;
     // Written first, checked after: a range or network being deleted does not keep the address.
     const [currentNetwork, currentRange] = await Promise.all([getNetwork(networkId), getVlanIpRange(range.id)]);
     if (!currentNetwork || currentNetwork.deleting) {
@@ -136,7 +139,7 @@ export async function allocateAddress(networkId: string, options: { preferred?: 
       await unclaim(networkId, address);
       continue;
     }
-    return { networkId, rangeId: range.id, ipaddress: formatIpv4(address), allocated: cloudstackDate() };
+    return { networkId, rangeId: range.id, ipaddress: formatIpv4(address), allocated, ...(options.vmId && { vmId: options.vmId }) };
   }
   if (options.preferred !== undefined) {
     throw new InvalidParameter(`The IP address ${options.preferred} is already allocated in network ${network.name}`);
@@ -144,13 +147,22 @@ export async function allocateAddress(networkId: string, options: { preferred?: 
   throw insufficientAddressCapacity();
 }
 
-/** Gives an address back; false when it was not allocated. */
-export async function releaseAddress(networkId: string, ip: string): Promise<boolean> {
+/**
+ * Gives an address back; false when it was not allocated. With `as`, only while it is still that
+ * allocation (the same VM, allocated at the same time): a repair never takes an address allocated again.
+ */
+export async function releaseAddress(networkId: string, ip: string, as?: Pick<AllocatedAddress, 'vmId' | 'allocated'>): Promise<boolean> {
   const address = parseIpv4(ip);
   if (address === undefined) throw new InvalidParameter(`Invalid format for the ipaddress parameter: ${ip}`);
   try {
     await dynamo().send(
-      new DeleteCommand({ TableName: tableName(), Key: addressKey(networkId, address), ConditionExpression: 'attribute_exists(pk)' }),
+      new DeleteCommand({
+        TableName: tableName(),
+        Key: addressKey(networkId, address),
+        ...(as
+          ? { ConditionExpression: 'vmId = :vm AND allocated = :allocated', ExpressionAttributeValues: { ':vm': as.vmId, ':allocated': as.allocated } }
+          : { ConditionExpression: 'attribute_exists(pk)' }),
+      }),
     );
     return true;
   } catch (error) {

@@ -44,6 +44,9 @@ export function cloudstackDate(date = new Date()): string {
   return date.toISOString().replace(/\.\d{3}Z$/, '+0000');
 }
 
+/** A cloudstackDate (or ISO 8601) in milliseconds; NaN when it is not a date. */
+export const cloudstackMillis = (date: unknown): number => (typeof date === 'string' ? Date.parse(date.replace(/\+0000$/, 'Z')) : Number.NaN);
+
 export async function createJob(fields: Pick<Job, 'cmd'> & Partial<Job>): Promise<Job> {
   const now = new Date();
   const job: Job = {

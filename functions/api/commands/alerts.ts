@@ -10,6 +10,7 @@ import { listResponse, matchesKeyword } from '../paging.ts';
 import { noSuchEntity } from '../validate.ts';
 import { selectionBounds, selectionParams, type Selection } from './events.ts';
 import { INFRA_READERS } from './zones.ts';
+import { cloudstackMillis } from '../../../shared/db/jobs.ts';
 
 /** Upstream's AlertResponse, in its field order. */
 export function renderAlert(alert: Alert) {
@@ -17,7 +18,7 @@ export function renderAlert(alert: Alert) {
 }
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-const createdAt = (alert: Alert) => Date.parse(alert.created.replace(/\+0000$/, 'Z'));
+const createdAt = (alert: Alert) => cloudstackMillis(alert.created);
 
 const listAlerts = defineCommand({
   name: 'listAlerts',

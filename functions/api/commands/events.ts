@@ -17,12 +17,13 @@ import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { inScope, isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
+import { cloudstackMillis } from '../../../shared/db/jobs.ts';
 
 /**
  * Upstream's event types: the public constants of com.cloud.event.EventTypes, in their order
  * (listEventTypes answers exactly these). Taken from a pre-4.20 upstream file, with 4.20's ROLE.ENABLE and
  * ROLE.DISABLE, and Mold's own types for changes upstream records no event for (clusters, host
- * updates, a host's connection status, storage pools, image stores, on-prem agents, created and deleted SSH key pairs); every type Mold records is among them.
+ * updates, a host's connection status, capacity a crash left held, storage pools, image stores, on-prem agents, created and deleted SSH key pairs); every type Mold records is among them.
  */
 export const EVENT_TYPES: readonly string[] = `
   VM.CREATE VM.DESTROY VM.START VM.STOP VM.REBOOT VM.UPDATE VM.UPGRADE VM.DYNAMIC.SCALE VM.RESETPASSWORD
@@ -53,7 +54,7 @@ export const EVENT_TYPES: readonly string[] = `
   ROLE.CREATE ROLE.UPDATE ROLE.DELETE ROLE.IMPORT ROLE.ENABLE ROLE.DISABLE ROLE.PERMISSION.CREATE
   ROLE.PERMISSION.UPDATE ROLE.PERMISSION.DELETE
   CLUSTER.CREATE CLUSTER.UPDATE CLUSTER.DELETE HOST.ADD HOST.UPDATE HOST.DELETE STORAGE.POOL.CREATE STORAGE.POOL.UPDATE
-  STORAGE.POOL.DELETE IMAGE.STORE.CREATE IMAGE.STORE.DELETE HOST.STATUS.TRANSITION
+  STORAGE.POOL.DELETE IMAGE.STORE.CREATE IMAGE.STORE.DELETE HOST.STATUS.TRANSITION CAPACITY.RELEASE
   AGENT.ENROLLMENT.TOKEN.CREATE AGENT.ENROLLMENT.TOKEN.REVOKE AGENT.ENROLL AGENT.REVOKE AGENT.LEASE.TRANSFER
   PROJECT.ROLE.CREATE PROJECT.ROLE.UPDATE PROJECT.ROLE.DELETE PROJECT.ROLE.PERMISSION.CREATE
   PROJECT.ROLE.PERMISSION.UPDATE PROJECT.ROLE.PERMISSION.DELETE
@@ -216,7 +217,7 @@ export function parseEventDate(value: string, bound: 'start' | 'end', api: strin
   throw new InvalidParameter(`Unable to parse date ${value} for command ${api}, please pass dates in the format mentioned in the api documentation`);
 }
 
-const createdAt = (event: EventRecord) => Date.parse(event.created.replace(/\+0000$/, 'Z'));
+const createdAt = (event: EventRecord) => cloudstackMillis(event.created);
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /** Upstream's created-date condition: between both bounds, or from the start, or up to the end. */

@@ -3,7 +3,7 @@
 // a domain admin those of its domain's subtree, a root admin all (upstream's queryJobResult).
 import { InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
 import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
-import { getJob, listJobsUnder, JobStatus, type Job } from '../../../shared/db/jobs.ts';
+import { cloudstackMillis, getJob, type Job, JobStatus, listJobsUnder } from '../../../shared/db/jobs.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { describeAccount, inScope, isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
@@ -71,7 +71,7 @@ function parseDay(value: string, api: string): number {
 }
 
 /** The job's creation time, for ordering and date filters. */
-const createdAt = (job: Job) => Date.parse(job.timestamp ?? job.created.replace(/\+0000$/, 'Z'));
+const createdAt = (job: Job) => cloudstackMillis(job.timestamp ?? job.created);
 
 const queryAsyncJobResult = defineCommand({
   name: 'queryAsyncJobResult',

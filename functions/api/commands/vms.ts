@@ -21,6 +21,7 @@ import { getHost } from '../../../shared/db/hosts.ts';
 import { getAccount, getDomain, type Account, type Domain } from '../../../shared/db/identity.ts';
 import { getZone, type Zone } from '../../../shared/db/infrastructure.ts';
 import { allocateAddress, releaseAddress } from '../../../shared/db/ipam.ts';
+import { faultPoint, InjectedFault } from '../../../shared/faults.ts';
 import { BYTES_PER_GIB, releaseResources, reserveResources } from '../../../shared/db/limits.ts';
 import { getNetwork, listNetworks, type Network } from '../../../shared/db/networks.ts';
 import { getServiceOffering, visibleInDomain, usableInZone, type DiskOffering, type ServiceOffering } from '../../../shared/db/offerings.ts';
@@ -405,9 +406,10 @@ const deployVirtualMachineCommand = defineCommand({
     const nics: VmNic[] = [];
     try {
       for (const [index, network] of networks.entries()) {
-        const allocated = await allocateAddress(network.id, index === 0 && params.ipaddress !== undefined ? { preferred: params.ipaddress } : {});
+        const allocated = await allocateAddress(network.id, { vmId: id, ...(index === 0 && params.ipaddress !== undefined && { preferred: params.ipaddress }) });
         nics.push({ id: randomUUID(), networkId: network.id, mac: randomMac(), ip: allocated.ipaddress, netmask: network.netmask, gateway: network.gateway, vlan: network.vlan, isDefault: index === 0 });
       }
+      faultPoint('vm-deploy.addresses', hostname);
       const [vmNumber, ownerNumber] = await Promise.all([nextNumber('vm'), accountNumber(owner.account.id)]);
       const instanceName = instanceNameOf(ownerNumber, vmNumber, { flag: settings.boolean('vm.instancename.flag'), displayName: params.displayname });
       const startvm = params.startvm ?? true;
@@ -490,6 +492,7 @@ const deployVirtualMachineCommand = defineCommand({
         throw error;
       }
     } catch (error) {
+      if (error instanceof InjectedFault) throw error; // a crash gives nothing back: the sweeper does
       for (const nic of nics) await releaseAddress(nic.networkId, nic.ip);
       await releaseResources(owner.account, amounts);
       throw error;
