@@ -38,8 +38,19 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
  */
 const TOLERATED_432 = new Set(['listVPCs', 'listNetworkServiceProviders', 'cloudianIsEnabled', 'listAndSwitchSamlAccount', 'listProjects', 'quotaIsEnabled']);
 
-/** The page's uncaught errors, less the rejected promises of the tolerated 432s. */
-const realErrors = (errors: string[]) => errors.filter((error) => error !== 'Error: Request failed with status code 432');
+/**
+ * The page's uncaught errors, less the rejected promises of the tolerated 432s and, when the test
+ * itself blocked a request to a public site (the UI asks for release notes on its own, at times of its
+ * choosing), the axios 'Network Error' that block causes. `failed` holds every request that got no
+ * answer: one to loopback is the runtime's fault and is kept, whatever the page made of it.
+ */
+function realErrors({ uncaught, failed }: { uncaught: string[]; failed: FailedRequest[] }) {
+  const blocked = failed.some((request) => !request.loopback);
+  const unanswered = failed.filter((request) => request.loopback && request.error !== 'net::ERR_ABORTED').map((request) => `${request.url}: ${request.error}`);
+  return [...uncaught.filter((error) => error !== 'Error: Request failed with status code 432' && !(blocked && error === 'Error: Network Error')), ...unanswered];
+}
+
+type FailedRequest = { url: string; loopback: boolean; error: string };
 
 /** A page that reaches only loopback, orders listApis after listZones, and keeps its errors. */
 async function openPage(browser: Browser) {
@@ -53,6 +64,11 @@ async function openPage(browser: Browser) {
   const zonesListed = new Promise<void>((done) => (zonesAnswered = done));
   const commandOf = (url: URL, body?: string) => url.searchParams.get('command') ?? new URLSearchParams(body ?? '').get('command');
   const refused = new Set<string>();
+  const failed: FailedRequest[] = [];
+  page.on('requestfailed', (request) => {
+    const url = new URL(request.url());
+    failed.push({ url: request.url(), loopback: LOOPBACK.has(url.hostname), error: request.failure()?.errorText ?? 'unknown' });
+  });
   page.on('response', (response) => {
     const url = new URL(response.url());
     if (!url.pathname.startsWith('/client/api')) return;
@@ -69,7 +85,7 @@ async function openPage(browser: Browser) {
     if (command === 'listApis') return void zonesListed.then(() => request.continue());
     void request.continue();
   });
-  return { page, errors, commands, refused, close: () => context.close() };
+  return { page, errors: { uncaught: errors, failed }, commands, refused, close: () => context.close() };
 }
 
 async function logIn(page: Page, base: string, username: string, password: string) {
