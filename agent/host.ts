@@ -148,6 +148,8 @@ const REPORT_SECTIONS = {
   loadavg: 'cat /proc/loadavg',
   list: `${VIRSH} list --all --uuid --name`,
   domstats: `${VIRSH} domstats --state`,
+  // Apart from the states: a domain whose counters cannot be read must not lose its state.
+  usage: `${VIRSH} domstats --list-running --cpu-total --vcpu --balloon --interface --block`,
 };
 export const REPORT_SCRIPT = sectionScript(REPORT_SECTIONS);
 
@@ -180,7 +182,7 @@ export function reportFromOutput(hostId: string, output: string, pools: readonly
     libvirtProblem(s.version) ??
     (s.list?.code === 0 ? undefined : `virsh list failed: ${(s.list?.output ?? 'no output').trim().split('\n')[0]}`);
   const mem = parseMeminfo(s.meminfo?.output ?? '');
-  const domains = problem ? [] : parseDomains(s.list!.output, s.domstats?.code === 0 ? s.domstats.output : '');
+  const domains = problem ? [] : parseDomains(s.list!.output, s.domstats?.code === 0 ? s.domstats.output : '', s.usage?.code === 0 ? s.usage.output : '');
   return {
     hostId,
     reachable: true,

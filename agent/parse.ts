@@ -1,5 +1,6 @@
 // Reading what hosts print: virsh's and /proc's text, and CloudStack's checksum notation. Pure
 // functions, unit-tested against output captured from the lab's hosts.
+import type { DomainUsage } from '../shared/agent/protocol.ts';
 
 /**
  * A shell script that runs named commands one after the other, each section framed by markers with
@@ -140,17 +141,72 @@ export function parseVncDisplay(text: string): number | undefined {
  * Domains from `virsh list --all --uuid --name` (lines `uuid name`) and `virsh domstats --state`
  * (blocks `Domain: 'name'` / `state.state=N`).
  */
-export function parseDomains(list: string, domstats: string): Array<{ name: string; uuid: string; state: PowerState }> {
-  const states = new Map<string, PowerState>();
+/** `virsh domstats` output: each domain's name with its `key=value` fields. */
+function domstatsBlocks(domstats: string): Map<string, Map<string, string>> {
+  const blocks = new Map<string, Map<string, string>>();
   for (const block of domstats.split(/^Domain: /m).slice(1)) {
     const name = /^'(.*)'\s*$/m.exec(block)?.[1];
-    const state = /^\s*state\.state=(\d+)/m.exec(block)?.[1];
-    if (name !== undefined) states.set(name, STATES[Number(state)] ?? 'Unknown');
+    if (name === undefined) continue;
+    const fields = new Map<string, string>();
+    for (const m of block.matchAll(/^\s+([\w.]+)=(.*)$/gm)) fields.set(m[1]!, m[2]!.trim());
+    blocks.set(name, fields);
   }
-  const domains: Array<{ name: string; uuid: string; state: PowerState }> = [];
+  return blocks;
+}
+
+/**
+ * A running domain's counters from `virsh domstats --cpu-total --vcpu --balloon --interface --block`,
+ * summed over its NICs and disks; undefined without cpu.time (not running, or not readable).
+ */
+function usageOf(fields: Map<string, string>, at: number): DomainUsage | undefined {
+  const number = (key: string) => {
+    const value = fields.get(key);
+    return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+  };
+  const sum = (prefix: 'net' | 'block', suffix: string) => {
+    let total = 0;
+    for (let i = 0; i < (number(`${prefix}.count`) ?? 0); i++) total += number(`${prefix}.${i}.${suffix}`) ?? 0;
+    return total;
+  };
+  const cpuTimeNs = number('cpu.time');
+  if (cpuTimeNs === undefined) return undefined;
+  const memory = number('balloon.current');
+  const memoryMax = number('balloon.maximum');
+  const unused = number('balloon.unused');
+  return {
+    at,
+    cpuTimeNs,
+    vcpus: Math.max(1, number('vcpu.current') ?? 1),
+    ...(memory !== undefined && { memoryKiB: memory }),
+    ...(memoryMax !== undefined && { memoryMaxKiB: memoryMax }),
+    ...(unused !== undefined && { memoryUnusedKiB: unused }),
+    netRxBytes: sum('net', 'rx.bytes'),
+    netTxBytes: sum('net', 'tx.bytes'),
+    diskReadBytes: sum('block', 'rd.bytes'),
+    diskWriteBytes: sum('block', 'wr.bytes'),
+    diskReadReqs: sum('block', 'rd.reqs'),
+    diskWriteReqs: sum('block', 'wr.reqs'),
+  };
+}
+
+/**
+ * `virsh list --all --uuid --name` with the states of `virsh domstats --state` and, for running domains,
+ * the usage counters of `virsh domstats --list-running …` read at `at` (ms).
+ */
+export function parseDomains(list: string, domstats: string, usage = '', at = Date.now()): Array<{ name: string; uuid: string; state: PowerState; usage?: DomainUsage }> {
+  const states = new Map<string, PowerState>();
+  for (const [name, fields] of domstatsBlocks(domstats)) states.set(name, STATES[Number(fields.get('state.state'))] ?? 'Unknown');
+  const usages = new Map<string, DomainUsage>();
+  for (const [name, fields] of domstatsBlocks(usage)) {
+    const counters = usageOf(fields, at);
+    if (counters) usages.set(name, counters);
+  }
+  const domains: Array<{ name: string; uuid: string; state: PowerState; usage?: DomainUsage }> = [];
   for (const line of list.split('\n')) {
     const m = /^\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s+(.+?)\s*$/i.exec(line);
-    if (m) domains.push({ uuid: m[1]!, name: m[2]!, state: states.get(m[2]!) ?? 'Unknown' });
+    if (!m) continue;
+    const counters = usages.get(m[2]!);
+    domains.push({ uuid: m[1]!, name: m[2]!, state: states.get(m[2]!) ?? 'Unknown', ...(counters && { usage: counters }) });
   }
   return domains;
 }

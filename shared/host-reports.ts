@@ -12,7 +12,8 @@ import { ipmitoolOptionsOf, nextPowerState, oobmAuthAlert, oobmRefusal, oobmTarg
 import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
 import { listStoragePools, PoolGone, recordPoolStats, type StoragePool } from './db/storage.ts';
 import { loadSettings, type Settings } from './settings.ts';
-import { syncVmPowerStates } from './vm-power-sync.ts';
+import { looksLikeInstanceName, syncVmPowerStates } from './vm-power-sync.ts';
+import { recordVmUsage } from './db/vm-stats.ts';
 
 /** Mold's own event type for a host's connection status changing (upstream records alerts only). */
 export const HOST_STATUS_EVENT = 'HOST.STATUS.TRANSITION';
@@ -112,6 +113,7 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
   }
   // The VM records follow the domains the healthy hosts report (shared/vm-power-sync.ts).
   await syncVmPowerStates(report.hosts, hosts, ping, now.getTime());
+  await recordUsage(report.hosts, hosts, settings);
   const agents = await listAgentRecords({ zoneId: agent.zoneId });
   const zone = await getZone(agent.zoneId);
   const clusters = new Map<string, Cluster | undefined>();
@@ -135,6 +137,16 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
       },
     }),
   };
+}
+
+/** The usage readings of the running domains of Mold's VMs (their uuid is the VM's id) on the agent's hosts. */
+async function recordUsage(entries: readonly HostReport[], hosts: ReadonlyMap<string, Host>, settings: Settings) {
+  const retention = { intervalMs: settings.number('vm.stats.interval'), retentionMinutes: settings.number('vm.stats.max.retention.time') };
+  for (const entry of entries) {
+    if (!hosts.has(entry.hostId)) continue;
+    const readings = entry.domains.filter((domain) => domain.usage && looksLikeInstanceName(domain.name));
+    await Promise.all(readings.map((domain) => recordVmUsage(domain.uuid, domain.usage!, retention)));
+  }
 }
 
 /** Upstream's event type for a BMC's power state becoming Unknown. */

@@ -406,7 +406,29 @@ export type FleetResponse = z.infer<typeof fleetResponse>;
 /** POST /agent/v1/handback: a command for a host this agent does not hold (any more); the gateway hands it to the holder. */
 export const handbackRequest = z.object({ message: commandMessage, reason: z.string().max(1024) });
 
-export const domainReport = z.object({ name: z.string(), uuid: z.string(), state: domainPowerState });
+/**
+ * A running domain's usage counters as libvirt keeps them (`virsh domstats`), cumulative since its qemu
+ * started: the control plane turns two of them into rates (shared/vm-stats.ts).
+ */
+export const domainUsage = z.object({
+  /** When they were read on the host (ms since the epoch). */
+  at: z.number(),
+  cpuTimeNs: z.number().nonnegative(),
+  vcpus: z.number().int().positive(),
+  /** balloon.current, balloon.maximum and balloon.unused (KiB; unused needs the guest's balloon driver). */
+  memoryKiB: z.number().nonnegative().optional(),
+  memoryMaxKiB: z.number().nonnegative().optional(),
+  memoryUnusedKiB: z.number().nonnegative().optional(),
+  netRxBytes: z.number().nonnegative(),
+  netTxBytes: z.number().nonnegative(),
+  diskReadBytes: z.number().nonnegative(),
+  diskWriteBytes: z.number().nonnegative(),
+  diskReadReqs: z.number().nonnegative(),
+  diskWriteReqs: z.number().nonnegative(),
+});
+export type DomainUsage = z.infer<typeof domainUsage>;
+
+export const domainReport = z.object({ name: z.string(), uuid: z.string(), state: domainPowerState, usage: domainUsage.optional() });
 
 export const hostReport = z.object({
   hostId: z.string(),

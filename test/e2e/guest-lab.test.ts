@@ -16,7 +16,7 @@ import { guestImage, labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { guestSsh, sshLogin, waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
-import { blankQcow2, buildVmWorld, type VmWorld } from '../support/vm-world.ts';
+import { blankQcow2, buildVmWorld, PING_INTERVAL_SECONDS, type VmWorld } from '../support/vm-world.ts';
 import { patience, until } from '../support/wait.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -34,6 +34,7 @@ const newKey = async (name: string) => {
   return { name: pair.name as string, privateKey: pair.privatekey as string };
 };
 const ipOf = (vm: any): string => vm.nic[0].ipaddress;
+const PING_MS = PING_INTERVAL_SECONDS * 1000;
 
 const suite = isRoot ? describe : describe.skip;
 suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab (skipped: the lab needs root)', () => {
@@ -117,6 +118,20 @@ suite(isRoot ? 'real guests on a two-host lab' : 'real guests on a two-host lab 
     await until('vdb to leave the guest', () => guestSsh(ipOf(second), key, 'test -e /sys/block/vdb && echo present || echo gone'), (r) => r.stdout.trim() === 'gone', { within: 20_000 });
     await ok('deleteVolume', { id: volume.id });
   }, patience(60_000));
+
+  it("shows the guest's work in its usage figures: CPU while it computes, the bytes it wrote, its traffic", async () => {
+    const figures = async () => (await ok('listVirtualMachinesMetrics', { id: second.id })).virtualmachine[0];
+    // Two reports make the first figures; the agent reports every ping.interval (vm-world.ts).
+    const before = await until('usage figures', figures, (vm) => typeof vm.cpuused === 'string', { within: 3 * PING_MS });
+    const work = await guestSsh(ipOf(second), key, "dd if=/dev/zero of=/data/usage bs=1M count=8 2>/dev/null && sync && rm /data/usage && (timeout 60 sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &) && echo started");
+    expect(work).toMatchObject({ code: 0, stdout: 'started\n' });
+    const busy = await until('the busy guest to show CPU and its writes', figures, (vm) => parseFloat(vm.cpuused) >= 20 && vm.diskkbswrite >= before.diskkbswrite + 8 * 1024, { within: 4 * PING_MS });
+    expect(busy.diskiowrite).toBeGreaterThan(before.diskiowrite);
+    // The SSH sessions came in over its NIC.
+    expect(busy.networkkbsread).toBeGreaterThan(before.networkkbsread);
+    expect(busy.networkread).toMatch(/^\d+\.\d\d MiB$/);
+    await guestSsh(ipOf(second), key, 'pkill -f "while :" ; true');
+  }, patience(120_000));
 
   it('deploys a qcow2 with no OS (the user\'s image), and fails a corrupt qcow2\'s download with qemu-img\'s error, keeping no file', async () => {
     const broken = readFileSync(await guestImage());

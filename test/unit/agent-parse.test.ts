@@ -169,6 +169,58 @@ describe('virsh output', () => {
     expect(parseDomains('\n', '')).toEqual([]);
   });
 
+  it("reads a running domain's usage counters, summed over its NICs and disks", () => {
+    // `virsh domstats --list-running --cpu-total --vcpu --balloon --interface --block` of a lab guest
+    // (user-mode NIC: no counters), and a second domain with two bridged NICs.
+    const usage = [
+      "Domain: 'i-2-9-VM'",
+      '  cpu.time=8550000000\n  cpu.user=7730000000\n  cpu.system=820000000\n  cpu.cache.monitor.count=0',
+      '  balloon.current=262144\n  balloon.maximum=262144\n  balloon.last-update=0\n  balloon.rss=216860',
+      '  vcpu.current=2\n  vcpu.maximum=2\n  vcpu.0.state=1\n  vcpu.0.time=6010000000\n  vcpu.1.state=1\n  vcpu.1.time=1530000000',
+      '  net.count=1\n  block.count=1\n  block.0.name=vda\n  block.0.path=/tmp/moldlab29/primary/g.qcow2\n  block.0.backingIndex=1',
+      '  block.0.rd.reqs=438\n  block.0.rd.bytes=12975104\n  block.0.rd.times=136700409\n  block.0.wr.reqs=0\n  block.0.wr.bytes=0',
+      '  block.0.allocation=0\n  block.0.capacity=67108864\n  block.0.physical=12861440',
+      '',
+      "Domain: 'i-2-10-VM'",
+      '  cpu.time=1000\n  vcpu.current=1\n  balloon.current=1024\n  balloon.unused=512',
+      '  net.count=2\n  net.0.name=vnet0\n  net.0.rx.bytes=100\n  net.0.rx.pkts=2\n  net.0.tx.bytes=200\n  net.1.name=vnet1\n  net.1.rx.bytes=1\n  net.1.tx.bytes=2',
+      '  block.count=2\n  block.0.rd.reqs=1\n  block.0.rd.bytes=10\n  block.0.wr.reqs=2\n  block.0.wr.bytes=20\n  block.1.rd.reqs=3\n  block.1.rd.bytes=30\n  block.1.wr.reqs=4\n  block.1.wr.bytes=40',
+      '',
+    ].join('\n');
+    const list = '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d i-2-9-VM\n01a39305-ecf7-4d36-964e-ea17e6264c2a i-2-10-VM\n8f6b0a57-0f0e-4f53-9d0b-3c1d2a7e9b11 i-2-11-VM\n';
+    const states = "Domain: 'i-2-9-VM'\n  state.state=1\nDomain: 'i-2-10-VM'\n  state.state=1\nDomain: 'i-2-11-VM'\n  state.state=5\n";
+    const [first, second, stopped] = parseDomains(list, states, usage, 1_000);
+    expect(first!.usage).toEqual({
+      at: 1_000,
+      cpuTimeNs: 8_550_000_000,
+      vcpus: 2,
+      memoryKiB: 262144,
+      memoryMaxKiB: 262144,
+      netRxBytes: 0,
+      netTxBytes: 0,
+      diskReadBytes: 12975104,
+      diskWriteBytes: 0,
+      diskReadReqs: 438,
+      diskWriteReqs: 0,
+    });
+    expect(second!.usage).toEqual({
+      at: 1_000,
+      cpuTimeNs: 1000,
+      vcpus: 1,
+      memoryKiB: 1024,
+      memoryUnusedKiB: 512,
+      netRxBytes: 101,
+      netTxBytes: 202,
+      diskReadBytes: 40,
+      diskWriteBytes: 60,
+      diskReadReqs: 4,
+      diskWriteReqs: 6,
+    });
+    // A domain not running has no counters; one whose counters could not be read keeps its state.
+    expect(stopped).toEqual({ uuid: '8f6b0a57-0f0e-4f53-9d0b-3c1d2a7e9b11', name: 'i-2-11-VM', state: 'Stopped' });
+    expect(parseDomains(list, states, "Domain: 'i-2-9-VM'\n  balloon.current=1\n")[0]).toEqual({ uuid: '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d', name: 'i-2-9-VM', state: 'Running' });
+  });
+
   it('explains why virsh does not answer', () => {
     expect(libvirtProblem({ output: VERSION, code: 0 })).toBeUndefined();
     expect(libvirtProblem({ output: DOWN, code: 1 })).toMatch(/^libvirt is not running \(libvirtd does not answer: failed to connect to the hypervisor\)/);

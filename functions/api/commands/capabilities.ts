@@ -35,7 +35,7 @@ const listCapabilities = defineCommand({
         kubernetesserviceenabled: false,
         kubernetesclusterexperimentalfeaturesenabled: false,
         defaultuipagesize: 20,
-        instancesstatsretentiontime: 720,
+        instancesstatsretentiontime: settings.number('vm.stats.max.retention.time'),
         instancesstatsuseronly: false,
         instancesdisksstatsretentionenabled: false,
         instancesdisksstatsretentiontime: 720,

@@ -15,6 +15,7 @@ import {
 } from '../../../shared/db/events.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
+import { parseDateParam } from '../dates.ts';
 import { inScope, isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
 import { cloudstackMillis } from '../../../shared/db/jobs.ts';
@@ -197,26 +198,6 @@ export function renderEvent(event: EventRecord): Record<string, unknown> {
   };
 }
 
-/**
- * Upstream's DATE parameters of the event commands: "yyyy-MM-dd HH:mm:ss", or "yyyy-MM-dd" (the
- * leading date; a start date then means 00:00:00 and an end date 23:59:59). Times are UTC.
- */
-export function parseEventDate(value: string, bound: 'start' | 'end', api: string): number {
-  const text = value.trim();
-  const full = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text);
-  const day = full ?? /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
-  if (day) {
-    const [y, mo, d] = [Number(day[1]), Number(day[2]), Number(day[3])];
-    const [h, mi, s] = full ? [Number(full[4]), Number(full[5]), Number(full[6])] : bound === 'start' ? [0, 0, 0] : [23, 59, 59];
-    const time = Date.UTC(y, mo - 1, d, h, mi, s);
-    const back = new Date(time);
-    if (back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && back.getUTCHours() === h && back.getUTCMinutes() === mi) {
-      return time;
-    }
-  }
-  throw new InvalidParameter(`Unable to parse date ${value} for command ${api}, please pass dates in the format mentioned in the api documentation`);
-}
-
 const createdAt = (event: EventRecord) => cloudstackMillis(event.created);
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
@@ -247,8 +228,8 @@ const listEvents = defineCommand({
   roles: ALL_ROLES,
   handler: async ({ params, caller, settings }) => {
     const api = 'listevents';
-    const start = params.startdate === undefined ? undefined : parseEventDate(params.startdate, 'start', api);
-    const end = params.enddate === undefined ? undefined : parseEventDate(params.enddate, 'end', api);
+    const start = params.startdate === undefined ? undefined : parseDateParam(params.startdate, 'start', api);
+    const end = params.enddate === undefined ? undefined : parseDateParam(params.enddate, 'end', api);
     if (params.resourcetype !== undefined && !RESOURCE_TYPES.has(params.resourcetype)) throw new InvalidParameter('Invalid resourcetype');
     if (params.resourceid !== undefined) {
       if (params.resourcetype === undefined) throw new InvalidParameter('resourceid parameter must be used with resourcetype parameter');
@@ -312,8 +293,8 @@ export async function selectionBounds(params: Selection, api: string, required: 
   if (params.startdate !== undefined && params.enddate === undefined) {
     throw new InvalidParameter('enddate must be specified with startdate parameter');
   }
-  const end = params.enddate === undefined ? undefined : parseEventDate(params.enddate, 'end', api);
-  const start = params.startdate === undefined ? undefined : parseEventDate(params.startdate, 'start', api);
+  const end = params.enddate === undefined ? undefined : parseDateParam(params.enddate, 'end', api);
+  const start = params.startdate === undefined ? undefined : parseDateParam(params.startdate, 'start', api);
   const ids = params.ids?.map((id) => id.toLowerCase());
   for (const [index, id] of (ids ?? []).entries()) {
     if (!(await exists(id))) throw noSuchEntity(api, 'ids', params.ids![index]);

@@ -21,6 +21,8 @@ import { getItems } from '../../../shared/db/items.ts';
 import { networkKeys, type Network } from '../../../shared/db/networks.ts';
 import { offeringKey, type ServiceOffering } from '../../../shared/db/offerings.ts';
 import { templateKey, type Template } from '../../../shared/db/templates.ts';
+import { usageOfItem, vmUsageKey } from '../../../shared/db/vm-stats.ts';
+import { vmStatsFields, type VmUsage } from '../../../shared/vm-stats.ts';
 import { itemOf, listVmRecordsWith, removedVmKey, VM_STATES, vmKey, type VirtualMachine } from '../../../shared/db/vms.ts';
 import { ALL_ROLES, type Caller, defineCommand } from '../command.ts';
 import { matchesKeyword, page } from '../paging.ts';
@@ -53,6 +55,8 @@ export interface VmRenderContext {
   users: Map<string, Pick<User, 'id' | 'username'>>;
   domains: Map<string, Pick<Domain, 'id' | 'name' | 'path'>>;
   affinityGroups: Map<string, Pick<AffinityGroup, 'id' | 'name' | 'description' | 'type'>>;
+  /** Running VMs' usage figures (shared/vm-stats.ts), when the details include stats. */
+  usage: Map<string, VmUsage>;
 }
 
 type Keyed = { pk: string; sk: string };
@@ -77,18 +81,24 @@ function referencesOf(vms: readonly VirtualMachine[]): { key: Keyed; kind: keyof
   return [...refs.values()];
 }
 
+/** The details that show a VM's usage figures (upstream's VMDetails.stats). */
+const wantsStats = (details: ReadonlySet<string>) => details.has('all') || details.has('stats');
+
 type RecordMaps = Pick<VmRenderContext, 'zones' | 'templates' | 'offerings' | 'networks' | 'hosts' | 'accounts' | 'users' | 'domains' | 'affinityGroups'>;
 
 /** How to render the VMs: the keys to read, and the context made from what was read. */
 export function vmRenderPlan(vms: readonly VirtualMachine[], options: ContextOptions = {}) {
   const refs = referencesOf(vms);
+  const details = new Set(options.details ?? ['all']);
+  // A running VM's figures; a stopped one has none to show (its domain's counters are gone).
+  const measured = wantsStats(details) ? vms.filter((vm) => vm.state === 'Running').map((vm) => vm.id) : [];
   return {
-    keys: refs.map((ref) => ref.key),
+    keys: [...refs.map((ref) => ref.key), ...measured.map(vmUsageKey)],
     context: (items: ReadonlyMap<string, Record<string, unknown>>): VmRenderContext => {
       const context: VmRenderContext = {
         fullView: options.fullView ?? (options.caller ? isRootAdmin(options.caller) : false),
         adminCaller: options.adminCaller ?? (options.caller ? isRootAdmin(options.caller) || isDomainAdmin(options.caller) : false),
-        details: new Set(options.details ?? ['all']),
+        details,
         showUserData: options.showUserData,
         zones: new Map(),
         templates: new Map(),
@@ -99,10 +109,15 @@ export function vmRenderPlan(vms: readonly VirtualMachine[], options: ContextOpt
         users: new Map(),
         domains: new Map(),
         affinityGroups: new Map(),
+        usage: new Map(),
       };
       for (const { key, kind } of refs) {
         const item = itemOf<{ id: string }>(items, key);
         if (item) (context[kind] as Map<string, unknown>).set(item.id, item);
+      }
+      for (const vmId of measured) {
+        const usage = usageOfItem(itemOf(items, vmUsageKey(vmId)));
+        if (usage) context.usage.set(vmId, usage);
       }
       return context;
     },
@@ -135,6 +150,7 @@ export function renderVm(vm: VirtualMachine, context: VmRenderContext): Record<s
   const domain = context.domains.get(vm.domainId);
   const user = vm.userId ? context.users.get(vm.userId) : undefined;
   const host = vm.hostId ? context.hosts.get(vm.hostId) : undefined;
+  const usage = has(context, 'stats') ? context.usage.get(vm.id) : undefined;
   const osTypeId = (vm.osTypeId as string | undefined) ?? template?.ostypeid;
   const osType = osTypeId ? getOsType(osTypeId) : undefined;
   const nics = has(context, 'nics')
@@ -196,6 +212,7 @@ export function renderVm(vm: VirtualMachine, context: VmRenderContext): Record<s
     ...(has(context, 'iso') && typeof vm.isoId === 'string' && { isoid: vm.isoId, isoname: template?.name, isodisplaytext: template?.displaytext }),
     ...(has(context, 'servoff') && { serviceofferingid: vm.serviceOfferingId, serviceofferingname: offering?.name }),
     ...((has(context, 'servoff') || has(context, 'stats')) && { cpunumber: vm.cpuNumber, cpuspeed: vm.cpuSpeed, memory: vm.memoryMiB }),
+    ...(usage && vmStatsFields(usage)),
     ...(osTypeId && { guestosid: osTypeId }),
     ...(has(context, 'volume') && { rootdeviceid: 0, rootdevicetype: 'ROOT' }),
     ...(has(context, 'secgrp') && { securitygroup: [] }),
