@@ -1,6 +1,9 @@
-// The inventory: one DynamoDB table holding every entity, async job, event and setting.
+// The inventory: one DynamoDB table holding every entity, async job, event and setting. The stack
+// creates it, or adopts an existing one named by the context value `moldTableName` (`cdk deploy -c
+// moldTableName=<table>`): a table restored by point-in-time recovery, which DynamoDB always restores
+// under a new name, or one an import filled (docs/operations.md, "Backup and restore").
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, type ITable, Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { tableSchema } from '../../shared/db/table.ts';
@@ -8,12 +11,22 @@ import { acknowledgeWildcard } from '../nag.ts';
 
 const key = (name: string) => ({ name, type: AttributeType.STRING });
 
+/** The context value naming an existing table to adopt. */
+export const ADOPT_TABLE_CONTEXT = 'moldTableName';
+
 export class Inventory extends Construct {
-  readonly table: Table;
+  readonly table: ITable;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.table = new Table(this, 'Table', {
+    const adopted = this.node.tryGetContext(ADOPT_TABLE_CONTEXT) as string | undefined;
+    if (adopted) {
+      // Its keys, indexes, TTL and recovery settings are the operator's: a restore keeps the keys and
+      // indexes but not TTL or point-in-time recovery, which the runbook turns back on.
+      this.table = Table.fromTableAttributes(this, 'Table', { tableName: adopted, grantIndexPermissions: true });
+      return;
+    }
+    const table = new Table(this, 'Table', {
       partitionKey: key(tableSchema.partitionKey),
       sortKey: key(tableSchema.sortKey),
       billingMode: BillingMode.PAY_PER_REQUEST,
@@ -24,12 +37,13 @@ export class Inventory extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     for (const index of tableSchema.indexes) {
-      this.table.addGlobalSecondaryIndex({
+      table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: key(index.partitionKey),
         sortKey: key(index.sortKey),
       });
     }
+    this.table = table;
   }
 
   grantReadWriteData(grantee: IGrantable): void {

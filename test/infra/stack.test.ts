@@ -79,6 +79,28 @@ describe('inventory table', () => {
       AttributeDefinitions: Match.arrayEquals(attributes.map((name) => ({ AttributeName: name, AttributeType: 'S' }))),
     });
   });
+
+  it('adopts an existing table named by -c moldTableName: no table of its own, the functions read and write that one, the secrets are the same', () => {
+    const adopted = synthesize({ bundle: false, context: { moldTableName: 'mold-restored' } });
+    try {
+      const other = Template.fromJSON(adopted.template);
+      other.resourceCountIs('AWS::DynamoDB::Table', 0);
+      const resources = Object.values(adopted.template.Resources) as any[];
+      const functions = resources.filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.[TABLE_NAME_VARIABLE] !== undefined);
+      expect(functions).toHaveLength(functionNames.length);
+      for (const fn of functions) expect(fn.Properties.Environment.Variables[TABLE_NAME_VARIABLE]).toBe('mold-restored');
+      const grants = JSON.stringify(resources.filter((r) => r.Type === 'AWS::IAM::Policy'));
+      expect(grants).toMatch(/:table\/mold-restored"/);
+      expect(grants).toMatch(/:table\/mold-restored\/index\/\*"/);
+      expect(adopted.template.Outputs.TableName.Value).toBe('mold-restored');
+      // The data key and the CA are the stack's own, untouched: agents keep their certificates.
+      const secrets = (template: Record<string, any>) => Object.entries(template.Resources).filter(([, r]: [string, any]) => r.Type === 'AWS::SecretsManager::Secret').map(([id]) => id);
+      expect(secrets(adopted.template)).toEqual(secrets(synthesized.template));
+      expect(adopted.violations).toEqual([]);
+    } finally {
+      adopted.dispose();
+    }
+  }, patience(120_000));
 });
 
 describe('functions', () => {

@@ -36,13 +36,16 @@ export interface SynthOptions {
   readonly bundle?: boolean;
   /** Changes to the stack before synthesis, e.g. to prove a check fires. */
   readonly modify?: (stack: MoldStack) => void;
+  /** Context values, as `cdk synth -c name=value` gives them. */
+  readonly context?: Record<string, string>;
 }
 
-export function synthesize({ bundle = true, modify }: SynthOptions = {}): Synthesized {
+export function synthesize({ bundle = true, modify, context: extra = {} }: SynthOptions = {}): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'mold-cdk-'));
   // The context of cdk.json (feature flags, should it get any) applies here as it does to `cdk synth`.
   const { context = {} } = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8'));
   if (!bundle) context['aws:cdk:bundling-stacks'] = [];
+  Object.assign(context, extra);
   const app = new App({ outdir, context });
   const stack = buildApp(app);
   modify?.(stack);
