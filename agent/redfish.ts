@@ -84,7 +84,8 @@ export function redfishMessage(body: unknown): string {
   const error = (body as { error?: { message?: unknown; '@Message.ExtendedInfo'?: Array<{ Message?: unknown }> } } | null)?.error;
   if (!error) return '';
   const extended = error['@Message.ExtendedInfo']?.map((m) => m?.Message).filter((m): m is string => typeof m === 'string') ?? [];
-  return [...extended, ...(typeof error.message === 'string' ? [error.message] : [])].join(' ').slice(0, 400);
+  const words = [...extended, ...(typeof error.message === 'string' ? [error.message] : [])];
+  return [...new Set(words)].join(' ').slice(0, 400);
 }
 
 /** How a request failed: the BMC refused the credentials, did not answer, or answered something else. */
@@ -174,7 +175,7 @@ async function exchange(call: Call, method: string, path: string, payload?: unkn
       if (CERT_ERRORS.test(code)) {
         throw new RedfishError(
           'certificate',
-          `the BMC's certificate at ${url} is not trusted (${code}: ${(err as Error).message}); give the agent the CA that issued it (NODE_EXTRA_CA_CERTS) or set redfish.ignore.ssl to true`,
+          `the BMC's certificate at ${url} is not trusted (${code}: ${(err as Error).message.split(';')[0]}); give the agent the CA that issued it (NODE_EXTRA_CA_CERTS) or set redfish.ignore.ssl to true`,
         );
       }
       const why = call.signal?.aborted ? 'the action was cancelled' : Date.now() >= call.deadline ? 'no answer before the action timeout' : `${code || (err as Error).name}: ${(err as Error).message}`;
