@@ -6,7 +6,9 @@
 // certificate (redfish.ignore.ssl false, upstream's default): host 1's is given to it in
 // NODE_EXTRA_CA_CERTS, host 2's is not, so host 2's BMC is refused until redfish.ignore.ssl is true.
 // A wrong password fails with upstream's authentication error; changeOutOfBandManagementPassword
-// really changes the BMC account's password. The password never appears in a record or any output.
+// really changes the BMC account's password; the background power-state sync sees the host switched
+// off and on behind Mold's back; a total power loss (BMC gone too) fails as a BMC that does not answer.
+// The password never appears in a record or any output.
 // Needs root; skipped otherwise.
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { spawnSync } from 'node:child_process';
@@ -172,6 +174,33 @@ describe.skipIf(!canRunLab)(canRunLab ? 'out-of-band management through Redfish 
     expect(direct(1, labInfo.bmcPassword).status).toBe(401);
     expect((await power(1, 'STATUS')).jobresult.outofbandmanagement).toMatchObject({ powerstate: 'On' });
     await until('the sync to read host 1 On', async () => (await listed(1)).outofbandmanagement.powerstate, (s) => s === 'On', { within: 30_000 });
+  });
+
+  it('the background sync follows the BMC: host 1 switched off and on behind Mold’s back', async () => {
+    const reset = (resetType: string) => {
+      const bmc = bmcs[0]!;
+      const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', bmc.caFile, '-u', `${bmc.username}:${NEW_PASSWORD}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ ResetType: resetType }), `https://${bmc.address}:${bmc.port}/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset`], { encoding: 'utf8' });
+      return Number(r.stdout);
+    };
+    expect(reset('ForceOff')).toBe(204);
+    await waitFor('host 1 to die', () => !running(1), { within: 15_000 });
+    await until('the sync to read host 1 Off', async () => (await listed(1)).outofbandmanagement.powerstate, (s) => s === 'Off', { within: 30_000 });
+    expect(reset('On')).toBe(204);
+    await until('the sync to read host 1 On', async () => (await listed(1)).outofbandmanagement.powerstate, (s) => s === 'On', { within: 30_000 });
+    await until('host 1 to be Up again', async () => (await listed(1)).state, (state) => state === 'Up', { within: 90_000 });
+  });
+
+  it('total power loss (the BMC gone with the host): the action fails as the BMC not answering, after redfish.retries', async () => {
+    await setting('redfish.ignore.ssl', 'true');
+    await setting('redfish.retries', '1');
+    await lab.powerLoss(2);
+    expect(running(2)).toBe(false);
+    const job = await power(2, 'STATUS');
+    expect(job).toMatchObject({ jobstatus: 2, jobresult: { errorcode: 530 } });
+    expect(job.jobresult.errortext).toBe(
+      `Out-of-band Management action (STATUS) on host (${hosts[1].id}) failed with error: Failed to execute HTTP GET request retry attempt 1/1 [URL: https://${bmcs[1]!.address}:443/redfish/v1/Systems/] due to exception ECONNREFUSED: connect ECONNREFUSED ${bmcs[1]!.address}:443`,
+    );
+    expect((await listed(2)).outofbandmanagement.powerstate).toBe('Unknown');
   });
 
   it('never shows the BMC password: not in a record, the runtime’s output or the agent’s', async () => {
