@@ -164,7 +164,8 @@ const changePasswordCommand = defineCommand({
   handler: async ({ params, caller }) => {
     const host = await hostParam('changeOutOfBandManagementPassword', 'hostid', params.hostid);
     const password = params.password || randomPassword();
-    if (password.length > 16) throw new InvalidParameter('Invalid parameter password: an IPMI password has at most 16 characters');
+    // Upstream's limit for every driver (its parameter's "maximum length 16").
+    if (password.length > 16) throw new InvalidParameter(`Invalid parameter password: ${host.oobm?.driver === 'redfish' ? 'a BMC' : 'an IPMI'} password has at most 16 characters`);
     const agent = await agentOfHost(host);
     return startAsync(caller, {
       cmd: 'changeOutOfBandManagementPassword',
