@@ -1,14 +1,17 @@
 // Out-of-band management through the real ipmitool, run by the agent (it is on the BMCs' network; the
-// control plane never reaches a BMC). The password is opened from its sealed form for one call and
+// control plane never reaches a BMC); a BMC configured with driver redfish goes to agent/redfish.ts. The password is opened from its sealed form for one call and
 // handed to ipmitool in IPMI_PASSWORD (-E), so it is never on a command line, in a log or a journal.
 import { spawn } from 'node:child_process';
-import type { IpmitoolOptions, OobmTarget } from '../shared/agent/protocol.ts';
+import type { IpmitoolOptions, OobmOptions } from '../shared/agent/protocol.ts';
 import { CommandFailure } from './errors.ts';
+import { redfishChangePassword, redfishPowerAction, redfishReadPowerState } from './redfish.ts';
 
 export type PowerAction = 'ON' | 'OFF' | 'CYCLE' | 'RESET' | 'SOFT' | 'STATUS';
 export type BmcPowerState = 'On' | 'Off' | 'Unknown';
 
 interface Bmc {
+  /** ipmitool when absent. */
+  driver?: 'ipmitool' | 'redfish';
   address: string;
   port: number;
   username: string;
@@ -124,7 +127,8 @@ function failure(hostId: string, action: string, run: Run, timeoutMs: number): C
  * already on succeed (ipmitool's chassis power commands are idempotent on every BMC seen; the state
  * read afterwards is the proof that matters to fencing).
  */
-export async function powerAction(hostId: string, bmc: Bmc, options: IpmitoolOptions, action: PowerAction, timeoutSeconds: number, signal?: AbortSignal) {
+export async function powerAction(hostId: string, bmc: Bmc, options: OobmOptions, action: PowerAction, timeoutSeconds: number, signal?: AbortSignal) {
+  if (bmc.driver === 'redfish') return await redfishPowerAction(hostId, bmc, options.redfish, action, timeoutSeconds, signal);
   const deadline = Date.now() + timeoutSeconds * 1000;
   const left = () => Math.max(1000, deadline - Date.now());
   let result = '';
@@ -140,7 +144,8 @@ export async function powerAction(hostId: string, bmc: Bmc, options: IpmitoolOpt
 }
 
 /** The power state only, for the background sync; never throws. */
-export async function readPowerState(bmc: Bmc, options: IpmitoolOptions, timeoutSeconds: number): Promise<{ powerState: BmcPowerState; authError?: boolean; error?: string }> {
+export async function readPowerState(bmc: Bmc, options: OobmOptions, timeoutSeconds: number): Promise<{ powerState: BmcPowerState; authError?: boolean; error?: string }> {
+  if (bmc.driver === 'redfish') return await redfishReadPowerState(bmc, options.redfish, timeoutSeconds);
   try {
     const run = await runIpmitool(bmc, options, ['chassis', 'power', 'status'], timeoutSeconds * 1000);
     if (run.code === 0 && !run.timedOut) return { powerState: parsePowerState(run.stdout) };
@@ -152,7 +157,8 @@ export async function readPowerState(bmc: Bmc, options: IpmitoolOptions, timeout
 }
 
 /** Sets the password of the BMC user `bmc.username` (its id from `user list`), then logs in with it. */
-export async function changePassword(hostId: string, bmc: Bmc, options: IpmitoolOptions, newPassword: string, timeoutSeconds: number, signal?: AbortSignal) {
+export async function changePassword(hostId: string, bmc: Bmc, options: OobmOptions, newPassword: string, timeoutSeconds: number, signal?: AbortSignal) {
+  if (bmc.driver === 'redfish') return await redfishChangePassword(hostId, bmc, options.redfish, newPassword, timeoutSeconds, signal);
   const action = 'CHANGE PASSWORD';
   const deadline = Date.now() + timeoutSeconds * 1000;
   const left = () => Math.max(1000, deadline - Date.now());

@@ -8,7 +8,7 @@ import { recordEvent } from './db/events.ts';
 import { systemActor } from './bootstrap.ts';
 import { getHost, listHostRecords, nextStatus, updateHostRecord, type Host, type HostChanges } from './db/hosts.ts';
 import { getCluster, getPod, getZone, type Cluster, type Zone } from './db/infrastructure.ts';
-import { ipmitoolOptionsOf, nextPowerState, oobmAuthAlert, oobmRefusal, oobmTargetOf, readingEvent, type OobmPowerState } from './oobm.ts';
+import { oobmOptionsOf, nextPowerState, oobmAuthAlert, oobmRefusal, oobmTargetOf, readingEvent, type OobmPowerState } from './oobm.ts';
 import { eventDescription, eventLevel, hostAlert, isHealthy, reportEvents, reportReason, type LastReport, type PingSettings, type Transition } from './host-health.ts';
 import { listStoragePools, PoolGone, recordPoolStats, type StoragePool } from './db/storage.ts';
 import { loadSettings, type Settings } from './settings.ts';
@@ -131,7 +131,7 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
     zoneHostIds: zoneHosts.filter((host) => host.status !== 'Removed').map((host) => host.id),
     ...(live.some((host) => host.oobm) && {
       oobm: {
-        options: ipmitoolOptionsOf(settings),
+        options: oobmOptionsOf(settings),
         timeoutSeconds: settings.number('outofbandmanagement.action.timeout'),
         poolSize: settings.number('outofbandmanagement.sync.poolsize'),
       },

@@ -2,13 +2,13 @@
 // zone/cluster/host switches that enable it, its power-state machine and the `outofbandmanagement`
 // response object. The BMC password is sealed to the host's agent when it is configured: no record,
 // log or execution input holds it in the clear, and responses show it masked.
-import type { IpmitoolOptions, OobmTarget, SealedSecret } from './agent/protocol.ts';
+import type { OobmOptions, OobmTarget, SealedSecret } from './agent/protocol.ts';
 import { ALERT_TYPES, createAlert } from './db/alerts.ts';
 import type { Host } from './db/hosts.ts';
 import type { Cluster, Zone } from './db/infrastructure.ts';
 import type { Settings } from './settings.ts';
 
-export const OOBM_DRIVERS = ['ipmitool'] as const;
+export const OOBM_DRIVERS = ['ipmitool', 'redfish'] as const;
 export type OobmDriver = (typeof OOBM_DRIVERS)[number];
 
 /** A host's BMC as configured (upstream's OutOfBandManagementVO). */
@@ -65,14 +65,19 @@ export const oobmTargetOf = (config: OobmConfig): OobmTarget => ({
   password: config.password,
 });
 
-/** The outofbandmanagement.ipmitool.* settings as the agent takes them. */
-export function ipmitoolOptionsOf(settings: Settings): IpmitoolOptions {
+/** The outofbandmanagement.ipmitool.* and redfish.* settings as the agent takes them. */
+export function oobmOptionsOf(settings: Settings): OobmOptions {
   const retries = Number.parseInt(settings.globalRaw('outofbandmanagement.ipmitool.retries'), 10);
   return {
     path: settings.globalRaw('outofbandmanagement.ipmitool.path'),
     interface: settings.globalRaw('outofbandmanagement.ipmitool.interface') === 'lan' ? 'lan' : 'lanplus',
     retries: Number.isInteger(retries) && retries >= 0 ? retries : 1,
     cipherSuite: settings.number('outofbandmanagement.ipmitool.cipher.suite'),
+    redfish: {
+      useHttps: settings.globalRaw('redfish.use.https') !== 'false',
+      ignoreSsl: settings.globalRaw('redfish.ignore.ssl') === 'true',
+      retries: settings.number('redfish.retries'),
+    },
   };
 }
 

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { agentCommands, hostTarget, OOBM_POWER_ACTIONS, sealedSecret, type AgentCommandType, type HostFacts, type HostTarget } from '../../shared/agent/protocol.ts';
 import { getZone } from '../../shared/db/infrastructure.ts';
-import { ipmitoolOptionsOf, nextPowerState, oobmAuthAlert, oobmRefusal, oobmTargetOf, readingEvent, renderOobm } from '../../shared/oobm.ts';
+import { oobmOptionsOf, nextPowerState, oobmAuthAlert, oobmRefusal, oobmTargetOf, readingEvent, renderOobm } from '../../shared/oobm.ts';
 import { settingsFor } from '../../shared/settings.ts';
 import { InternalError, InvalidParameter, ResourceUnavailable } from '../../shared/cloudstack/errors.ts';
 import { getAgent, type Agent } from '../../shared/db/agents.ts';
@@ -322,7 +322,7 @@ async function oobmCommandFor(hostId: string, timeout?: number) {
   const global = await loadSettings();
   const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId }, global);
   const actionTimeout = timeout ?? scoped.number('outofbandmanagement.action.timeout');
-  return { host, actionTimeout, payload: { hostId: host.id, oobm: oobmTargetOf(host.oobm!), options: ipmitoolOptionsOf(global) } };
+  return { host, actionTimeout, payload: { hostId: host.id, oobm: oobmTargetOf(host.oobm!), options: oobmOptionsOf(global) } };
 }
 
 async function prepare(jobId: string, op: AgentOp, rawArgs: unknown): Promise<Prepared> {

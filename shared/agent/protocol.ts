@@ -197,7 +197,7 @@ export const volumeCommands = {
   },
 } as const;
 
-// ---- out-of-band management (the agent is on the BMCs' network: it runs ipmitool itself) ----
+// ---- out-of-band management (the agent is on the BMCs' network: it runs ipmitool or speaks Redfish itself) ----
 
 /** The power states a BMC reports, as upstream's OutOfBandManagement.PowerState (Disabled is the control plane's). */
 export const bmcPowerState = z.enum(['On', 'Off', 'Unknown']);
@@ -205,7 +205,7 @@ export const OOBM_POWER_ACTIONS = ['ON', 'OFF', 'CYCLE', 'RESET', 'SOFT', 'STATU
 
 /** How the agent reaches a host's BMC; the password sealed to the agent. */
 export const oobmTarget = z.object({
-  driver: z.literal('ipmitool'),
+  driver: z.enum(['ipmitool', 'redfish']),
   address: z.string(),
   port: z.number().int().min(1).max(65535),
   username: z.string(),
@@ -222,20 +222,35 @@ export const ipmitoolOptions = z.object({
 });
 export type IpmitoolOptions = z.infer<typeof ipmitoolOptions>;
 
+/** The redfish.* settings (upstream's RedfishOutOfBandManagementDriver) as they stand when the command is sent. */
+export const redfishOptions = z.object({
+  useHttps: z.boolean(),
+  /** True: the BMC's certificate is not verified. False: it must chain to a CA the agent trusts. */
+  ignoreSsl: z.boolean(),
+  /** Further attempts after a request that got no HTTP answer (2 s apart). */
+  retries: z.number().int().min(0),
+});
+export type RedfishOptions = z.infer<typeof redfishOptions>;
+
+/** Every driver's settings: each command carries them, the agent uses its BMC's driver's. */
+export const oobmOptions = ipmitoolOptions.extend({ redfish: redfishOptions });
+export type OobmOptions = z.infer<typeof oobmOptions>;
+
 export const oobmCommands = {
   /**
-   * One chassis power action (ipmitool chassis power on|off|cycle|reset|soft|status) under
+   * One chassis power action (ipmitool chassis power on|off|cycle|reset|soft|status, or Redfish's
+   * ComputerSystem.Reset and PowerState) under
    * `timeoutSeconds`; every action reads the power state afterwards. A failure names the host and
    * the action as upstream's job errors do: OobmAuthError (the BMC refused the credentials),
    * OobmUnreachable (no answer), OobmActionFailed.
    */
   oobmPowerAction: {
-    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: ipmitoolOptions, action: z.enum(OOBM_POWER_ACTIONS), timeoutSeconds: z.number().int().positive() }),
+    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: oobmOptions, action: z.enum(OOBM_POWER_ACTIONS), timeoutSeconds: z.number().int().positive() }),
     result: z.object({ action: z.enum(OOBM_POWER_ACTIONS), powerState: bmcPowerState, result: z.string() }),
   },
   /** Sets the BMC user's password (ipmitool user set password), then proves a login with it. */
   oobmChangePassword: {
-    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: ipmitoolOptions, newPassword: sealedSecret, timeoutSeconds: z.number().int().positive() }),
+    payload: z.object({ hostId: z.string(), oobm: oobmTarget, options: oobmOptions, newPassword: sealedSecret, timeoutSeconds: z.number().int().positive() }),
     result: z.object({ changed: z.literal(true) }),
   },
 } as const;
@@ -480,7 +495,7 @@ export type WatchedHost = z.infer<typeof watchedHost>;
 export const reportResponse = z.object({
   pingIntervalSeconds: z.number().positive(),
   hosts: z.array(watchedHost),
-  oobm: z.object({ options: ipmitoolOptions, timeoutSeconds: z.number().int().positive(), poolSize: z.number().int().positive() }).optional(),
+  oobm: z.object({ options: oobmOptions, timeoutSeconds: z.number().int().positive(), poolSize: z.number().int().positive() }).optional(),
   /**
    * The SSH keys (authorized_keys lines, each tagged mold-agent-<id>) of every Enabled agent of the
    * zone: the reporter puts exactly these agent keys on its hosts, so another agent can take a host

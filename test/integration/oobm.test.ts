@@ -128,6 +128,15 @@ describe('configureOutOfBandManagement', () => {
     expect(events[0]).toMatchObject({ state: 'Completed', resourceid: host.id });
     expect(events[0].description).toContain('10.66.9.10:623');
   });
+
+  it('takes driver redfish (any case) the same way, and ipmitool again', async () => {
+    const body = ok(await configure(host, { driver: 'Redfish', port: '443' }), 'configureOutOfBandManagement');
+    expect(body.outofbandmanagement).toMatchObject({ driver: 'redfish', address: '10.66.9.10', port: '443', username: 'admin', password: '****' });
+    expect(await listed(host)).toMatchObject({ driver: 'redfish', port: '443' });
+    expect((await getHost(host.id))!.oobm).toMatchObject({ driver: 'redfish', port: '443' });
+    ok(await configure(host), 'configureOutOfBandManagement');
+    expect(await listed(host)).toMatchObject({ driver: 'ipmitool', port: '623' });
+  });
 });
 
 describe('power actions', () => {
@@ -167,7 +176,7 @@ describe('power actions', () => {
         action: 'OFF',
         timeoutSeconds: 20,
         oobm: { driver: 'ipmitool', address: '10.66.9.10', port: 623, username: 'admin' },
-        options: { path: '/usr/bin/ipmitool', interface: 'lanplus', retries: 1, cipherSuite: 3 },
+        options: { path: '/usr/bin/ipmitool', interface: 'lanplus', retries: 1, cipherSuite: 3, redfish: { useHttps: true, ignoreSsl: false, retries: 2 } },
       },
     });
     expect(openSealed(seeded.privateKeyPem, (message.payload as any).oobm.password)).toBe(PASSWORD);
@@ -241,7 +250,7 @@ describe('the background power-state sync (the agent’s reports)', () => {
     expect(watched.oobm).toMatchObject({ driver: 'ipmitool', address: '10.66.9.10', port: 623, username: 'admin' });
     expect(openSealed(seeded.privateKeyPem, watched.oobm!.password)).toBe(PASSWORD);
     expect(answerOf.hosts.find((h) => h.hostId === other.id)?.oobm).toBeUndefined();
-    expect(answerOf.oobm).toEqual({ options: { path: '/usr/bin/ipmitool', interface: 'lanplus', retries: 1, cipherSuite: 3 }, timeoutSeconds: 60, poolSize: 50 });
+    expect(answerOf.oobm).toEqual({ options: { path: '/usr/bin/ipmitool', interface: 'lanplus', retries: 1, cipherSuite: 3, redfish: { useHttps: true, ignoreSsl: false, retries: 2 } }, timeoutSeconds: 60, poolSize: 50 });
 
     await report(host, { powerState: 'On' });
     expect(await listed(host)).toMatchObject({ powerstate: 'On' });

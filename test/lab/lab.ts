@@ -39,6 +39,10 @@ export function labNames(id: number) {
 const MAX_HOSTS = 90; // host addresses .11-.100; BMCs from .101
 /** Runs as ipmi_sim's chassis_control: a BMC's power actions on its host. */
 const BMC_SCRIPT = join(import.meta.dirname, 'bmc.sh');
+/** A host's Redfish BMC (started on demand by startRedfish; its power actions run BMC_SCRIPT too). */
+const REDFISH_BMC = join(import.meta.dirname, 'redfish-bmc.ts');
+/** The port the lab's Redfish BMCs listen on (HTTPS). */
+export const REDFISH_PORT = 443;
 
 function readdirSyncSafe(dir: string): string[] {
   try {
@@ -177,9 +181,9 @@ export function labAt(id: number) {
   const { dir: LAB_DIR, bridge: BRIDGE, gateway: GATEWAY, netnsPrefix: NETNS_PREFIX, vethPrefix: VETH_PREFIX, hostAddress, bmcAddress } = labNames(id);
 
   /**
-   * The lab's BMC processes (ipmi_sim runs in this machine's namespace, not the host's: a host that
-   * loses power keeps its BMC): those its pid files name, and any ipmi_sim started on the lab's
-   * configuration (one a crash left without a pid file).
+   * The lab's BMC processes (ipmi_sim and the Redfish emulators run in this machine's namespace, not
+   * the host's: a host that loses power keeps its BMC): any started on the lab's configuration (also
+   * one a crash left behind).
    */
   function bmcPids(): number[] {
     const pids = new Set<number>();
@@ -188,7 +192,8 @@ export function labAt(id: number) {
       if (!Number.isInteger(pid)) continue;
       try {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-        if (cmdline[0]?.endsWith('ipmi_sim') && cmdline.some((arg) => arg.startsWith(`${LAB_DIR}/`)) && alive(pid)) pids.add(pid);
+        const bmc = cmdline[0]?.endsWith('ipmi_sim') || cmdline[1] === REDFISH_BMC;
+        if (bmc && cmdline.some((arg) => arg.startsWith(`${LAB_DIR}/`)) && alive(pid)) pids.add(pid);
       } catch {
         // gone meanwhile
       }
@@ -247,6 +252,30 @@ export function labAt(id: number) {
       const r = await run('ipmitool', ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', bmcAddress(i), '-U', BMC_USER, '-E', 'chassis', 'power', 'status'], { allowFail: true, env: { IPMI_PASSWORD: password } });
       return r.code === 0;
     }, async () => (await readFile(join(dir, 'bmc.log'), 'utf8').catch(() => '')).slice(-2000));
+  }
+
+  /**
+   * Starts host i's Redfish BMC (test/lab/redfish-bmc.ts) beside its IPMI one: HTTPS on the BMC address,
+   * port REDFISH_PORT, a self-signed certificate made here by openssl for that address (caFile: trust
+   * it, e.g. in the agent's NODE_EXTRA_CA_CERTS), user BMC_USER with `password`. Its power actions run
+   * bmc.sh as ipmi_sim's do. Stopped with the other BMCs (stopBmc, powerLoss, down).
+   */
+  async function startRedfish(i: number, password: string): Promise<{ address: string; port: number; username: string; caFile: string }> {
+    const dir = join(hostDir(i), 'bmc', 'redfish');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const ns = `${NETNS_PREFIX}${i}`;
+    const certFile = join(dir, 'cert.pem');
+    if (!existsSync(certFile)) {
+      await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '7', '-subj', `/CN=${ns}-bmc`, '-addext', `subjectAltName=IP:${bmcAddress(i)}`, '-keyout', join(dir, 'key.pem'), '-out', certFile]);
+    }
+    await writeFile(join(dir, 'user'), BMC_USER + '\n');
+    await writeFile(join(dir, 'password'), password + '\n', { mode: 0o600 });
+    const log = await open(join(dir, 'redfish.log'), 'a');
+    const child = spawn(process.execPath, [REDFISH_BMC, dir, bmcAddress(i), String(REDFISH_PORT), hostDir(i), ns, `${VETH_PREFIX}${i}`], { detached: true, stdio: ['ignore', log.fd, log.fd] });
+    child.unref();
+    await log.close();
+    await waitFor(`the Redfish BMC of ${ns}`, 15_000, async () => (await readFile(join(dir, 'redfish.log'), 'utf8').catch(() => '')).includes(`"listening":"${bmcAddress(i)}:${REDFISH_PORT}"`), async () => (await readFile(join(dir, 'redfish.log'), 'utf8').catch(() => '')).slice(-2000));
+    return { address: bmcAddress(i), port: REDFISH_PORT, username: BMC_USER, caFile: certFile };
   }
 
   /** The lab's network namespaces that exist now (also those left by a crash). */
@@ -647,7 +676,7 @@ export function labAt(id: number) {
     return (await readFile(join(LAB_DIR, 'bmc-password'), 'utf8')).trim();
   }
 
-  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, powerLoss };
+  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, startRedfish, powerLoss };
 }
 
 /** The default lab: MOLD_LAB_ID, else 0. */

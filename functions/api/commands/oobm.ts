@@ -10,7 +10,7 @@ import { OOBM_POWER_ACTIONS } from '../../../shared/agent/protocol.ts';
 import { InternalError, InvalidParameter } from '../../../shared/cloudstack/errors.ts';
 import { param } from '../../../shared/cloudstack/params.ts';
 import { updateHostRecord } from '../../../shared/db/hosts.ts';
-import { OOBM_DRIVERS, renderOobm, type OobmConfig } from '../../../shared/oobm.ts';
+import { OOBM_DRIVERS, renderOobm, type OobmConfig, type OobmDriver } from '../../../shared/oobm.ts';
 import { startAsync } from '../async.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { ADDRESS, agentOfHost, hostParam } from './hosts.ts';
@@ -21,10 +21,10 @@ const STATE_MACHINE = 'oobm-command';
 const configureCommand = defineCommand({
   name: 'configureOutOfBandManagement',
   description:
-    "Configures a host's out-of-band management interface. Mold: driver ipmitool; the password is sealed to the host's agent (which runs ipmitool on the BMCs' network) and shown masked.",
+    "Configures a host's out-of-band management interface. Mold: driver ipmitool or redfish; the password is sealed to the host's agent (which runs ipmitool or speaks Redfish over HTTPS on the BMCs' network) and shown masked.",
   params: {
     hostid: param.uuid('the ID of the host'),
-    driver: param.string('the host management interface driver, for example: ipmitool'),
+    driver: param.string('the host management interface driver, for example: ipmitool, redfish'),
     address: param.string('the host management interface IP address'),
     port: param.string('the host management interface port'),
     username: param.string('the host management interface user'),
@@ -45,7 +45,7 @@ const configureCommand = defineCommand({
     if (!params.password) throw new InvalidParameter('Invalid parameter password: the BMC password must not be empty');
     const agent = await agentOfHost(host);
     const oobm: OobmConfig = {
-      driver: 'ipmitool',
+      driver: driver as OobmDriver,
       address,
       port: String(port),
       username: params.username.trim(),
@@ -154,7 +154,7 @@ function randomPassword(length = 12): string {
 const changePasswordCommand = defineCommand({
   name: 'changeOutOfBandManagementPassword',
   description:
-    "Changes out-of-band management interface password on the host and updates the interface configuration in CloudStack if the operation succeeds, else reverts the old password. Mold: the agent sets it on the BMC (ipmitool user set password), proves a login with it, and only then is it stored (sealed).",
+    "Changes out-of-band management interface password on the host and updates the interface configuration in CloudStack if the operation succeeds, else reverts the old password. Mold: the agent sets it on the BMC (ipmitool user set password, or a PATCH of the Redfish account), proves a login with it, and only then is it stored (sealed).",
   params: {
     hostid: param.uuid('the ID of the host'),
     password: param.text('the new host management interface password of maximum length 16, if none is provided a random password would be used').optional(),
@@ -164,7 +164,8 @@ const changePasswordCommand = defineCommand({
   handler: async ({ params, caller }) => {
     const host = await hostParam('changeOutOfBandManagementPassword', 'hostid', params.hostid);
     const password = params.password || randomPassword();
-    if (password.length > 16) throw new InvalidParameter('Invalid parameter password: an IPMI password has at most 16 characters');
+    // Upstream's limit for every driver (its parameter's "maximum length 16").
+    if (password.length > 16) throw new InvalidParameter(`Invalid parameter password: ${host.oobm?.driver === 'redfish' ? 'a BMC' : 'an IPMI'} password has at most 16 characters`);
     const agent = await agentOfHost(host);
     return startAsync(caller, {
       cmd: 'changeOutOfBandManagementPassword',
