@@ -163,7 +163,13 @@ export class ConsoleProxy {
   constructor(options: ConsoleProxyOptions) {
     this.options = options;
     this.consoleUrl = options.url ? checkConsoleUrl(options.url) : defaultConsoleUrl(options.listen, Boolean(options.tls));
-    const plain = (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res);
+    const plain = (req: IncomingMessage, res: ServerResponse) =>
+      void this.serve(req, res).catch((err) => {
+        // A file that cannot be read (a broken install): the page fails, the agent goes on.
+        log.warn('console: cannot serve a page file', { path: req.url?.split('?')[0], error: errorText(err) });
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('Internal Server Error\n');
+      });
     this.server = options.tls
       ? createHttpsServer({ cert: options.tls.certificate, key: options.tls.privateKey }, plain)
       : createHttpServer(plain);
@@ -222,14 +228,7 @@ export class ConsoleProxy {
       res.end(file ? 'Method Not Allowed\n' : 'Not Found\n');
       return;
     }
-    let body: Buffer;
-    try {
-      body = await readFile(file);
-    } catch (err) {
-      log.warn('console: cannot read a page file', { file, error: errorText(err) });
-      res.writeHead(500, { 'content-type': 'text/plain' }).end('Internal Server Error\n');
-      return;
-    }
+    const body = await readFile(file);
     res.writeHead(200, {
       'content-type': TYPES[extname(file)]!,
       'content-length': body.length,
