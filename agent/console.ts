@@ -5,12 +5,16 @@
 // the control plane gave it, and that has not expired or been used: each token opens one session
 // (createConsoleEndpoint makes a new one per view, and a replayed URL is worth nothing). Anything else
 // gets HTTP 401 and no connection to any host.
-import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP, Socket, type AddressInfo } from 'node:net';
+import { dirname, extname, join, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { CONSOLE_PAGE_PATH } from '../shared/console-page.ts';
 import { verifyConsoleToken, type ConsoleTicket } from '../shared/crypto/console-token.ts';
 import { errorText, log } from './log.ts';
 
@@ -22,6 +26,40 @@ const HIGH_WATER = 4 * 2 ** 20;
 const LOW_WATER = 2 ** 20;
 /** RFB client messages are small (key and pointer events, a clipboard); this bounds one frame. */
 const MAX_FRAME = 2 ** 20;
+
+/** Where the page and noVNC live on the proxy (shared/console-page.ts): upstream's proxy serves noVNC here too. */
+export const CONSOLE_PAGE_PREFIX = `/${CONSOLE_PAGE_PATH.slice(0, CONSOLE_PAGE_PATH.lastIndexOf('/') + 1)}`;
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** The page's policy: its own scripts and styles, a websocket back to the same host, nothing else. */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+function filesUnder(root: string, folder: string, into: Map<string, string>) {
+  for (const entry of readdirSync(join(root, folder), { withFileTypes: true, recursive: true })) {
+    const file = join(entry.parentPath, entry.name);
+    if (entry.isFile() && TYPES[extname(file)]) into.set(relative(root, file).split(sep).join('/'), file);
+  }
+}
+
+let pageFiles: Map<string, string> | undefined;
+/** Every file the proxy serves under CONSOLE_PAGE_PREFIX: URL path (relative) → file. */
+export function consolePageFiles(): Map<string, string> {
+  if (pageFiles) return pageFiles;
+  const files = new Map<string, string>();
+  // The package exports core/rfb.js only: its folder's parent is the package.
+  const novnc = dirname(dirname(fileURLToPath(import.meta.resolve('@novnc/novnc'))));
+  filesUnder(novnc, 'core', files);
+  filesUnder(novnc, 'vendor', files);
+  const own = join(import.meta.dirname, 'console-page');
+  for (const name of readdirSync(own)) if (TYPES[extname(name)]) files.set(name, join(own, name));
+  pageFiles = files;
+  return files;
+}
 
 export interface ListenAddress {
   host: string;
@@ -125,10 +163,13 @@ export class ConsoleProxy {
   constructor(options: ConsoleProxyOptions) {
     this.options = options;
     this.consoleUrl = options.url ? checkConsoleUrl(options.url) : defaultConsoleUrl(options.listen, Boolean(options.tls));
-    const plain = (_req: IncomingMessage, res: import('node:http').ServerResponse) => {
-      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close' });
-      res.end('This is the console proxy of a Mold agent: connect with a websocket and a console token.\n');
-    };
+    const plain = (req: IncomingMessage, res: ServerResponse) =>
+      void this.serve(req, res).catch((err) => {
+        // A file that cannot be read (a broken install): the page fails, the agent goes on.
+        log.warn('console: cannot serve a page file', { path: req.url?.split('?')[0], error: errorText(err) });
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('Internal Server Error\n');
+      });
     this.server = options.tls
       ? createHttpsServer({ cert: options.tls.certificate, key: options.tls.privateKey }, plain)
       : createHttpServer(plain);
@@ -170,6 +211,34 @@ export class ConsoleProxy {
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
+  }
+
+  /** Plain HTTP: the console page and noVNC's files; anything else is told to use a websocket. */
+  private async serve(req: IncomingMessage, res: ServerResponse) {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (!path.startsWith(CONSOLE_PAGE_PREFIX)) {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close' });
+      res.end('This is the console proxy of a Mold agent: open the console URL that createConsoleEndpoint gives, or connect a websocket with a console token.\n');
+      return;
+    }
+    // An exact name from the index: `..`, `%2e`, `//` and the like match nothing.
+    const file = consolePageFiles().get(path.slice(CONSOLE_PAGE_PREFIX.length));
+    if (!file || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(file ? 405 : 404, { 'content-type': 'text/plain', ...(file && { allow: 'GET, HEAD' }) });
+      res.end(file ? 'Method Not Allowed\n' : 'Not Found\n');
+      return;
+    }
+    const body = await readFile(file);
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)]!,
+      'content-length': body.length,
+      // The page's URL carries the token: it stays out of caches and Referer headers.
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': PAGE_CSP,
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   /** Checks a token; accepting it uses it up. */

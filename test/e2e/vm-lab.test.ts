@@ -111,9 +111,11 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
 
     const endpoint = (await ok('createConsoleEndpoint', { virtualmachineid: v.id })).consoleendpoint;
     expect(endpoint.success).toBe(true);
-    expect(endpoint.url.startsWith(`ws://${world.consoleListen}/`)).toBe(true);
+    // The page a browser opens (test/e2e/console-browser.test.ts); a client of its own takes the websocket fields.
+    expect(endpoint.url.startsWith(`http://${world.consoleListen}/resource/noVNC/vnc.html?`)).toBe(true);
+    const websocketUrl = (e: any) => `ws://${e.websocket.host}:${e.websocket.port}/${e.websocket.path}?token=${e.websocket.token}`;
     const greeting = await new Promise<string>((resolve, reject) => {
-      const socket = new WebSocket(endpoint.url, 'binary');
+      const socket = new WebSocket(websocketUrl(endpoint), 'binary');
       socket.once('message', (data: Buffer) => {
         resolve(data.toString('latin1'));
         socket.close();
@@ -129,12 +131,12 @@ suite(isRoot ? 'virtual machines on a two-host lab' : 'virtual machines on a two
         socket.once('open', () => (socket.close(), resolve(101)));
         socket.once('error', () => resolve(-1));
       });
-    expect(await refusal(endpoint.url)).toBe(401);
-    expect(await refusal(endpoint.url.replace(/token=[^&]+/, 'token=mc1.e30.AAAA'))).toBe(401);
+    expect(await refusal(websocketUrl(endpoint))).toBe(401);
+    expect(await refusal(websocketUrl(endpoint).replace(/token=[^&]+/, 'token=mc1.e30.AAAA'))).toBe(401);
     await ok('updateConfiguration', { name: 'console.token.validity', value: 5 });
     const shortLived = (await ok('createConsoleEndpoint', { virtualmachineid: v.id })).consoleendpoint;
     await new Promise((r) => setTimeout(r, 6_000));
-    expect(await refusal(shortLived.url)).toBe(401);
+    expect(await refusal(websocketUrl(shortLived))).toBe(401);
 
     await done('stopVirtualMachine', { id: v.id, forced: true });
     await done('detachVolume', { id: volume.id });

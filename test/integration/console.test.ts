@@ -6,6 +6,7 @@
 // console.token.validity setting.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -82,6 +83,23 @@ const endpoint = async (client: ApiClient, params: Record<string, string>) => {
   return answer.body.createconsoleendpointresponse.consoleendpoint;
 };
 
+/** The websocket a client builds from the endpoint's `websocket` fields, as the console page does. */
+const websocketUrl = (e: any) => `ws://${e.websocket.host}:${e.websocket.port}/${e.websocket.path}?token=${e.websocket.token}`;
+
+/** A request with its path sent as written (fetch would resolve `..` before sending). */
+function rawRequest(port: number, path: string, method = 'GET') {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Opens the URL; resolves with the first message, or the HTTP status of a refusal. */
 function open(url: string) {
   const ws = new WebSocket(url, ['binary']);
@@ -157,7 +175,7 @@ afterAll(async () => {
 });
 
 describe('createConsoleEndpoint', () => {
-  it('gives the owner upstream\'s shape: success, url, websocket {token, host, port, path}; the URL opens the guest\'s VNC once', async () => {
+  it('gives the owner upstream\'s shape: success, url (a page), websocket {token, host, port, path}; the token opens the guest\'s VNC once', async () => {
     const before = Math.floor(Date.now() / 1000);
     const e = await endpoint(owner.client, { virtualmachineid: vms.running!.id });
     const after = Math.ceil(Date.now() / 1000);
@@ -166,7 +184,8 @@ describe('createConsoleEndpoint', () => {
     const consoleUrl = (await getAgent(agent.agentId))!.consoleUrl!;
     const port = new URL(consoleUrl).port;
     expect(e.websocket).toEqual({ token: e.websocket.token, host: '127.0.0.1', port, path: 'websockify' });
-    expect(e.url).toBe(`${consoleUrl}?token=${e.websocket.token}`);
+    // Upstream's page URL: the proxy's noVNC page, told the websocket's port and the token.
+    expect(e.url).toBe(`http://127.0.0.1:${port}/resource/noVNC/vnc.html?autoconnect=true&port=${port}&token=${e.websocket.token}`);
 
     const check = verifyConsoleToken(agent.caCertificate, e.websocket.token, { expect: { vmId: vms.running!.id, agentId: agent.agentId } });
     if (!check.ok) throw new Error(check.reason);
@@ -175,13 +194,20 @@ describe('createConsoleEndpoint', () => {
     expect(check.ticket.exp).toBeGreaterThanOrEqual(before + 60);
     expect(check.ticket.exp).toBeLessThanOrEqual(after + 60);
 
-    const first = await open(e.url);
+    // Loading the page (twice, as a reload would) uses no token: the websocket then opens the session.
+    for (let i = 0; i < 2; i++) {
+      const page = await fetch(e.url);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await page.text()).toContain('<script type="module" src="console.js">');
+    }
+    const first = await open(websocketUrl(e));
     expect(first.first?.toString()).toBe(RFB);
     first.ws.close();
-    // Single use: the same URL again is refused.
-    expect((await open(e.url)).status).toBe(401);
+    // Single use: the same token again is refused.
+    expect((await open(websocketUrl(e))).status).toBe(401);
     // A new endpoint opens a new session.
-    const again = await open((await endpoint(owner.client, { virtualmachineid: vms.running!.id })).url);
+    const again = await open(websocketUrl(await endpoint(owner.client, { virtualmachineid: vms.running!.id })));
     expect(again.first?.toString()).toBe(RFB);
     again.ws.close();
   });
@@ -191,6 +217,7 @@ describe('createConsoleEndpoint', () => {
     const e = await endpoint(admin, { virtualmachineid: vms.running!.id, token: 'extra-123' });
     expect(e.success).toBe(true);
     expect(e.websocket.extra).toBe('extra-123');
+    expect(new URL(e.url).searchParams.get('extra')).toBe('extra-123');
   });
 
   it('refuses others as upstream does: success false, "Permission denied"', async () => {
@@ -222,7 +249,8 @@ describe('createConsoleEndpoint', () => {
     const e = await endpoint(owner.client, { virtualmachineid: vms.bare!.id });
     expect(e.success).toBe(true);
     expect(e.websocket).toMatchObject({ host: 'console.example.com', port: '443', path: 'a1' });
-    expect(e.url.startsWith('wss://console.example.com/a1?token=mc1.')).toBe(true);
+    // The page beside the websocket, over https; the page is told the websocket's path, which is not upstream's.
+    expect(e.url.startsWith('https://console.example.com/resource/noVNC/vnc.html?autoconnect=true&port=443&path=a1&token=mc1.')).toBe(true);
     expect((await report(bareAgent, {})).status).toBe(200);
     expect((await getAgent(bareAgent.agentId))?.consoleUrl).toBeUndefined();
     expect((await endpoint(owner.client, { virtualmachineid: vms.bare!.id })).success).toBe(false);
@@ -242,6 +270,39 @@ describe('createConsoleEndpoint', () => {
     } finally {
       await admin.call('updateConfiguration', { name: 'console.token.validity', value: '60' });
     }
+  });
+
+  it('serves the console page and noVNC\'s files from the proxy, and nothing else', async () => {
+    const port = Number(new URL(proxy.url).port);
+    const page = await rawRequest(port, '/resource/noVNC/vnc.html?autoconnect=true&token=whatever');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-security-policy']).toMatch(/connect-src 'self'/);
+    expect(page.headers['cache-control']).toBe('no-store');
+    expect(page.headers['referrer-policy']).toBe('no-referrer');
+    for (const [path, type] of [['console.js', 'text/javascript'], ['console.css', 'text/css'], ['core/rfb.js', 'text/javascript'], ['core/util/browser.js', 'text/javascript'], ['vendor/pako/lib/zlib/inflate.js', 'text/javascript']]) {
+      const r = await rawRequest(port, `/resource/noVNC/${path}`);
+      expect(r.status, path).toBe(200);
+      expect(r.headers['content-type'], path).toMatch(new RegExp(`^${type}`));
+    }
+    expect((await rawRequest(port, '/resource/noVNC/core/rfb.js', 'HEAD')).status).toBe(200);
+    for (const path of [
+      '/resource/noVNC/../../../../etc/passwd',
+      '/resource/noVNC/core/../../package.json',
+      '/resource/noVNC/%2e%2e/%2e%2e/package.json',
+      '/resource/noVNC/..%2f..%2fpackage.json',
+      '/resource/noVNC//etc/passwd',
+      '/resource/noVNC/vendor/pako/README.md',
+      '/resource/noVNC/core/',
+      '/resource/noVNC/',
+      '/resource/noVNC/VNC.HTML',
+      '/resource/noVNC/nope.js',
+    ]) {
+      expect((await rawRequest(port, path)).status, path).toBe(404);
+    }
+    expect((await rawRequest(port, '/resource/noVNC/vnc.html', 'POST')).status).toBe(405);
+    // Elsewhere: the websocket's place, which plain HTTP does not open.
+    expect((await rawRequest(port, '/websockify')).status).toBe(426);
+    expect(proxy.sessionCount).toBe(0);
   });
 
   it('refuses bad parameters with 431 naming them', async () => {
@@ -275,8 +336,8 @@ describe('mold-agent run --console-listen', () => {
       let session: Awaited<ReturnType<typeof open>> | undefined;
       await waitFor('the console proxy to serve the host', async () => {
         const e = await endpoint(owner.client, { virtualmachineid: vm.id });
-        expect(e.url.startsWith(`${url}?token=`)).toBe(true);
-        session = await open(e.url);
+        expect(e.url.startsWith(`${url.replace(/^ws:/, 'http:').replace(/websockify$/, 'resource/noVNC/vnc.html')}?autoconnect=true&port=`)).toBe(true);
+        session = await open(websocketUrl(e));
         return session.first !== undefined;
       });
       expect(session!.first!.toString()).toBe(RFB);

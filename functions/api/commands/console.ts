@@ -13,6 +13,7 @@ import { getVm, type VirtualMachine } from '../../../shared/db/vms.ts';
 import { loadCa } from '../../../shared/crypto/ca.ts';
 import { consoleTicketFor, signConsoleToken } from '../../../shared/crypto/console-token.ts';
 import { param } from '../../../shared/cloudstack/params.ts';
+import { consolePageUrl, websocketPath, websocketPort } from '../../../shared/console-page.ts';
 import { ALL_ROLES, defineCommand } from '../command.ts';
 import { canAccess } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
@@ -27,12 +28,11 @@ const blank = 'sending blank response for console access request';
 /** The websocket fields upstream gives beside the URL, from the agent's console URL. */
 function websocketOf(consoleUrl: string, token: string, extra: string | undefined) {
   const u = new URL(consoleUrl);
-  const port = u.port || (u.protocol === 'wss:' ? '443' : '80');
   return {
     token,
     host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port,
-    path: u.pathname.replace(/^\/+/, ''),
+    port: websocketPort(u),
+    path: websocketPath(u),
     ...(extra && { extra }),
   };
 }
@@ -58,12 +58,10 @@ async function endpointFor(vm: VirtualMachine, validitySeconds: number, extra: s
   }
   const ticket = consoleTicketFor({ vmId: vm.id, agentId: agent.id, hostAddress: host.ipaddress, vncPort }, validitySeconds);
   const token = signConsoleToken(privateKey, ticket);
-  const url = new URL(agent.consoleUrl);
-  url.searchParams.set('token', token);
   return {
     consoleendpoint: {
       success: true,
-      url: url.toString(),
+      url: consolePageUrl(agent.consoleUrl, token, extra),
       websocket: websocketOf(agent.consoleUrl, token, extra),
     },
   };
@@ -72,7 +70,7 @@ async function endpointFor(vm: VirtualMachine, validitySeconds: number, extra: s
 const createConsoleEndpointCommand = defineCommand({
   name: 'createConsoleEndpoint',
   description:
-    "Create a console endpoint to connect to a VM console. Mold: the URL is the websocket of the console proxy run by the agent of the VM's host (noVNC connects to it, subprotocol binary); its token is signed by Mold's CA, lasts console.token.validity seconds and opens one session.",
+    "Create a console endpoint to connect to a VM console. Mold: the URL is a page (noVNC) served by the console proxy run by the agent of the VM's host; opened in a browser it shows the VM's screen. `websocket` gives that proxy's websocket (subprotocol binary) for clients of their own. The token is signed by Mold's CA, lasts console.token.validity seconds and opens one session (loading the page does not use it).",
   since: '4.18.0',
   params: {
     virtualmachineid: param.uuid('ID of the VM'),
