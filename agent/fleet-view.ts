@@ -4,7 +4,9 @@ import type { FleetResponse } from '../shared/agent/protocol.ts';
 
 /** The zone's agents and hosts as text; `self` marks this agent. */
 export function fleetLines(fleet: FleetResponse, self: string): string[] {
-  const lines = [`Zone ${fleet.zonename} (${fleet.zoneid})`, '', `Agents (${fleet.agent.length}):`];
+  const lines = [`Zone ${fleet.zonename} (${fleet.zoneid})`];
+  if (fleet.vmhaenabled !== undefined) lines.push(fleet.vmhaenabled ? 'VM HA: on' : `VM HA: HA MAINTENANCE (${fleet.hamaintenance === 'Zone' ? "the zone's" : 'the global'} vm.ha.enabled is false): nothing is fenced, stopped or restarted`);
+  lines.push('', `Agents (${fleet.agent.length}):`);
   for (const agent of fleet.agent) {
     const lease = agent.holdslease ? `lease held until ${agent.leaseexpires}` : agent.leaseexpires ? `lease lapsed at ${agent.leaseexpires}` : 'no lease yet';
     lines.push(
@@ -21,6 +23,8 @@ export function fleetLines(fleet: FleetResponse, self: string): string[] {
       `      agent ${host.agentname ?? '-'} (lease epoch ${host.leaseepoch}), last report ${host.lastpinged ?? 'never'}: ${report}`,
       `      VMs (${vms.length}): ${vms.length ? vms.join(', ') : 'none'}`,
     );
+    if (host.haheld) lines.push(`      HA held: ${host.haheld}`);
+    if (host.hafencerefused) lines.push(`      HA cannot fence it: ${host.hafencerefused}`);
   }
   return lines;
 }

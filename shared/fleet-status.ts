@@ -1,7 +1,9 @@
 // The fleet at a glance, as `hosted-engine --vm-status` shows a self-hosted engine's hosts: per zone its
 // agents (lease, version, last seen, hosts held) and per host its state, the agent's last word on it,
 // who drives it and the VMs placed on it. Read by the API (listFleetStatus) and by the agent gateway
-// for `mold-agent status`, so both print the same thing.
+// for `mold-agent status`, so both print the same thing. Each zone also says whether VM HA acts there or
+// is held (HA maintenance: vm.ha.enabled false globally or for the zone), and each host what HA holds
+// back on it or why it cannot be fenced.
 import { holdsLease } from './agent-leases.ts';
 import { listAgentRecords, type Agent } from './db/agents.ts';
 import { listHostRecords, type Host } from './db/hosts.ts';
@@ -9,6 +11,8 @@ import { listZones } from './db/infrastructure.ts';
 import { cloudstackDate } from './db/jobs.ts';
 import { listVmRecords, type VirtualMachine } from './db/vms.ts';
 import type { LastReport } from './host-health.ts';
+import { loadSettings, scopedOverrides } from './settings.ts';
+import { haMode, type HaMaintenance } from './vm-ha.ts';
 
 export interface FleetAgent {
   id: string;
@@ -34,12 +38,22 @@ export interface FleetHost {
   agentid?: string;
   agentname?: string;
   leaseepoch: number;
+  /** What VM HA holds back on the host (HA maintenance), if anything. */
+  haheld?: string;
+  /** Why VM HA cannot fence the host (no usable BMC, the host in maintenance), if it found so. */
+  hafencerefused?: string;
   vm: { id: string; name: string; instancename: string; state: string; haenable: boolean }[];
 }
 
 export interface FleetZone {
   zoneid: string;
   zonename: string;
+  /** vm.ha.enabled as it applies in the zone: false is HA maintenance (nothing fenced, stopped or restarted). */
+  vmhaenabled: boolean;
+  /** Why HA is held in the zone: None (it acts), Global (the global value) or Zone (the zone's own). */
+  hamaintenance: HaMaintenance;
+  /** Global HA maintenance: vm.ha.enabled is false globally (zones with their own true still act). */
+  globalhamaintenance: boolean;
   agent: FleetAgent[];
   host: FleetHost[];
 }
@@ -54,15 +68,27 @@ export function leaseView(agent: Agent, now: number): { leaseexpires?: string; h
 
 /** Every zone's fleet, or one zone's; zones by name, agents by age, hosts by name. */
 export async function fleetStatus(zoneId?: string, now = Date.now()): Promise<FleetZone[]> {
-  const zones = (await listZones()).filter((zone) => !zoneId || zone.id === zoneId).sort((a, b) => a.name.localeCompare(b.name));
+  const [allZones, global] = await Promise.all([listZones(), loadSettings()]);
+  const zones = allZones.filter((zone) => !zoneId || zone.id === zoneId).sort((a, b) => a.name.localeCompare(b.name));
+  const globalHa = global.boolean('vm.ha.enabled');
   return Promise.all(
     zones.map(async (zone) => {
-      const [agents, hosts, vms] = await Promise.all([listAgentRecords({ zoneId: zone.id }), listHostRecords({ zoneId: zone.id }), listVmRecords({ zoneId: zone.id, excludeDestroyed: true })]);
+      const [agents, hosts, vms, zoneValues] = await Promise.all([
+        listAgentRecords({ zoneId: zone.id }),
+        listHostRecords({ zoneId: zone.id }),
+        listVmRecords({ zoneId: zone.id, excludeDestroyed: true }),
+        scopedOverrides('Zone', zone.id),
+      ]);
+      const zoneHa = zoneValues.get('vm.ha.enabled');
+      const ha = haMode(globalHa, zoneHa === undefined ? undefined : zoneHa.toLowerCase() === 'true');
       const live = hosts.filter((host) => host.status !== 'Removed');
       const agentName = new Map(agents.map((agent) => [agent.id, agent.name]));
       return {
         zoneid: zone.id,
         zonename: zone.name,
+        vmhaenabled: ha.enabled,
+        hamaintenance: ha.maintenance,
+        globalhamaintenance: !globalHa,
         agent: agents
           .sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id))
           .map((agent) => ({
@@ -94,6 +120,8 @@ function fleetHost(host: Host, agentName: Map<string, string>, vms: readonly Vir
     ...(report && { reachable: report.reachable, ...(report.error && { lastreporterror: report.error }) }),
     ...(host.agentId && { agentid: host.agentId, agentname: agentName.get(host.agentId) }),
     leaseepoch: host.leaseEpoch ?? 0,
+    ...(host.hafence?.held && { haheld: host.hafence.held }),
+    ...(host.hafence?.refused && { hafencerefused: host.hafence.refused }),
     vm: vms.map((vm) => ({ id: vm.id, name: vm.name, instancename: vm.instanceName, state: vm.state, haenable: vm.haEnable })),
   };
 }

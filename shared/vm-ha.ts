@@ -14,7 +14,14 @@
 // silent for ping.timeout × ping.interval (shared/host-health.ts). Silence alone (the agent itself cut
 // off: Alert) is never dead. A storage blip does not make a host unreachable over SSH, so it never
 // fences a host either.
-import type { HostStatus } from './db/hosts.ts';
+//
+// HA maintenance (upstream's vm.ha.enabled, global and zone-scoped, the zone's value winning where it is
+// set): while it is off in a host's zone, nothing here acts: no fence, no VM of a dead host stopped or
+// released, no restart. What would have been done is recorded once (hafence.held, and an alert), and any
+// fence evidence gathered before is forgotten, so that when HA is on again a host still Down is fenced
+// afresh: a restart then rests on a power OFF confirmed after the pause, never on one from before it.
+// A host in maintenance (Maintenance, PrepareForMaintenance and their error states) is never fenced.
+import { isMaintenanceState, type HostStatus, type ResourceState } from './db/hosts.ts';
 import type { VirtualMachine } from './db/vms.ts';
 import { cloudstackMillis } from './db/jobs.ts';
 
@@ -24,8 +31,10 @@ export interface HaFence {
   jobId?: string;
   /** When it was started, or when fencing was found impossible (ISO 8601). */
   at: string;
-  /** Why the host cannot be fenced (out-of-band management off or not configured). */
+  /** Why the host cannot be fenced (out-of-band management off or not configured, the host in maintenance). */
   refused?: string;
+  /** What HA held back on the host because vm.ha.enabled is false in its zone. */
+  held?: string;
 }
 
 /** The fence job as observed. */
@@ -33,6 +42,8 @@ export type FenceJob = { status: 'pending' } | { status: 'succeeded'; powerState
 
 export interface DeadHostView {
   status: HostStatus;
+  /** The host's ResourceState: a host in maintenance is never fenced. */
+  resourceState?: ResourceState;
   /** Why out-of-band management cannot act on the host (shared/oobm.ts oobmRefusal); undefined when it can. */
   oobmRefusal?: string;
   fence?: HaFence;
@@ -45,13 +56,29 @@ export type HaVm = Pick<VirtualMachine, 'id' | 'state' | 'hostId' | 'haEnable'>;
 export interface HaSettingsForVms {
   /** kvm.ha.fence.timeout (ms): how long a fence may take before it is tried again. */
   fenceTimeoutMs: number;
+  /** vm.ha.enabled as it applies in the host's zone: false is HA maintenance, where nothing is done. */
+  haEnabled: boolean;
+}
+
+/** Why HA is held in a zone: not at all, by the global value of vm.ha.enabled, or by the zone's own. */
+export type HaMaintenance = 'None' | 'Global' | 'Zone';
+
+/**
+ * vm.ha.enabled in a zone, as upstream's ConfigKey.valueIn reads a Zone-scoped key: the zone's value
+ * when one is set, else the global one. `zoneValue` is the zone's stored value, if any.
+ */
+export function haMode(globalValue: boolean, zoneValue: boolean | undefined): { enabled: boolean; maintenance: HaMaintenance } {
+  const enabled = zoneValue ?? globalValue;
+  return { enabled, maintenance: enabled ? 'None' : zoneValue === undefined ? 'Global' : 'Zone' };
 }
 
 export type FenceStep =
   /** Start a power OFF through the BMC. */
   | { kind: 'fence'; reason: string }
-  /** Record (once) that the host cannot be fenced, and alert. */
-  | { kind: 'refused'; reason: string }
+  /** Record (once) that the host cannot be fenced (`refusal`), and alert. */
+  | { kind: 'refused'; reason: string; refusal: string }
+  /** HA maintenance: record (once) what was held back, forgetting any fence, and alert. */
+  | { kind: 'held'; reason: string }
   /** The host is back Up: forget the fence, so a later failure fences afresh. */
   | { kind: 'clear'; reason: string };
 
@@ -70,31 +97,58 @@ export interface HostHaDecision {
 /** Fenced: the OFF job succeeded and the BMC read Off after it (a host that was off already counts). */
 export const isFenced = (view: Pick<DeadHostView, 'fenceJob'>) => view.fenceJob?.status === 'succeeded' && view.fenceJob.powerState === 'Off';
 
+/** Why a host in maintenance is not fenced. */
+export const maintenanceRefusal = (state: ResourceState) => `the host is in ${state}: a host in maintenance is never fenced`;
+
 /**
- * What to do about one host and the VMs its record holds, now. Total over every host status and
- * fence state; the reconciler acts on each part with conditional writes.
+ * What to do about one host and the VMs its record holds, now. Total over every host status, resource
+ * state, fence state and HA mode; the reconciler acts on each part with conditional writes.
  */
 export function decideHostVms(host: DeadHostView, vms: readonly HaVm[], now: number, settings: HaSettingsForVms): HostHaDecision {
   if (host.status !== 'Down') {
+    // Forgetting a fence is no recovery: done in HA maintenance too.
     const fence: FenceStep | undefined = host.status === 'Up' && host.fence ? { kind: 'clear', reason: 'the host is Up again' } : undefined;
     return { ...(fence && { fence }), stop: [], release: [], fenced: false, reason: host.status === 'Up' ? 'the host is Up' : `the host is ${host.status}, not Down: never fenced on silence alone` };
   }
+  const acting = decideDownHost(host, vms, now, settings);
+  if (settings.haEnabled) return acting;
+  const would = heldBack(acting, host.fence, vms.some((vm) => vm.state === 'Running' && vm.haEnable));
+  if (!would) return { stop: [], release: [], fenced: false, reason: 'VM HA is held (vm.ha.enabled is false), and nothing would be done' };
+  const reason = `VM HA is held (vm.ha.enabled is false): it would ${would}`;
+  // Once per pause: a host already recorded held is left alone.
+  return { ...(!host.fence?.held && { fence: { kind: 'held', reason } as const }), stop: [], release: [], fenced: false, reason };
+}
+
+/** What an acting decision would do, in words; undefined when it would do nothing (a refusal is not an act). */
+function heldBack(decision: HostHaDecision, fence: HaFence | undefined, haRunning: boolean): string | undefined {
+  const parts: string[] = [];
+  if (decision.stop.length) parts.push(`stop ${decision.stop.length} VM(s) that are not HA-enabled`);
+  if (decision.release.length) parts.push(`restart ${decision.release.length} HA VM(s) on another host`);
+  if (decision.fence?.kind === 'fence') parts.push('fence the host through its BMC to restart its HA VMs elsewhere');
+  // A fence under way (claimed, or its job pending or done) is held back too: it is forgotten.
+  else if (haRunning && fence && !fence.refused && !fence.held && !decision.release.length) parts.push('go on fencing the host to restart its HA VMs elsewhere');
+  return parts.length ? parts.join(', ') : undefined;
+}
+
+function decideDownHost(host: DeadHostView, vms: readonly HaVm[], now: number, settings: HaSettingsForVms): HostHaDecision {
   const running = vms.filter((vm) => vm.state === 'Running');
   const stop = running.filter((vm) => !vm.haEnable);
   const ha = running.filter((vm) => vm.haEnable);
   const fenced = isFenced(host);
   if (fenced) return { stop, release: ha, fenced, reason: 'the host is fenced: its BMC powered it off' };
   if (ha.length === 0) return { stop, release: [], fenced, reason: 'no HA VM runs on the host: nothing to fence for' };
-  const fence = fenceStep(host, now, settings);
+  const refusal = host.resourceState && isMaintenanceState(host.resourceState) ? maintenanceRefusal(host.resourceState) : host.oobmRefusal;
+  const fence = fenceStep(host, refusal, now, settings);
   return { ...(fence && { fence }), stop, release: [], fenced, reason: fence?.reason ?? 'fencing the host' };
 }
 
-function fenceStep(host: DeadHostView, now: number, settings: HaSettingsForVms): FenceStep | undefined {
-  if (host.oobmRefusal) {
+function fenceStep(host: DeadHostView, refusal: string | undefined, now: number, settings: HaSettingsForVms): FenceStep | undefined {
+  if (refusal) {
     // Once per refusal (the reconciler records it): no alert on every pass.
-    return host.fence?.refused === host.oobmRefusal ? undefined : { kind: 'refused', reason: `the host cannot be fenced: ${host.oobmRefusal}` };
+    return host.fence?.refused === refusal ? undefined : { kind: 'refused', reason: `the host cannot be fenced: ${refusal}`, refusal };
   }
-  if (!host.fence || host.fence.refused) return { kind: 'fence', reason: 'the host is Down and runs HA VMs: powering it off through its BMC' };
+  // No fence, a refusal since lifted, or a pause since ended: fence afresh.
+  if (!host.fence || host.fence.refused || host.fence.held) return { kind: 'fence', reason: 'the host is Down and runs HA VMs: powering it off through its BMC' };
   const age = now - cloudstackMillis(host.fence.at);
   // Claimed by a sweep that has not named its job yet (or could not start it).
   if (!host.fence.jobId) return age >= settings.fenceTimeoutMs ? { kind: 'fence', reason: 'the fence claimed did not start: trying again' } : undefined;
@@ -109,6 +163,51 @@ function fenceStep(host: DeadHostView, now: number, settings: HaSettingsForVms):
 
 /** VMs the restart pass starts: Stopped, HA-enabled and flagged for an HA restart. */
 export const restartable = (vm: Pick<VirtualMachine, 'state' | 'haEnable'> & { haRestart?: unknown }) => vm.state === 'Stopped' && vm.haEnable && vm.haRestart === true;
+
+/**
+ * What the restart pass does with a VM: start it ('restart'); in HA maintenance record once that its
+ * restart is held ('hold': the flag stays, so it is restarted when HA is on again, if it is still
+ * Stopped and HA-enabled then, as upstream retries its scheduled work once re-enabled); or nothing.
+ */
+export function restartStep(vm: Pick<VirtualMachine, 'state' | 'haEnable'> & { haRestart?: unknown; haHeld?: unknown }, haEnabled: boolean): 'restart' | 'hold' | 'none' {
+  if (!restartable(vm)) return 'none';
+  if (haEnabled) return 'restart';
+  return vm.haHeld ? 'none' : 'hold';
+}
+
+/**
+ * A Running VM its host reports stopped (power-state sync): an HA VM is flagged for a restart
+ * ('flag'); in HA maintenance it is not, and that is said ('held'), as upstream's scheduleRestart
+ * refuses new work while vm.ha.enabled is false: a guest shut down from inside during the pause is
+ * not started again behind the operator's back when it ends.
+ */
+export function foundStoppedStep(vm: Pick<VirtualMachine, 'haEnable'>, haEnabled: boolean): 'flag' | 'held' | 'none' {
+  if (!vm.haEnable) return 'none';
+  return haEnabled ? 'flag' : 'held';
+}
+
+/** Host statuses in which deleteHost forced takes the host for dead (the operator's word stands for the fence). */
+export const DEAD_HOST_STATUSES: readonly HostStatus[] = ['Down', 'Alert', 'Disconnected'];
+
+export type ForcedDeleteStep =
+  /** Stopped and flagged: the restart pass starts it on another host. */
+  | { kind: 'restart' }
+  /** Stopped; `held` says why an HA VM is not handed to HA. */
+  | { kind: 'stop'; held?: string };
+
+/**
+ * deleteHost forced: what becomes of one VM the host holds (upstream's doDeleteHost): a Running or
+ * Starting HA VM is handed to HA, every other VM is stopped. Mold hands an HA VM over only when the
+ * host is not answering (Down, Alert, Disconnected): on a host that answers, its domain runs until
+ * the agent forgets the host, and a restart elsewhere could overlap it. In HA maintenance nothing is
+ * handed over (upstream's scheduleRestart refuses new work then).
+ */
+export function forcedDeleteStep(vm: Pick<VirtualMachine, 'state' | 'haEnable'>, hostStatus: HostStatus, haEnabled: boolean): ForcedDeleteStep {
+  if (!vm.haEnable || (vm.state !== 'Running' && vm.state !== 'Starting')) return { kind: 'stop' };
+  if (!DEAD_HOST_STATUSES.includes(hostStatus)) return { kind: 'stop', held: `the host is ${hostStatus}: its domain may run until the agent forgets the host, so it is not restarted elsewhere` };
+  if (!haEnabled) return { kind: 'stop', held: 'VM high availability manager is disabled (vm.ha.enabled is false)' };
+  return { kind: 'restart' };
+}
 
 // ---- what is said (upstream's alert texts) ----
 
@@ -137,3 +236,17 @@ export function haStartingAlert(vm: Pick<VirtualMachine, 'name' | 'instanceName'
   const message = `HA starting VM: ${vm.name} (${vm.instanceName})`;
   return { subject: message, content: message };
 }
+
+/** scheduleRestartForVmsOnHost while vm.ha.enabled is false: ALERT_TYPE_HOST, upstream's text and what was held back. */
+export function haDisabledHostAlert(hostDesc: HostDesc, heldBack: string) {
+  const message = `Unable to schedule restart for VMs on host ${hostDesc}, VM high availability manager is disabled.`;
+  return { subject: message, content: `${message} ${capitalise(heldBack)}.` };
+}
+
+/** scheduleRestart while vm.ha.enabled is false: ALERT_TYPE_USERVM, upstream's text (subject and content alike). */
+export function haDisabledVmAlert(vm: Pick<VirtualMachine, 'name' | 'number'>) {
+  const message = `Unable to schedule restart for the VM ${vm.name} (${vm.number}), VM high availability manager is disabled.`;
+  return { subject: message, content: message };
+}
+
+const capitalise = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

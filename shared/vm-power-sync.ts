@@ -10,7 +10,9 @@
 //   is older than a grace period: its host's capacity is released, hostId cleared (lastHostId kept),
 //   a VM.STOP event "Out of band VM power off" recorded by the system, and an ALERT.TYPE.SYNC alert
 //   "VM state sync alert" sent. An HA-enabled VM is flagged for an HA restart (haRestart), which the
-//   sweeper's HA pass (functions/sweeper/ha.ts) carries out, as upstream schedules one.
+//   sweeper's HA pass (functions/sweeper/ha.ts) carries out, as upstream schedules one; not while
+//   vm.ha.enabled is false in its zone (HA maintenance), which upstream's "Unable to schedule restart"
+//   alert says instead.
 // - A Stopped VM whose domain is reported powered on goes Running on that host: VM.START "Out of band VM
 //   power on" and the same alert. Its capacity is reserved there; when the host cannot hold it the VM
 //   still runs there, so the capacity is taken all the same and the alert says the host is over-committed.
@@ -42,6 +44,7 @@ import { log } from './log.ts';
 import { cpuCapacityOf, memoryCapacityOf } from './placement.ts';
 import { settingsFor } from './settings.ts';
 import { cloudstackMillis } from './db/jobs.ts';
+import { foundStoppedStep, haDisabledVmAlert } from './vm-ha.ts';
 
 export type DomainReport = HostReport['domains'][number];
 export type PowerState = DomainReport['state'];
@@ -208,10 +211,11 @@ async function readVms(ids: readonly string[]): Promise<VirtualMachine[]> {
 /**
  * A Running VM found not running on `hostId` → Stopped, its capacity there released, only if it is
  * still exactly as read. An HA-enabled VM is flagged for an HA restart (shared/vm-ha.ts), as
- * upstream schedules one for a VM that stopped without a stop command. Resolves whether it moved.
+ * upstream schedules one for a VM that stopped without a stop command, unless `flag` says otherwise
+ * (HA maintenance). Resolves whether it moved.
  */
-export async function stopFoundStopped(vm: VirtualMachine, hostId: string): Promise<boolean> {
-  const moved = await transitionVm(vm.id, ['Running'], 'Stopped', { hostId: undefined, lastHostId: hostId, ...(vm.haEnable && { haRestart: true }) }, { hostId, lastUpdated: vm.lastUpdated });
+export async function stopFoundStopped(vm: VirtualMachine, hostId: string, flag = vm.haEnable): Promise<boolean> {
+  const moved = await transitionVm(vm.id, ['Running'], 'Stopped', { hostId: undefined, lastHostId: hostId, ...(flag && { haRestart: true, haHeld: undefined }) }, { hostId, lastUpdated: vm.lastUpdated });
   if (!moved) return false;
   // Recorded first, released after (as a stop): a lost race gives nothing back.
   await releaseHostCapacity(hostId, vm);
@@ -233,11 +237,19 @@ function syncAlert(vm: VirtualMachine, host: Host, content: string) {
 }
 
 async function powerOff(vm: VirtualMachine, host: Host, action: PowerSyncAction): Promise<boolean> {
-  if (!(await stopFoundStopped(vm, host.id))) return false;
+  const zone = vm.haEnable ? await settingsFor({ zoneId: vm.zoneId }) : undefined;
+  const ha = foundStoppedStep(vm, zone?.boolean('vm.ha.enabled') ?? true);
+  if (!(await stopFoundStopped(vm, host.id, ha === 'flag'))) return false;
   const why = observedText(action, host.name);
   log.info('VM power-state sync: Running -> Stopped', { vm: vm.instanceName, vmId: vm.id, hostId: host.id, observed: action.observed });
   await recordEvent(await syncActor(vm), { type: 'VM.STOP', description: POWER_OFF_EVENT, resourceId: vm.id, resourceType: 'VirtualMachine' });
   await syncAlert(vm, host, `${syncAlertContent(vm, 'Running', 'Stopped')} (${why})`);
+  if (ha === 'held') {
+    log.warn('VM power-state sync: an HA VM found stopped is not restarted (vm.ha.enabled is false)', { vmId: vm.id });
+    if (zone!.boolean('vm.ha.alerts.enabled')) {
+      await createAlert({ alertType: ALERT_TYPES.USERVM, ...haDisabledVmAlert(vm), zoneId: vm.zoneId, ...(host.podId && { podId: host.podId }), ...(host.clusterId && { clusterId: host.clusterId }), resourceId: vm.id, resourceType: 'VirtualMachine' });
+    }
+  }
   return true;
 }
 

@@ -7,23 +7,27 @@
 // 2. every VM flagged for an HA restart and Stopped: claimed (Stopped → Starting, flag cleared) and
 //    started by the vm-start state machine as the system, which places it on another Up host.
 // A host Up again loses its fence record, so its next failure fences afresh.
+// HA maintenance (vm.ha.enabled false for the host's or the VM's zone): the decisions hold everything
+// back; the pass records it once (hafence.held on the host, haHeld on a flagged VM) with upstream's
+// "VM high availability manager is disabled" alerts (when vm.ha.alerts.enabled), and when HA is on again
+// the next pass decides from what it then reads.
 import { systemActor } from '../../shared/bootstrap.ts';
 import { ALERT_TYPES, createAlert } from '../../shared/db/alerts.ts';
 import type { Actor } from '../../shared/db/events.ts';
 import { listHostRecords, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getCluster, getPod, getZone } from '../../shared/db/infrastructure.ts';
 import { getJob, JobStatus } from '../../shared/db/jobs.ts';
-import { listVmRecords, transitionVm, type VirtualMachine } from '../../shared/db/vms.ts';
+import { listVmRecords, transitionVm, updateVmRecord, type VirtualMachine } from '../../shared/db/vms.ts';
 import { hostDescription } from '../../shared/host-health.ts';
 import { log } from '../../shared/log.ts';
 import { oobmRefusal } from '../../shared/oobm.ts';
 import { startJob } from '../../shared/orchestration.ts';
-import { settingsFor } from '../../shared/settings.ts';
+import { loadSettings, settingsFor, type Settings } from '../../shared/settings.ts';
 import { stopFoundStopped } from '../../shared/vm-power-sync.ts';
-import { decideHostVms, haStartingAlert, restartable, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
+import { decideHostVms, haDisabledHostAlert, haDisabledVmAlert, haStartingAlert, restartStep, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
 
 export interface HaChange {
-  kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart';
+  kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart' | 'held';
   hostId?: string;
   vmId?: string;
 }
@@ -80,15 +84,15 @@ async function startFence(actor: Actor, host: Host, step: FenceStep, now: number
 }
 
 /** One host: its fence and the VMs its record holds. */
-async function reconcileHost(actor: Actor, host: Host, now: number, changes: HaChange[]) {
+async function reconcileHost(actor: Actor, host: Host, now: number, global: Settings, changes: HaChange[]) {
   const [zone, cluster, vms] = await Promise.all([getZone(host.zoneId), getCluster(host.clusterId), host.status === 'Down' ? listVmRecords({ hostId: host.id }) : Promise.resolve([])]);
-  const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId });
+  const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId }, global);
   const refusal = oobmRefusal(host, zone, cluster);
   const decision = decideHostVms(
-    { status: host.status, ...(refusal && { oobmRefusal: refusal }), ...(host.hafence && { fence: host.hafence }), fenceJob: await readFenceJob(host.hafence?.jobId) },
+    { status: host.status, resourceState: host.resourcestate, ...(refusal && { oobmRefusal: refusal }), ...(host.hafence && { fence: host.hafence }), fenceJob: await readFenceJob(host.hafence?.jobId) },
     vms,
     now,
-    { fenceTimeoutMs: scoped.number('kvm.ha.fence.timeout') * 1000 },
+    { fenceTimeoutMs: scoped.number('kvm.ha.fence.timeout') * 1000, haEnabled: scoped.boolean('vm.ha.enabled') },
   );
   const byId = new Map(vms.map((vm) => [vm.id, vm]));
   for (const { id } of decision.stop) {
@@ -105,13 +109,24 @@ async function reconcileHost(actor: Actor, host: Host, now: number, changes: HaC
   const step = decision.fence;
   if (step?.kind === 'fence' && (await startFence(actor, host, step, now))) changes.push({ kind: 'fence', hostId: host.id });
   if (step?.kind === 'refused') {
-    const recorded = await updateHostRecord(host.id, { hafence: { at: new Date(now).toISOString(), refused: refusal! } }, { status: 'Down', hafence: host.hafence });
+    const recorded = await updateHostRecord(host.id, { hafence: { at: new Date(now).toISOString(), refused: step.refusal } }, { status: 'Down', hafence: host.hafence });
     if (recorded) {
       const desc = await hostDesc(host);
       for (const vm of vms.filter((v) => v.state === 'Running' && v.haEnable)) {
         await createAlert({ alertType: ALERT_TYPES.USERVM, ...unableToFenceAlert(vm, desc, step.reason), ...alertPlace(host, vm) });
       }
       changes.push({ kind: 'refused', hostId: host.id });
+    }
+  }
+  if (step?.kind === 'held') {
+    // Replaces any fence record: evidence from before the pause is not acted on after it.
+    const recorded = await updateHostRecord(host.id, { hafence: { at: new Date(now).toISOString(), held: step.reason } }, { status: 'Down', hafence: host.hafence });
+    if (recorded) {
+      log.warn('HA: held back on a Down host (vm.ha.enabled is false)', { hostId: host.id, reason: step.reason });
+      if (scoped.boolean('vm.ha.alerts.enabled')) {
+        await createAlert({ alertType: ALERT_TYPES.HOST, ...haDisabledHostAlert(await hostDesc(host), step.reason), ...alertPlace(host) });
+      }
+      changes.push({ kind: 'held', hostId: host.id });
     }
   }
   if (step?.kind === 'clear' && (await updateHostRecord(host.id, { hafence: undefined }, { status: 'Up', hafence: host.hafence }))) changes.push({ kind: 'cleared', hostId: host.id });
@@ -122,10 +137,25 @@ async function reconcileHost(actor: Actor, host: Host, now: number, changes: HaC
  * through the VM listing, whose in-process copy is reused while no VM changed (shared/db/vms.ts), so a
  * quiet sweep costs one version read.
  */
-async function restartFlagged(actor: Actor, changes: HaChange[]) {
+async function restartFlagged(actor: Actor, global: Settings, now: number, changes: HaChange[]) {
+  const zones = new Map<string, Promise<Settings>>();
+  const zoneSettings = (zoneId: string) => zones.get(zoneId) ?? zones.set(zoneId, settingsFor({ zoneId }, global)).get(zoneId)!;
   for (const vm of await listVmRecords({ states: ['Stopped'] })) {
-    if (!restartable(vm)) continue;
-    const claimed = await transitionVm(vm.id, ['Stopped'], 'Starting', { haRestart: undefined }, { haRestart: true, lastUpdated: vm.lastUpdated });
+    if (restartStep(vm, true) === 'none') continue;
+    const scoped = await zoneSettings(vm.zoneId);
+    const step = restartStep(vm, scoped.boolean('vm.ha.enabled'));
+    if (step === 'hold') {
+      // Said once per pause; the flag stays for when HA is on again.
+      if (!(await updateVmRecord(vm.id, { haHeld: new Date(now).toISOString() }, ['Stopped']))) continue;
+      log.warn('HA: a restart is held (vm.ha.enabled is false)', { vmId: vm.id });
+      if (scoped.boolean('vm.ha.alerts.enabled')) {
+        await createAlert({ alertType: ALERT_TYPES.USERVM, ...haDisabledVmAlert(vm), zoneId: vm.zoneId, ...(vm.podId && { podId: vm.podId }), resourceId: vm.id, resourceType: 'VirtualMachine' });
+      }
+      changes.push({ kind: 'held', vmId: vm.id });
+      continue;
+    }
+    if (step !== 'restart') continue;
+    const claimed = await transitionVm(vm.id, ['Stopped'], 'Starting', { haRestart: undefined, haHeld: undefined }, { haRestart: true, lastUpdated: vm.lastUpdated });
     if (!claimed) continue;
     try {
       await startJob(
@@ -153,16 +183,16 @@ async function restartFlagged(actor: Actor, changes: HaChange[]) {
 
 /** One HA pass. A host's failure is logged and does not stop the others'. */
 export async function reconcileHa(now = Date.now()): Promise<HaChange[]> {
-  const actor = await systemActor();
+  const [actor, global] = await Promise.all([systemActor(), loadSettings()]);
   const changes: HaChange[] = [];
   for (const host of await listHostRecords()) {
     if (!host.agentId || (host.status !== 'Down' && !host.hafence)) continue;
     try {
-      await reconcileHost(actor, host, now, changes);
+      await reconcileHost(actor, host, now, global, changes);
     } catch (error) {
       log.warn('HA: reconciling a host failed', { hostId: host.id, error: String(error) });
     }
   }
-  await restartFlagged(actor, changes);
+  await restartFlagged(actor, global, now, changes);
   return changes;
 }

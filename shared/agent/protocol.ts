@@ -394,6 +394,9 @@ export const fleetResponse = z
   .object({
     zoneid: z.string(),
     zonename: z.string(),
+    // Optional: a control plane older than HA maintenance does not send them.
+    vmhaenabled: z.boolean().optional(),
+    hamaintenance: z.string().optional(),
     agent: z.array(
       z.object({ id: z.string(), name: z.string(), state: z.string(), version: z.string().optional(), lastseen: z.string().optional(), leaseexpires: z.string().optional(), holdslease: z.boolean(), hostcount: z.number() }).loose(),
     ),
@@ -410,6 +413,8 @@ export const fleetResponse = z
           lastreporterror: z.string().optional(),
           agentname: z.string().optional(),
           leaseepoch: z.number(),
+          haheld: z.string().optional(),
+          hafencerefused: z.string().optional(),
           vm: z.array(z.object({ name: z.string(), instancename: z.string(), state: z.string(), haenable: z.boolean() }).loose()),
         })
         .loose(),

@@ -412,7 +412,10 @@ export type VmChanges = Partial<Omit<VirtualMachine, 'id' | 'number' | 'accountI
  * Returns the VM as it now is, or undefined when it is gone or in another state.
  */
 export async function transitionVm(id: string, from: readonly VmState[], to: VmState, changes: VmChanges = {}, expect?: Record<string, unknown>): Promise<VirtualMachine | undefined> {
-  return writeVm(id, { ...changes, state: to, lastUpdated: cloudstackDate() }, from, expect);
+  // VM HA's flags (shared/vm-ha.ts) belong to a Stopped VM: one started by any path since (a user's
+  // start, a deploy) loses them, so a later stop by hand is never taken for a death to recover from.
+  const haFlags: VmChanges = to === 'Stopped' ? {} : { haRestart: undefined, haHeld: undefined };
+  return writeVm(id, { ...haFlags, ...changes, state: to, lastUpdated: cloudstackDate() }, from, expect);
 }
 
 /** Sets fields of a VM in any state (no state change); undefined when it is gone. */

@@ -43,4 +43,24 @@ describe("mold-agent status's zone view", () => {
       '      VMs (0): none',
     ]);
   });
+
+  it('says when VM HA is held in the zone (HA maintenance) and what it holds back on a host', () => {
+    const host = { id: 'h1', name: 'kvm-1', ipaddress: '10.0.0.11', state: 'Down', resourcestate: 'Enabled', leaseepoch: 0, vm: [], haheld: 'VM HA is held (vm.ha.enabled is false): it would fence the host' };
+    const held = (hamaintenance: string) => fleetLines({ zoneid: 'z1', zonename: 'site-a', vmhaenabled: false, hamaintenance, agent: [], host: [host] }, 'a1');
+    expect(held('Global').slice(0, 2)).toEqual(['Zone site-a (z1)', 'VM HA: HA MAINTENANCE (the global vm.ha.enabled is false): nothing is fenced, stopped or restarted']);
+    expect(held('Zone')[1]).toBe("VM HA: HA MAINTENANCE (the zone's vm.ha.enabled is false): nothing is fenced, stopped or restarted");
+    expect(held('Global').at(-1)).toBe('      HA held: VM HA is held (vm.ha.enabled is false): it would fence the host');
+    expect(fleetLines({ zoneid: 'z1', zonename: 'site-a', vmhaenabled: true, hamaintenance: 'None', agent: [], host: [{ ...host, haheld: undefined, hafencerefused: 'the host is in Maintenance: a host in maintenance is never fenced' }] }, 'a1')).toEqual([
+      'Zone site-a (z1)',
+      'VM HA: on',
+      '',
+      'Agents (0):',
+      '',
+      'Hosts (1):',
+      '    kvm-1 10.0.0.11: Down, Enabled',
+      '      agent - (lease epoch 0), last report never: ok',
+      '      VMs (0): none',
+      '      HA cannot fence it: the host is in Maintenance: a host in maintenance is never fenced',
+    ]);
+  });
 });

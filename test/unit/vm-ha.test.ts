@@ -2,31 +2,58 @@
 // VMs: an HA VM is released for a restart only when its host is Down and fenced (power OFF succeeded,
 // BMC read Off); a host that cannot be fenced is never fenced by guesswork and its HA VMs stay; non-HA
 // VMs of a Down host go Stopped whatever the fence; nothing happens to a host that is not Down (silence
-// alone, Alert, is never dead); a failed or lost fence is tried again only after kvm.ha.fence.timeout.
+// alone, Alert, is never dead); a failed or lost fence is tried again only after kvm.ha.fence.timeout;
+// a host in maintenance is never fenced; in HA maintenance (vm.ha.enabled false) nothing is done, what
+// would have been is said once, and fence evidence from before is forgotten; deleteHost forced hands
+// the running HA VMs of a host that does not answer to HA and stops the rest.
 import { describe, expect, it } from 'vitest';
-import { HOST_STATUSES } from '../../shared/db/hosts.ts';
-import { decideHostVms, haStartingAlert, isFenced, restartable, stoppedUnexpectedlyAlert, unableToFenceAlert, type DeadHostView, type FenceJob, type HaVm } from '../../shared/vm-ha.ts';
+import { HOST_STATUSES, isMaintenanceState, RESOURCE_STATES, type ResourceState } from '../../shared/db/hosts.ts';
+import { VM_STATES } from '../../shared/db/vms.ts';
+import {
+  DEAD_HOST_STATUSES,
+  decideHostVms,
+  forcedDeleteStep,
+  foundStoppedStep,
+  haDisabledHostAlert,
+  haDisabledVmAlert,
+  haMode,
+  haStartingAlert,
+  isFenced,
+  maintenanceRefusal,
+  restartable,
+  restartStep,
+  stoppedUnexpectedlyAlert,
+  unableToFenceAlert,
+  type DeadHostView,
+  type FenceJob,
+  type HaVm,
+} from '../../shared/vm-ha.ts';
 
 const NOW = Date.parse('2026-12-02T12:00:00.000Z');
-const SETTINGS = { fenceTimeoutMs: 10_000 };
+const SETTINGS = { fenceTimeoutMs: 10_000, haEnabled: true };
+const HELD = { ...SETTINGS, haEnabled: false };
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
 const vm = (id: string, haEnable: boolean, state: HaVm['state'] = 'Running'): HaVm => ({ id, haEnable, state, hostId: 'h1' });
 const VMS: HaVm[] = [vm('ha', true), vm('plain', false), vm('ha-starting', true, 'Starting'), vm('plain-migrating', false, 'Migrating'), vm('ha-stopping', true, 'Stopping')];
 
 const JOBS: Array<FenceJob | undefined> = [undefined, { status: 'pending' }, { status: 'succeeded', powerState: 'Off' }, { status: 'succeeded', powerState: 'On' }, { status: 'succeeded', powerState: 'Unknown' }, { status: 'failed', error: 'OobmUnreachable' }];
-const FENCES: Array<DeadHostView['fence']> = [undefined, { at: ago(1000) }, { jobId: 'j', at: ago(1000) }, { jobId: 'j', at: ago(15_000) }, { jobId: 'j', at: ago(25_000) }, { at: ago(1000), refused: 'off' }];
+const FENCES: Array<DeadHostView['fence']> = [undefined, { at: ago(1000) }, { jobId: 'j', at: ago(1000) }, { jobId: 'j', at: ago(15_000) }, { jobId: 'j', at: ago(25_000) }, { at: ago(1000), refused: 'off' }, { at: ago(1000), held: 'paused' }];
 const REFUSALS = [undefined, 'off', 'other'];
 
-/** Every combination of host status, refusal, fence record and fence job. */
+/** Every combination of host status, resource state, refusal, fence record and fence job. */
 function* views(): Generator<DeadHostView> {
   for (const status of HOST_STATUSES) {
-    for (const oobmRefusal of REFUSALS) {
-      for (const fence of FENCES) {
-        for (const fenceJob of JOBS) yield { status, ...(oobmRefusal && { oobmRefusal }), ...(fence && { fence }), ...(fence?.jobId && fenceJob && { fenceJob }) };
+    for (const resourceState of RESOURCE_STATES) {
+      for (const oobmRefusal of REFUSALS) {
+        for (const fence of FENCES) {
+          for (const fenceJob of JOBS) yield { status, resourceState, ...(oobmRefusal && { oobmRefusal }), ...(fence && { fence }), ...(fence?.jobId && fenceJob && { fenceJob }) };
+        }
       }
     }
   }
 }
+
+const inMaintenance = (view: DeadHostView) => view.resourceState !== undefined && isMaintenanceState(view.resourceState);
 
 describe('decideHostVms over every host, fence and VM mix', () => {
   const all = [...views()];
@@ -49,10 +76,10 @@ describe('decideHostVms over every host, fence and VM mix', () => {
     }
   });
 
-  it('never fences a host that is not Down, nor one out-of-band management cannot act on', () => {
+  it('never fences a host that is not Down, nor one out-of-band management cannot act on, nor one in maintenance', () => {
     for (const view of all) {
       const d = decideHostVms(view, VMS, NOW, SETTINGS);
-      if (view.status !== 'Down' || view.oobmRefusal) expect(d.fence?.kind, JSON.stringify(view)).not.toBe('fence');
+      if (view.status !== 'Down' || view.oobmRefusal || inMaintenance(view)) expect(d.fence?.kind, JSON.stringify(view)).not.toBe('fence');
       if (view.status !== 'Down') expect(d.fence === undefined || d.fence.kind === 'clear').toBe(true);
     }
   });
@@ -97,6 +124,138 @@ describe('decideHostVms over every host, fence and VM mix', () => {
   });
 });
 
+describe('a host in maintenance (per-host exclusion)', () => {
+  it('is refused a fence, said once, whatever its BMC; its non-HA VMs still go Stopped', () => {
+    for (const state of RESOURCE_STATES.filter((r) => isMaintenanceState(r))) {
+      const d = decideHostVms({ status: 'Down', resourceState: state }, VMS, NOW, SETTINGS);
+      expect(d.fence).toEqual({ kind: 'refused', reason: `the host cannot be fenced: ${maintenanceRefusal(state)}`, refusal: maintenanceRefusal(state) });
+      expect(d.stop.map((v) => v.id)).toEqual(['plain']);
+      expect(d.release).toEqual([]);
+      expect(decideHostVms({ status: 'Down', resourceState: state, fence: { at: ago(1), refused: maintenanceRefusal(state) } }, VMS, NOW, SETTINGS).fence).toBeUndefined();
+    }
+    expect(maintenanceRefusal('PrepareForMaintenance')).toBe('the host is in PrepareForMaintenance: a host in maintenance is never fenced');
+  });
+
+  it('is fenced once out of maintenance (Enabled, Disabled, Degraded…), as any Down host', () => {
+    for (const state of RESOURCE_STATES.filter((r: ResourceState) => !isMaintenanceState(r))) {
+      expect(decideHostVms({ status: 'Down', resourceState: state, fence: { at: ago(1), refused: maintenanceRefusal('Maintenance') } }, VMS, NOW, SETTINGS).fence?.kind).toBe('fence');
+    }
+  });
+});
+
+describe('HA maintenance (vm.ha.enabled false)', () => {
+  const all = [...views()];
+
+  it('haMode: the zone value wins where set, else the global one; and says which holds', () => {
+    expect(haMode(true, undefined)).toEqual({ enabled: true, maintenance: 'None' });
+    expect(haMode(false, undefined)).toEqual({ enabled: false, maintenance: 'Global' });
+    expect(haMode(true, false)).toEqual({ enabled: false, maintenance: 'Zone' });
+    expect(haMode(false, false)).toEqual({ enabled: false, maintenance: 'Zone' });
+    expect(haMode(false, true)).toEqual({ enabled: true, maintenance: 'None' });
+    expect(haMode(true, true)).toEqual({ enabled: true, maintenance: 'None' });
+  });
+
+  it('stops, releases and fences nothing, over every host, fence and VM mix', () => {
+    // Collected, then checked once: an expect per case would take seconds over this grid.
+    const wrong: unknown[] = [];
+    for (const view of all) {
+      for (const vms of [VMS, [], [vm('ha', true)], [vm('plain', false)]]) {
+        const d = decideHostVms(view, vms, NOW, HELD);
+        const acts = d.stop.length > 0 || d.release.length > 0 || d.fence?.kind === 'fence' || d.fence?.kind === 'refused' || (d.fence?.kind === 'clear' && view.status !== 'Up');
+        if (acts) wrong.push({ view, vms, d });
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('records, once per pause, exactly what the acting decision would have done', () => {
+    const wrong: unknown[] = [];
+    for (const view of all) {
+      for (const vms of [VMS, [], [vm('ha', true)], [vm('plain', false)], [vm('ha', true, 'Stopped')]]) {
+        const acting = decideHostVms(view, vms, NOW, SETTINGS);
+        const held = decideHostVms(view, vms, NOW, HELD);
+        const haRunning = vms.some((v) => v.state === 'Running' && v.haEnable);
+        const fenceUnderWay = haRunning && !!view.fence && !view.fence.refused && !view.fence.held;
+        const wouldAct = acting.stop.length > 0 || acting.release.length > 0 || acting.fence?.kind === 'fence' || fenceUnderWay;
+        const expected = view.status === 'Down' && wouldAct && !view.fence?.held;
+        if ((held.fence?.kind === 'held') !== expected) wrong.push({ view, vms, held });
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('says what it holds back', () => {
+    const fenced = { status: 'Down', fence: { jobId: 'j', at: ago(1) }, fenceJob: { status: 'succeeded', powerState: 'Off' } } as const;
+    expect(decideHostVms(fenced, VMS, NOW, HELD).fence).toEqual({ kind: 'held', reason: 'VM HA is held (vm.ha.enabled is false): it would stop 1 VM(s) that are not HA-enabled, restart 1 HA VM(s) on another host' });
+    expect(decideHostVms({ status: 'Down' }, VMS, NOW, HELD).fence).toEqual({
+      kind: 'held',
+      reason: 'VM HA is held (vm.ha.enabled is false): it would stop 1 VM(s) that are not HA-enabled, fence the host through its BMC to restart its HA VMs elsewhere',
+    });
+    expect(decideHostVms({ status: 'Down', fence: { jobId: 'j', at: ago(1) }, fenceJob: { status: 'pending' } }, [vm('ha', true)], NOW, HELD).fence?.reason).toBe(
+      'VM HA is held (vm.ha.enabled is false): it would go on fencing the host to restart its HA VMs elsewhere',
+    );
+    // A host that cannot be fenced and runs only HA VMs: nothing would be done, nothing is said.
+    expect(decideHostVms({ status: 'Down', oobmRefusal: 'off' }, [vm('ha', true)], NOW, HELD).fence).toBeUndefined();
+  });
+
+  it('once HA is on again, a host still Down is fenced afresh (evidence from before the pause is not used)', () => {
+    const after = decideHostVms({ status: 'Down', fence: { at: ago(1), held: 'paused' } }, VMS, NOW, SETTINGS);
+    expect(after.fence?.kind).toBe('fence');
+    expect(after.stop.map((v) => v.id)).toEqual(['plain']);
+    expect(after.release).toEqual([]);
+    // Without a BMC it is refused (and said) as before the pause; an Up host forgets the pause.
+    expect(decideHostVms({ status: 'Down', oobmRefusal: 'off', fence: { at: ago(1), held: 'paused' } }, VMS, NOW, SETTINGS).fence?.kind).toBe('refused');
+    expect(decideHostVms({ status: 'Up', fence: { at: ago(1), held: 'paused' } }, VMS, NOW, HELD).fence?.kind).toBe('clear');
+  });
+});
+
+describe('restartStep and foundStoppedStep', () => {
+  it('restarts a flagged Stopped HA VM while HA acts; holds it once while HA is held (the flag stays)', () => {
+    for (const state of VM_STATES) {
+      for (const haEnable of [true, false]) {
+        for (const haRestart of [true, undefined]) {
+          for (const haHeld of [undefined, 'at']) {
+            for (const haEnabled of [true, false]) {
+              const step = restartStep({ state, haEnable, haRestart, haHeld }, haEnabled);
+              const candidate = state === 'Stopped' && haEnable && haRestart === true;
+              expect(step).toBe(!candidate ? 'none' : haEnabled ? 'restart' : haHeld ? 'none' : 'hold');
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('flags an HA VM found stopped only while HA acts', () => {
+    expect(foundStoppedStep({ haEnable: true }, true)).toBe('flag');
+    expect(foundStoppedStep({ haEnable: true }, false)).toBe('held');
+    expect(foundStoppedStep({ haEnable: false }, true)).toBe('none');
+    expect(foundStoppedStep({ haEnable: false }, false)).toBe('none');
+  });
+});
+
+describe('forcedDeleteStep (deleteHost forced)', () => {
+  it('hands to HA exactly the Running or Starting HA VMs of a host that does not answer, while HA acts; stops every other VM', () => {
+    for (const state of VM_STATES) {
+      for (const status of HOST_STATUSES) {
+        for (const haEnable of [true, false]) {
+          for (const haEnabled of [true, false]) {
+            const step = forcedDeleteStep({ state, haEnable }, status, haEnabled);
+            const runs = state === 'Running' || state === 'Starting';
+            const handed = haEnable && runs && DEAD_HOST_STATUSES.includes(status) && haEnabled;
+            expect(step.kind, `${state} ${status} ${haEnable} ${haEnabled}`).toBe(handed ? 'restart' : 'stop');
+            // An HA VM that runs and is not handed over says why.
+            if (step.kind === 'stop') expect(!!step.held).toBe(haEnable && runs);
+          }
+        }
+      }
+    }
+    expect(DEAD_HOST_STATUSES).toEqual(['Down', 'Alert', 'Disconnected']);
+    expect(forcedDeleteStep({ state: 'Running', haEnable: true }, 'Up', true)).toEqual({ kind: 'stop', held: 'the host is Up: its domain may run until the agent forgets the host, so it is not restarted elsewhere' });
+    expect(forcedDeleteStep({ state: 'Running', haEnable: true }, 'Down', false)).toEqual({ kind: 'stop', held: 'VM high availability manager is disabled (vm.ha.enabled is false)' });
+  });
+});
+
 describe('restartable', () => {
   it('is a Stopped HA VM flagged for restart, nothing else', () => {
     expect(restartable({ state: 'Stopped', haEnable: true, haRestart: true })).toBe(true);
@@ -115,5 +274,13 @@ describe('what is said', () => {
     });
     expect(haStartingAlert({ name: 'web', instanceName: 'i-2-7-VM' })).toEqual({ subject: 'HA starting VM: web (i-2-7-VM)', content: 'HA starting VM: web (i-2-7-VM)' });
     expect(unableToFenceAlert({ name: 'web', number: 7 }, 'name: h1', 'why').subject).toBe('Unable to restart web which was running on host name: h1');
+    expect(haDisabledVmAlert({ name: 'web', number: 7 })).toEqual({
+      subject: 'Unable to schedule restart for the VM web (7), VM high availability manager is disabled.',
+      content: 'Unable to schedule restart for the VM web (7), VM high availability manager is disabled.',
+    });
+    expect(haDisabledHostAlert('name: h1', 'VM HA is held: it would fence the host')).toEqual({
+      subject: 'Unable to schedule restart for VMs on host name: h1, VM high availability manager is disabled.',
+      content: 'Unable to schedule restart for VMs on host name: h1, VM high availability manager is disabled. VM HA is held: it would fence the host.',
+    });
   });
 });

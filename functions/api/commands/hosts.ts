@@ -26,6 +26,8 @@ import { listVmRecords, transitionVm, type VirtualMachine, type VmState } from '
 import { startJob } from '../../../shared/orchestration.ts';
 import { renderOobm } from '../../../shared/oobm.ts';
 import { settingsFor } from '../../../shared/settings.ts';
+import { forcedDeleteStep, haDisabledVmAlert, type ForcedDeleteStep } from '../../../shared/vm-ha.ts';
+import { ALERT_TYPES, createAlert } from '../../../shared/db/alerts.ts';
 import { actorOf } from '../actor.ts';
 import { runToEnd, startAsync } from '../async.ts';
 import { ADMINS, completedEvent, defineCommand } from '../command.ts';
@@ -354,7 +356,9 @@ const deleteHostCommand = defineCommand({
   description: 'Deletes a host. Mold: its agent stops watching it and removes its key from it.',
   params: {
     id: param.uuid('the host ID'),
-    forced: param.boolean('Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped. Mold: all are stopped (no VM HA restart yet); their domains are destroyed when the agent forgets the host').optional(),
+    forced: param.boolean(
+      'Force delete the host. All HA enabled vms running on the host will be put to HA; HA disabled ones will be stopped. Mold: HA VMs are put to HA only when the host does not answer (Down, Alert, Disconnected: the forced delete is your word that it is dead) and vm.ha.enabled is true in its zone; otherwise they are stopped too. Domains still running are destroyed when the agent forgets the host',
+    ).optional(),
     forcedestroylocalstorage: param.boolean('Force destroy local storage on this host. All VMs created on this local storage will be destroyed').optional(),
   },
   roles: ADMINS,
@@ -363,7 +367,7 @@ const deleteHostCommand = defineCommand({
     if (!deletable(host) && !params.forced) {
       throw new InternalError(`Host ${host.id} cannot be deleted as it is not in maintenance mode. Either put the host into maintenance or perform a forced deletion.`);
     }
-    const stopped = params.forced ? await stopVmsOfDeletedHost(host) : [];
+    const handled = params.forced ? await handVmsOfDeletedHost(host) : [];
     try {
       await deleteHostRecord(host);
     } catch (error) {
@@ -374,7 +378,9 @@ const deleteHostCommand = defineCommand({
     return {
       body: { success: true },
       events: [
-        ...stopped.map((vm) => completedEvent('VM.STOP', 'stopping Vm', { id: vm.id, type: 'VirtualMachine' }, `Vm Id: ${vm.id} as a part of deleteHost id=${host.id}`)),
+        ...handled.map(({ vm, step }) =>
+          completedEvent('VM.STOP', 'stopping Vm', { id: vm.id, type: 'VirtualMachine' }, `Vm Id: ${vm.id} as a part of deleteHost id=${host.id}${step.kind === 'restart' ? ': handed to HA, to be started on another host' : step.held ? `: not handed to HA, ${step.held}` : ''}`),
+        ),
         completedEvent('HOST.DELETE', 'deleting host', { id: host.id, type: 'Host' }, `Host Id: ${host.id}`),
       ],
     };
@@ -385,23 +391,38 @@ const deleteHostCommand = defineCommand({
 const OCCUPYING: VmState[] = ['Starting', 'Running', 'Stopping', 'Migrating', 'Error'];
 
 /**
- * deleteHost forced on a host that still holds VMs, as its parameter says: they are stopped. The
- * records first (Stopped, off the host, so they start elsewhere; a migration under way gives its
- * target's reservation back), as upstream's doDeleteHost does; the domains go when the agent forgets
- * the host (agent/reporter.ts destroys what Mold ran there before it removes its keys). Mold has no VM
- * HA restart yet: HA-enabled VMs are stopped too, not restarted elsewhere.
+ * deleteHost forced on a host that still holds VMs, as upstream's doDeleteHost: each HA VM that runs is
+ * handed to HA (Stopped and flagged haRestart: the sweeper's HA pass starts it on another host, the
+ * planner honouring capacity, tags and affinity), every other VM is Stopped (shared/vm-ha.ts
+ * forcedDeleteStep says which, and when an HA VM is not handed over). The records first (off the host,
+ * its capacity there released; a migration under way gives its target's reservation back); the
+ * domains go when the agent forgets the host (agent/reporter.ts destroys what Mold ran there before it
+ * removes its keys), if it can still reach it.
  */
-async function stopVmsOfDeletedHost(host: Host): Promise<VirtualMachine[]> {
-  const stopped: VirtualMachine[] = [];
+async function handVmsOfDeletedHost(host: Host): Promise<{ vm: VirtualMachine; step: ForcedDeleteStep }[]> {
+  const zone = await settingsFor({ zoneId: host.zoneId });
+  const haEnabled = zone.boolean('vm.ha.enabled');
+  const handled: { vm: VirtualMachine; step: ForcedDeleteStep }[] = [];
   for (const vm of await listVmRecords({ hostId: host.id, states: OCCUPYING })) {
-    const moved = await transitionVm(vm.id, [vm.state], 'Stopped', { hostId: undefined, lastHostId: undefined, migrateToHostId: undefined, migrateJobId: undefined }, { hostId: host.id });
+    const step = forcedDeleteStep(vm, host.status, haEnabled);
+    const moved = await transitionVm(
+      vm.id,
+      [vm.state],
+      'Stopped',
+      { hostId: undefined, lastHostId: undefined, migrateToHostId: undefined, migrateJobId: undefined, ...(step.kind === 'restart' && { haRestart: true }) },
+      { hostId: host.id },
+    );
     if (!moved) continue;
+    await releaseHostCapacity(host.id, vm);
     if (vm.state === 'Migrating' && vm.migrateToHostId) {
       await releaseHostCapacity(vm.migrateToHostId, vm);
     }
-    stopped.push(moved);
+    if (step.kind === 'stop' && step.held && !haEnabled && zone.boolean('vm.ha.alerts.enabled')) {
+      await createAlert({ alertType: ALERT_TYPES.USERVM, ...haDisabledVmAlert(vm), zoneId: vm.zoneId, podId: host.podId, clusterId: host.clusterId, resourceId: vm.id, resourceType: 'VirtualMachine' });
+    }
+    handled.push({ vm: moved, step });
   }
-  return stopped;
+  return handled;
 }
 
 const updateHostPasswordCommand = defineCommand({
