@@ -5,10 +5,14 @@
 // unexpectedly" alert). A Down host whose fence is confirmed (the OFF job succeeded, the BMC read Off)
 // has its HA VM released and started again by a system startVirtualMachine job ("HA starting VM"). A
 // host that is not Down (Alert: silence alone) is left alone; one Up again loses its fence. An HA VM
-// the power-state sync finds stopped is flagged for the same restart.
+// the power-state sync finds stopped is flagged for the same restart. A host in maintenance is never
+// fenced. HA maintenance (vm.ha.enabled false, globally or for a zone, through updateConfiguration):
+// nothing is fenced, stopped or restarted, what was held back is said once, listFleetStatus shows the
+// mode, and once it is on again the passes act on what they then read (a fence from before the pause
+// is not used: the host is fenced afresh). deleteHost forced hands the HA VMs of a dead host to HA.
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dynamo } from '../../shared/aws.ts';
 import { createAgentRecord, type Agent } from '../../shared/db/agents.ts';
 import { listAlertRecords } from '../../shared/db/alerts.ts';
@@ -26,6 +30,7 @@ import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { seedVm } from '../support/vm-seed.ts';
 import { ok, startWorld, unique, type World } from './identity-fixtures.ts';
+import type { OobmConfig } from '../../shared/oobm.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -154,5 +159,201 @@ describe('an HA VM found stopped by its host’s own report', () => {
     const ha = await vmOn(host, true);
     await recordReport(agent, { version: '0.1.0', hosts: [{ hostId: host.id, reachable: true, libvirtd: true, memoryTotalBytes: 8 * GiB, memoryFreeBytes: 6 * GiB, loadAverage: 0.1, domains: [] }] });
     expect(await getVmConsistent(ha.id)).toMatchObject({ state: 'Stopped', haRestart: true });
+  });
+});
+
+/** A BMC configured and enabled (its password sealed to nobody: no test here lets the agent use it). */
+const BMC: OobmConfig = {
+  driver: 'ipmitool',
+  address: '10.79.9.1',
+  port: '623',
+  username: 'admin',
+  password: { alg: 'RSA-OAEP-256+A256GCM', key: 'k', iv: 'i', tag: 't', data: 'd' },
+  enabled: true,
+};
+
+const fenceJobsOf = async (hostId: string) => {
+  const actor = await systemActor();
+  return (await listJobsUnder(actor.domainTree, actor.accountId)).filter((j) => j.cmd === 'issueOutOfBandManagementPowerAction' && j.jobinstanceid === hostId);
+};
+const startJobsOf = async (vmId: string) => {
+  const actor = await systemActor();
+  return (await listJobsUnder(actor.domainTree, actor.accountId)).filter((j) => j.cmd === 'startVirtualMachine' && j.jobinstanceid === vmId);
+};
+const setHa = async (value: boolean, zoneid?: string) =>
+  ok(await admin.call('updateConfiguration', { name: 'vm.ha.enabled', value: String(value), ...(zoneid && { zoneid }) }), 'updateConfiguration');
+const fleetZone = async (zoneid: string) => ok(await admin.call('listFleetStatus', { zoneid }), 'listFleetStatus').fleetstatus[0];
+
+describe('a host in maintenance', () => {
+  it('is never fenced, BMC or not: its HA VM stays, one alert says why; its non-HA VM goes Stopped', async () => {
+    for (const resourcestate of ['Maintenance', 'PrepareForMaintenance', 'ErrorInPrepareForMaintenance'] as const) {
+      const host = await newHost('maint', { status: 'Down', resourcestate, oobm: BMC });
+      const ha = await vmOn(host, true);
+      const plain = await vmOn(host, false);
+      await reconcileHa();
+      await reconcileHa();
+      expect(await getVmConsistent(ha.id)).toMatchObject({ state: 'Running', hostId: host.id });
+      expect((await getVmConsistent(plain.id))!.state).toBe('Stopped');
+      expect((await getHost(host.id))!.hafence).toMatchObject({ refused: `the host is in ${resourcestate}: a host in maintenance is never fenced` });
+      expect(await fenceJobsOf(host.id)).toEqual([]);
+      const alerts = await alertsAbout(ha.id);
+      expect(alerts.map((a) => a.subject)).toEqual([expect.stringMatching(new RegExp(`^Unable to restart ${ha.name} which was running on host`))]);
+      expect(alerts[0]!.content).toContain('a host in maintenance is never fenced');
+      expect((await fleetZone(zone.id)).host.find((h: any) => h.id === host.id).hafencerefused).toBe(`the host is in ${resourcestate}: a host in maintenance is never fenced`);
+    }
+  });
+});
+
+describe('HA maintenance (vm.ha.enabled)', () => {
+  // A failed test must not leave the rest of the file in HA maintenance.
+  afterEach(() => setHa(true));
+  it('global: holds every fence, stop and restart, says so once, shows it; when on again HA acts on what it then reads', async () => {
+    // Before the pause: a Down host fenced (OFF confirmed), a second Down host not yet fenced, and an HA
+    // VM flagged for a restart.
+    const fenced = await newHost('prefenced', { status: 'Down', oobm: BMC });
+    const fencedHa = await vmOn(fenced, true);
+    const fencedPlain = await vmOn(fenced, false);
+    const before = await createJob({ cmd: 'issueOutOfBandManagementPowerAction', actor: await systemActor() });
+    await completeJob(before.jobid, { outofbandmanagement: { hostid: fenced.id, powerstate: 'Off', action: 'OFF' } });
+    await updateHostRecord(fenced.id, { hafence: { jobId: before.jobid, at: new Date().toISOString() } });
+    const unfenced = await newHost('unfenced', { status: 'Down', oobm: BMC });
+    const unfencedHa = await vmOn(unfenced, true);
+    const alive = await newHost('alive', { status: 'Up', lastpinged: new Date().toISOString() });
+    const flagged = await vmOn(alive, true);
+    await dynamo().send(
+      new UpdateCommand({ TableName: tableName(), Key: { pk: `VM#${flagged.id}`, sk: 'VM' }, UpdateExpression: 'SET #s = :s, haRestart = :t REMOVE hostId, gsi2pk, gsi2sk', ExpressionAttributeNames: { '#s': 'state' }, ExpressionAttributeValues: { ':s': 'Stopped', ':t': true } }),
+    );
+    const crashing = await vmOn(alive, true);
+
+    await setHa(false);
+    const zoneView = await fleetZone(zone.id);
+    expect(zoneView).toMatchObject({ vmhaenabled: false, hamaintenance: 'Global', globalhamaintenance: true });
+
+    const first = await reconcileHa();
+    const second = await reconcileHa();
+    expect(first.filter((c) => c.kind !== 'held' && c.kind !== 'cleared')).toEqual([]);
+    expect(first).toEqual(expect.arrayContaining([{ kind: 'held', hostId: fenced.id }, { kind: 'held', hostId: unfenced.id }, { kind: 'held', vmId: flagged.id }]));
+    expect(second.filter((c) => c.kind !== 'cleared')).toEqual([]);
+    // Nothing moved: VMs where they ran, the flagged VM still Stopped and flagged, no fence, no start.
+    expect(await getVmConsistent(fencedHa.id)).toMatchObject({ state: 'Running', hostId: fenced.id });
+    expect(await getVmConsistent(fencedPlain.id)).toMatchObject({ state: 'Running', hostId: fenced.id });
+    expect(await getVmConsistent(unfencedHa.id)).toMatchObject({ state: 'Running', hostId: unfenced.id });
+    expect(await getVmConsistent(flagged.id)).toMatchObject({ state: 'Stopped', haRestart: true });
+    expect(await fenceJobsOf(unfenced.id)).toEqual([]);
+    expect(await startJobsOf(flagged.id)).toEqual([]);
+    // Said once each: the fence from before the pause is forgotten.
+    const fencedRecord = (await getHost(fenced.id))!.hafence!;
+    expect(fencedRecord.jobId).toBeUndefined();
+    expect(fencedRecord.held).toBe('VM HA is held (vm.ha.enabled is false): it would stop 1 VM(s) that are not HA-enabled, restart 1 HA VM(s) on another host');
+    expect((await getHost(unfenced.id))!.hafence!.held).toBe('VM HA is held (vm.ha.enabled is false): it would fence the host through its BMC to restart its HA VMs elsewhere');
+    const hostAlerts = (await alertsAbout(fenced.id)).filter((a) => a.type === 7);
+    expect(hostAlerts.map((a) => a.subject)).toEqual([expect.stringMatching(/^Unable to schedule restart for VMs on host name: .*, VM high availability manager is disabled\.$/)]);
+    expect(hostAlerts[0]!.content).toMatch(/VM high availability manager is disabled\. VM HA is held \(vm\.ha\.enabled is false\): it would stop 1 VM\(s\) that are not HA-enabled, restart 1 HA VM\(s\) on another host\.$/);
+    expect((await alertsAbout(flagged.id)).map((a) => a.subject)).toEqual([`Unable to schedule restart for the VM ${flagged.name} (${flagged.number}), VM high availability manager is disabled.`]);
+    expect((await fleetZone(zone.id)).host.find((h: any) => h.id === unfenced.id).haheld).toMatch(/^VM HA is held/);
+
+    // An HA VM that stops during the pause (its host's report lacks it) is Stopped, not flagged: not
+    // started behind the operator's back when the pause ends.
+    await recordReport(agent, { version: '0.1.0', hosts: [{ hostId: alive.id, reachable: true, libvirtd: true, memoryTotalBytes: 8 * GiB, memoryFreeBytes: 6 * GiB, loadAverage: 0.1, domains: [] }] });
+    const crashed = (await getVmConsistent(crashing.id))!;
+    expect(crashed.state).toBe('Stopped');
+    expect(crashed.haRestart).toBeUndefined();
+    expect((await alertsAbout(crashing.id)).map((a) => a.subject)).toContain(`Unable to schedule restart for the VM ${crashing.name} (${crashing.number}), VM high availability manager is disabled.`);
+
+    // On again: the passes act on what they read now.
+    await setHa(true);
+    expect(await fleetZone(zone.id)).toMatchObject({ vmhaenabled: true, hamaintenance: 'None', globalhamaintenance: false });
+    const after = await reconcileHa();
+    // The pre-pause fence is not used: the host is fenced afresh before its HA VM moves; its non-HA VM is stopped now.
+    expect(after).toEqual(expect.arrayContaining([{ kind: 'fence', hostId: fenced.id }, { kind: 'stopped', hostId: fenced.id, vmId: fencedPlain.id }, { kind: 'fence', hostId: unfenced.id }, { kind: 'restart', vmId: flagged.id }]));
+    expect(after).not.toContainEqual(expect.objectContaining({ vmId: fencedHa.id }));
+    expect(after).not.toContainEqual(expect.objectContaining({ vmId: crashing.id }));
+    expect(await getVmConsistent(fencedHa.id)).toMatchObject({ state: 'Running', hostId: fenced.id });
+    const refence = (await getHost(fenced.id))!.hafence!;
+    expect(refence.jobId).toBeDefined();
+    expect(refence.jobId).not.toBe(before.jobid);
+    expect(await fenceJobsOf(unfenced.id)).toHaveLength(1);
+    expect(await startJobsOf(flagged.id)).toHaveLength(1);
+    expect((await getVmConsistent(flagged.id))!.haHeld).toBeUndefined();
+  });
+
+  it('zone-wide: a zone whose own value is false is held while another zone acts; the zone value wins over the global one', async () => {
+    const other = ok(await admin.call('createZone', { name: unique('haz2'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
+    const pod2 = await createPod((await getZone(other.id))!, { name: unique('hap2'), allocationstate: 'Enabled' });
+    const cluster2 = await createCluster(pod2, { name: unique('hac2'), allocationstate: 'Enabled', hypervisor: 'KVM' });
+    const heldHost = await createHostRecord(cluster2, { name: unique('zheld'), ipaddress: `10.79.2.${nextAddress++}`, agentId: agent.id, lastpinged: LONG_AGO, status: 'Down', oobm: BMC });
+    const heldVm = await seedVm(
+      { ...owner.account, userId: owner.user.id },
+      { zoneId: other.id, serviceOfferingId: offering.id, templateId: randomUUID(), cpuNumber: 1, cpuSpeed: 1000, memoryMiB: 512, state: 'Running', created: LONG_AGO, haEnable: false, hostId: heldHost.id, podId: heldHost.podId, clusterId: heldHost.clusterId, lastHostId: heldHost.id },
+    );
+    const acting = await newHost('zacting', { status: 'Down' });
+    const actingVm = await vmOn(acting, false);
+
+    await setHa(false, other.id);
+    expect(await fleetZone(other.id)).toMatchObject({ vmhaenabled: false, hamaintenance: 'Zone', globalhamaintenance: false });
+    expect(await fleetZone(zone.id)).toMatchObject({ vmhaenabled: true, hamaintenance: 'None' });
+    const changes = await reconcileHa();
+    expect(changes).toEqual(expect.arrayContaining([{ kind: 'held', hostId: heldHost.id }, { kind: 'stopped', hostId: acting.id, vmId: actingVm.id }]));
+    expect((await getVmConsistent(heldVm.id))!.state).toBe('Running');
+
+    // Global off, the zone's own true: the zone acts (upstream's valueIn: the zone's value wins).
+    await setHa(false);
+    await setHa(true, other.id);
+    expect(await fleetZone(other.id)).toMatchObject({ vmhaenabled: true, hamaintenance: 'None', globalhamaintenance: true });
+    expect(await fleetZone(zone.id)).toMatchObject({ vmhaenabled: false, hamaintenance: 'Global' });
+    const resumed = await reconcileHa();
+    expect(resumed).toContainEqual({ kind: 'stopped', hostId: heldHost.id, vmId: heldVm.id });
+    await setHa(true);
+  });
+});
+
+describe('deleteHost forced', () => {
+  afterEach(() => setHa(true));
+  it('on a dead host: its Running HA VM is handed to HA (restarted by the next pass), its other VMs stopped, with events', async () => {
+    for (const status of ['Down', 'Alert', 'Disconnected'] as const) {
+      const host = await newHost('gone', { status });
+      const ha = await vmOn(host, true);
+      const plain = await vmOn(host, false);
+      ok(await admin.call('deleteHost', { id: host.id, forced: true }), 'deleteHost');
+      expect(await getHost(host.id)).toBeUndefined();
+      expect(await getVmConsistent(plain.id)).toMatchObject({ state: 'Stopped' });
+      expect((await getVmConsistent(plain.id))!.haRestart).toBeUndefined();
+      const handed = (await getVmConsistent(ha.id))!;
+      expect(handed).toMatchObject({ state: 'Stopped', haRestart: true });
+      expect(handed.hostId).toBeUndefined();
+      const events = ok(await admin.call('listEvents', { type: 'VM.STOP', listall: true, pagesize: -1 }), 'listEvents').event as any[];
+      const about = (id: string) => events.find((e) => e.resourceid === id)?.description;
+      expect(about(ha.id)).toBe(`Successfully completed stopping Vm. Vm Id: ${ha.id} as a part of deleteHost id=${host.id}: handed to HA, to be started on another host`);
+      expect(about(plain.id)).toBe(`Successfully completed stopping Vm. Vm Id: ${plain.id} as a part of deleteHost id=${host.id}`);
+      const changes = await reconcileHa();
+      expect(changes).toContainEqual({ kind: 'restart', vmId: ha.id });
+      expect(changes).not.toContainEqual(expect.objectContaining({ vmId: plain.id }));
+      expect(await startJobsOf(ha.id)).toHaveLength(1);
+      expect((await alertsAbout(ha.id)).map((a) => a.subject)).toContain(`HA starting VM: ${ha.name} (${ha.instanceName})`);
+    }
+  });
+
+  it('on a host that answers, or in HA maintenance: the HA VM is stopped, not handed to HA, and the event says why', async () => {
+    const up = await newHost('answers', { status: 'Up', lastpinged: new Date().toISOString() });
+    const upHa = await vmOn(up, true);
+    ok(await admin.call('deleteHost', { id: up.id, forced: true }), 'deleteHost');
+    expect((await getVmConsistent(upHa.id))!.haRestart).toBeUndefined();
+
+    await setHa(false);
+    const down = await newHost('pausedgone', { status: 'Down' });
+    const downHa = await vmOn(down, true);
+    ok(await admin.call('deleteHost', { id: down.id, forced: true }), 'deleteHost');
+    expect(await getVmConsistent(downHa.id)).toMatchObject({ state: 'Stopped' });
+    expect((await getVmConsistent(downHa.id))!.haRestart).toBeUndefined();
+    expect((await alertsAbout(downHa.id)).map((a) => a.subject)).toEqual([`Unable to schedule restart for the VM ${downHa.name} (${downHa.number}), VM high availability manager is disabled.`]);
+    await setHa(true);
+
+    const events = ok(await admin.call('listEvents', { type: 'VM.STOP', listall: true, pagesize: -1 }), 'listEvents').event as any[];
+    const about = (id: string) => events.find((e) => e.resourceid === id)?.description;
+    expect(about(upHa.id)).toBe(`Successfully completed stopping Vm. Vm Id: ${upHa.id} as a part of deleteHost id=${up.id}: not handed to HA, the host is Up: its domain may run until the agent forgets the host, so it is not restarted elsewhere`);
+    expect(about(downHa.id)).toBe(`Successfully completed stopping Vm. Vm Id: ${downHa.id} as a part of deleteHost id=${down.id}: not handed to HA, VM high availability manager is disabled (vm.ha.enabled is false)`);
+    const changes = await reconcileHa();
+    expect(changes).not.toContainEqual(expect.objectContaining({ vmId: upHa.id }));
+    expect(changes).not.toContainEqual(expect.objectContaining({ vmId: downHa.id }));
   });
 });
