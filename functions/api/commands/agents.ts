@@ -135,7 +135,7 @@ const revokeAgent = defineCommand({
 const listFleetStatus = defineCommand({
   name: 'listFleetStatus',
   description:
-    "Lists each zone's fleet at a glance: its agents (lease, version, last seen, hosts held) and its hosts (state, the agent's last report, the agent driving it, the VMs placed on it).",
+    "Lists each zone's fleet at a glance: its agents (lease, version, last seen, hosts held), its hosts (state, the agent's last report, the agent driving it, the VMs placed on it, what VM HA holds back on it or why it cannot fence it) and whether VM HA acts in the zone or is held (HA maintenance: vmhaenabled, hamaintenance None/Global/Zone, globalhamaintenance; set with updateConfiguration name=vm.ha.enabled [zoneid]).",
   params: {
     zoneid: param.uuid('the ID of the zone').optional(),
     ...listParams,
