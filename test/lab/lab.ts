@@ -665,6 +665,11 @@ export function labAt(id: number) {
    */
   async function powerLoss(i: number): Promise<void> {
     await stopBmc(i);
+    await powerOff(i);
+  }
+
+  /** Host i loses power while its BMC stays up (a crashed or switched-off server): the BMC reads Off. */
+  async function powerOff(i: number): Promise<void> {
     const ns = `${NETNS_PREFIX}${i}`;
     await run(BMC_SCRIPT, [hostDir(i), ns, `${VETH_PREFIX}${i}`, 'set', 'power', '0']);
     // The script cuts the link at once and kills the host's processes just after: wait for that.
@@ -676,7 +681,7 @@ export function labAt(id: number) {
     return (await readFile(join(LAB_DIR, 'bmc-password'), 'utf8')).trim();
   }
 
-  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, startRedfish, powerLoss };
+  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, startRedfish, powerLoss, powerOff };
 }
 
 /** The default lab: MOLD_LAB_ID, else 0. */
