@@ -24,7 +24,7 @@ import { oobmRefusal } from '../../shared/oobm.ts';
 import { startJob } from '../../shared/orchestration.ts';
 import { loadSettings, settingsFor, type Settings } from '../../shared/settings.ts';
 import { stopFoundStopped } from '../../shared/vm-power-sync.ts';
-import { decideHostVms, haDisabledHostAlert, haDisabledVmAlert, haStartingAlert, restartStep, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
+import { decideHostVms, haDisabledHostAlert, haDisabledVmAlert, haStartingAlert, restartable, restartStep, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
 
 export interface HaChange {
   kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart' | 'held';
@@ -141,7 +141,8 @@ async function restartFlagged(actor: Actor, global: Settings, now: number, chang
   const zones = new Map<string, Promise<Settings>>();
   const zoneSettings = (zoneId: string) => zones.get(zoneId) ?? zones.set(zoneId, settingsFor({ zoneId }, global)).get(zoneId)!;
   for (const vm of await listVmRecords({ states: ['Stopped'] })) {
-    if (restartStep(vm, true) === 'none') continue;
+    // Zone settings are read only for VMs that wait for a restart.
+    if (!restartable(vm)) continue;
     const scoped = await zoneSettings(vm.zoneId);
     const step = restartStep(vm, scoped.boolean('vm.ha.enabled'));
     if (step === 'hold') {
