@@ -38,10 +38,11 @@ import { loginPageCommands } from './commands/login-page.ts';
 import { publicIpCommands } from './commands/public-ips.ts';
 import { infraMetricsCommands } from './commands/infra-metrics.ts';
 import { metricsCommands } from './commands/metrics.ts';
+import { unmanagedCommands } from './commands/unmanaged.ts';
 import { supportedCommands } from './commands/supported.ts';
 import { systemVmCommands } from './commands/system-vms.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands, ...unmanagedCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 
