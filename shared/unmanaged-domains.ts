@@ -8,6 +8,7 @@ import { dynamo } from './aws.ts';
 import { ALERT_TYPES, createAlert } from './db/alerts.ts';
 import type { Host } from './db/hosts.ts';
 import { tableName } from './db/items.ts';
+import { forEachConcurrently } from './concurrency.ts';
 import { log } from './log.ts';
 import { looksLikeInstanceName, powerOf, type DomainReport, type ReportedHost } from './vm-power-sync.ts';
 
@@ -38,9 +39,9 @@ export function unmanagedAlertContent(domain: Pick<DomainReport, 'name' | 'uuid'
  * Mold instance name. Never throws: the next report tries again.
  */
 export async function recordUnmanagedDomains(found: readonly { hostId: string; domain: DomainReport }[], hosts: ReadonlyMap<string, Host>, reportIntervalSeconds: number, now = Date.now()): Promise<void> {
-  for (const { hostId, domain } of found) {
+  await forEachConcurrently(found, 16, async ({ hostId, domain }) => {
     const host = hosts.get(hostId);
-    if (!host) continue;
+    if (!host) return;
     try {
       const record: UnmanagedDomain = {
         hostId,
@@ -76,7 +77,7 @@ export async function recordUnmanagedDomains(found: readonly { hostId: string; d
     } catch (error) {
       log.warn('recording an unmanaged domain failed', { hostId, uuid: domain.uuid, error: String(error) });
     }
-  }
+  });
 }
 
 /** The unmanaged domains last reported on the hosts, less those not seen for three report intervals. */

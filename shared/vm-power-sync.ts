@@ -42,8 +42,12 @@ import { log } from './log.ts';
 import { cpuCapacityOf, memoryCapacityOf } from './placement.ts';
 import { settingsFor } from './settings.ts';
 import { cloudstackMillis } from './db/jobs.ts';
+import { forEachConcurrently } from './concurrency.ts';
 
 export type DomainReport = HostReport['domains'][number];
+
+/** How many VMs one report changes at once. */
+const SYNC_CONCURRENCY = 16;
 export type PowerState = DomainReport['state'];
 
 /** Upstream's event descriptions and alert subject. */
@@ -341,7 +345,8 @@ export async function syncVmPowerStates(
     const unmanaged = unmanagedOf(reported, [...recorded, ...found]);
     const actions = reconcilePowerStates(reported, vms, now, graceMs(ping));
     const applied: PowerSyncAction<VirtualMachine>[] = [];
-    for (const action of actions) {
+    // Each action concerns one VM, written on condition: a restore's hundreds of changes overlap.
+    await forEachConcurrently(actions, SYNC_CONCURRENCY, async (action) => {
       const host = hosts.get(action.hostId)!;
       try {
         const apply = action.kind === 'powerOff' ? powerOff : action.kind === 'powerOn' ? powerOn : moved;
@@ -349,7 +354,7 @@ export async function syncVmPowerStates(
       } catch (error) {
         log.warn('VM power-state sync failed for a VM', { vmId: action.vm.id, hostId: action.hostId, kind: action.kind, error: String(error) });
       }
-    }
+    });
     return { applied, unmanaged };
   } catch (error) {
     log.warn('VM power-state sync failed', { error: String(error) });

@@ -21,7 +21,7 @@ let member: Member;
 const dir = tempDataDir();
 const exported = join(dir, 'inventory.jsonl');
 
-const inventory = (mode: 'export' | 'import', file: string, table: string) => inventoryScript(mode, file, world.runtime.endpoints.dynamodb, table);
+const inventory = (mode: 'export' | 'import', file: string, table: string) => inventoryScript(mode, file, { dynamodb: world.runtime.endpoints.dynamodb, table });
 
 /** What a site looks at: the listings, as the root admin sees them. */
 async function listings(client: ApiClient) {

@@ -19,7 +19,7 @@ import type { VirtualMachine } from '../../shared/db/vms.ts';
 import { recordReport } from '../../shared/host-reports.ts';
 import { UNMANAGED_ALERT_SUBJECT } from '../../shared/unmanaged-domains.ts';
 import { ApiClient } from '../support/client.ts';
-import { inventoryScript, restoreInto } from '../support/inventory.ts';
+import { inventoryOf, inventoryScript, restoreInto } from '../support/inventory.ts';
 import { seedMember } from '../support/members.ts';
 import { tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { seedVm } from '../support/vm-seed.ts';
@@ -84,7 +84,7 @@ beforeAll(async () => {
     vms.push(vm);
   }
   const backup = join(dir, 'backup.jsonl');
-  const exported = await inventoryScript('export', backup, world.runtime.endpoints.dynamodb, world.runtime.table);
+  const exported = await inventoryScript('export', backup, inventoryOf(world.runtime));
   if (exported.code !== 0) throw new Error(exported.stderr);
   ({ runtime: restored } = await restoreInto(world.runtime, backup, { env: { MOLD_SWEEP_INTERVAL_SECONDS: '2' } }));
   useRuntimeEndpoints(restored);
