@@ -115,7 +115,7 @@ export const stageTimeoutText = (hostId: string, stage: RollingMaintenanceStage)
 export const eventTypeOf = (scope: 'host' | 'cluster' | 'pod' | 'zone') => `${scope.toUpperCase()}.ROLLING.MAINTENANCE`;
 
 export function initialState(forced: boolean, clusters: RollingState['clusters']): RollingState {
-  return { forced, clusters, cluster: 0, phase: 'enter', host: 0, step: 'probe', avoid: {}, disabled: [], updated: [], skipped: [], stagesRun: 0 };
+  return settle({ forced, clusters, cluster: 0, phase: 'enter', host: 0, step: 'probe', avoid: {}, disabled: [], updated: [], skipped: [], stagesRun: 0 });
 }
 
 /** Whether the timeout (the parameter, else kvm.rolling.maintenance.stage.timeout) is refused: upstream refuses one not above the ping interval. */
@@ -135,26 +135,36 @@ export function groupByCluster<H extends HostRef & { clusterId: string }>(hosts:
   return [...groups].map(([id, members]) => ({ id, hosts: members }));
 }
 
-export function decide(state: RollingState): RollingAction {
+/**
+ * The state with its implied moves made: past the last PreFlight to the host loop, past the last host
+ * to leaving the cluster, past a cluster the run did not disable to the next, past the last cluster
+ * to the end. `advance` returns settled states, so `decide` only reads.
+ */
+export function settle(state: RollingState): RollingState {
+  for (;;) {
+    if (state.phase === 'ending') return state;
+    const cluster = state.clusters[state.cluster];
+    if (!cluster) return { ...state, phase: 'ending' };
+    if (state.phase === 'preflight' && state.host >= cluster.hosts.length) state = { ...state, phase: 'hosts', host: 0, step: 'probe' };
+    else if (state.phase === 'hosts' && state.host >= cluster.hosts.length) state = { ...state, phase: 'leave' };
+    else if (state.phase === 'leave' && !state.disabled.includes(cluster.id)) state = nextCluster(state);
+    else return state;
+  }
+}
+
+export function decide(input: RollingState): RollingAction {
+  const state = settle(input);
   if (state.phase === 'ending') {
     if (state.inMaintenance) return { kind: 'cancel', hostId: state.inMaintenance };
     const [disabled] = state.disabled;
     if (disabled) return { kind: 'enableCluster', clusterId: disabled };
     return { kind: 'done' };
   }
-  const cluster = state.clusters[state.cluster];
-  if (!cluster) return decide({ ...state, phase: 'ending' });
+  const cluster = state.clusters[state.cluster]!;
   if (state.phase === 'enter') return { kind: 'enterCluster', clusterId: cluster.id, hostIds: cluster.hosts.map((h) => h.id) };
-  if (state.phase === 'leave') {
-    if (state.disabled.includes(cluster.id)) return { kind: 'enableCluster', clusterId: cluster.id };
-    return decide(nextCluster(state));
-  }
-  const host = cluster.hosts[state.host];
-  if (state.phase === 'preflight') {
-    if (!host) return decide({ ...state, phase: 'hosts', host: 0, step: 'probe' });
-    return { kind: 'stage', hostId: host.id, stage: 'PreFlight' };
-  }
-  if (!host) return decide({ ...state, phase: 'leave' });
+  if (state.phase === 'leave') return { kind: 'enableCluster', clusterId: cluster.id };
+  const host = cluster.hosts[state.host]!;
+  if (state.phase === 'preflight') return { kind: 'stage', hostId: host.id, stage: 'PreFlight' };
   switch (state.step) {
     case 'probe':
       return { kind: 'probe', hostId: host.id };
@@ -174,18 +184,20 @@ const nextHost = (state: RollingState): RollingState => ({ ...state, host: state
 const fail = (state: RollingState, details: string): RollingState => ({ ...state, phase: 'ending', failure: details });
 const skip = (state: RollingState, host: HostRef, reason: string): RollingState => ({ ...state, skipped: [...state.skipped, { hostid: host.id, hostname: host.name, reason }] });
 
-export function advance(state: RollingState, action: RollingAction, outcome: RollingOutcome): RollingState {
+export function advance(input: RollingState, action: RollingAction, outcome: RollingOutcome): RollingState {
+  return settle(fold(settle(input), action, outcome));
+}
+
+function fold(state: RollingState, action: RollingAction, outcome: RollingOutcome): RollingState {
   const cluster = state.clusters[state.cluster];
   const host = cluster?.hosts[state.host];
   switch (outcome.kind) {
     case 'enterCluster':
       return enterCluster(state, outcome.check);
-    case 'enableCluster':
-      return {
-        ...state,
-        disabled: state.disabled.filter((id) => action.kind !== 'enableCluster' || id !== action.clusterId),
-        ...(state.phase === 'leave' && nextCluster(state)),
-      };
+    case 'enableCluster': {
+      const enabled = { ...state, disabled: state.disabled.filter((id) => action.kind !== 'enableCluster' || id !== action.clusterId) };
+      return state.phase === 'leave' ? nextCluster(enabled) : enabled;
+    }
     case 'done':
       return state;
     case 'cancel': {
