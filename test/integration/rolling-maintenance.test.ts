@@ -115,15 +115,21 @@ describe('a run over a cluster', () => {
     const response = job.jobresult.rollingmaintenance;
     expect(response).toMatchObject({ success: true, details: 'OK' });
     expect(response.hostsskipped).toEqual([{ hostid: hostB.id, hostname: hostB.name, reason: 'Pre-flight stage set to avoid maintenance' }]);
-    expect(response.hostsupdated.map((h: any) => h.hostid)).toEqual([hostA.id, hostC.id]);
+    expect(new Set(response.hostsupdated.map((h: any) => h.hostid))).toEqual(new Set([hostA.id, hostC.id]));
     for (const updated of response.hostsupdated) {
       expect(updated.output).toBe(`Maintenance done on ${updated.hostid}`);
       expect(Date.parse(updated.enddate.replace('+0000', 'Z'))).toBeGreaterThanOrEqual(Date.parse(updated.startdate.replace('+0000', 'Z')));
     }
+    // The VM moves off a host (perhaps twice: to a host whose turn is still to come) between its PreMaintenance and Maintenance.
     const stagesOf = (host: string) => asked.filter((a) => a.host === host).map((a) => (a.probe ? 'probe' : a.stage));
+    const withoutMoves = (host: string) => stagesOf(host).filter((s) => s !== 'migrate');
+    expect(withoutMoves(hostA.id)).toEqual(['PreFlight', 'probe', 'PreMaintenance', 'Maintenance', 'PostMaintenance']);
+    expect(withoutMoves(hostB.id)).toEqual(['PreFlight', 'probe', 'PreMaintenance']);
+    expect(withoutMoves(hostC.id)).toEqual(['PreFlight', 'probe', 'PreMaintenance', 'Maintenance', 'PostMaintenance']);
     expect(stagesOf(hostA.id)).toEqual(['PreFlight', 'probe', 'PreMaintenance', 'migrate', 'Maintenance', 'PostMaintenance']);
-    expect(stagesOf(hostB.id)).toEqual(['PreFlight', 'probe', 'PreMaintenance']);
-    expect(stagesOf(hostC.id)).toEqual(['PreFlight', 'probe', 'PreMaintenance', 'Maintenance', 'PostMaintenance']);
+    // Every host's PreFlight comes before any host's other stages.
+    const firstOther = asked.findIndex((a) => a.stage !== 'PreFlight');
+    expect(asked.slice(firstOther).some((a) => a.stage === 'PreFlight')).toBe(false);
     for (const a of asked.filter((x) => x.type === 'rollingMaintenanceStage' && !x.probe)) expect(a.payload).toBe(PAYLOAD);
     expect((await getCluster(played.cluster.id))!.allocationstate).toBe('Enabled');
     for (const host of [hostA, hostB, hostC]) expect((await getHost(host.id))!.resourcestate).toBe('Enabled');
