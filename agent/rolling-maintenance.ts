@@ -84,6 +84,8 @@ export async function rollingMaintenanceStage(
   if (head === 'NOSCRIPT') return { stage, found: false, finished: true, output: '' };
   const script = head.replace(/^SCRIPT /, '');
   if (payload.probe) return { stage, found: true, script, finished: true, output: '' };
+  // A quick script answers at once; a long one is read every pollSeconds (upstream's ping interval).
+  let wait = 250;
   for (;;) {
     let answer: string | undefined;
     try {
@@ -103,6 +105,7 @@ export async function rollingMaintenanceStage(
       }
     }
     if (Date.now() - started >= payload.timeoutSeconds * 1000 || signal?.aborted) return { stage, found: true, script, finished: false, output: '' };
-    await sleep(pollSeconds * 1000, signal);
+    await sleep(Math.min(wait, pollSeconds * 1000), signal);
+    wait *= 2;
   }
 }
