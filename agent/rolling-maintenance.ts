@@ -104,7 +104,9 @@ export async function rollingMaintenanceStage(
         return { stage, found: true, script, finished: true, exitCode: 0, output: `${output}${output && !output.endsWith('\n') ? '\n' : ''}(the script ended without an exit code, as when its host restarts: the stage counts as done)` };
       }
     }
-    if (Date.now() - started >= payload.timeoutSeconds * 1000 || signal?.aborted) return { stage, found: true, script, finished: false, output: '' };
+    // Stopped (the agent shuts down, or no one waits any more): no outcome; the script runs on and the next agent reads it.
+    if (signal?.aborted) throw new CommandFailure('Aborted', `Stopped waiting for the ${stage} script on ${t.address}; it keeps running there`);
+    if (Date.now() - started >= payload.timeoutSeconds * 1000) return { stage, found: true, script, finished: false, output: '' };
     await sleep(Math.min(wait, pollSeconds * 1000), signal);
     wait *= 2;
   }

@@ -6,7 +6,8 @@
 // needed: it runs PreMaintenance, then is skipped); host 3's PreMaintenance fails. Without `forced` the run ends with success false at
 // host 3 after host 1 was updated; with `forced` host 3 is skipped and the run succeeds. Either way the
 // cluster is Enabled again, every host Enabled, every guest still running with the boot id it had, the
-// scripts saw the payload, and the events say what happened. Needs root (the lab); skipped otherwise.
+// scripts saw the payload, and the events say what happened. Then the agent is restarted while host 1's
+// Maintenance script runs: the script runs on, once, and the new agent reads its result. Needs root (the lab); skipped otherwise.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,8 @@ import { adminClient } from '../support/client.ts';
 import { waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
-import { patience } from '../support/wait.ts';
+import { patience, until } from '../support/wait.ts';
+import { startAgent, type RunningAgent } from '../support/agent.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(15);
@@ -29,6 +31,7 @@ let runtime: RunningRuntime;
 let world: VmWorld;
 let scratch: string;
 let madeEtcCloudstack = false;
+let restarted: RunningAgent | undefined;
 const vms: any[] = [];
 /** Each lab host's own hostname (its UTS namespace), by index. */
 const hostnames: Record<number, string> = {};
@@ -76,6 +79,7 @@ suite(isRoot ? 'rolling maintenance on a three-host lab' : 'rolling maintenance 
   }, patience(600_000));
 
   afterAll(async () => {
+    await restarted?.stop();
     await world?.close();
     await runtime?.stop();
     await lab.down();
@@ -160,5 +164,31 @@ suite(isRoot ? 'rolling maintenance on a three-host lab' : 'rolling maintenance 
     await settled(before);
     const events = (await world.ok('listEvents', { type: 'HOST.ROLLING.MAINTENANCE', listall: true })).event as any[];
     expect(events.some((e) => e.state === 'Completed' && / - Success: true, details: OK, hosts updated: 1, hosts skipped: 2$/.test(e.description))).toBe(true);
+  }, patience(900_000));
+  it("a stage's script keeps running when the agent restarts: it runs once and the new agent reads its result", async () => {
+    for (const h of world.hosts) await sh(h.index, `rm -f ${HOOKS}/ran.log ${HOOKS}/go`);
+    // Host 1's Maintenance script waits for a file the test writes once the agent has been restarted.
+    await put(1, `${HOOKS}/Maintenance`, `#!/bin/bash
+echo "Maintenance $*" >> ${HOOKS}/ran.log
+for i in $(seq 1 1500); do [ -f ${HOOKS}/go ] && break; sleep 0.2; done
+echo "went on after the agent restarted"
+`);
+    const host1 = hostOfIndex(1).id;
+    const started = await world.ok('startRollingMaintenance', { hostids: host1, payload: PAYLOAD, timeout: '600' });
+    jobIds.push(started.jobid);
+    await until('host 1 to run its Maintenance script', () => recorded(1), (lines) => lines.some((l) => l.startsWith('Maintenance ')), { within: 300_000 });
+    await world.agent.stop();
+    restarted = await startAgent(world.agentDir, { MOLD_AGENT_VLAN_FALLBACK: 'isolated', MOLD_AGENT_CONSOLE_LISTEN: world.consoleListen });
+    await sh(1, `touch ${HOOKS}/go`);
+    const job = await adminClient(runtime.apiUrl, runtime.credentials).waitForJob(started.jobid, patience(300_000));
+    expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
+    expect(job.jobresult.rollingmaintenance).toMatchObject({ success: true, details: 'OK', hostsskipped: [] });
+    expect(job.jobresult.rollingmaintenance.hostsupdated).toEqual([
+      { hostid: host1, hostname: expect.any(String), startdate: expect.any(String), enddate: expect.any(String), output: 'went on after the agent restarted\n' },
+    ]);
+    expect(await recorded(1)).toEqual(STAGES.map((s) => `${s} ${PAYLOAD}`));
+    const host1now = (await world.ok('listHosts', { id: host1 })).host[0];
+    expect(host1now.resourcestate).toBe('Enabled');
+    expect((await world.ok('listClusters', { id: host1now.clusterid })).cluster[0].allocationstate).toBe('Enabled');
   }, patience(900_000));
 });
