@@ -308,6 +308,22 @@ async function step(jobId: string, loop: RollingMaintenanceTask['loop'], initial
   }
   const { args } = current;
   let { state } = current;
+  try {
+    return await turn(jobId, args, state, (next) => (state = next));
+  } catch (error) {
+    // What this turn itself did (a cluster disabled, a host claimed) is not in the execution's state
+    // that Release gets: put it back here, then fail as the step.
+    await giveBack(state);
+    throw error;
+  }
+}
+
+async function turn(jobId: string, args: RollingArgs, initial: RollingState, track: (state: RollingState) => void): Promise<{ run: Run; next: Handoff }> {
+  let state = initial;
+  const set = (next: RollingState) => {
+    state = next;
+    track(next);
+  };
   for (;;) {
     const action = decide(state);
     if (action.kind === 'done') {
@@ -316,7 +332,7 @@ async function step(jobId: string, loop: RollingMaintenanceTask['loop'], initial
     }
     const here = await performHere(action);
     if (here) {
-      state = advance(state, action, here);
+      set(advance(state, action, here));
       continue;
     }
     await setJobProgress(jobId, state.stagesRun);
@@ -325,14 +341,21 @@ async function step(jobId: string, loop: RollingMaintenanceTask['loop'], initial
     if (action.kind === 'maintain') {
       const begun = await beginMaintenance(jobId, action.hostId);
       if ('error' in begun) {
-        state = advance(state, action, { kind: 'maintain', at: cloudstackDate(), error: begun.error });
+        set(advance(state, action, { kind: 'maintain', at: cloudstackDate(), error: begun.error }));
         continue;
       }
       // The run holds the host from here: Release cancels its maintenance.
-      state = { ...state, inMaintenance: action.hostId };
+      set({ ...state, inMaintenance: action.hostId });
       return { run: { args, state, pending: action }, next: { kind: 'maintain', childJobId: begun.childJobId, hostId: action.hostId, timeoutSeconds: args.waitMaintenance } };
     }
   }
+}
+
+/** Cancels the maintenance the run holds and enables the clusters it disabled. */
+async function giveBack(state: RollingState, pendingHostId?: string) {
+  const held = state.inMaintenance ?? pendingHostId;
+  if (held) await cancelMaintenance(held);
+  for (const clusterId of state.disabled) await enableCluster(clusterId);
 }
 
 /** A step itself failed: the host out of maintenance, the run's clusters Enabled again, and the closing event says why. */
@@ -340,9 +363,7 @@ async function release(jobId: string, loop: RollingMaintenanceTask['loop'], erro
   const state = loop?.run.state;
   if (!state) return { released: false };
   const pending = loop.run.pending;
-  const held = state.inMaintenance ?? (pending?.kind === 'maintain' ? pending.hostId : undefined);
-  if (held) await cancelMaintenance(held);
-  for (const clusterId of state.disabled) await enableCluster(clusterId);
+  await giveBack(state, pending?.kind === 'maintain' ? pending.hostId : undefined);
   const job = await getJob(jobId);
   if (job?.actor) {
     const why = error ? jobError(error).errortext : 'unknown';
