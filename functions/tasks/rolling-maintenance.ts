@@ -45,7 +45,6 @@ export const rollingArgs = z.object({
   pingInterval: z.number().int().positive(),
   waitMaintenance: z.number().int().positive(),
   payload: z.string().optional(),
-  hosts: z.array(z.object({ id: z.string(), name: z.string(), clusterId: z.string() })),
   clusters: z.array(z.object({ id: z.string(), hosts: z.array(z.object({ id: z.string(), name: z.string() })) })),
 });
 export type RollingArgs = z.infer<typeof rollingArgs>;
@@ -75,7 +74,7 @@ const DETAILS_CHARS = 8192;
 const failure = stepFunctionsError.safeParse.bind(stepFunctionsError);
 
 /** A stage's answer (or its Task's failure) as upstream's RollingMaintenanceAnswer. */
-function stageOutcome(hostId: string, stage: RollingMaintenanceStage, result: unknown): StageOutcome {
+export function stageOutcome(hostId: string, stage: RollingMaintenanceStage, result: unknown): StageOutcome {
   const error = failure(result);
   if (error.success && !(result as { stage?: unknown }).stage) {
     if (error.data.Error === 'States.Timeout') return { ok: false, details: stageTimeoutText(hostId, stage), avoid: false };

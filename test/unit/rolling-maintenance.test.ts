@@ -230,3 +230,25 @@ describe('rolling maintenance decisions', () => {
     ]);
   });
 });
+
+describe("a stage's answer as upstream's RollingMaintenanceAnswer", async () => {
+  const { stageOutcome } = await import('../../functions/tasks/rolling-maintenance.ts');
+  const answer = (stage: string, fields: Record<string, unknown>) => ({ stage, found: true, script: `/hooks/${stage}`, finished: true, output: 'out', ...fields });
+
+  it('exit 0 succeeds with the output; exit 70 is "not needed" from PreFlight and PreMaintenance only; other codes fail', () => {
+    expect(stageOutcome('h', 'Maintenance', answer('Maintenance', { exitCode: 0 }))).toEqual({ ok: true, details: 'out', avoid: false });
+    for (const stage of ['PreFlight', 'PreMaintenance'] as const) expect(stageOutcome('h', stage, answer(stage, { exitCode: 70 }))).toEqual({ ok: true, details: 'out', avoid: true });
+    for (const stage of ['Maintenance', 'PostMaintenance'] as const) expect(stageOutcome('h', stage, answer(stage, { exitCode: 70 }))).toEqual({ ok: false, details: 'out', avoid: false });
+    expect(stageOutcome('h', 'PreFlight', answer('PreFlight', { exitCode: 1 }))).toEqual({ ok: false, details: 'out', avoid: false });
+  });
+
+  it('no script: the stage is skipped as a success; unfinished or timed out: upstream timeout text; an agent failure: its text', () => {
+    expect(stageOutcome('h', 'PostMaintenance', { stage: 'PostMaintenance', found: false, finished: true, output: '' })).toEqual({ ok: true, details: '', avoid: false });
+    const timeout = 'Timeout exceeded for rolling maintenance on host h and stage Maintenance';
+    expect(stageOutcome('h', 'Maintenance', answer('Maintenance', { finished: false }))).toEqual({ ok: false, details: timeout, avoid: false });
+    expect(stageOutcome('h', 'Maintenance', { Error: 'States.Timeout', Cause: '' })).toEqual({ ok: false, details: timeout, avoid: false });
+    const failed = stageOutcome('h', 'PreFlight', { Error: 'RollingMaintenanceNotConfigured', Cause: 'Hooks directory is empty, please specify it on agent.properties' });
+    expect(failed.ok).toBe(false);
+    expect(failed.details).toMatch(/Hooks directory is empty/);
+  });
+});

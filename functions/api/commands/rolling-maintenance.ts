@@ -88,7 +88,6 @@ const startRollingMaintenanceCommand = defineCommand({
           pingInterval,
           waitMaintenance: settings.number('kvm.rolling.maintenance.wait.maintenance.timeout'),
           ...(params.payload !== undefined && { payload: params.payload }),
-          hosts: hosts.map((h) => ({ id: h.id, name: h.name, clusterId: h.clusterId })),
           clusters: groupByCluster(hosts),
         },
       },
