@@ -17,6 +17,7 @@ import { changePassword, powerAction } from './oobm.ts';
 import { expungeVm, rebootVm, startVm, stopVm } from './vm.ts';
 import { attachDisk, deleteDisk, detachDisk, resizeDisk } from './volumes.ts';
 import { copyDisk, removeFiles } from './volume-copy.ts';
+import { rollingMaintenanceStage } from './rolling-maintenance.ts';
 
 export interface CommandContext {
   agentId: string;
@@ -176,6 +177,10 @@ const handlers: { [T in AgentCommandType]: Handler<T> } = {
   async removeFiles(ctx, payload) {
     return await removeFiles(ctx.pool, payload);
     },
+
+  async rollingMaintenanceStage(ctx, payload) {
+    return await rollingMaintenanceStage(ctx.pool, payload, ctx.signal);
+  },
 
   async oobmPowerAction(ctx, { hostId, oobm, options, action, timeoutSeconds }) {
     const password = openBmcPassword(ctx, oobm.password, hostId);

@@ -14,6 +14,7 @@ import { listStoragePools, PoolGone, recordPoolStats, type StoragePool } from '.
 import { loadSettings, type Settings } from './settings.ts';
 import { looksLikeInstanceName, syncVmPowerStates } from './vm-power-sync.ts';
 import { recordVmUsage } from './db/vm-stats.ts';
+import { recordUnmanagedDomains } from './unmanaged-domains.ts';
 
 /** Mold's own event type for a host's connection status changing (upstream records alerts only). */
 export const HOST_STATUS_EVENT = 'HOST.STATUS.TRANSITION';
@@ -112,7 +113,8 @@ export async function recordReport(agent: Agent, report: ReportRequest): Promise
     else hosts.delete(host.id);
   }
   // The VM records follow the domains the healthy hosts report (shared/vm-power-sync.ts).
-  await syncVmPowerStates(report.hosts, hosts, ping, now.getTime());
+  const { unmanaged } = await syncVmPowerStates(report.hosts, hosts, ping, now.getTime());
+  await recordUnmanagedDomains(unmanaged, hosts, ping.interval, now.getTime());
   await recordUsage(report.hosts, hosts, settings);
   const agents = await listAgentRecords({ zoneId: agent.zoneId });
   const zone = await getZone(agent.zoneId);

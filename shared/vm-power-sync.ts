@@ -45,8 +45,12 @@ import { cpuCapacityOf, memoryCapacityOf } from './placement.ts';
 import { settingsFor } from './settings.ts';
 import { cloudstackMillis } from './db/jobs.ts';
 import { foundStoppedStep, haDisabledVmAlert } from './vm-ha.ts';
+import { forEachConcurrently } from './concurrency.ts';
 
 export type DomainReport = HostReport['domains'][number];
+
+/** How many VMs one report changes at once. */
+const SYNC_CONCURRENCY = 16;
 export type PowerState = DomainReport['state'];
 
 /** Upstream's event descriptions and alert subject. */
@@ -136,6 +140,15 @@ export function unexpectedDomains(hosts: readonly ReportedHost[], known: Iterabl
     }
   }
   return [...ids];
+}
+
+/**
+ * The reported domains that are no VM of Mold's: no VM has the domain's uuid, or the one that has it
+ * carries another instance name (a VM's domain is named by its instance name and has its id). Pure.
+ */
+export function unmanagedOf(hosts: readonly ReportedHost[], vms: readonly Pick<VirtualMachine, 'id' | 'instanceName'>[]): { hostId: string; domain: DomainReport }[] {
+  const names = new Map(vms.map((vm) => [vm.id, vm.instanceName]));
+  return hosts.flatMap((host) => host.domains.filter((domain) => names.get(domain.uuid) !== domain.name).map((domain) => ({ hostId: host.hostId, domain })));
 }
 
 /**
@@ -322,18 +335,30 @@ async function moved(vm: VirtualMachine, host: Host, action: PowerSyncAction): P
  * agent's hosts (others' are ignored). Resolves the changes made (a change that lost a race to a
  * command is left out). Never throws: a failure is logged, and the next report tries again.
  */
-export async function syncVmPowerStates(reports: readonly HostReport[], hosts: ReadonlyMap<string, Host>, ping: Pick<PingSettings, 'interval'>, now = Date.now()): Promise<PowerSyncAction<VirtualMachine>[]> {
+export async function syncVmPowerStates(
+  reports: readonly HostReport[],
+  hosts: ReadonlyMap<string, Host>,
+  ping: Pick<PingSettings, 'interval'>,
+  now = Date.now(),
+): Promise<{ applied: PowerSyncAction<VirtualMachine>[]; unmanaged: { hostId: string; domain: DomainReport }[] }> {
   try {
     const healthy = new Map<string, ReportedHost>();
     for (const report of reports) if (hosts.has(report.hostId) && isHealthy(report)) healthy.set(report.hostId, { hostId: report.hostId, domains: report.domains ?? [] });
-    if (healthy.size === 0) return [];
+    if (healthy.size === 0) return { applied: [], unmanaged: [] };
     const reported = [...healthy.values()];
     const recorded = (await Promise.all(reported.map((host) => listVmRecords({ hostId: host.hostId })))).flat();
-    const extra = unexpectedDomains(reported, recorded.map((vm) => vm.id));
-    const vms = extra.length > 0 ? [...recorded, ...(await readVms(extra))] : recorded;
+    // Every other reported domain is read once: the powered-on ones that look like Mold's may be VMs to
+    // sync; the rest, and those no VM owns, are the hosts' unmanaged domains.
+    const recordedIds = new Set(recorded.map((vm) => vm.id));
+    const others = [...new Set(reported.flatMap((host) => host.domains.map((domain) => domain.uuid)).filter((uuid) => !recordedIds.has(uuid)))];
+    const found = others.length > 0 ? await readVms(others) : [];
+    const extra = new Set(unexpectedDomains(reported, recordedIds));
+    const vms = [...recorded, ...found.filter((vm) => extra.has(vm.id))];
+    const unmanaged = unmanagedOf(reported, [...recorded, ...found]);
     const actions = reconcilePowerStates(reported, vms, now, graceMs(ping));
     const applied: PowerSyncAction<VirtualMachine>[] = [];
-    for (const action of actions) {
+    // Each action concerns one VM, written on condition: a restore's hundreds of changes overlap.
+    await forEachConcurrently(actions, SYNC_CONCURRENCY, async (action) => {
       const host = hosts.get(action.hostId)!;
       try {
         const apply = action.kind === 'powerOff' ? powerOff : action.kind === 'powerOn' ? powerOn : moved;
@@ -341,10 +366,10 @@ export async function syncVmPowerStates(reports: readonly HostReport[], hosts: R
       } catch (error) {
         log.warn('VM power-state sync failed for a VM', { vmId: action.vm.id, hostId: action.hostId, kind: action.kind, error: String(error) });
       }
-    }
-    return applied;
+    });
+    return { applied, unmanaged };
   } catch (error) {
     log.warn('VM power-state sync failed', { error: String(error) });
-    return [];
+    return { applied: [], unmanaged: [] };
   }
 }

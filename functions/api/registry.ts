@@ -18,6 +18,7 @@ import { templateCommands } from './commands/templates.ts';
 import { userCommands } from './commands/users.ts';
 import { clusterCommands } from './commands/clusters.ts';
 import { hostMaintenanceCommands } from './commands/host-maintenance.ts';
+import { rollingMaintenanceCommands } from './commands/rolling-maintenance.ts';
 import { hostCommands } from './commands/hosts.ts';
 import { podCommands } from './commands/pods.ts';
 import { zoneCommands } from './commands/zones.ts';
@@ -38,10 +39,11 @@ import { loginPageCommands } from './commands/login-page.ts';
 import { publicIpCommands } from './commands/public-ips.ts';
 import { infraMetricsCommands } from './commands/infra-metrics.ts';
 import { metricsCommands } from './commands/metrics.ts';
+import { unmanagedCommands } from './commands/unmanaged.ts';
 import { supportedCommands } from './commands/supported.ts';
 import { systemVmCommands } from './commands/system-vms.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...rollingMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands, ...unmanagedCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

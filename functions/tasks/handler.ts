@@ -11,6 +11,7 @@ import { networkActions, runNetworkAction } from './networks.ts';
 import { oobmActions, runOobmAction } from './oobm.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
 import { hostMaintenanceActions, runHostMaintenanceTask } from './host-maintenance.ts';
+import { rollingMaintenanceActions, runRollingMaintenanceTask } from './rolling-maintenance.ts';
 import { runVmMigrateTask, vmMigrateActions } from './vm-migrate.ts';
 import { runVmTask, vmActions } from './vms.ts';
 import { runVolumeTask, volumeActions } from './volumes.ts';
@@ -29,6 +30,7 @@ const action = z.discriminatedUnion('action', [
   ...vmActions,
   ...vmMigrateActions,
   ...hostMaintenanceActions,
+  ...rollingMaintenanceActions,
   ...volumeActions,
   ...volumeMigrateActions,
   ...vmEditActions,
@@ -66,6 +68,8 @@ async function run(event: unknown) {
       return runVmMigrateTask(request);
     case 'hostMaintenanceTask':
       return runHostMaintenanceTask(request);
+    case 'rollingMaintenanceTask':
+      return runRollingMaintenanceTask(request);
     case 'volumeTask':
       return runVolumeTask(request);
     case 'volumeMigrateTask':

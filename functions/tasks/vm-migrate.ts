@@ -93,6 +93,8 @@ async function planMigrate(jobId: string, vmId: string, hostId: string | null | 
         poolId: volume?.poolId,
         ...(hostId && { hostId }),
         avoidHostIds: [source.id],
+        // A host emptied for maintenance may move its VMs within its cluster while rolling maintenance has disabled it.
+        ...(source.resourcestate === 'PrepareForMaintenance' && { evacuatingClusterId: source.clusterId }),
         settings,
         noHostText: target ? `Unable to migrate VM ${vm.instanceName} to host ${target.name}: the host does not have enough free CPU or memory, or does not suit the VM` : NO_SERVER_TEXT,
         coupled: [recordTarget(vm, jobId)],

@@ -255,6 +255,45 @@ export const oobmCommands = {
   },
 } as const;
 
+// ---- KVM rolling maintenance (docs hosts.md §14; upstream's RollingMaintenanceCommand) ----
+
+export const ROLLING_MAINTENANCE_STAGES = ['PreFlight', 'PreMaintenance', 'Maintenance', 'PostMaintenance'] as const;
+export type RollingMaintenanceStage = (typeof ROLLING_MAINTENANCE_STAGES)[number];
+
+export const rollingMaintenanceCommands = {
+  /**
+   * Runs one stage's script from the host's `rolling.maintenance.hooks.dir` (read from
+   * /etc/cloudstack/agent/agent.properties there): `<stage>`, `<stage>.sh` or `<stage>.py`, with the
+   * words of `payload` appended as arguments. The script runs detached on the host (setsid), writing
+   * its output and exit code to files under /var/lib/mold/rolling-maintenance/<runId>/, so it keeps
+   * running if the agent restarts; the agent (the same or a restarted one, handed the same command)
+   * starts it once and reads the files every `pollSeconds` until the exit code is there or
+   * `timeoutSeconds` have passed. No script for the stage: `found` false, nothing ran. `probe` only
+   * says whether the stage has a script.
+   */
+  rollingMaintenanceStage: {
+    payload: z.object({
+      host: hostTarget,
+      stage: z.enum(ROLLING_MAINTENANCE_STAGES),
+      runId: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/),
+      payload: z.string().max(4096).optional(),
+      probe: z.boolean().default(false),
+      timeoutSeconds: z.number().int().positive(),
+      pollSeconds: z.number().int().positive().default(10),
+    }),
+    result: z.object({
+      stage: z.enum(ROLLING_MAINTENANCE_STAGES),
+      found: z.boolean(),
+      script: z.string().optional(),
+      /** Absent: it did not finish within timeoutSeconds (or never ran). */
+      exitCode: z.number().int().optional(),
+      finished: z.boolean(),
+      /** The script's stdout and stderr (the last 64 KiB). */
+      output: z.string().default(''),
+    }),
+  },
+} as const;
+
 // ---- the commands ----
 
 export const agentCommands = {
@@ -307,6 +346,7 @@ export const agentCommands = {
   ...vmCommands,
   ...volumeCommands,
   ...oobmCommands,
+  ...rollingMaintenanceCommands,
 } as const;
 
 export type AgentCommandType = keyof typeof agentCommands;

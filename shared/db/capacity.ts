@@ -313,6 +313,12 @@ export interface DeploymentRequest {
   hostId?: string;
   /** Hosts not to try (besides anti-affinity). */
   avoidHostIds?: readonly string[];
+  /**
+   * A cluster whose hosts may take the VM even while the cluster is Disabled: a host being emptied
+   * for maintenance moves its VMs within its cluster, which rolling maintenance disables (as
+   * upstream's does) only to keep new deployments out.
+   */
+  evacuatingClusterId?: string;
   settings?: Settings;
   /** For tests: the random numbers of the random algorithms. */
   random?: () => number;
@@ -470,7 +476,10 @@ export async function planDeployment(request: DeploymentRequest): Promise<PlanRe
       : Promise.resolve([]),
   ]);
   const antiAffinityGroupIds = affinity.antiAffinityGroupIds;
-  const plan = planPlacement(inventory.hosts, inventory.pools, {
+  const hosts = request.evacuatingClusterId
+    ? inventory.hosts.map((candidate) => (candidate.host.clusterId === request.evacuatingClusterId ? { ...candidate, cluster: { allocationstate: 'Enabled' as const } } : candidate))
+    : inventory.hosts;
+  const plan = planPlacement(hosts, inventory.pools, {
     cpuNumber: vm.cpuNumber,
     cpuSpeed: vm.cpuSpeed,
     memoryBytes: vm.memoryMiB * 1024 * 1024,

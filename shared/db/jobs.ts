@@ -23,6 +23,8 @@ export interface Job {
   cmd: string;
   jobstatus: number;
   jobresultcode: number;
+  /** Upstream's progress of a pending job (Mold: a long job's steps done so far, e.g. rolling maintenance's stages). */
+  jobprocstatus?: number;
   jobresulttype: 'object';
   jobresult?: Record<string, unknown>;
   jobinstancetype?: string;
@@ -76,6 +78,23 @@ export async function setJobExecution(jobid: string, executionArn: string): Prom
       ExpressionAttributeValues: { ':arn': executionArn },
     }),
   );
+}
+
+/** A pending job's progress (jobprocstatus); a job that has ended keeps what it had. */
+export async function setJobProgress(jobid: string, jobprocstatus: number): Promise<void> {
+  try {
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: key(jobid),
+        UpdateExpression: 'SET jobprocstatus = :progress',
+        ConditionExpression: 'jobstatus = :pending',
+        ExpressionAttributeValues: { ':progress': jobprocstatus, ':pending': JobStatus.Pending },
+      }),
+    );
+  } catch (error) {
+    if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+  }
 }
 
 export function completeJob(jobid: string, result: Record<string, unknown>): Promise<Job | undefined> {

@@ -313,6 +313,11 @@ describe('state machines', () => {
     const machine = template.toJSON().Resources[onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: 'host-maintenance' })].Properties;
     expect(machine.DefinitionSubstitutions[stateMachineSubstitution('vm-migrate')]).toEqual({ Ref: onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: 'vm-migrate' }) });
   });
+
+  it('lets rolling-maintenance start host-maintenance as a child (which starts vm-migrate in turn)', () => {
+    const machine = template.toJSON().Resources[onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: 'rolling-maintenance' })].Properties;
+    expect(machine.DefinitionSubstitutions[stateMachineSubstitution('host-maintenance')]).toEqual({ Ref: onlyLogicalId('AWS::StepFunctions::StateMachine', { StateMachineName: 'host-maintenance' }) });
+  });
 });
 
 describe('secrets at rest', () => {

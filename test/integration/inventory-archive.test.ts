@@ -4,13 +4,13 @@
 // API keys still sign requests (their sealed secrets open). A file cut short, altered or of another
 // version, and an import into a table that is not empty, are refused with a clear message, exit 1,
 // and change nothing.
-import { execFile } from 'node:child_process';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
-import { REPO_ROOT, startRuntime, tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
+import { inventoryScript, restoreInto } from '../support/inventory.ts';
+import { tempDataDir, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { seedVm } from '../support/vm-seed.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { ok, startWorld, unique, type World } from './identity-fixtures.ts';
@@ -21,17 +21,7 @@ let member: Member;
 const dir = tempDataDir();
 const exported = join(dir, 'inventory.jsonl');
 
-/** `npm run <mode> -- <file>` against a table of the suite's DynamoDB Local. */
-function inventory(mode: 'export' | 'import', file: string, table: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      [join(REPO_ROOT, 'scripts/inventory.ts'), mode, file],
-      { cwd: REPO_ROOT, env: { ...process.env, MOLD_DYNAMODB_ENDPOINT: world.runtime.endpoints.dynamodb, MOLD_TABLE: table } },
-      (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const inventory = (mode: 'export' | 'import', file: string, table: string) => inventoryScript(mode, file, { dynamodb: world.runtime.endpoints.dynamodb, table });
 
 /** What a site looks at: the listings, as the root admin sees them. */
 async function listings(client: ApiClient) {
@@ -73,8 +63,8 @@ afterAll(async () => {
 
 describe('export and import of the inventory', () => {
   let before: Record<string, unknown>;
-  const target = tempDataDir();
-  const targetTable = `mold-${basename(target)}`;
+  // The refusals are tried on a table of their own: each must leave it untouched (absent).
+  const targetTable = unique('mold-refusals');
 
   it('exports every item to one file, and never overwrites one', async () => {
     before = await listings(world.admin);
@@ -108,21 +98,21 @@ describe('export and import of the inventory', () => {
     expect(await inventory('import', variant('newer.jsonl', newer), targetTable)).toMatchObject({ code: 1, stderr: 'mold: this export is format version 2; this Mold imports version 1 only\n' });
     expect(await inventory('import', variant('other.jsonl', ['{"hello":"world"}']), targetTable)).toMatchObject({ code: 1, stderr: expect.stringMatching(/not a Mold inventory export/) });
     // Each refusal came before the table was touched: the import that follows finds it empty.
+    expect(await inventory('import', exported, targetTable)).toMatchObject({ code: 0 });
   });
 
   it('imports into an empty table: a runtime on it, with the same data key and CA, serves every listing as before', async () => {
-    const run = await inventory('import', exported, targetTable);
+    let run;
+    ({ run, runtime: restored } = await restoreInto(world.runtime, exported));
     expect(run.stderr).toBe('');
-    expect(run.stdout).toMatch(new RegExp(`^imported \\d+ items \\(exported .* from table ${world.runtime.table}\\) into table ${targetTable}`));
-    for (const file of ['secret.key', 'ca.json', 'admin-credentials.json']) copyFileSync(join(world.runtime.dataDir, file), join(target, file));
-    restored = await startRuntime({ dataDir: target });
+    expect(run.stdout).toMatch(new RegExp(`^imported \\d+ items \\(exported .* from table ${world.runtime.table}\\) into table ${restored.table}`));
     // The root admin's API key, sealed in the import, signs requests to the new control plane.
     const admin = new ApiClient(restored.apiUrl, world.runtime.credentials);
     expect(await listings(admin)).toEqual(before);
   });
 
   it('refuses an import into a table that is not empty', async () => {
-    const run = await inventory('import', exported, targetTable);
+    const run = await inventory('import', exported, restored!.table);
     expect(run).toMatchObject({ code: 1, stderr: expect.stringMatching(/is not empty: an import goes only into an empty control plane/) });
   });
 });

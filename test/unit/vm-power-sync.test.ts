@@ -12,6 +12,7 @@ import {
   reconcilePowerStates,
   syncAlertContent,
   unexpectedDomains,
+  unmanagedOf,
   type DomainReport,
   type ReportedHost,
   type SyncedVm,
@@ -165,6 +166,20 @@ describe('unexpectedDomains', () => {
     ];
     expect(unexpectedDomains(hosts, [known.id])).toEqual([stranger.id]);
     expect(unexpectedDomains([report(A)], [])).toEqual([]);
+  });
+  it('calls unmanaged every reported domain no VM owns: an unknown uuid, or a VM of another instance name', () => {
+    const known = vm({ state: 'Running', hostId: A });
+    const stopped = vm({ state: 'Stopped' });
+    const unknown = { name: 'i-2-999-VM', uuid: uuid(), state: 'Running' as const };
+    const foreign = { name: 'someones-vm', uuid: uuid(), state: 'Stopped' as const };
+    const impostor = { name: 'i-9-9-VM', uuid: known.id, state: 'Running' as const };
+    const hosts = [report(A, domain(known), domain(stopped, 'Stopped'), unknown), report(B, foreign, impostor)];
+    expect(unmanagedOf(hosts, [known, stopped])).toEqual([
+      { hostId: A, domain: unknown },
+      { hostId: B, domain: foreign },
+      { hostId: B, domain: impostor },
+    ]);
+    expect(unmanagedOf([report(A, domain(known))], [known])).toEqual([]);
   });
   it('recognises instance names i-<account>-<vm>-<suffix>', () => {
     expect(looksLikeInstanceName('i-2-17-VM')).toBe(true);

@@ -28,7 +28,7 @@ export function renderJob(job: Job): Record<string, unknown> {
     }),
     cmd: job.cmd,
     jobstatus: job.jobstatus,
-    jobprocstatus: 0,
+    jobprocstatus: job.jobprocstatus ?? 0,
     jobresultcode: job.jobresultcode,
     ...(finished && job.jobresult !== undefined && { jobresulttype: job.jobresulttype ?? 'object', jobresult: job.jobresult }),
     ...(job.jobinstancetype && job.jobinstanceid && { jobinstancetype: job.jobinstancetype, jobinstanceid: job.jobinstanceid }),
