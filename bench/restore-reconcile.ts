@@ -11,7 +11,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { HostReport } from '../shared/agent/protocol.ts';
-import { createAgentRecord, getAgent } from '../shared/db/agents.ts';
+import { getAgent } from '../shared/db/agents.ts';
+import { reportingAgent } from '../test/support/agent-seed.ts';
 import { takeHostCapacity } from '../shared/db/capacity.ts';
 import { createHostRecord, type Host } from '../shared/db/hosts.ts';
 import { getDomain } from '../shared/db/identity.ts';
@@ -58,17 +59,7 @@ async function main() {
     const offering = ok(await admin.call('createServiceOffering', { name: 'bench', displaytext: 'bench', cpunumber: 1, cpuspeed: 100, memory: 64 }), 'createServiceOffering').serviceoffering;
     const pod = await createPod((await getZone(zone.id))!, { name: 'bench-pod', allocationstate: 'Enabled' });
     const cluster = await createCluster(pod, { name: 'bench-cluster', allocationstate: 'Enabled', hypervisor: 'KVM' });
-    const agent = await createAgentRecord({
-      id: randomUUID(),
-      name: 'bench-agent',
-      zoneId: zone.id,
-      certificate: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
-      certificateSerial: '01',
-      certificateExpires: '2099-01-01T00:00:00+0000',
-      sshPublicKey: 'ssh-ed25519 AAAA bench',
-      queueUrl: `http://127.0.0.1/queue/mold-agent-${randomUUID()}`,
-      version: '0.1.0',
-    });
+    const agent = await reportingAgent(zone.id, 'bench-agent');
     const hosts: Host[] = [];
     for (let i = 0; i < HOSTS; i++) {
       hosts.push(await createHostRecord(cluster, { name: `bench-h${i}`, ipaddress: `10.81.${i >> 8}.${i & 255}`, agentId: agent.id, lastpinged: new Date().toISOString(), cpunumber: 64, cpuspeed: 3000, memorytotal: 512 * GiB }));

@@ -10,7 +10,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostReport } from '../../shared/agent/protocol.ts';
-import { createAgentRecord, getAgent, type Agent } from '../../shared/db/agents.ts';
+import { getAgent, type Agent } from '../../shared/db/agents.ts';
+import { reportingAgent } from '../support/agent-seed.ts';
 import { takeHostCapacity } from '../../shared/db/capacity.ts';
 import { createHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getDomain } from '../../shared/db/identity.ts';
@@ -60,17 +61,7 @@ beforeAll(async () => {
   const offering = ok(await world.admin.call('createServiceOffering', { name: unique('so'), displaytext: 'Small', cpunumber: 2, cpuspeed: 1000, memory: 512 }), 'createServiceOffering').serviceoffering;
   const pod = await createPod((await getZone(zone.id))!, { name: unique('rp'), allocationstate: 'Enabled' });
   cluster = await createCluster(pod, { name: unique('rc'), allocationstate: 'Enabled', hypervisor: 'KVM' });
-  agent = await createAgentRecord({
-    id: randomUUID(),
-    name: unique('agent'),
-    zoneId: zone.id,
-    certificate: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
-    certificateSerial: '01',
-    certificateExpires: '2099-01-01T00:00:00+0000',
-    sshPublicKey: 'ssh-ed25519 AAAA test',
-    queueUrl: `http://127.0.0.1/queue/mold-agent-${randomUUID()}`,
-    version: '0.1.0',
-  });
+  agent = await reportingAgent(zone.id);
   for (const n of [1, 2, 3]) hosts.push(await createHostRecord(cluster, { name: unique(`rh${n}`), ipaddress: `10.80.0.${n}`, agentId: agent.id, lastpinged: new Date().toISOString() }));
   // The backup's world: VMs 1 and 2 Running on host 1 (their capacity taken there), VM 3 Stopped.
   const seed = (state: VirtualMachine['state'], host?: Host) =>

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainUsage, HostReport } from '../../shared/agent/protocol.ts';
-import { createAgentRecord, type Agent } from '../../shared/db/agents.ts';
+import type { Agent } from '../../shared/db/agents.ts';
+import { reportingAgent } from '../support/agent-seed.ts';
 import { createHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { createCluster, createPod, getZone } from '../../shared/db/infrastructure.ts';
@@ -78,17 +79,7 @@ beforeAll(async () => {
   offeringId = ok(await admin.call('createServiceOffering', { name: unique('so'), displaytext: 'Small', cpunumber: 2, cpuspeed: 1000, memory: 512 }), 'createServiceOffering').serviceoffering.id;
   const pod = await createPod((await getZone(zone.id))!, { name: unique('sp'), allocationstate: 'Enabled' });
   const cluster = await createCluster(pod, { name: unique('sc'), allocationstate: 'Enabled', hypervisor: 'KVM' });
-  agent = await createAgentRecord({
-    id: randomUUID(),
-    name: unique('agent'),
-    zoneId: zone.id,
-    certificate: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
-    certificateSerial: '01',
-    certificateExpires: '2099-01-01T00:00:00+0000',
-    sshPublicKey: 'ssh-ed25519 AAAA test',
-    queueUrl: `http://127.0.0.1/queue/mold-agent-${randomUUID()}`,
-    version: '0.1.0',
-  });
+  agent = await reportingAgent(zone.id);
   host = await createHostRecord(cluster, { name: unique('kvm'), ipaddress: '10.79.0.10', agentId: agent.id, lastpinged: new Date().toISOString() });
 });
 afterAll(async () => {

@@ -62,3 +62,21 @@ export async function answer(message: Pick<CommandMessage, 'taskToken'>, outcome
   if ('result' in outcome) await sfn().send(new SendTaskSuccessCommand({ taskToken: message.taskToken, output: JSON.stringify(outcome.result) }));
   else await sfn().send(new SendTaskFailureCommand({ taskToken: message.taskToken, error: outcome.error, cause: outcome.cause }));
 }
+
+/**
+ * An agent record only (no key, no queue), for tests and benchmarks that hand its reports to
+ * recordReport themselves and never send it a command.
+ */
+export function reportingAgent(zoneId: string, name = `agent-${randomUUID().slice(0, 8)}`): Promise<Agent> {
+  return createAgentRecord({
+    id: randomUUID(),
+    name,
+    zoneId,
+    certificate: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
+    certificateSerial: '01',
+    certificateExpires: '2099-01-01T00:00:00+0000',
+    sshPublicKey: 'ssh-ed25519 AAAA test',
+    queueUrl: `http://127.0.0.1/queue/mold-agent-${randomUUID()}`,
+    version: '0.1.0',
+  });
+}
