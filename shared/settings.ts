@@ -95,6 +95,7 @@ export const SETTINGS = [
     subgroup: 'Virtual Machine',
     options: ['random', 'firstfit', 'userdispersing', 'userconcentratedpod_random', 'userconcentratedpod_firstfit', 'firstfitleastconsumed'],
   }),
+  define({ name: 'resourcecount.check.interval', category: 'Advanced', component: 'ResourceLimitService', type: 'Long', defaultValue: '300', description: 'Time (in seconds) to wait before running resource recalculation and fixing tasks like stale resource reservation cleanup. Default is 300 seconds, Setting this to 0 disables execution of the task', group: ACCESS, subgroup: 'Limits', min: 0 }),
   define({ name: 'vm.stats.interval', category: 'Advanced', component: 'ManagementServer', type: 'Integer', defaultValue: '60000', description: 'The interval (in milliseconds) when vm stats are retrieved from agents.', group: MANAGEMENT, subgroup: 'Others', min: 1 }),
   define({ name: 'vm.stats.max.retention.time', category: 'Advanced', component: 'StatsCollector', type: 'Integer', defaultValue: '720', description: 'The maximum time (in minutes) for keeping VM stats records in the database. The VM stats cleanup process will be disabled if this is set to 0 or less than 0.', group: MANAGEMENT, subgroup: 'Others' }),
   define({ name: 'vmsnapshot.max', category: 'Advanced', component: 'VMSnapshotManager', type: 'Integer', defaultValue: '10', description: 'Maximum vm snapshots for a vm', group: STORAGE, subgroup: 'VM Snapshot', min: 0 }),

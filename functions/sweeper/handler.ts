@@ -9,6 +9,7 @@ import { repairCapacity, type CapacityRepair } from './capacity.ts';
 import { reconcileHa, type HaChange } from './ha.ts';
 import { sweepHosts, type HostChange } from './hosts.ts';
 import { failOrphanedJobs } from './jobs.ts';
+import { repairResourceCounts, type CountRepair } from './resource-counts.ts';
 import { expungeDestroyedVms } from './vms.ts';
 
 async function sweep() {
@@ -45,6 +46,13 @@ async function sweep() {
   } catch (error) {
     log.error('address repair pass failed', { error: (error as Error).message });
   }
+  let countRepairs: CountRepair[] = [];
+  try {
+    countRepairs = await repairResourceCounts(await systemActor());
+    if (countRepairs.length > 0) log.warn('recounted resource counts', { repairs: countRepairs });
+  } catch (error) {
+    log.error('resource recount pass failed', { error: (error as Error).message });
+  }
   let downloadsStarted = 0;
   try {
     downloadsStarted = await startPendingDownloads(await systemActor());
@@ -59,7 +67,7 @@ async function sweep() {
   } catch (error) {
     log.error('VM expunge pass failed', { error: (error as Error).message });
   }
-  return { orphanedJobs, hostChanges, haChanges, capacityRepairs, addressRepairs, downloadsStarted, vmsExpunged };
+  return { orphanedJobs, hostChanges, haChanges, capacityRepairs, addressRepairs, countRepairs, downloadsStarted, vmsExpunged };
 }
 
 export const handler = middy().handler(sweep);

@@ -18,7 +18,7 @@ import { dynamo } from '../aws.ts';
 import { InternalError, ResourceLimitExceeded } from '../cloudstack/errors.ts';
 import { loadSettings, type SettingName, type Settings } from '../settings.ts';
 import { getAccount, getDomain, type Account, type Domain } from './identity.ts';
-import { getItems, tableName } from './items.ts';
+import { getItems, isConditionFailure, tableName } from './items.ts';
 
 export interface ResourceTypeDefinition {
   /** Upstream's ResourceType ordinal, the `resourcetype` number. */
@@ -172,17 +172,28 @@ export async function setResourceLimit(kind: OwnerKind, id: string, type: Resour
   );
 }
 
-/** Sets an owner's count to a recalculated value (updateResourceCount). */
-export async function setResourceCount(kind: OwnerKind, id: string, type: ResourceTypeName, count: number): Promise<void> {
-  await dynamo().send(
-    new UpdateCommand({
-      TableName: tableName(),
-      Key: resourcesKey(kind, id),
-      UpdateExpression: 'SET #count = :count, ownerKind = :kind, ownerId = :id',
-      ExpressionAttributeNames: { '#count': countAttribute(type) },
-      ExpressionAttributeValues: { ':count': count, ':kind': kind, ':id': id },
-    }),
-  );
+/**
+ * Sets an owner's count to a recalculated value (updateResourceCount). With `expected`, only if the
+ * count is still that (absent when undefined): a reservation made meanwhile is not overwritten, and
+ * the answer is false.
+ */
+export async function setResourceCount(kind: OwnerKind, id: string, type: ResourceTypeName, count: number, expected?: { count: number | undefined }): Promise<boolean> {
+  try {
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: resourcesKey(kind, id),
+        UpdateExpression: 'SET #count = :count, ownerKind = :kind, ownerId = :id',
+        ExpressionAttributeNames: { '#count': countAttribute(type) },
+        ExpressionAttributeValues: { ':count': count, ':kind': kind, ':id': id, ...(expected?.count !== undefined && { ':expected': expected.count }) },
+        ...(expected && { ConditionExpression: expected.count === undefined ? 'attribute_not_exists(#count)' : '#count = :expected' }),
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (expected && isConditionFailure(error)) return false;
+    throw error;
+  }
 }
 
 /** Removes an owner's limits and counts (its account or domain is gone). */

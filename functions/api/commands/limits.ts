@@ -14,43 +14,19 @@ import {
   getDomainResources,
   isStorageType,
   RESOURCE_TYPES,
-  resourceCounter,
   resourceType,
-  registerResourceCounter,
   setResourceCount,
   setResourceLimit,
   treeIds,
   UNLIMITED,
   type ResourceTypeDefinition,
 } from '../../../shared/db/limits.ts';
-import { listNetworks } from '../../../shared/db/networks.ts';
-import { listTemplateRecords } from '../../../shared/db/templates.ts';
-// Registers the counters of VMs and volumes (user_vm, cpu, memory, volume, primary_storage).
-import '../../../shared/db/vms.ts';
+import { recountAccount } from '../../../shared/db/resource-counters.ts';
 import type { Settings } from '../../../shared/settings.ts';
 import { ALL_ROLES, defineCommand, type Caller } from '../command.ts';
 import { listResponse } from '../paging.ts';
 import { checkAccess, checkDomainAccess, isDomainAdmin, isRootAdmin } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
-
-// ---- the counters of the records Mold has ----
-
-async function templatesOf(accountId: string) {
-  const [templates, isos] = await Promise.all([listTemplateRecords('template'), listTemplateRecords('iso')]);
-  return [...templates, ...isos].filter((template) => template.accountId === accountId);
-}
-
-// Upstream's countTemplatesForAccount counts templates and ISOs alike.
-registerResourceCounter('template', async (account) => (await templatesOf(account.id)).length);
-// Upstream's calculateSecondaryStorageForAccount: the size of every downloaded copy.
-registerResourceCounter('secondary_storage', async (account) =>
-  (await templatesOf(account.id)).reduce(
-    (sum, template) => sum + Object.values(template.zones).reduce((s, copy) => s + (copy.downloadState === 'DOWNLOADED' ? (copy.size ?? 0) : 0), 0),
-    0,
-  ),
-);
-// Networks owned by the account (acltype Account); domain-wide shared networks have no owner account.
-registerResourceCounter('network', async (account) => (await listNetworks()).filter((network) => network.accountId === account.id).length);
 
 // ---- rendering ----
 
@@ -215,19 +191,6 @@ const updateResourceLimitCommand = defineCommand({
 async function effectiveDomainLimit(domain: Domain, type: ResourceTypeDefinition, settings: Settings): Promise<number> {
   const chain = await Promise.all(treeIds(domain.tree).reverse().map((id) => getDomainResources(id)));
   return domainLimit(domain, type, chain, settings);
-}
-
-/** Recounts one account's resources of the given types and stores them; returns the new counts. */
-async function recountAccount(account: Account, types: readonly ResourceTypeDefinition[]): Promise<Record<string, number>> {
-  const stored = (await getAccountResources(account.id)).counts;
-  const counts: Record<string, number> = {};
-  for (const type of types) {
-    const counter = resourceCounter(type.name);
-    const count = counter ? await counter(account) : (stored[type.name] ?? 0);
-    if (count !== stored[type.name]) await setResourceCount('ACCOUNT', account.id, type.name, count);
-    counts[type.name] = count;
-  }
-  return counts;
 }
 
 /**
