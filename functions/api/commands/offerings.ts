@@ -409,7 +409,8 @@ async function visibilityFilter(
   if (params.domainid) {
     domain = await getDomain(params.domainid.toLowerCase());
     if (!domain) throw noSuchEntity(api, 'domainid', params.domainid);
-    checkDomainAccess(caller, domain);
+    // With an account, finalizeOwner decides (below): upstream names the account in its refusal.
+    if (params.account === undefined) checkDomainAccess(caller, domain);
   }
   // An account named (the UI's Add Instance wizard names the instance's owner): what that account may
   // use, as upstream's finalizeOwner then QueryManagerImpl do: a root admin account all of them, any
