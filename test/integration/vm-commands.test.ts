@@ -94,6 +94,10 @@ describe('refusals, each changing nothing', () => {
     refused(await call({ networkids: unknown }), 'deployVirtualMachine', 431, noEntity('deployvirtualmachine', 'networkids', unknown));
     refused(await call({ ipaddress: '10.41.0.5' }), 'deployVirtualMachine', 431, /10\.41\.0\.5 is not in the IP ranges/);
     refused(await call({ ipaddress: '10.41.0' }), 'deployVirtualMachine', 431, 'Invalid format for the ipaddress parameter: 10.41.0');
+    // What the UI's wizard always sends takes; what Mold's guests cannot do is refused, naming it.
+    refused(await call({ boottype: 'UEFI' }), 'deployVirtualMachine', 431, "Boot type UEFI is not supported: Mold's guests boot BIOS (boottype)");
+    refused(await call({ bootmode: 'SECURE' }), 'deployVirtualMachine', 431, "Boot mode SECURE is not supported: Mold's guests boot BIOS in legacy mode (bootmode)");
+    refused(await call({ iothreadsenabled: true }), 'deployVirtualMachine', 431, 'IO threads are not supported by Mold (iothreadsenabled)');
     // iptonetworklist (the UI's Add Instance wizard): not with networkids or ipaddress, no IPv6 or MAC.
     const mapped = { 'iptonetworklist[0].networkid': network.id };
     refused(await call({ ...mapped, networkids: network.id }), 'deployVirtualMachine', 431, "ipToNetworkMap can't be specified along with networkIds or ipAddress");
@@ -227,7 +231,8 @@ describe('the life of a VM through the agent', () => {
     expect(await addressCount()).toBe(before.addresses);
     expect(await accountCounts(alice)).toEqual(before.counts);
     // The address is free again for the next VM, asked for through iptonetworklist (as the UI's wizard does).
-    const next = await begin(alice.client, 'deployVirtualMachine', { ...base(), 'iptonetworklist[0].networkid': network.id, 'iptonetworklist[0].ip': '10.41.0.42', startvm: false });
+    const wizard = { boottype: 'BIOS', bootmode: 'LEGACY', dynamicscalingenabled: false, iothreadsenabled: false };
+    const next = await begin(alice.client, 'deployVirtualMachine', { ...base(), ...wizard, 'iptonetworklist[0].networkid': network.id, 'iptonetworklist[0].ip': '10.41.0.42', startvm: false });
     const nextVm = (await alice.client.waitForJob(next.jobid)).jobresult.virtualmachine;
     expect(nextVm.state).toBe('Stopped');
     expect(nextVm.nic).toEqual([expect.objectContaining({ networkid: network.id, ipaddress: '10.41.0.42', isdefault: true })]);

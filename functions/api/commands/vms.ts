@@ -304,11 +304,21 @@ const deployVirtualMachineCommand = defineCommand({
         'ip to network mapping. Can\'t be specified with networkIds parameter. Example: iptonetworklist[0].ip=10.10.10.11&iptonetworklist[0].networkid=uuid - requests to use ip 10.10.10.11 in network id=uuid. Mold: no ipv6 or mac entries',
       )
       .optional(),
+    // The UI's wizard always sends these four (BIOS, LEGACY, false, false): Mold's guests boot BIOS and use
+    // no IO threads, so those values are taken and others refused, naming them. dynamicscalingenabled is
+    // ANDed with enable.dynamic.scale.vm upstream, which is false in Mold: a VM is never scaled running.
+    boottype: param.string('Guest VM Boot option either custom[UEFI] or default boot [BIOS]. Mold: BIOS only').optional(),
+    bootmode: param.string('Boot Mode [Legacy] or [Secure] Applicable when Boot Type Selected is UEFI, otherwise Legacy only for BIOS. Mold: Legacy only').optional(),
+    dynamicscalingenabled: param.boolean('true if virtual machine needs to be dynamically scalable. Mold: without effect, as upstream with enable.dynamic.scale.vm false').optional(),
+    iothreadsenabled: param.boolean('IOThreads are dedicated event loop threads for supported disk devices to perform block I/O requests in order to improve scalability especially on an SMP host/guest with many LUNs. Mold: false only').optional(),
   },
   roles: ALL_ROLES,
   isasync: true,
   handler: async ({ params, caller, settings, httpMethod }) => {
     const api = 'deployVirtualMachine';
+    if (params.boottype !== undefined && params.boottype.toUpperCase() !== 'BIOS') throw new InvalidParameter(`Boot type ${params.boottype} is not supported: Mold's guests boot BIOS (boottype)`);
+    if (params.bootmode !== undefined && params.bootmode.toUpperCase() !== 'LEGACY') throw new InvalidParameter(`Boot mode ${params.bootmode} is not supported: Mold's guests boot BIOS in legacy mode (bootmode)`);
+    if (params.iothreadsenabled) throw new InvalidParameter('IO threads are not supported by Mold (iothreadsenabled)');
     // The UI's Add Instance wizard names its networks so (networkid, and ip when one was typed).
     const ipToNetwork = ipToNetworkList(params);
     if (params.templateid === undefined && params.isoid === undefined) throw new InvalidParameter('Unable to execute API command deployvirtualmachine due to missing parameter templateid');
