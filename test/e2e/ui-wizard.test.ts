@@ -3,6 +3,7 @@
 // template, the offering and the shared network on the lab's own subnet, names the instance and launches
 // it; the VM runs on the lab host and its guest answers on the network. Then the instance's page's action
 // buttons: Stop, Start, Reboot (the guest boots again) and Destroy with Expunge, each reaching its state.
+// A user then launches the same (public) template from the wizard and destroys the instance from its page.
 // Screenshots in .artifacts/ui/ (MOLD_TEST_ARTIFACTS). Every request to a non-loopback address is
 // refused. Needs root (the lab), Debian's chromium and the UI build (MOLD_UI_DIR, else
 // ../shared/cloudstack-ui/dist beside the repository); skipped otherwise.
