@@ -302,6 +302,14 @@ describe('guest networks', () => {
       const adminSees = (await networks(domainAdmin.client)).map((n: any) => n.id);
       expect(adminSees).toContain(domainNet.id);
       expect(adminSees).not.toContain(accountNet.id);
+      // An admin naming an account (the UI's Add Instance wizard names the owner): that account's
+      // networks and the domain networks it may use (upstream's account- and domain-level networks).
+      const forUser = (await networks(world.admin, { account: user.account.name, domainid: world.rootDomainId, listall: true })).map((n: any) => n.id);
+      expect(forUser).toEqual(expect.arrayContaining([accountNet.id, net.id]));
+      expect(forUser).not.toContain(domainNet.id);
+      const forDomainAdmin = (await networks(world.admin, { account: domainAdmin.account.name, domainid: childDomain.id })).map((n: any) => n.id);
+      expect(forDomainAdmin).toContain(domainNet.id);
+      expect(forDomainAdmin).not.toContain(accountNet.id);
       refused(await domainAdmin.client.call('listNetworks', { domainid: world.rootDomainId }), 'listNetworks', 531, /does not have permission/);
     });
 

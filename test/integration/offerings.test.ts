@@ -205,6 +205,16 @@ describe('offerings', () => {
 
       expect(await serviceIds(world.admin, { domainid: parent.id })).toEqual(expect.arrayContaining([scoped.id, both.id]));
       expect(await serviceIds(world.admin, { domainid: parent.id })).not.toContain(pub.id);
+      // With an account (the UI's Add Instance wizard names the owner): what that account may use, the
+      // public ones included (upstream's finalizeOwner, then the owner's domains); a root admin account all.
+      const forSibling = await serviceIds(world.admin, { account: siblingUser.account.name, domainid: sibling.id, listall: true });
+      expect(forSibling).toEqual(expect.arrayContaining([pub.id, both.id]));
+      expect(forSibling).not.toContain(scoped.id);
+      expect(await serviceIds(world.admin, { account: world.runtime.credentials.username, domainid: world.rootDomainId })).toEqual(expect.arrayContaining([pub.id, scoped.id, both.id]));
+      expect(await serviceIds(childUser.client, { account: childUser.account.name, domainid: child.id })).toEqual(expect.arrayContaining([pub.id, scoped.id, both.id]));
+      expect(await diskIds(world.admin, { account: siblingUser.account.name, domainid: sibling.id })).toEqual(await diskIds(siblingUser.client));
+      refused(await childUser.client.call('listServiceOfferings', { account: parentUser.account.name, domainid: parent.id }), 'listServiceOfferings', 531, /permission denied$/);
+      refused(await world.admin.call('listServiceOfferings', { account: 'nobody-here', domainid: sibling.id }), 'listServiceOfferings', 431, `Unable to find account nobody-here in domain ${sibling.id}`);
       const zoned = await serviceIds(world.admin, { zoneid: zone.id });
       expect(zoned).toContain(scoped.id);
       expect(zoned).toContain(pub.id);

@@ -663,6 +663,33 @@ describe('ISOs', () => {
   });
 });
 
+describe('the images by OS category (the UI\'s Add Instance wizard)', () => {
+  it('lists templates and ISOs of one OS category, and the categories a zone has images of', async () => {
+    const netware = OS_TYPES.find((type) => type.description === 'Novell Netware 6.x')!;
+    const freebsd = OS_TYPES.find((type) => type.oscategoryid === '1f030a1c-c93e-4294-8b32-764e3cfc03af')!;
+    const template = await register(admin, { zoneid: zone2.id, ostypeid: netware.id });
+    const iso = ok(await admin.call('registerIso', { name: unique('iso'), displaytext: 'bsd', url: 'http://images.example.com/bsd.iso', zoneid: zone2.id, ostypeid: freebsd.id }), 'registerIso').iso[0];
+
+    const inCategory = await listTemplates(admin, { templatefilter: 'all', oscategoryid: netware.oscategoryid });
+    expect(ids(inCategory.items)).toEqual([template.id]);
+    expect(ids((await listTemplates(admin, { templatefilter: 'all', oscategoryid: freebsd.oscategoryid })).items)).toEqual([]);
+    expect((ok(await admin.call('listIsos', { isofilter: 'all', oscategoryid: freebsd.oscategoryid }), 'listIsos').iso ?? []).map((i: any) => i.id)).toEqual([iso.id]);
+
+    const categories = async (params: Record<string, string | boolean>) => (ok(await admin.call('listOsCategories', params), 'listOsCategories').oscategory ?? []).map((c: any) => c.id);
+    expect(await categories({ zoneid: zone2.id })).toContain(netware.oscategoryid);
+    expect(await categories({ zoneid: zone2.id })).not.toContain(freebsd.oscategoryid);
+    expect(await categories({ zoneid: zone1.id })).not.toContain(netware.oscategoryid);
+    expect(await categories({ zoneid: zone2.id, isiso: true })).toEqual(expect.arrayContaining([freebsd.oscategoryid]));
+    expect(await categories({ zoneid: zone2.id, isiso: true })).not.toContain(netware.oscategoryid);
+    // Mold has no VNF templates.
+    expect(await categories({ zoneid: zone2.id, isvnf: true })).toEqual([]);
+
+    const ghost = crypto.randomUUID();
+    refused(await admin.call('listTemplates', { templatefilter: 'all', oscategoryid: ghost }), 'listTemplates', 431, noEntity('listtemplates', 'oscategoryid', ghost));
+    refused(await admin.call('listOsCategories', { zoneid: ghost }), 'listOsCategories', 431, noEntity('listoscategories', 'zoneid', ghost));
+  });
+});
+
 describe('listApis', () => {
   it('offers the template, ISO and OS catalogue commands to users', async () => {
     const apis = ok(await bob.client.call('listApis'), 'listApis').api.map((api: any) => api.name);

@@ -94,6 +94,18 @@ describe('refusals, each changing nothing', () => {
     refused(await call({ networkids: unknown }), 'deployVirtualMachine', 431, noEntity('deployvirtualmachine', 'networkids', unknown));
     refused(await call({ ipaddress: '10.41.0.5' }), 'deployVirtualMachine', 431, /10\.41\.0\.5 is not in the IP ranges/);
     refused(await call({ ipaddress: '10.41.0' }), 'deployVirtualMachine', 431, 'Invalid format for the ipaddress parameter: 10.41.0');
+    // What the UI's wizard always sends takes; what Mold's guests cannot do is refused, naming it.
+    refused(await call({ boottype: 'UEFI' }), 'deployVirtualMachine', 431, "Boot type UEFI is not supported: Mold's guests boot BIOS (boottype)");
+    refused(await call({ bootmode: 'SECURE' }), 'deployVirtualMachine', 431, "Boot mode SECURE is not supported: Mold's guests boot BIOS in legacy mode (bootmode)");
+    refused(await call({ iothreadsenabled: true }), 'deployVirtualMachine', 431, 'IO threads are not supported by Mold (iothreadsenabled)');
+    // iptonetworklist (the UI's Add Instance wizard): not with networkids or ipaddress, no IPv6 or MAC.
+    const mapped = { 'iptonetworklist[0].networkid': network.id };
+    refused(await call({ ...mapped, networkids: network.id }), 'deployVirtualMachine', 431, "ipToNetworkMap can't be specified along with networkIds or ipAddress");
+    refused(await call({ ...mapped, ipaddress: '10.41.0.44' }), 'deployVirtualMachine', 431, "ipToNetworkMap can't be specified along with networkIds or ipAddress");
+    refused(await call({ ...mapped, 'iptonetworklist[0].mac': '02:00:00:00:00:01' }), 'deployVirtualMachine', 431, /^iptonetworklist mac is not supported/);
+    refused(await call({ ...mapped, 'iptonetworklist[0].ip': '10.41.0' }), 'deployVirtualMachine', 431, 'Invalid format for the ip parameter: 10.41.0 (iptonetworklist)');
+    refused(await call({ 'iptonetworklist[0].networkid': unknown }), 'deployVirtualMachine', 431, noEntity('deployvirtualmachine', 'networkids', unknown));
+    refused(await call({ ...mapped, 'iptonetworklist[0].ip': '10.41.0.5' }), 'deployVirtualMachine', 431, /10\.41\.0\.5 is not in the IP ranges/);
     refused(await call({ rootdisksize: 1 }), 'deployVirtualMachine', 431, /^Unsupported: rootdisksize override \(1 GB\) is smaller than template size/);
     refused(await call({ rootdisksize: 0 }), 'deployVirtualMachine', 431, /Root disk size should be a positive number\. \(rootdisksize\)/);
     refused(await call({ serviceofferingid: custom.id }), 'deployVirtualMachine', 431, 'Invalid cpu cores value, specify a value between 1 and 64');
@@ -115,6 +127,9 @@ describe('refusals, each changing nothing', () => {
     }
     refused(await bob.client.call('stopVirtualMachine', { id }), 'stopVirtualMachine', 531, /does not have permission/);
     refused(await alice.client.call('rebootVirtualMachine', { id }), 'rebootVirtualMachine', 431, /is not running, unable to reboot it$/);
+    // A forced reboot (stop, then start) is not Mold's; the UI's Reboot dialog sends forced=false.
+    refused(await alice.client.call('rebootVirtualMachine', { id, forced: true }), 'rebootVirtualMachine', 431, /^forced=true is not supported/);
+    refused(await alice.client.call('rebootVirtualMachine', { id, forced: false }), 'rebootVirtualMachine', 431, /is not running, unable to reboot it$/);
     refused(await alice.client.call('startVirtualMachine', { id, hostid: host.id }), 'startVirtualMachine', 531, 'Parameter hostid can only be specified by a Root Admin, permission denied');
     refused(await alice.client.call('recoverVirtualMachine', { id }), 'recoverVirtualMachine', 531, /Recovering a vm can only be done by an Admin/);
     refused(await admin.call('recoverVirtualMachine', { id }), 'recoverVirtualMachine', 431, `vm is not in the right state: ${id}`);
@@ -215,9 +230,12 @@ describe('the life of a VM through the agent', () => {
     expect(await hostLoad()).toEqual(before.load);
     expect(await addressCount()).toBe(before.addresses);
     expect(await accountCounts(alice)).toEqual(before.counts);
-    // The address is free again for the next VM.
-    const next = await begin(alice.client, 'deployVirtualMachine', { ...base(), ipaddress: '10.41.0.42', startvm: false });
-    expect((await alice.client.waitForJob(next.jobid)).jobresult.virtualmachine.state).toBe('Stopped');
+    // The address is free again for the next VM, asked for through iptonetworklist (as the UI's wizard does).
+    const wizard = { boottype: 'BIOS', bootmode: 'LEGACY', dynamicscalingenabled: false, iothreadsenabled: false };
+    const next = await begin(alice.client, 'deployVirtualMachine', { ...base(), ...wizard, 'iptonetworklist[0].networkid': network.id, 'iptonetworklist[0].ip': '10.41.0.42', startvm: false });
+    const nextVm = (await alice.client.waitForJob(next.jobid)).jobresult.virtualmachine;
+    expect(nextVm.state).toBe('Stopped');
+    expect(nextVm.nic).toEqual([expect.objectContaining({ networkid: network.id, ipaddress: '10.41.0.42', isdefault: true })]);
     // An Error VM is expunged through a host of its pool (files may have been written).
     const expunge = await begin(admin, 'expungeVirtualMachine', { id: deploy.id });
     await agentAnswers('expungeVm', { result: { removed: [] } });

@@ -24,7 +24,7 @@ import {
   type VlanTag,
 } from '../../../shared/cloudstack/ip.ts';
 import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
-import { getAccount, getDomain, type Domain } from '../../../shared/db/identity.ts';
+import { getAccount, getDomain, type Account, type Domain } from '../../../shared/db/identity.ts';
 import { getZone, type Zone } from '../../../shared/db/infrastructure.ts';
 import { countAllocatedAddresses } from '../../../shared/db/ipam.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
@@ -242,6 +242,17 @@ export function canUseNetwork(caller: Caller, network: Network): boolean {
   if (network.acltype === 'Account') return network.accountId === caller.account.id;
   if (network.domainId === caller.domain.id) return true;
   return Boolean(network.subdomainaccess) && caller.domain.tree.startsWith(network.domainTree);
+}
+
+/**
+ * listNetworks with an account: that account's networks and the domain networks it may use (upstream's
+ * listAccountSpecificNetworks and listDomainLevelNetworks): the Add Instance wizard lists the networks
+ * of the instance's owner so.
+ */
+function usableByAccount(account: Account, network: Network): boolean {
+  if (network.acltype === 'Account') return network.accountId === account.id;
+  if (network.domainId === account.domainId) return true;
+  return Boolean(network.subdomainaccess) && account.domainTree.startsWith(network.domainTree);
 }
 
 // ---- physical networks ----
@@ -737,11 +748,11 @@ const listNetworksCommand = defineCommand({
       throw new InvalidParameter(`Unable to execute API command listnetworks due to invalid value ${params.type} for parameter type`);
     }
     let scopeTree: string | undefined;
-    let scopeAccount: string | undefined;
+    let owner: Account | undefined;
     if (params.domainid) scopeTree = (await resolveDomain(caller, params.domainid)).tree;
     if (params.account) {
       const domain = params.domainid ? await resolveDomain(caller, params.domainid) : caller.domain;
-      scopeAccount = (await resolveAccount(caller, domain, params.account)).id;
+      owner = await resolveAccount(caller, domain, params.account);
     }
     const same = (a: string | undefined, b: string) => a === undefined || a.toLowerCase() === 'all' || a.toLowerCase() === b.toLowerCase();
     const matches = (await listNetworks())
@@ -755,8 +766,8 @@ const listNetworksCommand = defineCommand({
       .filter((n) => same(params.traffictype, 'Guest'))
       .filter((n) => params.issystem !== true)
       .filter((n) => params.specifyipranges !== false)
-      .filter((n) => scopeTree === undefined || (params.isrecursive ? n.domainTree.startsWith(scopeTree) : n.domainTree === scopeTree))
-      .filter((n) => scopeAccount === undefined || n.accountId === scopeAccount)
+      .filter((n) => scopeTree === undefined || owner !== undefined || (params.isrecursive ? n.domainTree.startsWith(scopeTree) : n.domainTree === scopeTree))
+      .filter((n) => owner === undefined || usableByAccount(owner, n))
       .filter((n) => matchesKeyword(params.keyword, n.name, n.displaytext));
     const context = await networkContext(matches);
     return { body: listResponse('network', matches, params, settings, (n) => renderNetwork(n, context, isRootAdmin(caller))) };

@@ -5,9 +5,9 @@
 // scoped to domains in their own subtree; everyone lists the public offerings and those of their
 // domain and the domains above it. Deleting makes an offering Inactive, as upstream does.
 import { randomUUID } from 'node:crypto';
-import { InternalError, InvalidParameter } from '../../../shared/cloudstack/errors.ts';
+import { InternalError, InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
 import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
-import { getDomain, listDomainsUnder, type Domain } from '../../../shared/db/identity.ts';
+import { findAccountByName, getDomain, listDomainsUnder, type Account, type Domain } from '../../../shared/db/identity.ts';
 import { getZone, type Zone } from '../../../shared/db/infrastructure.ts';
 import { cloudstackDate } from '../../../shared/db/jobs.ts';
 import {
@@ -403,13 +403,27 @@ async function visibilityFilter(
   caller: Caller,
   api: string,
   kind: Kind,
-  params: { domainid?: string; isrecursive?: boolean },
+  params: { account?: string; domainid?: string; isrecursive?: boolean },
 ): Promise<(offering: { domainIds: string[] }) => boolean> {
   let domain: Domain | undefined;
   if (params.domainid) {
     domain = await getDomain(params.domainid.toLowerCase());
     if (!domain) throw noSuchEntity(api, 'domainid', params.domainid);
-    checkDomainAccess(caller, domain);
+    // With an account, finalizeOwner decides (below): upstream names the account in its refusal.
+    if (params.account === undefined) checkDomainAccess(caller, domain);
+  }
+  // An account named (the UI's Add Instance wizard names the instance's owner): what that account may
+  // use, as upstream's finalizeOwner then QueryManagerImpl do: a root admin account all of them, any
+  // other the public ones and its domain's (and above; below with isrecursive). The domain alone
+  // filters only without an account.
+  if (params.account !== undefined) {
+    const owner = await offeringOwner(caller, params.account, domain ?? caller.domain);
+    if (owner.roleType === 'Admin') return () => true;
+    if (params.isrecursive && owner.roleType === 'User') {
+      throw new InvalidParameter(`Only ROOT admins and Domain admins can list ${KIND_TEXT[kind]}s with isrecursive=true`);
+    }
+    const below = params.isrecursive ? new Set((await listDomainsUnder(owner.domainTree)).map((d) => d.id)) : new Set<string>();
+    return (offering) => visibleInDomain(offering, owner.domainTree) || offering.domainIds.some((id) => below.has(id));
   }
   if (isRootAdmin(caller)) {
     if (!domain) return () => true;
@@ -422,6 +436,20 @@ async function visibilityFilter(
   const base = domain ?? caller.domain;
   const below = params.isrecursive ? new Set((await listDomainsUnder(base.tree)).map((d) => d.id)) : new Set<string>();
   return (offering) => visibleInDomain(offering, base.tree) || offering.domainIds.some((id) => below.has(id));
+}
+
+/** Upstream's finalizeOwner: admins name any account of a domain they reach, anyone else only their own. */
+async function offeringOwner(caller: Caller, name: string, domain: Domain): Promise<Account> {
+  if (caller.role.type === 'User') {
+    if (name !== caller.account.name || domain.id !== caller.domain.id) {
+      throw new PermissionDenied(`Can't create/list resources for account ${name} in domain ${domain.id}, permission denied`);
+    }
+    return caller.account;
+  }
+  const owner = await findAccountByName(domain.id, name);
+  if (!owner) throw new InvalidParameter(`Unable to find account ${name} in domain ${domain.id}`);
+  checkDomainAccess(caller, domain);
+  return owner;
 }
 
 // ---- service offerings ----

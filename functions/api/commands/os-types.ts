@@ -2,6 +2,8 @@
 // shipped catalogue in shared/catalogue/os-types.ts.
 import { listParams, param } from '../../../shared/cloudstack/params.ts';
 import { getOsCategory, getOsType, OS_CATEGORIES, OS_TYPES, type OsType } from '../../../shared/catalogue/os-types.ts';
+import { getZone } from '../../../shared/db/infrastructure.ts';
+import { listTemplateRecords } from '../../../shared/db/templates.ts';
 import { noSuchEntity } from '../validate.ts';
 import { ALL_ROLES, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
@@ -50,16 +52,35 @@ const listOsCategoriesCommand = defineCommand({
   params: {
     id: param.uuid('list Os category by id').optional(),
     name: param.string('list os category by name').optional(),
+    zoneid: param.uuid('List available OS categories types for the zone').optional(),
+    isiso: param.boolean('List OS categories for which an ISO is available').optional(),
+    isvnf: param.boolean('List OS categories for which a VNF template is available').optional(),
     ...listParams,
   },
   roles: ALL_ROLES,
   handler: async ({ params, settings }) => {
     if (params.id && !getOsCategory(params.id)) throw noSuchEntity('listOsCategories', 'id', params.id);
+    if (params.zoneid && !(await getZone(params.zoneid.toLowerCase()))) throw noSuchEntity('listOsCategories', 'zoneid', params.zoneid);
+    const available = await categoriesWithImages(params);
     const matches = OS_CATEGORIES.filter((category) => sameId(params.id, category.id))
+      .filter((category) => available === undefined || available.has(category.id))
       .filter((category) => matchesKeyword(params.name, category.name))
       .filter((category) => matchesKeyword(params.keyword, category.name));
     return { body: listResponse('oscategory', matches, params, settings, (category) => ({ id: category.id, name: category.name })) };
   },
 });
+
+/**
+ * With zoneid, isiso or isvnf (upstream 4.20.1, which the UI's Add Instance wizard sends): only the
+ * categories of the images there are (templates, or ISOs with isiso=true) in the zone, so the wizard
+ * offers the categories it has images for. Mold has no VNF templates: isvnf=true finds none.
+ */
+async function categoriesWithImages(params: { zoneid?: string; isiso?: boolean; isvnf?: boolean }): Promise<Set<string> | undefined> {
+  if (params.zoneid === undefined && params.isiso === undefined && params.isvnf === undefined) return undefined;
+  if (params.isvnf) return new Set();
+  const zoneId = params.zoneid?.toLowerCase();
+  const images = (await listTemplateRecords(params.isiso ? 'iso' : 'template')).filter((image) => zoneId === undefined || image.crossZones || zoneId in image.zones);
+  return new Set(images.flatMap((image) => getOsType(image.ostypeid)?.oscategoryid ?? []));
+}
 
 export const osTypeCommands = [listOsTypesCommand, listOsCategoriesCommand];

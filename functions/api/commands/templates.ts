@@ -6,7 +6,7 @@
 // row per (template, zone), filtered by templatefilter/isofilter, ready-only where upstream is.
 import { InternalError, InvalidParameter, PermissionDenied } from '../../../shared/cloudstack/errors.ts';
 import { listParams, param, scopeParams } from '../../../shared/cloudstack/params.ts';
-import { getOsType, NONE_OS_TYPE } from '../../../shared/catalogue/os-types.ts';
+import { getOsCategory, getOsType, NONE_OS_TYPE } from '../../../shared/catalogue/os-types.ts';
 import { getZone, listZones, type Zone } from '../../../shared/db/infrastructure.ts';
 import { findAccountByName, getAccount, getDomain, identityKey, type Account, type Domain } from '../../../shared/db/identity.ts';
 import { getItems } from '../../../shared/db/items.ts';
@@ -237,6 +237,7 @@ interface ListRequest {
   ispublic?: boolean;
   isready?: boolean;
   showunique?: boolean;
+  oscategoryid?: string;
 }
 
 function parseFilter(value: string): Filter {
@@ -259,6 +260,8 @@ async function listRows(caller: Caller, request: ListRequest): Promise<{ rows: R
   const zones = await listZones();
   const zoneMap = new Map(zones.map((zone) => [zone.id, zone]));
   if (request.zoneid && !zoneMap.has(request.zoneid.toLowerCase())) throw noSuchEntity(request.api, 'zoneid', request.zoneid);
+  const category = request.oscategoryid?.toLowerCase();
+  if (category && !getOsCategory(category)) throw noSuchEntity(request.api, 'oscategoryid', request.oscategoryid!);
 
   let candidates: Template[];
   let onlyReady = false;
@@ -319,7 +322,9 @@ async function listRows(caller: Caller, request: ListRequest): Promise<{ rows: R
       .filter((template) => (request.keyword ? matchesKeyword(request.keyword, template.name) : request.name === undefined || template.name.toLowerCase() === request.name.toLowerCase()))
       .filter((template) => request.hypervisor === undefined || template.hypervisor.toLowerCase() === request.hypervisor.toLowerCase())
       .filter((template) => request.bootable === undefined || template.bootable === request.bootable)
-      .filter((template) => request.ispublic === undefined || template.ispublic === request.ispublic);
+      .filter((template) => request.ispublic === undefined || template.ispublic === request.ispublic)
+      // The UI's Add Instance wizard lists the images of the OS category picked (upstream 4.21).
+      .filter((template) => category === undefined || getOsType(template.ostypeid)?.oscategoryid === category);
   }
 
   let rows = candidates.flatMap((template) => rowsOf(template, zoneMap));
@@ -519,6 +524,7 @@ const listCommonParams = {
   hypervisor: param.string('the hypervisor for which to restrict the search').optional(),
   showremoved: param.boolean('show removed templates as well').optional(),
   showunique: param.boolean('If set to true, list only unique templates across zones').optional(),
+  oscategoryid: param.uuid('the ID of the OS category for the template').optional(),
   ...scopeParams,
   ...listParams,
 };

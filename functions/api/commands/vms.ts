@@ -191,6 +191,28 @@ function templateUsableBy(template: Template, owner: Account, caller: Caller): b
 }
 
 /** The networks of the VM's NICs: those asked for, or the zone's first shared network the owner may use. */
+/**
+ * deployVirtualMachine's iptonetworklist (upstream's DeployVMCmd.getIpToNetworkMap): a network id per
+ * entry, with an optional IPv4 address; not with networkids or ipaddress. Mold's NICs take no IPv6 or
+ * chosen MAC: entries naming them are refused.
+ */
+function ipToNetworkList(params: { iptonetworklist?: Record<string, string>[]; networkids?: string[]; ipaddress?: string }): Array<{ networkid: string; ip?: string }> | undefined {
+  if (!params.iptonetworklist || params.iptonetworklist.length === 0) return undefined;
+  if ((params.networkids && params.networkids.length > 0) || params.ipaddress !== undefined) {
+    throw new InvalidParameter("ipToNetworkMap can't be specified along with networkIds or ipAddress");
+  }
+  return params.iptonetworklist.map((raw) => {
+    const entry = Object.fromEntries(Object.entries(raw).map(([key, value]) => [key.toLowerCase(), value]));
+    for (const key of ['ipv6', 'mac']) {
+      if (entry[key]) throw new InvalidParameter(`iptonetworklist ${key} is not supported: Mold's NICs get IPv4 addresses and MACs of its own (iptonetworklist)`);
+    }
+    if (!entry.networkid) throw new InvalidParameter('Unable to execute API command deployvirtualmachine due to missing parameter iptonetworklist[].networkid');
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(entry.networkid)) throw noSuchEntity('deployVirtualMachine', 'networkid', entry.networkid);
+    if (entry.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(entry.ip)) throw new InvalidParameter(`Invalid format for the ip parameter: ${entry.ip} (iptonetworklist)`);
+    return { networkid: entry.networkid, ...(entry.ip && { ip: entry.ip }) };
+  });
+}
+
 async function networksOf(api: string, zone: Zone, owner: Account, ids: string[] | undefined): Promise<Network[]> {
   if (ids && ids.length > 0) {
     const networks: Network[] = [];
@@ -277,11 +299,28 @@ const deployVirtualMachineCommand = defineCommand({
     size: param.long('the arbitrary size for the DATADISK volume. Mutually exclusive with diskOfferingId').optional(),
     networkids: param.list(param.uuid('network id'), 'list of network ids used by virtual machine. Can\'t be specified with ipToNetworkList parameter').optional(),
     ipaddress: param.string('the ip address for default vm\'s network').optional(),
+    iptonetworklist: param
+      .map(
+        'ip to network mapping. Can\'t be specified with networkIds parameter. Example: iptonetworklist[0].ip=10.10.10.11&iptonetworklist[0].networkid=uuid - requests to use ip 10.10.10.11 in network id=uuid. Mold: no ipv6 or mac entries',
+      )
+      .optional(),
+    // The UI's wizard always sends these four (BIOS, LEGACY, false, false): Mold's guests boot BIOS and use
+    // no IO threads, so those values are taken and others refused, naming them. dynamicscalingenabled is
+    // ANDed with enable.dynamic.scale.vm upstream, which is false in Mold: a VM is never scaled running.
+    boottype: param.string('Guest VM Boot option either custom[UEFI] or default boot [BIOS]. Mold: BIOS only').optional(),
+    bootmode: param.string('Boot Mode [Legacy] or [Secure] Applicable when Boot Type Selected is UEFI, otherwise Legacy only for BIOS. Mold: Legacy only').optional(),
+    dynamicscalingenabled: param.boolean('true if virtual machine needs to be dynamically scalable. Mold: without effect, as upstream with enable.dynamic.scale.vm false').optional(),
+    iothreadsenabled: param.boolean('IOThreads are dedicated event loop threads for supported disk devices to perform block I/O requests in order to improve scalability especially on an SMP host/guest with many LUNs. Mold: false only').optional(),
   },
   roles: ALL_ROLES,
   isasync: true,
   handler: async ({ params, caller, settings, httpMethod }) => {
     const api = 'deployVirtualMachine';
+    if (params.boottype !== undefined && params.boottype.toUpperCase() !== 'BIOS') throw new InvalidParameter(`Boot type ${params.boottype} is not supported: Mold's guests boot BIOS (boottype)`);
+    if (params.bootmode !== undefined && params.bootmode.toUpperCase() !== 'LEGACY') throw new InvalidParameter(`Boot mode ${params.bootmode} is not supported: Mold's guests boot BIOS in legacy mode (bootmode)`);
+    if (params.iothreadsenabled) throw new InvalidParameter('IO threads are not supported by Mold (iothreadsenabled)');
+    // The UI's Add Instance wizard names its networks so (networkid, and ip when one was typed).
+    const ipToNetwork = ipToNetworkList(params);
     if (params.templateid === undefined && params.isoid === undefined) throw new InvalidParameter('Unable to execute API command deployvirtualmachine due to missing parameter templateid');
     if (params.templateid !== undefined && params.isoid !== undefined) throw new InvalidParameter('Specify either templateid or isoid, not both (isoid)');
     const imageParam = params.isoid !== undefined ? 'isoid' : 'templateid';
@@ -391,10 +430,13 @@ const deployVirtualMachineCommand = defineCommand({
       throw new InvalidParameter('A data disk size needs a disk offering: size is used with a customized diskofferingid (size)');
     }
 
-    const networks = await networksOf(api, zone, owner.account, params.networkids);
+    const networks = await networksOf(api, zone, owner.account, ipToNetwork ? ipToNetwork.map((entry) => entry.networkid) : params.networkids);
     if (params.ipaddress !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(params.ipaddress)) {
       throw new InvalidParameter(`Invalid format for the ipaddress parameter: ${params.ipaddress}`);
     }
+    /** The address asked for on a network: iptonetworklist's, else ipaddress for the default one. */
+    const preferredOn = (network: Network, index: number) =>
+      ipToNetwork ? ipToNetwork.find((entry) => entry.networkid.toLowerCase() === network.id)?.ip : index === 0 ? params.ipaddress : undefined;
 
     // Everything checked: reserve (limits, addresses), undoing what was taken if a later step fails.
     const amounts = { ...vmResources(resources), ...volumeResources({ sizeBytes: rootBytes }) };
@@ -406,7 +448,8 @@ const deployVirtualMachineCommand = defineCommand({
     const nics: VmNic[] = [];
     try {
       for (const [index, network] of networks.entries()) {
-        const allocated = await allocateAddress(network.id, { vmId: id, ...(index === 0 && params.ipaddress !== undefined && { preferred: params.ipaddress }) });
+        const preferred = preferredOn(network, index);
+        const allocated = await allocateAddress(network.id, { vmId: id, ...(preferred !== undefined && { preferred }) });
         nics.push({ id: randomUUID(), networkId: network.id, mac: randomMac(), ip: allocated.ipaddress, netmask: network.netmask, gateway: network.gateway, vlan: network.vlan, isDefault: index === 0 });
       }
       faultPoint('vm-deploy.addresses', hostname);
@@ -551,11 +594,16 @@ const stopVirtualMachineCommand = defineCommand({
 const rebootVirtualMachineCommand = defineCommand({
   name: 'rebootVirtualMachine',
   description: 'Reboots a virtual machine. Mold: in place, through the host\'s agent (not a stop and start: the VM\'s records are not applied again).',
-  params: { id: param.uuid('The ID of the virtual machine') },
+  params: {
+    id: param.uuid('The ID of the virtual machine'),
+    // The UI's Reboot dialog draws its Force switch from this parameter and shows no buttons without it.
+    forced: param.boolean('Force reboot the VM (VM is Stopped and then Started). Mold: false only; true is refused (stop and start the VM instead)').optional(),
+  },
   roles: ALL_ROLES,
   isasync: true,
   handler: async ({ params, caller }) => {
     const api = 'rebootVirtualMachine';
+    if (params.forced) throw new InvalidParameter('forced=true is not supported: Mold reboots a VM in place; stop and start it to apply its records again');
     const vm = await vmParam(api, 'id', params.id, caller);
     if (vm.state !== 'Running') throw new InvalidParameter(`The VM ${vm.id} (${vm.displayName}) is not running, unable to reboot it`);
     return startVmJob(caller, api, 'vm-reboot', vm.id, { type: 'VM.REBOOT', verb: 'rebooting' });
