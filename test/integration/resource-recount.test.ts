@@ -50,7 +50,7 @@ describe('the resource recount', () => {
     await setResourceCount('ACCOUNT', member.account.id, 'cpu', 9);
     await setResourceCount('DOMAIN', member.account.domainId, 'user_vm', 40);
     ok(await admin.call('updateConfiguration', { name: 'resourcecount.check.interval', value: '1' }), 'updateConfiguration');
-    const counts = await until('the counts to be recounted', () => storedCounts('ACCOUNT', member.account.id), (c) => c.user_vm === 1 && c.cpu === 2, { within: 5 * SWEEP_SECONDS * 1000 });
+    const counts = await until('the counts to be recounted', () => storedCounts('ACCOUNT', member.account.id), (c) => c.user_vm === 1 && c.cpu === 2 && c.memory === 512, { within: 5 * SWEEP_SECONDS * 1000 });
     expect(counts).toMatchObject({ user_vm: 1, cpu: 2, memory: 512 });
     await until('the domain to be recounted', () => storedCounts('DOMAIN', member.account.domainId), (c) => c.user_vm !== 40, { within: 5 * SWEEP_SECONDS * 1000 });
     const descriptions = (await events()).map((e: any) => e.description);

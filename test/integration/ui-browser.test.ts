@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDomain } from '../../shared/db/identity.ts';
+import { realErrors, type UiPage } from '../support/browser.ts';
 import { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
@@ -38,20 +39,6 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
  */
 const TOLERATED_432 = new Set(['listVPCs', 'listNetworkServiceProviders', 'cloudianIsEnabled', 'listAndSwitchSamlAccount', 'listProjects', 'quotaIsEnabled']);
 
-/**
- * The page's uncaught errors, less the rejected promises of the tolerated 432s and, when the test
- * itself blocked a request to a public site (the UI asks for release notes on its own, at times of its
- * choosing), the axios 'Network Error' that block causes. `failed` holds every request that got no
- * answer: one to loopback is the runtime's fault and is kept, whatever the page made of it.
- */
-function realErrors({ uncaught, failed }: { uncaught: string[]; failed: FailedRequest[] }) {
-  const blocked = failed.some((request) => !request.loopback);
-  const unanswered = failed.filter((request) => request.loopback && request.error !== 'net::ERR_ABORTED').map((request) => `${request.url}: ${request.error}`);
-  return [...uncaught.filter((error) => error !== 'Error: Request failed with status code 432' && !(blocked && error === 'Error: Network Error')), ...unanswered];
-}
-
-type FailedRequest = { url: string; loopback: boolean; error: string };
-
 /** A page that reaches only loopback, orders listApis after listZones, and keeps its errors. */
 async function openPage(browser: Browser) {
   const context = await browser.createBrowserContext();
@@ -64,7 +51,7 @@ async function openPage(browser: Browser) {
   const zonesListed = new Promise<void>((done) => (zonesAnswered = done));
   const commandOf = (url: URL, body?: string) => url.searchParams.get('command') ?? new URLSearchParams(body ?? '').get('command');
   const refused = new Set<string>();
-  const failed: FailedRequest[] = [];
+  const failed: UiPage['failed'] = [];
   page.on('requestfailed', (request) => {
     const url = new URL(request.url());
     failed.push({ url: request.url(), loopback: LOOPBACK.has(url.hostname), error: request.failure()?.errorText ?? 'unknown' });

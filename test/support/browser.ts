@@ -135,14 +135,22 @@ export async function clickText(page: Page, selector: string, text: RegExp, what
 }
 
 /**
+ * Requests Chromium itself cut off, not the runtime: one the page's own navigation abandoned, and
+ * those in flight when this machine's network interfaces changed (the lab tests running beside add and
+ * delete links and namespaces; Chromium then fails what is in flight with ERR_NETWORK_CHANGED).
+ */
+const CUT_BY_CHROMIUM = new Set(['net::ERR_ABORTED', 'net::ERR_NETWORK_CHANGED']);
+
+/**
  * The page's uncaught errors, less the rejected promises of commands answered 432 that the caller
  * tolerates (features Mold lacks, docs/ui.md) and, when the page was refused a request to a public
- * site, the axios 'Network Error' that causes; plus every loopback request that got no answer.
+ * site or Chromium cut requests off, the axios 'Network Error' that causes; plus every loopback
+ * request that got no answer for another reason.
  */
-export function realErrors(ui: UiPage): string[] {
-  const blocked = ui.failed.some((request) => !request.loopback);
-  const unanswered = ui.failed.filter((request) => request.loopback && request.error !== 'net::ERR_ABORTED').map((request) => `${request.url}: ${request.error}`);
-  return [...ui.uncaught.filter((error) => error !== 'Error: Request failed with status code 432' && !(blocked && error === 'Error: Network Error')), ...unanswered];
+export function realErrors(ui: Pick<UiPage, 'uncaught' | 'failed'>): string[] {
+  const explained = ui.failed.some((request) => !request.loopback || request.error === 'net::ERR_NETWORK_CHANGED');
+  const unanswered = ui.failed.filter((request) => request.loopback && !CUT_BY_CHROMIUM.has(request.error)).map((request) => `${request.url}: ${request.error}`);
+  return [...ui.uncaught.filter((error) => error !== 'Error: Request failed with status code 432' && !(explained && error === 'Error: Network Error')), ...unanswered];
 }
 
 /** The commands answered with `status`, each once. */
