@@ -197,6 +197,7 @@ export function reportFromOutput(hostId: string, output: string, pools: readonly
 }
 
 export async function gatherReport(conn: SshConnection, hostId: string, timeoutMs: number, pools: readonly PoolTarget[] = []): Promise<HostReport> {
+  const gatheredAt = Date.now();
   const r = await conn.exec(reportScript(pools), { timeoutMs, report: true });
-  return reportFromOutput(hostId, r.stdout + r.stderr, pools);
+  return { ...reportFromOutput(hostId, r.stdout + r.stderr, pools), gatheredAt };
 }

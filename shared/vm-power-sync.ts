@@ -23,8 +23,9 @@
 //   nothing runs), as are domains that are not Mold's (no VM with that uuid and instance name).
 //
 // Races with commands: a report is gathered before it arrives, so a command may have changed a VM in
-// between. Only VMs whose last state change (lastUpdated, else created) is older than the grace period
-// are judged, and every write is conditional on the VM being exactly as read (state, host, lastUpdated):
+// between. Only VMs whose last state change (lastUpdated, else created) is older than the grace period,
+// and older than the moment the agent began reading the hosts (gatheredAt, less a skew allowance: a
+// report can wait behind a slow host or a busy gateway for longer than the grace), are judged, and every write is conditional on the VM being exactly as read (state, host, lastUpdated):
 // a concurrent start or stop wins, and the next report looks again.
 //
 // Cost per report: one query of the host index (gsi2 VMHOST#<host>) per healthy reported host, in
@@ -38,7 +39,7 @@ import { recordEvent, type Actor } from './db/events.ts';
 import type { Host } from './db/hosts.ts';
 import { getDomain } from './db/identity.ts';
 import { getItems } from './db/items.ts';
-import { listVmRecords, transitionVm, vmKey, type VirtualMachine } from './db/vms.ts';
+import { listVmRecords, removedVmKey, transitionVm, vmKey, type VirtualMachine } from './db/vms.ts';
 import { isHealthy, type PingSettings } from './host-health.ts';
 import { log } from './log.ts';
 import { cpuCapacityOf, memoryCapacityOf } from './placement.ts';
@@ -108,6 +109,23 @@ export function lastChange(vm: Pick<SyncedVm, 'lastUpdated' | 'created'>): numbe
  * One second more for lastUpdated's whole seconds.
  */
 export const graceMs = (ping: Pick<PingSettings, 'interval'>) => Math.max(ping.interval, 5) * 1000 + 1000;
+
+/**
+ * Allowance between an agent's clock and the control plane's, and for lastUpdated's whole seconds,
+ * when a VM's last change is compared with when its host was read.
+ */
+export const GATHERED_SKEW_MS = 2000;
+
+/**
+ * The `now` to judge a report by: a VM is judged when its last change is older than `now - grace`
+ * and, where the agent said when it read its hosts, older than the earliest of those readings (less
+ * GATHERED_SKEW_MS). A report that waited (a slow host, a busy gateway) then never contradicts a change
+ * it could not have seen. Pure.
+ */
+export function judgingNow(now: number, grace: number, gatheredAt: readonly (number | undefined)[]): number {
+  const times = gatheredAt.filter((at): at is number => typeof at === 'number');
+  return times.length === 0 ? now : Math.min(now, Math.min(...times) - GATHERED_SKEW_MS + grace);
+}
 
 /** An instance name as Mold (and upstream) gives them: i-<account>-<vm>-<suffix>. */
 export const looksLikeInstanceName = (name: string) => /^i-\d+-\d+-.+/.test(name);
@@ -209,6 +227,18 @@ export async function syncActor(vm: VirtualMachine): Promise<Actor> {
   const system = await systemActor();
   const domain = await getDomain(vm.domainId);
   return domain ? { ...system, domainId: domain.id, domainName: domain.name, domainPath: domain.path, domainTree: domain.tree } : system;
+}
+
+/** Which of `ids` name an expunged VM (its removed record remains). */
+async function removedVms(ids: readonly string[]): Promise<Set<string>> {
+  const removed = new Set<string>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 100) {
+    const chunk = unique.slice(i, i + 100);
+    const items = await getItems<(Record<string, unknown> | undefined)[]>(chunk.map(removedVmKey));
+    items.forEach((item, index) => item && removed.add(chunk[index]!));
+  }
+  return removed;
 }
 
 async function readVms(ids: readonly string[]): Promise<VirtualMachine[]> {
@@ -354,8 +384,12 @@ export async function syncVmPowerStates(
     const found = others.length > 0 ? await readVms(others) : [];
     const extra = new Set(unexpectedDomains(reported, recordedIds));
     const vms = [...recorded, ...found.filter((vm) => extra.has(vm.id))];
-    const unmanaged = unmanagedOf(reported, [...recorded, ...found]);
-    const actions = reconcilePowerStates(reported, vms, now, graceMs(ping));
+    // A domain of a VM expunged since the report was read is not a stranger.
+    const strangers = unmanagedOf(reported, [...recorded, ...found]);
+    const expunged = await removedVms(strangers.map(({ domain }) => domain.uuid));
+    const unmanaged = strangers.filter(({ domain }) => !expunged.has(domain.uuid));
+    const grace = graceMs(ping);
+    const actions = reconcilePowerStates(reported, vms, judgingNow(now, grace, reports.filter((r) => healthy.has(r.hostId)).map((r) => r.gatheredAt)), grace);
     const applied: PowerSyncAction<VirtualMachine>[] = [];
     // Each action concerns one VM, written on condition: a restore's hundreds of changes overlap.
     await forEachConcurrently(actions, SYNC_CONCURRENCY, async (action) => {

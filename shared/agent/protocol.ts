@@ -502,6 +502,11 @@ export const hostReport = z.object({
   memoryFreeBytes: z.number().optional(),
   /** One-minute load average. */
   loadAverage: z.number().optional(),
+  /**
+   * When the agent began reading the host (ms since the epoch, its clock): the domains are as they
+   * were then. The power sync judges no VM that changed after it (shared/vm-power-sync.ts).
+   */
+  gatheredAt: z.number().optional(),
   domains: z.array(domainReport).default([]),
   /** The pools of the host's target as measured on it (df): bytes in all and bytes used. */
   pools: z.array(z.object({ id: z.string(), capacityBytes: z.number().nonnegative(), usedBytes: z.number().nonnegative() })).max(64).optional(),

@@ -13,6 +13,8 @@ import {
   syncAlertContent,
   unexpectedDomains,
   unmanagedOf,
+  judgingNow,
+  GATHERED_SKEW_MS,
   type DomainReport,
   type ReportedHost,
   type SyncedVm,
@@ -152,6 +154,23 @@ describe('reconcilePowerStates', () => {
   it('decides once per VM even when it is listed twice', () => {
     const running = vm({ state: 'Running', hostId: A });
     expect(reconcilePowerStates([report(A)], [running, running], NOW, GRACE)).toHaveLength(1);
+  });
+});
+
+describe('judgingNow', () => {
+  it('judges by the earliest time a host was read, less the skew allowance, never later than now', () => {
+    // Read 70 s ago (a slow host, a busy gateway; the grace is 61 s): a VM changed 65 s ago, after that
+    // reading, is not judged by it, though its change is older than the grace.
+    const now = NOW;
+    const at = judgingNow(now, GRACE, [now - 70_000, now - 5_000]);
+    expect(at).toBe(now - 70_000 - GATHERED_SKEW_MS + GRACE);
+    const changedAfterReading = vm({ state: 'Running', hostId: A, lastUpdated: new Date(now - 65_000).toISOString().replace(/\.\d{3}Z$/, '+0000') });
+    expect(reconcilePowerStates([report(A)], [changedAfterReading], now, GRACE)).toHaveLength(1);
+    expect(reconcilePowerStates([report(A)], [changedAfterReading], at, GRACE)).toEqual([]);
+    // Read just now, or by an agent that does not say: now.
+    expect(judgingNow(now, GRACE, [now - 1_000])).toBe(now);
+    expect(judgingNow(now, GRACE, [undefined])).toBe(now);
+    expect(judgingNow(now, GRACE, [])).toBe(now);
   });
 });
 
