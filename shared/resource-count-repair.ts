@@ -18,3 +18,24 @@ export function countChanges(stored: Readonly<Partial<Record<ResourceTypeName, n
     .filter(([type, to]) => (stored[type] ?? 0) !== to)
     .map(([type, to]) => ({ type, from: stored[type], to }));
 }
+
+/** What a primary storage pool's recount needs of a volume. */
+export type PoolVolume = { poolId: string; sizeBytes: number; poolReserved?: boolean };
+
+export interface PoolChange {
+  poolId: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * The primary storage pools whose allocated bytes (disksizeallocated) differ from what their volumes
+ * hold: every volume that reserved its bytes on the pool (poolReserved) counts its size there, and
+ * nothing else does (a reservation without its volume's record is what a function killed between the
+ * two writes leaves). Pure.
+ */
+export function poolChanges(pools: readonly { id: string; disksizeallocated?: number }[], volumes: readonly PoolVolume[]): PoolChange[] {
+  const held = new Map<string, number>();
+  for (const volume of volumes) if (volume.poolReserved && volume.poolId) held.set(volume.poolId, (held.get(volume.poolId) ?? 0) + volume.sizeBytes);
+  return pools.map((pool) => ({ poolId: pool.id, from: pool.disksizeallocated ?? 0, to: held.get(pool.id) ?? 0 })).filter((change) => change.from !== change.to);
+}

@@ -362,6 +362,29 @@ export async function releasePoolBytes(poolId: string, bytes: number): Promise<v
   }
 }
 
+/**
+ * Sets the pool's allocated bytes to `to` on condition that they are still `from` (a reservation or
+ * release meanwhile wins: the next recount looks again). Resolves whether it was set.
+ */
+export async function setPoolAllocated(poolId: string, from: number, to: number): Promise<boolean> {
+  try {
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: storagePoolKey(poolId),
+        UpdateExpression: 'SET #allocated = :to',
+        ConditionExpression: from === 0 ? 'attribute_exists(pk) AND (attribute_not_exists(#allocated) OR #allocated = :from)' : 'attribute_exists(pk) AND #allocated = :from',
+        ExpressionAttributeNames: { '#allocated': 'disksizeallocated' },
+        ExpressionAttributeValues: { ':from': from, ':to': to },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
 /** What the hosts report of the pool: bytes used on it and, when known, its real size. */
 export async function recordPoolStats(poolId: string, stats: { usedBytes: number; capacityBytes?: number }): Promise<void> {
   const names: Record<string, string> = { '#used': 'disksizeused' };
