@@ -147,9 +147,11 @@ const REPORT_SECTIONS = {
   meminfo: 'cat /proc/meminfo',
   loadavg: 'cat /proc/loadavg',
   list: `${VIRSH} list --all --uuid --name`,
-  domstats: `${VIRSH} domstats --state`,
+  domstats: `${VIRSH} domstats --state --nowait`,
   // Apart from the states: a domain whose counters cannot be read must not lose its state.
-  usage: `${VIRSH} domstats --list-running --cpu-total --vcpu --balloon --interface --block`,
+  // --nowait (both): libvirt asks no busy qemu. Guests under software emulation crashed (a kernel
+  // GPF in virtio_net right after the move) when their qemu was queried while being live-migrated.
+  usage: `${VIRSH} domstats --list-running --nowait --cpu-total --vcpu --balloon --interface --block`,
 };
 export const REPORT_SCRIPT = sectionScript(REPORT_SECTIONS);
 

@@ -155,8 +155,9 @@ function domstatsBlocks(domstats: string): Map<string, Map<string, string>> {
 }
 
 /**
- * A running domain's counters from `virsh domstats --cpu-total --vcpu --balloon --interface --block`,
- * summed over its NICs and disks; undefined without cpu.time (not running, or not readable).
+ * A running domain's counters from `virsh domstats --nowait --cpu-total --vcpu --balloon --interface --block`,
+ * summed over its NICs and disks; undefined without cpu.time or its disks' counters (not running, or
+ * not readable now).
  */
 function usageOf(fields: Map<string, string>, at: number): DomainUsage | undefined {
   const number = (key: string) => {
@@ -170,6 +171,9 @@ function usageOf(fields: Map<string, string>, at: number): DomainUsage | undefin
   };
   const cpuTimeNs = number('cpu.time');
   if (cpuTimeNs === undefined) return undefined;
+  // Read with --nowait: a domain busy with a job (a migration) has no disk counters this time. Totals
+  // that dropped to 0 would read as a restarted qemu; the next report reads them all.
+  for (let i = 0; i < (number('block.count') ?? 0); i++) if (number(`block.${i}.rd.bytes`) === undefined) return undefined;
   const memory = number('balloon.current');
   const memoryMax = number('balloon.maximum');
   const unused = number('balloon.unused');

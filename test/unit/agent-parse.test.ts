@@ -219,6 +219,11 @@ describe('virsh output', () => {
     // A domain not running has no counters; one whose counters could not be read keeps its state.
     expect(stopped).toEqual({ uuid: '8f6b0a57-0f0e-4f53-9d0b-3c1d2a7e9b11', name: 'i-2-11-VM', state: 'Stopped' });
     expect(parseDomains(list, states, "Domain: 'i-2-9-VM'\n  balloon.current=1\n")[0]).toEqual({ uuid: '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d', name: 'i-2-9-VM', state: 'Running' });
+
+    // Read with --nowait while the domain is busy (a migration): its disks without counters are no
+    // reading at all, not totals fallen to 0.
+    const busy = "Domain: 'i-2-9-VM'\n  cpu.time=9000\n  net.count=0\n  block.count=1\n  block.0.name=vda\n  block.0.path=/p/g.qcow2\n";
+    expect(parseDomains(list, states, busy)[0]).toEqual({ uuid: '5c50b04c-8241-44b5-9a85-8a3ae4bfc28d', name: 'i-2-9-VM', state: 'Running' });
   });
 
   it('explains why virsh does not answer', () => {
