@@ -1,18 +1,21 @@
-// Live migration: migrateVirtualMachine (statemachines/vm-migrate.asl.json) and findHostsForMigration
-// (the planner's view of every other host of the VM's zone, without reserving anything).
-import { InvalidParameter } from '../../../shared/cloudstack/errors.ts';
+// Live migration: migrateVirtualMachine and migrateVirtualMachineWithVolume (both through
+// statemachines/vm-migrate.asl.json; the latter with storage motion) and findHostsForMigration (the
+// planner's view of every other host of the VM's zone, without reserving anything).
+import { InternalError, InvalidParameter } from '../../../shared/cloudstack/errors.ts';
 import { listParams, param } from '../../../shared/cloudstack/params.ts';
 import { planDeployment } from '../../../shared/db/capacity.ts';
 import { getHost, type Host } from '../../../shared/db/hosts.ts';
 import { getServiceOffering } from '../../../shared/db/offerings.ts';
-import { getStoragePool } from '../../../shared/db/storage.ts';
-import { getVm, getVolume, type VirtualMachine } from '../../../shared/db/vms.ts';
+import { getStoragePool, type StoragePool } from '../../../shared/db/storage.ts';
+import { getVm, getVolume, listVolumesOfVm, type VirtualMachine, type Volume } from '../../../shared/db/vms.ts';
+import { isFilePool } from '../../tasks/volume-migrate.ts';
 import { poolReachable, type ExclusionReason } from '../../../shared/placement.ts';
 import { startAsync } from '../async.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
 import { noSuchEntity } from '../validate.ts';
 import { hostContext, renderHost } from './hosts.ts';
+import { volumeText } from './volume-migrate.ts';
 import { viewerOf } from './vms.ts';
 
 /** Upstream's texts (UserVmManagerImpl.migrateVirtualMachine). */
@@ -64,7 +67,138 @@ const migrateVirtualMachineCommand = defineCommand({
     return startAsync(caller, {
       cmd: api,
       stateMachine: 'vm-migrate',
-      input: { vmId: vm.id, hostId: host?.id ?? null, viewer: viewerOf(caller) },
+      input: { vmId: vm.id, hostId: host?.id ?? null, volumes: null, viewer: viewerOf(caller) },
+      instanceType: 'VirtualMachine',
+      instanceId: vm.id,
+      event: { type: 'VM.MIGRATE', description, resourceId: vm.id, resourceType: 'VirtualMachine' },
+    });
+  },
+});
+
+/** Upstream's VMInstanceVO.toString(), with Mold's number as the id. */
+const vmText = (vm: VirtualMachine) => `VM instance {"id":${vm.number},"instanceName":"${vm.instanceName}","uuid":"${vm.id}","type":"User"}`;
+
+/** migrateto as upstream reads it (getVolumeToPool): volume uuid → pool uuid, a repeated volume's last pool. */
+function volumeToPool(entries: readonly Record<string, string>[] | undefined): Map<string, string> {
+  const map = new Map<string, string>();
+  (entries ?? []).forEach((entry, i) => {
+    if (!entry.volume || !entry.pool) throw new InvalidParameter(`migrateto[${i}] needs both a volume and a pool: migrateto[${i}].volume=<uuid>&migrateto[${i}].pool=<uuid> (migrateto)`);
+    map.set(entry.volume.toLowerCase(), entry.pool.toLowerCase());
+  });
+  return map;
+}
+
+/** Upstream's getHostsForMigrateVmWithStorage for a given destination (its texts and codes). */
+function checkStorageMotionHosts(source: Host, destination: Host) {
+  if (destination.id === source.id) {
+    throw new InvalidParameter(`Cannot migrate VM as it is already present on host ${destination.name} (ID: ${destination.id}), please specify valid destination host to migrate the VM`);
+  }
+  if (destination.status !== 'Up' || destination.resourcestate !== 'Enabled') {
+    throw new InternalError(`Cannot migrate VM, destination host ${destination.name} (ID: ${destination.id}) is not in correct state, has status: ${destination.status}, state: ${destination.resourcestate}`);
+  }
+}
+
+/**
+ * Upstream's getVolumePoolMappingForMigrateVmWithStorage (its order and texts), then what Mold needs:
+ * file pools of the VM's zone that are Up, reached by the destination (a volume left out of migrateto
+ * stays where it is, so the destination must reach that pool too). Volumes already on the named pool
+ * are dropped; with nothing left to move, upstream's "doesn't involve migrating the volumes".
+ */
+async function volumeMoves(vm: VirtualMachine, source: Host, destination: Host | undefined, requested: Map<string, string>): Promise<Record<string, string>> {
+  const volumes = (await listVolumesOfVm(vm.id)).filter((v) => v.vmId === vm.id && v.state !== 'Expunged' && v.state !== 'Destroy');
+  for (const volume of volumes) {
+    if (volume.state !== 'Ready') {
+      throw new InternalError(`Volume ${volume.name} (ID: ${volume.id}) of the VM is not in Ready state. Cannot migrate the VM ${vm.instanceName} (ID: ${vm.id}) with its volumes`);
+    }
+  }
+  const moves: Record<string, string> = {};
+  const targets = new Map<string, StoragePool>();
+  for (const [volumeId, poolId] of requested) {
+    const volume = await getVolume(volumeId);
+    const pool = volume ? await getStoragePool(poolId) : undefined;
+    if (!volume || volume.state === 'Expunged') throw new InvalidParameter(`There is no volume present with the given id ${volumeId}`);
+    if (!pool) throw new InvalidParameter(`There is no storage pool present with the given id ${poolId}`);
+    if (pool.state === 'Maintenance') {
+      throw new InvalidParameter(`Cannot migrate volume ${volumeText(volume)}to the destination storage pool ${pool.name} as the storage pool is in maintenance mode.`);
+    }
+    if (!volumes.some((v) => v.id === volume.id)) {
+      throw new InvalidParameter(`Volume ${volumeText(volume)} doesn't belong to the VM ${vm.instanceName} (ID: ${vm.id}) that has to be migrated`);
+    }
+    if (pool.id === volume.poolId) continue;
+    if (pool.zoneId !== vm.zoneId) throw new InvalidParameter(`Storage pool ${pool.name} is not in the zone of VM ${vm.instanceName}: its volumes migrate within its zone (migrateto)`);
+    if (!isFilePool(pool)) throw new InvalidParameter(`Mold migrates volumes with a running VM between file-based shared pools (NetworkFilesystem, SharedMountPoint) only; storage pool ${pool.name} is ${pool.type} (migrateto)`);
+    if (pool.state !== 'Up') throw new InternalError(`Storage pool ${pool.name} is ${pool.state}: it takes no volume`);
+    const from = await getStoragePool(volume.poolId);
+    if (from && !isFilePool(from)) throw new InvalidParameter(`Mold migrates volumes with a running VM between file-based shared pools only; volume ${volume.name} is on ${from.name}, which is ${from.type} (migrateto)`);
+    moves[volume.id] = pool.id;
+    targets.set(volume.id, pool);
+  }
+  if (Object.keys(moves).length === 0) {
+    const to = destination ? `${destination.name} (ID: ${destination.id})` : 'chosen by the planner';
+    throw new InvalidParameter(`Migration of the VM: ${vm.instanceName} (ID: ${vm.id}) from host ${source.name} (ID: ${source.id}) to destination host  ${to} doesn't involve migrating the volumes`);
+  }
+  if (destination) {
+    for (const volume of volumes) {
+      const pool = targets.get(volume.id) ?? (await getStoragePool(volume.poolId));
+      if (pool && !poolReachable(pool, destination)) {
+        throw new InvalidParameter(
+          targets.has(volume.id)
+            ? `Destination host ${destination.name} (ID: ${destination.id}) does not reach storage pool ${pool.name}, the pool given for volume ${volume.name} (migrateto)`
+            : `Volume ${volumeText(volume as Volume)} stays on storage pool ${pool.name}, which destination host ${destination.name} (ID: ${destination.id}) does not reach: give it a pool the host reaches in migrateto`,
+        );
+      }
+    }
+  }
+  return moves;
+}
+
+const migrateWithVolumeCommand = defineCommand({
+  name: 'migrateVirtualMachineWithVolume',
+  description:
+    'Attempts Migration of a VM with its volumes to a different host. Mold: a Running VM, live (libvirt\'s --copy-storage-all: the guest keeps running while the named volumes are copied to their new pools, which must be file-based pools the destination host reaches; a volume left out stays on its pool, which the destination must reach); capacity on the host and the pools is reserved first; the old files are removed from the source pools after success. A Stopped VM\'s volumes (migrateto without hostid) move one at a time with migrateVolume.',
+  params: {
+    virtualmachineid: param.uuid('the ID of the virtual machine'),
+    hostid: param.uuid('Destination Host ID to migrate VM to.').optional(),
+    migrateto: param
+      .map(
+        'Storage to pool mapping. This parameter specifies the mapping between a volume and a pool where you want to migrate that volume. Format of this parameter: migrateto[volume-index].volume=<uuid>&migrateto[volume-index].pool=<uuid>Where, [volume-index] indicates the index to identify the volume that you want to migrate, volume=<uuid> indicates the UUID of the volume that you want to migrate, and pool=<uuid> indicates the UUID of the pool where you want to migrate the volume. Example: migrateto[0].volume=<71f43cd6-69b0-4d3b-9fbc-67f50963d60b>&migrateto[0].pool=<a382f181-3d2b-4413-b92d-b8931befa7e1>&migrateto[1].volume=<88de0173-55c0-4c1c-a269-83d0279eeedf>&migrateto[1].pool=<95d6e97c-6766-4d67-9a30-c449c15011d1>&migrateto[2].volume=<1b331390-59f2-4796-9993-bf11c6e76225>&migrateto[2].pool=<41fdb564-9d3b-447d-88ed-7628f7640cbc>',
+      )
+      .optional(),
+    autoselect: param.boolean('Automatically select a destination host for a running instance, if hostId is not specified. false by default').optional(),
+  },
+  roles: ADMINS,
+  isasync: true,
+  handler: async ({ params, caller }) => {
+    const api = 'migrateVirtualMachineWithVolume';
+    const vm = await vmById(api, 'virtualmachineid', params.virtualmachineid);
+    const host = params.hostid ? await getHost(params.hostid.toLowerCase()) : undefined;
+    if (params.hostid && !host) throw noSuchEntity(api, 'hostid', params.hostid);
+    const requested = volumeToPool(params.migrateto);
+    const autoselect = params.autoselect === true;
+    // MigrateVirtualMachineWithVolumeCmd.execute, in its order.
+    if (!host && requested.size === 0 && !autoselect) throw new InvalidParameter('Either hostid or migrateto must be passed or autoselect must be true for migrating the VM.');
+    if (vm.state !== 'Running' && host) throw new InvalidParameter(`${vmText(vm)} is not in the Running state to migrate it to the new host.`);
+    if (vm.state !== 'Stopped' && !host && !autoselect) throw new InvalidParameter(`${vmText(vm)} is not in the Stopped state to migrate, use the hostid or autoselect parameter to migrate it to a new host.`);
+    if (!host && !autoselect) {
+      throw new InvalidParameter(`Mold moves a stopped VM's volumes one at a time with migrateVolume; migrateVirtualMachineWithVolume moves a running VM with its volumes (migrateto without hostid or autoselect)`);
+    }
+    // UserVmManagerImpl.migrateVirtualMachineWithVolume.
+    if (vm.state !== 'Running') throw new InternalError(`Unable to migrate the VM ${vm.instanceName} (ID: ${vm.id}) as it is not in Running state`);
+    const source = vm.hostId ? await getHost(vm.hostId) : undefined;
+    if (!source) throw new InvalidParameter(`Cannot migrate VM, host with ID: ${vm.hostId ?? 'none'} for VM not found`);
+    if (host) checkStorageMotionHosts(source, host);
+    if (requested.size === 0 && host && (await reachesVolumes(vm, host))) {
+      throw new InvalidParameter(
+        `Migration of the VM: ${vm.instanceName} (ID: ${vm.id}) from host ${source.name} (ID: ${source.id}) to destination host  ${host.name} (ID: ${host.id}) doesn't involve migrating the volumes`,
+      );
+    }
+    if (requested.size === 0) throw new InvalidParameter(`Mold moves volumes only where migrateto names them: give each volume a pool the destination host reaches (migrateto)`);
+    const volumes = await volumeMoves(vm, source, host, requested);
+    const description = `Attempting to migrate VM Id: ${vm.id} to host Id: ${host?.id ?? 'null'}`;
+    return startAsync(caller, {
+      cmd: api,
+      stateMachine: 'vm-migrate',
+      input: { vmId: vm.id, hostId: host?.id ?? null, volumes, viewer: viewerOf(caller) },
       instanceType: 'VirtualMachine',
       instanceId: vm.id,
       event: { type: 'VM.MIGRATE', description, resourceId: vm.id, resourceType: 'VirtualMachine' },
@@ -121,4 +255,4 @@ const findHostsForMigrationCommand = defineCommand({
   },
 });
 
-export const vmMigrateCommands = [migrateVirtualMachineCommand, findHostsForMigrationCommand];
+export const vmMigrateCommands = [migrateVirtualMachineCommand, migrateWithVolumeCommand, findHostsForMigrationCommand];
