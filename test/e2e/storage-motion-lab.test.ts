@@ -110,7 +110,7 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
     const disks = (await lab.hostExec(2, [...VIRSH, 'domblklist', '--domain', vm.instancename, '--details'])).stdout;
     expect(disks).toContain(fileB);
     expect(disks).toContain(join(dirB, `${vm.id}-config.iso`));
-    expect(disks).not.toContain(dirA);
+    expect(disks).not.toContain(`${dirA}/`);
     await until('pool A to be emptied of the guest', async () => readdirSync(dirA).filter((f) => f.startsWith(root.id) || f.startsWith(vm.id)), (left: string[]) => left.length === 0, { within: 60_000 });
     expect(existsSync(fileB)).toBe(true);
     expect((await world.ok('listVolumes', { id: root.id, listall: true })).volume[0]).toMatchObject({ storageid: poolB.id, storage: poolB.name, state: 'Ready' });
