@@ -1,8 +1,8 @@
 // migrateVirtualMachineWithVolume on a two-host lab (lab 27) with a real guest, through the HTTP API and
 // a real agent: a second SharedMountPoint pool is another directory of the cluster. The running guest,
 // on the first pool and host 1, moves live to host 2 with its root disk on the second pool (libvirt's
-// --copy-storage-all): it keeps its boot id and answers throughout, what it wrote on its disk is still
-// there, the volume record names the second pool, the first pool's files are gone, and the hosts' and
+// --copy-storage-all --migrate-disks of the root disk only; its data disk stays on the first pool, which
+// host 2 reaches): it keeps its boot id and answers throughout, what it wrote on its disk is still there, the volume record names the second pool, the first pool's files are gone, and the hosts' and
 // pools' allocated figures moved with it. A move whose copy cannot be made (the target's directory
 // missing) fails, naming why, and leaves the guest running on its source with the books as they were.
 // Needs root; skipped otherwise.
@@ -47,8 +47,9 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
     const auth = { privateKey: key.privatekey as string };
     await until('both hosts to be Up', async () => (await world.ok('listHosts', { zoneid: zone.id, type: 'Routing' })).host ?? [], (hosts: any[]) => hosts.length === 2 && hosts.every((h) => h.state === 'Up'), { within: 60_000 });
 
-    // Deployed while pool A is the only pool: its root disk is there.
-    const vm = (await world.done('deployVirtualMachine', world.deployParams('motion-1', { keypair: key.name, hostid: host1.id }))).virtualmachine;
+    // Deployed while pool A is the only pool: its root disk and its data disk are there.
+    const disk = (await world.ok('createDiskOffering', { name: 'motion-1g', displaytext: '1 GB', disksize: 1 })).diskoffering;
+    const vm = (await world.done('deployVirtualMachine', world.deployParams('motion-1', { keypair: key.name, hostid: host1.id, diskofferingid: disk.id }))).virtualmachine;
     const ip = vm.nic[0].ipaddress as string;
     const booted = await waitForGuest(ip, 'the guest to boot');
     expect(await guestSsh(ip, auth, 'echo "written before the move" > /data/kept && sync && cat /data/kept')).toMatchObject({ code: 0, stdout: 'written before the move\n' });
@@ -64,6 +65,9 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
     const fileA = join(dirA, `${root.id}.qcow2`);
     const fileB = join(dirB, `${root.id}.qcow2`);
     expect(existsSync(fileA)).toBe(true);
+    // The data disk is left out of migrateto: host 2 reaches pool A, so it stays there (shared, not copied).
+    const data = (await world.ok('listVolumes', { virtualmachineid: vm.id, type: 'DATADISK', listall: true })).volume[0];
+    const dataFile = join(dirA, `${data.id}.qcow2`);
 
     const books = async () => {
       const pools = Object.fromEntries(((await world.ok('listStoragePools', { zoneid: zone.id })).storagepool as any[]).map((p) => [p.id, Number(p.disksizeallocated)]));
@@ -110,8 +114,10 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
     const disks = (await lab.hostExec(2, [...VIRSH, 'domblklist', '--domain', vm.instancename, '--details'])).stdout;
     expect(disks).toContain(fileB);
     expect(disks).toContain(join(dirB, `${vm.id}-config.iso`));
-    expect(disks).not.toContain(`${dirA}/`);
+    expect(disks).toContain(dataFile);
     await until('pool A to be emptied of the guest', async () => readdirSync(dirA).filter((f) => f.startsWith(root.id) || f.startsWith(vm.id)), (left: string[]) => left.length === 0, { within: 60_000 });
+    expect(existsSync(dataFile)).toBe(true);
+    expect((await world.ok('listVolumes', { id: data.id, listall: true })).volume[0].storageid).toBe(poolA.id);
     expect(existsSync(fileB)).toBe(true);
     expect((await world.ok('listVolumes', { id: root.id, listall: true })).volume[0]).toMatchObject({ storageid: poolB.id, storage: poolB.name, state: 'Ready' });
     const after = await books();

@@ -1,9 +1,11 @@
 // migrateVirtualMachineWithVolume through /client/api and the real vm-migrate state machine, with the
 // test playing the zone's agent. Hosts A and B of one cluster reach its pools 1 and 2; host C, in
-// another cluster, reaches only its pool 3. Bad input is refused at once with upstream's code and text
-// and changes nothing; a move reserves the target host and pool first (the VM Migrating), then points
-// the volume at its new pool, gives the source's host capacity and pool bytes back and has the source
-// host remove the old files; a move the agent fails leaves everything where it was.
+// another cluster, reaches only its pool 3. The VM has a root disk and a data disk. Bad input is refused
+// at once with upstream's code and text and changes nothing; a move reserves the target host and pools
+// first (the VM Migrating), then points the volumes at their new pools, gives the source's host capacity
+// and pool bytes back and has the source host remove the old files; a volume left out stays on its pool
+// when the destination reaches it, else goes to one it reaches (as upstream maps it); a move the agent
+// fails leaves everything where it was.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHost, updateHostRecord } from '../../shared/db/hosts.ts';
@@ -33,6 +35,7 @@ let pool2: any;
 let pool3: any;
 let vm: any;
 let root: any;
+let data: any;
 
 const API = 'migrateVirtualMachineWithVolume';
 const { jobCount, begin, deployed } = playedVmChecks(() => admin, () => played);
@@ -62,9 +65,19 @@ beforeAll(async () => {
   ).cluster[0];
   hostC = await addPlayedHost(other.id, played.seeded, { name: unique('kvm-c'), ipaddress: '10.120.0.13' });
   const offering = ok(await admin.call('createServiceOffering', { name: unique('small'), displaytext: 'small', cpunumber: 1, cpuspeed: 500, memory: 512 }), 'createServiceOffering').serviceoffering;
-  vm = await deployed({ zoneid: played.zone.id, serviceofferingid: offering.id, templateid: played.template.id, hostid: hostA.id, account: alice.account.name, domainid: world.rootDomainId });
+  const disk = ok(await admin.call('createDiskOffering', { name: unique('d5'), displaytext: '5 GB', disksize: 5 }), 'createDiskOffering').diskoffering;
+  vm = await deployed({
+    zoneid: played.zone.id,
+    serviceofferingid: offering.id,
+    templateid: played.template.id,
+    diskofferingid: disk.id,
+    hostid: hostA.id,
+    account: alice.account.name,
+    domainid: world.rootDomainId,
+  });
   root = ok(await admin.call('listVolumes', { virtualmachineid: vm.id, type: 'ROOT', listall: true }), 'listVolumes').volume[0];
-  expect(root.storageid).toBe(pool1.id);
+  data = ok(await admin.call('listVolumes', { virtualmachineid: vm.id, type: 'DATADISK', listall: true }), 'listVolumes').volume[0];
+  expect([root.storageid, data.storageid]).toEqual([pool1.id, pool1.id]);
   // Made after the deploy, so the root disk is on pool 1.
   const pool = (name: string, clusterId: string, path: string) =>
     admin.call('createStoragePool', { zoneid: played.zone.id, podid: played.pod.id, clusterid: clusterId, name: unique(name), url: `SharedMountPoint://localhost${path}`, capacitybytes: 500 * GiB });
@@ -100,14 +113,20 @@ describe('migrateVirtualMachineWithVolume', () => {
     refused(await call(admin, moveTo(pool1, { hostid: hostB.id })), API, 431, none);
     refused(await call(admin, { ...moveTo(pool2, { hostid: hostB.id }), 'migrateto[0].volume': unknown }), API, 431, `There is no volume present with the given id ${unknown}`);
     refused(await call(admin, { ...moveTo(pool2, { hostid: hostB.id }), 'migrateto[0].pool': unknown }), API, 431, `There is no storage pool present with the given id ${unknown}`);
-    refused(await call(admin, moveTo(pool2, { hostid: hostC.id })), API, 431, `Destination host ${hostC.name} (ID: ${hostC.id}) does not reach storage pool ${pool2.name}, the pool given for volume ${root.name} (migrateto)`);
+    refused(
+      await call(admin, moveTo(pool2, { hostid: hostC.id })),
+      API,
+      530,
+      `Cannot migrate the volume [${root.id}] to the storage pool [${pool2.id}] while migrating VM [${vm.id}] to target host [${hostC.id}]. The host does not have access to the storage pool entered.`,
+    );
+    refused(await call(admin, { virtualmachineid: vm.id, autoselect: true }), API, 431, /^Mold's planner picks a host for the pools migrateto names/);
     expect(await jobCount()).toBe(jobs);
     expect(await books()).toEqual(before);
     expect((await getVmConsistent(vm.id))!).toMatchObject({ state: 'Running', hostId: hostA.id });
     expect((await getVolumeConsistent(root.id))!.poolId).toBe(pool1.id);
   });
 
-  it('moves the running VM to host B and its root disk to pool 2: reserved first, recorded after, the old files removed by host A', async () => {
+  it('moves the running VM to host B and its root disk to pool 2 (the data disk stays on pool 1, which B reaches): reserved first, recorded after, the old files removed by host A', async () => {
     const before = await books();
     const started = await begin(admin, API, moveTo(pool2, { hostid: hostB.id }));
     const message = await receiveCommand(played.seeded.agent.queueUrl);
@@ -138,6 +157,7 @@ describe('migrateVirtualMachineWithVolume', () => {
     expect(job.jobresult.virtualmachine).toMatchObject({ id: vm.id, state: 'Running', hostid: hostB.id });
     expect((await getVmConsistent(vm.id))!.migrateStorage).toBeUndefined();
     expect(ok(await admin.call('listVolumes', { id: root.id, listall: true }), 'listVolumes').volume[0]).toMatchObject({ storageid: pool2.id, storage: pool2.name });
+    expect((await getVolumeConsistent(data.id))!.poolId).toBe(pool1.id);
     expect(await books()).toEqual({
       hosts: { ...before.hosts, [hostA.id]: before.hosts[hostA.id]! - VM_MEMORY, [hostB.id]: before.hosts[hostB.id]! + VM_MEMORY },
       pools: { ...before.pools, [pool1.id]: before.pools[pool1.id]! - root.size, [pool2.id]: before.pools[pool2.id]! + root.size },
@@ -146,9 +166,10 @@ describe('migrateVirtualMachineWithVolume', () => {
 
   it('a move the agent fails leaves the VM Running on its source, its volume where it was, nothing reserved, and the job says why', async () => {
     const before = await books();
-    const started = await begin(admin, API, moveTo(pool1, { hostid: hostA.id }));
+    // autoselect: the planner picks host A, the other host that reaches pool 1 (for both disks).
+    const started = await begin(admin, API, moveTo(pool1, { autoselect: true }));
     const message = await receiveCommand(played.seeded.agent.queueUrl);
-    expect(message.type).toBe('migrateVm');
+    expect(message).toMatchObject({ type: 'migrateVm', payload: { host: { hostId: hostB.id }, target: { hostId: hostA.id } } });
     await answer(message, { error: 'MigrationFailed', cause: 'Migrating i-x from root@b to root@a failed (error: internal error: unable to execute QEMU command \'drive-mirror\'); on the source it is running' });
     const job = await admin.waitForJob(started.jobid);
     expect(job.jobstatus).toBe(2);
@@ -159,11 +180,16 @@ describe('migrateVirtualMachineWithVolume', () => {
     expect(await books()).toEqual(before);
   });
 
-  it('autoselect picks the host that reaches the pool named (host C for pool 3); old files that cannot be removed are a WARN event, not a failure', async () => {
+  it('to host C with the root disk on pool 3: the data disk, on pool 1 which C does not reach, goes to pool 3 too; old files that cannot be removed are a WARN event, not a failure', async () => {
     const before = await books();
-    const started = await begin(admin, API, moveTo(pool3, { autoselect: true }));
+    const started = await begin(admin, API, moveTo(pool3, { hostid: hostC.id }));
     const message = await receiveCommand(played.seeded.agent.queueUrl);
     expect(message).toMatchObject({ type: 'migrateVm', payload: { host: { hostId: hostB.id }, target: { hostId: hostC.id } } });
+    expect((message.payload as any).storage.map((m: any) => m.to)).toEqual([
+      `/var/lib/mold/primary3/${root.id}.qcow2`,
+      `/var/lib/mold/primary3/${data.id}.qcow2`,
+      `/var/lib/mold/primary3/${vm.id}-config.iso`,
+    ]);
     await answer(message, { result: { name: vm.instancename, state: 'Running', vncPort: 5909 } });
     const cleanup = await receiveCommand(played.seeded.agent.queueUrl);
     expect(cleanup).toMatchObject({ type: 'removeFiles', payload: { host: { hostId: hostB.id } } });
@@ -172,9 +198,10 @@ describe('migrateVirtualMachineWithVolume', () => {
     expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
     expect(job.jobresult.virtualmachine).toMatchObject({ hostid: hostC.id });
     expect((await getVolumeConsistent(root.id))!.poolId).toBe(pool3.id);
+    expect((await getVolumeConsistent(data.id))!).toMatchObject({ poolId: pool3.id, path: `/var/lib/mold/primary3/${data.id}.qcow2` });
     expect(await books()).toEqual({
       hosts: { ...before.hosts, [hostB.id]: before.hosts[hostB.id]! - VM_MEMORY, [hostC.id]: before.hosts[hostC.id]! + VM_MEMORY },
-      pools: { ...before.pools, [pool2.id]: before.pools[pool2.id]! - root.size, [pool3.id]: before.pools[pool3.id]! + root.size },
+      pools: { [pool1.id]: before.pools[pool1.id]! - data.size, [pool2.id]: before.pools[pool2.id]! - root.size, [pool3.id]: before.pools[pool3.id]! + root.size + data.size },
     });
     const events = ok(await admin.call('listEvents', { type: 'VM.MIGRATE', level: 'WARN', listall: true }), 'listEvents').event ?? [];
     expect(events.some((e: any) => e.resourceid === vm.id && /could not be removed: root@10\.120\.0\.12 did not answer/.test(e.description))).toBe(true);

@@ -6,7 +6,8 @@ import { listParams, param } from '../../../shared/cloudstack/params.ts';
 import { planDeployment } from '../../../shared/db/capacity.ts';
 import { getHost, type Host } from '../../../shared/db/hosts.ts';
 import { getServiceOffering } from '../../../shared/db/offerings.ts';
-import { getStoragePool, type StoragePool } from '../../../shared/db/storage.ts';
+import { allocatableBytes, getStoragePool, listStoragePools, overprovisioningFactor, type StoragePool } from '../../../shared/db/storage.ts';
+import type { Settings } from '../../../shared/settings.ts';
 import { getVm, getVolume, listVolumesOfVm, type VirtualMachine, type Volume } from '../../../shared/db/vms.ts';
 import { isFilePool } from '../../tasks/volume-migrate.ts';
 import { poolReachable, type ExclusionReason } from '../../../shared/placement.ts';
@@ -99,12 +100,29 @@ function checkStorageMotionHosts(source: Host, destination: Host) {
 }
 
 /**
- * Upstream's getVolumePoolMappingForMigrateVmWithStorage (its order and texts), then what Mold needs:
- * file pools of the VM's zone that are Up, reached by the destination (a volume left out of migrateto
- * stays where it is, so the destination must reach that pool too). Volumes already on the named pool
- * are dropped; with nothing left to move, upstream's "doesn't involve migrating the volumes".
+ * A pool for a volume left out of migrateto whose pool the destination does not reach (upstream's
+ * createVolumeToStoragePoolMappingIfPossible): a file pool of the zone, Up, reached by the destination,
+ * with room for the volume beside what this move already puts there; the one with the most room.
  */
-async function volumeMoves(vm: VirtualMachine, source: Host, destination: Host | undefined, requested: Map<string, string>): Promise<Record<string, string>> {
+async function poolForLeftOut(volume: Volume, destination: Host, placed: ReadonlyMap<string, number>, settings: Settings): Promise<StoragePool | undefined> {
+  let best: { pool: StoragePool; free: number } | undefined;
+  for (const pool of await listStoragePools({ zoneId: destination.zoneId })) {
+    if (!isFilePool(pool) || pool.state !== 'Up' || !poolReachable(pool, destination)) continue;
+    const free = allocatableBytes(pool, await overprovisioningFactor(pool, settings)) - pool.disksizeallocated - (placed.get(pool.id) ?? 0);
+    if (free >= volume.sizeBytes && (!best || free > best.free)) best = { pool, free };
+  }
+  return best?.pool;
+}
+
+/**
+ * Upstream's getVolumePoolMappingForMigrateVmWithStorage (its order and texts), then what Mold needs:
+ * file pools of the VM's zone that are Up and reached by the destination. Volumes already on the named
+ * pool are dropped; with nothing left to move, upstream's "doesn't involve migrating the volumes". A
+ * volume left out stays on its pool when the destination reaches it, else goes to a pool the
+ * destination reaches (upstream's createStoragePoolMappingsForVolumes); with autoselect the planner
+ * only considers hosts that reach the pools of the volumes left out.
+ */
+async function volumeMoves(vm: VirtualMachine, source: Host, destination: Host | undefined, requested: Map<string, string>, settings: Settings): Promise<Record<string, string>> {
   const volumes = (await listVolumesOfVm(vm.id)).filter((v) => v.vmId === vm.id && v.state !== 'Expunged' && v.state !== 'Destroy');
   for (const volume of volumes) {
     if (volume.state !== 'Ready') {
@@ -133,29 +151,39 @@ async function volumeMoves(vm: VirtualMachine, source: Host, destination: Host |
     moves[volume.id] = pool.id;
     targets.set(volume.id, pool);
   }
-  if (Object.keys(moves).length === 0) {
-    const to = destination ? `${destination.name} (ID: ${destination.id})` : 'chosen by the planner';
-    throw new InvalidParameter(`Migration of the VM: ${vm.instanceName} (ID: ${vm.id}) from host ${source.name} (ID: ${source.id}) to destination host  ${to} doesn't involve migrating the volumes`);
+  const nothingMoves = (to: string) =>
+    new InvalidParameter(`Migration of the VM: ${vm.instanceName} (ID: ${vm.id}) from host ${source.name} (ID: ${source.id}) to destination host  ${to} doesn't involve migrating the volumes`);
+  if (!destination) {
+    if (Object.keys(moves).length === 0) throw nothingMoves('chosen by the planner');
+    return moves;
   }
-  if (destination) {
-    for (const volume of volumes) {
-      const pool = targets.get(volume.id) ?? (await getStoragePool(volume.poolId));
-      if (pool && !poolReachable(pool, destination)) {
-        throw new InvalidParameter(
-          targets.has(volume.id)
-            ? `Destination host ${destination.name} (ID: ${destination.id}) does not reach storage pool ${pool.name}, the pool given for volume ${volume.name} (migrateto)`
-            : `Volume ${volumeText(volume as Volume)} stays on storage pool ${pool.name}, which destination host ${destination.name} (ID: ${destination.id}) does not reach: give it a pool the host reaches in migrateto`,
-        );
-      }
+  // VmVolumeMigrationPlanningServiceImpl.buildMapUsingUserInformation: the host must reach each pool given.
+  for (const [volumeId, pool] of targets) {
+    if (!poolReachable(pool, destination)) {
+      throw new InternalError(
+        `Cannot migrate the volume [${volumeId}] to the storage pool [${pool.id}] while migrating VM [${vm.id}] to target host [${destination.id}]. The host does not have access to the storage pool entered.`,
+      );
     }
   }
+  const placed = new Map<string, number>();
+  for (const [volumeId, pool] of targets) placed.set(pool.id, (placed.get(pool.id) ?? 0) + volumes.find((v) => v.id === volumeId)!.sizeBytes);
+  for (const volume of volumes) {
+    if (requested.has(volume.id)) continue;
+    const current = await getStoragePool(volume.poolId);
+    if (!current || poolReachable(current, destination)) continue;
+    const pool = await poolForLeftOut(volume, destination, placed, settings);
+    if (!pool || !isFilePool(current)) throw new InternalError(`There are no storage pools available at the target host [${destination.id}] to migrate volume [${volume.id}]`);
+    moves[volume.id] = pool.id;
+    placed.set(pool.id, (placed.get(pool.id) ?? 0) + volume.sizeBytes);
+  }
+  if (Object.keys(moves).length === 0) throw nothingMoves(`${destination.name} (ID: ${destination.id})`);
   return moves;
 }
 
 const migrateWithVolumeCommand = defineCommand({
   name: 'migrateVirtualMachineWithVolume',
   description:
-    'Attempts Migration of a VM with its volumes to a different host. Mold: a Running VM, live (libvirt\'s --copy-storage-all: the guest keeps running while the named volumes are copied to their new pools, which must be file-based pools the destination host reaches; a volume left out stays on its pool, which the destination must reach); capacity on the host and the pools is reserved first; the old files are removed from the source pools after success. A Stopped VM\'s volumes (migrateto without hostid) move one at a time with migrateVolume.',
+    'Attempts Migration of a VM with its volumes to a different host. Mold: a Running VM, live (libvirt\'s --copy-storage-all: the guest keeps running while the named volumes are copied to their new pools, which must be file-based pools the destination host reaches; a volume left out stays on its pool when the destination reaches it, else goes to the reachable pool with the most room, as upstream maps it); capacity on the host and the pools is reserved first; the old files are removed from the source pools after success. A Stopped VM\'s volumes (migrateto without hostid) move one at a time with migrateVolume.',
   params: {
     virtualmachineid: param.uuid('the ID of the virtual machine'),
     hostid: param.uuid('Destination Host ID to migrate VM to.').optional(),
@@ -168,7 +196,7 @@ const migrateWithVolumeCommand = defineCommand({
   },
   roles: ADMINS,
   isasync: true,
-  handler: async ({ params, caller }) => {
+  handler: async ({ params, caller, settings }) => {
     const api = 'migrateVirtualMachineWithVolume';
     const vm = await vmById(api, 'virtualmachineid', params.virtualmachineid);
     const host = params.hostid ? await getHost(params.hostid.toLowerCase()) : undefined;
@@ -192,8 +220,8 @@ const migrateWithVolumeCommand = defineCommand({
         `Migration of the VM: ${vm.instanceName} (ID: ${vm.id}) from host ${source.name} (ID: ${source.id}) to destination host  ${host.name} (ID: ${host.id}) doesn't involve migrating the volumes`,
       );
     }
-    if (requested.size === 0) throw new InvalidParameter(`Mold moves volumes only where migrateto names them: give each volume a pool the destination host reaches (migrateto)`);
-    const volumes = await volumeMoves(vm, source, host, requested);
+    if (requested.size === 0 && !host) throw new InvalidParameter(`Mold's planner picks a host for the pools migrateto names, not pools for a host: name them, or give hostid (migrateto)`);
+    const volumes = await volumeMoves(vm, source, host, requested, settings);
     const description = `Attempting to migrate VM Id: ${vm.id} to host Id: ${host?.id ?? 'null'}`;
     return startAsync(caller, {
       cmd: api,
