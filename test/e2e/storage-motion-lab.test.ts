@@ -2,9 +2,11 @@
 // a real agent: a second SharedMountPoint pool is another directory of the cluster. The running guest,
 // on the first pool and host 1, moves live to host 2 with its root disk on the second pool (libvirt's
 // --copy-storage-all --migrate-disks of the root disk only; its data disk stays on the first pool, which
-// host 2 reaches): it keeps its boot id and answers throughout, what it wrote on its disk is still there, the volume record names the second pool, the first pool's files are gone, and the hosts' and
-// pools' allocated figures moved with it. A move whose copy cannot be made (the target's directory
-// missing) fails, naming why, and leaves the guest running on its source with the books as they were.
+// host 2 reaches): it keeps its boot id and answers throughout, what it wrote on its disk is still
+// there, the volume record names the second pool, the first pool's files are gone, and the hosts' and
+// pools' allocated figures moved with it. Then it goes back to host 1 with both disks moving crosswise
+// (two disks mirrored at once). A move whose copy cannot be made (the target's directory missing)
+// fails, naming why, and leaves the guest running on its source with the books as they were.
 // Needs root; skipped otherwise.
 import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -133,6 +135,25 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
       code: 0,
       stdout: 'written before the move\nwritten after the move\n',
     });
+
+    // And back to host 1 with both disks moving, crosswise (root B → A, data A → B): two disks mirrored at once.
+    const back = (
+      await world.done(
+        'migrateVirtualMachineWithVolume',
+        { virtualmachineid: vm.id, hostid: host1.id, 'migrateto[0].volume': root.id, 'migrateto[0].pool': poolA.id, 'migrateto[1].volume': data.id, 'migrateto[1].pool': poolB.id },
+        patience(300_000),
+      )
+    ).virtualmachine;
+    expect(back).toMatchObject({ state: 'Running', hostid: host1.id });
+    const disksBack = (await lab.hostExec(1, [...VIRSH, 'domblklist', '--domain', vm.instancename, '--details'])).stdout;
+    expect(disksBack).toContain(fileA);
+    expect(disksBack).toContain(join(dirB, `${data.id}.qcow2`));
+    await until('the old files to be removed', async () => [existsSync(fileB), existsSync(dataFile)], (left: boolean[]) => !left.includes(true), { within: 60_000 });
+    expect((await waitForGuest(ip, 'the guest after the second move')).bootId).toBe(booted.bootId);
+    expect(await guestSsh(ip, auth, 'cat /data/kept /data/later')).toMatchObject({ code: 0, stdout: 'written before the move\nwritten after the move\n' });
+    const last = await books();
+    expect(last.pools[poolA.id]).toBe(before.pools[poolA.id] - Number(data.size));
+    expect(last.pools[poolB.id]).toBe(before.pools[poolB.id] + Number(data.size));
 
     await world.done('destroyVirtualMachine', { id: vm.id, expunge: true });
     expect(readdirSync(dirB).filter((f) => f.startsWith(root.id) || f.startsWith(vm.id))).toEqual([]);
