@@ -99,7 +99,7 @@ describe('migrateVirtualMachineWithVolume', () => {
     refused(await call(admin, { virtualmachineid: vm.id, hostid: unknown }), API, 431, noEntity(API.toLowerCase(), 'hostid', unknown));
     refused(await call(admin, { virtualmachineid: vm.id, 'migrateto[0].volume': root.id }), API, 431, /^migrateto\[0\] needs both a volume and a pool/);
     refused(await call(admin, { virtualmachineid: vm.id }), API, 431, 'Either hostid or migrateto must be passed or autoselect must be true for migrating the VM.');
-    const text = `VM instance {"id":${(await getVmConsistent(vm.id))!.number},"instanceName":"${vm.instancename}","uuid":"${vm.id}","type":"User"}`;
+    const text = `VM instance {"id": "${(await getVmConsistent(vm.id))!.number}", "name": "${vm.instancename}", "uuid": "${vm.id}", "type"="User"}`;
     refused(await call(admin, moveTo(pool2)), API, 431, `${text} is not in the Stopped state to migrate, use the hostid or autoselect parameter to migrate it to a new host.`);
     refused(await call(admin, moveTo(pool2, { hostid: hostA.id })), API, 431, `Cannot migrate VM as it is already present on host ${hostA.name} (ID: ${hostA.id}), please specify valid destination host to migrate the VM`);
     await updateHostRecord(hostB.id, { resourcestate: 'Disabled' });
@@ -228,7 +228,7 @@ describe('migrateVirtualMachineWithVolume', () => {
     await answer(stopVm, { result: { name: vm.instancename, state: 'Stopped', forced: true } });
     expect((await admin.waitForJob(stop.jobid)).jobstatus).toBe(1);
     const jobs = await jobCount();
-    const text = `VM instance {"id":${(await getVmConsistent(vm.id))!.number},"instanceName":"${vm.instancename}","uuid":"${vm.id}","type":"User"}`;
+    const text = `VM instance {"id": "${(await getVmConsistent(vm.id))!.number}", "name": "${vm.instancename}", "uuid": "${vm.id}", "type"="User"}`;
     refused(await admin.call(API, moveTo(pool1, { hostid: hostA.id })), API, 431, `${text} is not in the Running state to migrate it to the new host.`);
     refused(await admin.call(API, moveTo(pool1, { autoselect: true })), API, 530, `Unable to migrate the VM ${vm.instancename} (ID: ${vm.id}) as it is not in Running state`);
     refused(await admin.call(API, moveTo(pool1)), API, 431, /^Mold moves a stopped VM's volumes one at a time with migrateVolume/);

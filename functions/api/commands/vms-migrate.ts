@@ -76,8 +76,8 @@ const migrateVirtualMachineCommand = defineCommand({
   },
 });
 
-/** Upstream's VMInstanceVO.toString(), with Mold's number as the id. */
-const vmText = (vm: VirtualMachine) => `VM instance {"id":${vm.number},"instanceName":"${vm.instanceName}","uuid":"${vm.id}","type":"User"}`;
+/** Upstream's VMInstanceVO.toString() (its own `"type"=`), with Mold's number as the id. */
+const vmText = (vm: VirtualMachine) => `VM instance {"id": "${vm.number}", "name": "${vm.instanceName}", "uuid": "${vm.id}", "type"="User"}`;
 
 /** migrateto as upstream reads it (getVolumeToPool): volume uuid → pool uuid, a repeated volume's last pool. */
 function volumeToPool(entries: readonly Record<string, string>[] | undefined): Map<string, string> {
