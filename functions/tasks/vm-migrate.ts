@@ -22,7 +22,8 @@ import { isConditionFailure, tableName } from '../../shared/db/items.ts';
 import { getJob } from '../../shared/db/jobs.ts';
 import { getServiceOffering } from '../../shared/db/offerings.ts';
 import { getStoragePool, overprovisioningFactor, releasePoolBytes, releasePoolItem, reservePoolItem, type StoragePool } from '../../shared/db/storage.ts';
-import { getVmConsistent, getVolume, listVolumesOfVm, transitionVm, vmKey, volumeKey, type VirtualMachine } from '../../shared/db/vms.ts';
+import { getVmConsistent, getVolume, getVolumeConsistent, listVolumesOfVm, transitionVm, updateVolumeIf, vmKey, volumeKey, type VirtualMachine } from '../../shared/db/vms.ts';
+import { log } from '../../shared/log.ts';
 import { poolReachable } from '../../shared/placement.ts';
 import { loadSettings } from '../../shared/settings.ts';
 import { renderVmFor } from '../api/commands/vms-list.ts';
@@ -235,9 +236,16 @@ async function moveVolumeRecord(vmId: string, move: VolumeMove): Promise<void> {
     );
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
-    const volume = await getVolume(move.volumeId);
+    const volume = await getVolumeConsistent(move.volumeId);
     if (volume?.poolId === move.to) return; // moved already
-    throw new InternalError(`Volume ${move.volumeId} could not be recorded on storage pool ${move.to} after the migration: it changed meanwhile`);
+    if (volume?.poolId !== move.from) throw new InternalError(`Volume ${move.volumeId} could not be recorded on storage pool ${move.to} after the migration: it changed meanwhile`);
+    // The source pool's books hold less than the volume (they were off before): the disk runs from its
+    // new file now, so the record moves all the same, and the pool gives back what it has.
+    log.warn('source pool holds fewer bytes than the volume it gives back', { volumeId: move.volumeId, poolId: move.from, bytes: move.sizeBytes });
+    const moved = await updateVolumeIf(move.volumeId, { poolId: move.from, vmId }, { poolId: move.to, path: move.toPath });
+    if (!moved) throw new InternalError(`Volume ${move.volumeId} could not be recorded on storage pool ${move.to} after the migration: it changed meanwhile`);
+    const pool = await getStoragePool(move.from);
+    if (pool && pool.disksizeallocated > 0) await releasePoolBytes(move.from, Math.min(pool.disksizeallocated, move.sizeBytes)).catch(() => undefined);
   }
 }
 
