@@ -4,8 +4,9 @@
 // at once with upstream's code and text and changes nothing; a move reserves the target host and pools
 // first (the VM Migrating), then points the volumes at their new pools, gives the source's host capacity
 // and pool bytes back and has the source host remove the old files; a volume left out stays on its pool
-// when the destination reaches it, else goes to one it reaches (as upstream maps it); a move the agent
-// fails leaves everything where it was.
+// when the destination reaches it, else goes to one it reaches (as upstream maps it), and
+// findHostsForMigration offers such a host with requiresStorageMotion; a move the agent fails leaves
+// everything where it was.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHost, updateHostRecord } from '../../shared/db/hosts.ts';
@@ -129,6 +130,23 @@ describe('migrateVirtualMachineWithVolume', () => {
     expect((await getVolumeConsistent(root.id))!.poolId).toBe(pool1.id);
   });
 
+  it('findHostsForMigration offers host C with requiresStorageMotion while a pool it reaches has room for the volumes, and says why not otherwise', async () => {
+    const find = async () => ok(await admin.call('findHostsForMigration', { id: vm.id }), 'findHostsForMigration').host as any[];
+    const [b, c] = await find();
+    expect(b).toMatchObject({ id: hostB.id, suitableformigration: true, requiresStorageMotion: false });
+    expect(c).toMatchObject({ id: hostC.id, suitableformigration: true, requiresStorageMotion: true });
+    expect(c.notsuitablereason).toBeUndefined();
+    const allocated = (await getStoragePool(pool3.id))!.disksizeallocated;
+    await setPoolAllocated(pool3.id, 500 * GiB * 10);
+    try {
+      const [, full] = await find();
+      expect(full).toMatchObject({ id: hostC.id, suitableformigration: false, requiresStorageMotion: true });
+      expect(full.notsuitablereason).toMatch(/no file-based storage pool it reaches has room/);
+    } finally {
+      await setPoolAllocated(pool3.id, allocated);
+    }
+  });
+
   it('moves the running VM to host B and its root disk to pool 2 (the data disk stays on pool 1, which B reaches): reserved first, recorded after, the old files removed by host A', async () => {
     const before = await books();
     const started = await begin(admin, API, moveTo(pool2, { hostid: hostB.id }));
@@ -183,11 +201,11 @@ describe('migrateVirtualMachineWithVolume', () => {
     expect(await books()).toEqual(before);
   });
 
-  it('to host C with the root disk on pool 3: the data disk, on pool 1 which C does not reach, goes to pool 3 too; old files that cannot be removed are a WARN event, not a failure; books that were off do not undo a move that happened', async () => {
+  it('to host C with hostid alone (as the UI asks for a host with requiresStorageMotion): both disks, on pools C does not reach, go to pool 3, the one it reaches; old files that cannot be removed are a WARN event, not a failure; books that were off do not undo a move that happened', async () => {
     // Pool 1's books hold less than the data disk (off before the move): its record moves all the same.
     await setPoolAllocated(pool1.id, data.size - 1);
     const before = await books();
-    const started = await begin(admin, API, moveTo(pool3, { hostid: hostC.id }));
+    const started = await begin(admin, API, { virtualmachineid: vm.id, hostid: hostC.id });
     const message = await receiveCommand(played.seeded.agent.queueUrl);
     expect(message).toMatchObject({ type: 'migrateVm', payload: { host: { hostId: hostB.id }, target: { hostId: hostC.id } } });
     expect((message.payload as any).storage.map((m: any) => m.to)).toEqual([

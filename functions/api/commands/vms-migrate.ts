@@ -247,10 +247,26 @@ const REASONS: Record<ExclusionReason, string> = {
   'no-pool': 'the host does not reach the VM\'s primary storage (storage motion would be needed)',
 };
 
+const NO_MOTION_REASON = 'the host does not reach the VM\'s primary storage, and no file-based storage pool it reaches has room for the volumes that would move there';
+
+/** Whether migrateVirtualMachineWithVolume could take the VM to `host`: a pool it reaches, with room, for each volume on a pool it does not reach. */
+async function storageMotionPossible(vm: VirtualMachine, host: Host, settings: Settings): Promise<boolean> {
+  const placed = new Map<string, number>();
+  for (const volume of (await listVolumesOfVm(vm.id)).filter((v) => v.vmId === vm.id && v.state === 'Ready')) {
+    const current = await getStoragePool(volume.poolId);
+    if (!current) return false;
+    if (poolReachable(current, host)) continue;
+    const pool = isFilePool(current) ? await poolForLeftOut(volume, host, placed, settings) : undefined;
+    if (!pool) return false;
+    placed.set(pool.id, (placed.get(pool.id) ?? 0) + volume.sizeBytes);
+  }
+  return true;
+}
+
 const findHostsForMigrationCommand = defineCommand({
   name: 'findHostsForMigration',
   description:
-    'Find hosts suitable for migrating a virtual machine. Mold: every other host of the VM\'s zone; suitableformigration is the planner\'s answer (capacity after over-provisioning, host tags, affinity, primary storage reachable), and notsuitablereason (Mold\'s) says why not.',
+    'Find hosts suitable for migrating a virtual machine. Mold: every other host of the VM\'s zone; suitableformigration is the planner\'s answer (capacity after over-provisioning, host tags, affinity, primary storage reachable, or with requiresStorageMotion a file-based pool it reaches with room for each volume that would move: migrateVirtualMachineWithVolume), and notsuitablereason (Mold\'s) says why not.',
   params: {
     id: param.uuid('find hosts to which this VM can be migrated and flag the hosts with enough CPU/RAM to host the VM'),
     ...listParams,
@@ -264,6 +280,15 @@ const findHostsForMigrationCommand = defineCommand({
     const plan = await planDeployment({ vm, hostTags: offering?.hosttags, poolId: root?.poolId, avoidHostIds: vm.hostId ? [vm.hostId] : [], settings });
     const suitable = new Set(plan.candidates.map((c) => c.host.id));
     const reasons = new Map(plan.excluded.map((e) => [e.hostId, e.reason]));
+    // A host that passed every check but the pool (the planner checks it last) suits a migration with
+    // storage motion when its pools have room for the volumes it does not reach (as upstream lists it).
+    const noMotion = new Set<string>();
+    for (const candidate of plan.inventory.hosts) {
+      const host = candidate.host as Host;
+      if (reasons.get(host.id) !== 'no-pool') continue;
+      if (await storageMotionPossible(vm, host, settings)) suitable.add(host.id);
+      else noMotion.add(host.id);
+    }
     const hosts = plan.inventory.hosts
       .map((c) => c.host as Host)
       .filter((h) => h.id !== vm.hostId && h.type === 'Routing' && matchesKeyword(params.keyword, h.name))
@@ -276,7 +301,7 @@ const findHostsForMigrationCommand = defineCommand({
           ...renderHost(h, context),
           suitableformigration: suitable.has(h.id),
           requiresStorageMotion: reason === 'no-pool',
-          ...(reason && { notsuitablereason: REASONS[reason] }),
+          ...(reason && !suitable.has(h.id) && { notsuitablereason: noMotion.has(h.id) ? NO_MOTION_REASON : REASONS[reason] }),
         };
       }),
     };
