@@ -11,7 +11,7 @@ import type { CommandPayload, CommandResult } from '../shared/agent/protocol.ts'
 import { CommandFailure } from './errors.ts';
 import { authorizedKeysScript, parseDomstate, parseVncDisplay } from './parse.ts';
 import { hostTarget, shq, who, type SshConnection, type SshPool, type SshTarget } from './ssh.ts';
-import { firstLines, runScript, vlanBridgeLines, VIRSH } from './vm.ts';
+import { checkPath, firstLines, runScript, vlanBridgeLines, VIRSH } from './vm.ts';
 
 export interface MigrationKey {
   privateKey: string;
@@ -40,6 +40,53 @@ export async function installMigrationAccess(conn: SshConnection, agentId: strin
   }
 }
 
+/**
+ * A disk the target must have before a migration with storage: an empty qcow2 of the source's
+ * virtual size that qemu fills while the guest runs (`sizeBytes`), or a small read-only file (the
+ * config drive) the agent copies itself (`content`, base64).
+ */
+type Moves = NonNullable<CommandPayload<'migrateVm'>['storage']>;
+
+export type TargetDisk = { path: string; sizeBytes: number } | { path: string; content: string };
+
+/** Shell lines that write one target disk anew (a leftover of an earlier attempt is replaced). */
+function targetDiskLines(disk: TargetDisk): string[] {
+  const p = shq(disk.path);
+  const dir = shq(disk.path.replace(/\/[^/]*$/, '') || '/');
+  const write =
+    'sizeBytes' in disk
+      ? `out=$(qemu-img create -q -f qcow2 ${p} ${disk.sizeBytes} 2>&1) || { rm -f ${p}; fail DiskCreateFailed ${p} "$out"; }`
+      : `{ printf '%s' ${shq(disk.content)} | base64 -d > ${p}.part && mv -f ${p}.part ${p}; } || { rm -f ${p}.part; fail DiskCreateFailed ${p} "cannot write the file"; }`;
+  return [`[ -d ${dir} ] || fail NoTargetDirectory ${dir} "the target pool's directory is missing"`, `rm -f ${p}`, write];
+}
+
+/**
+ * The migratable domain XML with each moved disk's source at its new path. A mirrored disk's
+ * backing chain goes: the copy on the target is whole (qemu's full mirror), without the template.
+ * Pure; unit-tested.
+ */
+export function relocateDisks(xml: string, moves: readonly { from: string; to: string; copy: 'mirror' | 'file' }[]): string {
+  return xml.replace(/<disk\b[\s\S]*?<\/disk>/g, (disk) => {
+    const move = moves.find((m) => disk.includes(`file='${xmlAttr(m.from)}'`));
+    if (!move) return disk;
+    let out = disk.replace(`file='${xmlAttr(move.from)}'`, `file='${xmlAttr(move.to)}'`);
+    if (move.copy === 'mirror') out = out.replace(/\s*<backingStore\b[\s\S]*<\/backingStore>/, '').replace(/\s*<backingStore\/>/, '');
+    return out;
+  });
+}
+
+const xmlAttr = (text: string) => text.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;');
+
+/** The device names (vda, …) of the domain's disks at `paths`, from `virsh domblklist --details`. Pure. */
+export function devicesOf(domblklist: string, paths: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const line of domblklist.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length >= 4 && paths.includes(cols.slice(3).join(' '))) found.set(cols.slice(3).join(' '), cols[2]!);
+  }
+  return found;
+}
+
 /** known_hosts' name for an address and port. */
 const knownHostsName = (t: SshTarget) => (t.port === 22 ? t.address : `[${t.address}]:${t.port}`);
 
@@ -47,12 +94,13 @@ const knownHostsName = (t: SshTarget) => (t.port === 22 ? t.address : `[${t.addr
  * The target's part, before the migration: the migration key (a host added before live migration
  * existed has none), the VLAN bridges the domain's NICs need, and its SSH host keys (printed).
  */
-export function targetScript(agentId: string, key: MigrationKey, vlans: readonly number[], vlanFallback?: 'isolated'): string {
+export function targetScript(agentId: string, key: MigrationKey, vlans: readonly number[], vlanFallback?: 'isolated', disks: readonly TargetDisk[] = []): string {
   return [
     'set -u',
     `fail() { printf '@@fail %s %s\\n%s\\n' "$1" "$2" "$3"; exit 3; }`,
     `( ${migrationAccessScript(agentId, key).replace(/\n/g, '\n  ')}\n) >/dev/null 2>&1 || fail KeyInstallFailed key "cannot install the migration key"`,
     ...vlanBridgeLines(vlans, vlanFallback),
+    ...disks.flatMap(targetDiskLines),
     'echo @@hostkeys',
     'cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null',
     '',
@@ -64,7 +112,13 @@ export function targetScript(agentId: string, key: MigrationKey, vlans: readonly
  * that name dropped), then `virsh migrate` with the domain's migratable XML whose VNC listen address
  * is the target's. After a failure it says where the domain is, so the control plane knows it stayed.
  */
-export function sourceScript(agentId: string, key: MigrationKey, payload: { name: string; target: SshTarget; vncListen: string }, hostKeys: string[]): string {
+export function sourceScript(
+  agentId: string,
+  key: MigrationKey,
+  payload: { name: string; target: SshTarget; vncListen: string },
+  hostKeys: string[],
+  storage?: { xml: string; devices: readonly string[] },
+): string {
   const t = payload.target;
   const name = shq(payload.name);
   const khName = knownHostsName(t);
@@ -90,12 +144,17 @@ export function sourceScript(agentId: string, key: MigrationKey, payload: { name
     `[ "$s" = running ] || [ "$s" = paused ] || fail NotRunning domstate "$s"`,
     'x=$(mktemp /tmp/mold-migrate.XXXXXX) || fail MigrationFailed xml "mktemp failed"',
     // The VNC server moves with the domain: it must listen on an address of the target.
-    `out=$($V dumpxml --migratable --domain ${name} 2>&1) || fail MigrationFailed xml "$out"`,
+    // With storage motion the agent has rewritten the XML (the disks' new paths); otherwise the domain's own.
+    storage
+      ? `out=$(printf '%s' ${shq(Buffer.from(storage.xml).toString('base64'))} | base64 -d)`
+      : `out=$($V dumpxml --migratable --domain ${name} 2>&1) || fail MigrationFailed xml "$out"`,
     `printf '%s\\n' "$out" | sed -e "/<graphics /s/listen='[^']*'/listen='${listen}'/" -e "/<listen type='address'/s/address='[^']*'/address='${listen}'/" > "$x"`,
     // --unsafe: libvirt cannot tell that a SharedMountPoint directory is shared and refuses the
     // read-only config drive (no cache=none); the control plane sends migrateVm only to a host that
     // reaches the VM's pool, and the writable disks are cache=none.
-    `if ! out=$($V migrate --live --persistent --undefinesource --unsafe --domain ${name} --desturi "${uri}" --migrateuri ${shq(`tcp://${t.address}`)} --xml "$x" 2>&1); then`,
+    // --copy-storage-all --migrate-disks: qemu mirrors just the moved disks into the files made on the
+    // target (over NBD to the target's address) while the guest runs; the others stay on shared storage.
+    `if ! out=$($V migrate --live --persistent --undefinesource --unsafe${storage ? ` --copy-storage-all --migrate-disks ${shq(storage.devices.join(','))}` : ''} --domain ${name} --desturi "${uri}" --migrateuri ${shq(`tcp://${t.address}`)} --xml "$x" 2>&1); then`,
     `  now=$($V domstate --domain ${name} 2>&1)`,
     '  fail MigrationFailed "$now" "$out"',
     'fi',
@@ -123,9 +182,13 @@ export async function migrateVm(pool: SshPool, agentId: string, key: MigrationKe
     const left = await pool.exec(source, `LC_ALL=C ${VIRSH} domstate --domain ${shq(name)}`, { timeoutMs: 60_000 });
     if (left.code !== 0) return done(already);
   }
-  const prepared = await runScript(pool, target, targetScript(agentId, key, payload.vlans ?? [], process.env.MOLD_AGENT_VLAN_FALLBACK === 'isolated' ? 'isolated' : undefined), 60_000);
+  const storage = payload.storage ?? [];
+  const motion = storage.length > 0 ? await readStorage(pool, source, name, storage) : undefined;
+  const fallback = process.env.MOLD_AGENT_VLAN_FALLBACK === 'isolated' ? 'isolated' : undefined;
+  const prepared = await runScript(pool, target, targetScript(agentId, key, payload.vlans ?? [], fallback, motion?.disks), 60_000);
   const prepFailed = /^@@fail (\S+) (\S+)\n([\s\S]*)$/m.exec(prepared.stdout);
   if (prepFailed || prepared.code !== 0) {
+    await removeCopies(pool, target, storage);
     throw new CommandFailure('MigrationFailed', `Preparing ${who(target)} to receive ${name} failed: ${firstLines(prepFailed ? `${prepFailed[1]} ${prepFailed[2]}: ${prepFailed[3]}` : prepared.stderr || prepared.stdout)}`);
   }
   const hostKeys = (prepared.stdout.split('@@hostkeys\n')[1] ?? '').split('\n').map((l) => l.trim()).filter((l) => /^(ssh|ecdsa)-/.test(l));
@@ -133,16 +196,19 @@ export async function migrateVm(pool: SshPool, agentId: string, key: MigrationKe
   const timeoutMs = (payload.timeoutSeconds ?? 600) * 1000;
   let r;
   try {
-    r = await runScript(pool, source, sourceScript(agentId, key, { name, target, vncListen: payload.vncListen }, hostKeys), timeoutMs);
+    r = await runScript(pool, source, sourceScript(agentId, key, { name, target, vncListen: payload.vncListen }, hostKeys, motion), timeoutMs);
   } catch (err) {
     // Timed out: libvirt's migration job is cancelled, so the domain keeps running on the source.
     if (err instanceof CommandFailure && err.name === 'Timeout') {
       await pool.exec(source, `LC_ALL=C ${VIRSH} domjobabort --domain ${shq(name)}`, { timeoutMs: 30_000 }).catch(() => undefined);
+      await removeCopies(pool, target, storage);
       throw new CommandFailure('MigrationFailed', `Migrating ${name} from ${who(source)} to ${who(target)} did not finish within ${payload.timeoutSeconds ?? 600} s; it was cancelled`);
     }
     throw err;
   }
   const failed = /^@@fail (\S+) (.*)\n([\s\S]*)$/m.exec(r.stdout);
+  // The domain stayed on the source: the copies made for it on the target go.
+  if (failed || r.code !== 0 || !/^@@migrated$/m.test(r.stdout)) await removeCopies(pool, target, storage);
   if (failed) {
     if (failed[1] === 'NotOnSource' || failed[1] === 'NotRunning') {
       throw new CommandFailure('MigrationFailed', `${name} is not running on ${who(source)} (${failed[2]}: ${firstLines(failed[3]!, 300)})`);
@@ -155,4 +221,45 @@ export async function migrateVm(pool: SshPool, agentId: string, key: MigrationKe
   const landed = await targetState(pool, target, name);
   if (!landed) throw new CommandFailure('MigrationFailed', `virsh migrate of ${name} finished but ${who(target)} does not have the domain`);
   return done(landed);
+}
+
+/**
+ * What the target needs for a migration with storage, read on the source: each mirrored disk's
+ * virtual size and device, each copied file's content, and the domain's XML with the new paths.
+ */
+async function readStorage(pool: SshPool, source: SshTarget, name: string, storage: Moves) {
+  for (const move of storage) {
+    checkPath('A disk to move', move.from);
+    checkPath('A disk\'s new path', move.to);
+    if (move.from === move.to) throw new CommandFailure('InvalidCommand', `Moving ${move.from} onto itself`);
+  }
+  const fail = (what: string, text: string) => new CommandFailure('MigrationFailed', `Reading ${what} of ${name} on ${who(source)} failed: ${firstLines(text, 300)}`);
+  const listed = await pool.exec(source, `LC_ALL=C ${VIRSH} domblklist --details --domain ${shq(name)}`, { timeoutMs: 60_000 });
+  if (listed.code !== 0) throw fail('the disks', listed.stderr || listed.stdout);
+  const mirrored = storage.filter((m) => m.copy === 'mirror');
+  const devices = devicesOf(listed.stdout, mirrored.map((m) => m.from));
+  const missing = mirrored.find((m) => !devices.has(m.from));
+  if (missing) throw new CommandFailure('MigrationFailed', `${name} on ${who(source)} has no disk ${missing.from}`);
+  const disks: TargetDisk[] = [];
+  for (const move of storage) {
+    if (move.copy === 'mirror') {
+      const info = await pool.exec(source, `qemu-img info -U --output=json ${shq(move.from)}`, { timeoutMs: 60_000 });
+      const sizeBytes = Number(/"virtual-size":\s*(\d+)/.exec(info.stdout)?.[1]);
+      if (info.code !== 0 || !Number.isSafeInteger(sizeBytes)) throw fail(`the size of ${move.from}`, info.stderr || info.stdout);
+      disks.push({ path: move.to, sizeBytes });
+    } else {
+      const read = await pool.exec(source, `base64 -w0 ${shq(move.from)}`, { timeoutMs: 60_000 });
+      if (read.code !== 0) throw fail(move.from, read.stderr || read.stdout);
+      disks.push({ path: move.to, content: read.stdout.trim() });
+    }
+  }
+  const dumped = await pool.exec(source, `LC_ALL=C ${VIRSH} dumpxml --migratable --domain ${shq(name)}`, { timeoutMs: 60_000 });
+  if (dumped.code !== 0) throw fail('the domain XML', dumped.stderr || dumped.stdout);
+  return { disks, devices: mirrored.map((m) => devices.get(m.from)!), xml: relocateDisks(dumped.stdout, storage) };
+}
+
+/** Removes the disks made on the target for a migration that did not happen (best effort: Mold's books never counted them). */
+async function removeCopies(pool: SshPool, target: SshTarget, storage: Moves = []) {
+  if (storage.length === 0) return;
+  await pool.exec(target, `rm -f ${storage.flatMap((m) => [shq(m.to), shq(`${m.to}.part`)]).join(' ')}`, { timeoutMs: 30_000 }).catch(() => undefined);
 }

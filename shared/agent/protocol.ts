@@ -134,6 +134,10 @@ export const vmCommands = {
    * zone's migration key, which the agent puts on both hosts first): the target's bridges for `vlans`
    * are made, VNC listens on `vncListen` there, and the domain's definition moves with it. Already
    * running on the target and gone from `host`: fine. A failed migration leaves it running on `host`.
+   * With `storage` (migrateVirtualMachineWithVolume), the disks move too: each `mirror` disk is
+   * created empty on the target at `to` and copied while the guest runs (virsh migrate
+   * --copy-storage-all --migrate-disks), each `file` (a read-only config drive) is copied by the agent
+   * first; the domain's XML names the new paths. A failed migration removes what it created on the target.
    */
   migrateVm: {
     payload: z.object({
@@ -143,6 +147,7 @@ export const vmCommands = {
       vncListen: z.string(),
       vlans: z.array(z.number().int().min(1).max(4094)).default([]),
       timeoutSeconds: z.number().int().positive().default(600),
+      storage: z.array(z.object({ from: z.string(), to: z.string(), copy: z.enum(['mirror', 'file']) })).max(32).default([]),
     }),
     result: domainState,
   },

@@ -19,7 +19,7 @@ import { noSuchEntity } from '../validate.ts';
 import { volumeViewerOf } from './volumes.ts';
 
 /** Upstream's VolumeVO.toString(), with Mold's ids. */
-const volumeText = (v: Volume) => `Vol[${v.id}|name=${v.name}|vm=${v.vmId ?? 'null'}|${v.type}]`;
+export const volumeText = (v: Volume) => `Vol[${v.id}|name=${v.name}|vm=${v.vmId ?? 'null'}|${v.type}]`;
 
 /** The VM's other volumes' pools and the target must be mounted by one cluster's hosts, or the VM could not start. */
 async function checkSameCluster(vm: VirtualMachine, volume: Volume, target: StoragePool) {
