@@ -149,8 +149,8 @@ const REPORT_SECTIONS = {
   list: `${VIRSH} list --all --uuid --name`,
   domstats: `${VIRSH} domstats --state --nowait`,
   // Apart from the states: a domain whose counters cannot be read must not lose its state.
-  // --nowait (both): libvirt asks no busy qemu. Guests under software emulation crashed (a kernel
-  // GPF in virtio_net right after the move) when their qemu was queried while being live-migrated.
+  // --nowait (both): libvirt asks no qemu that is busy with a job (a live migration), so a report
+  // never waits behind one; such a domain's counters come in the next report.
   usage: `${VIRSH} domstats --list-running --nowait --cpu-total --vcpu --balloon --interface --block`,
 };
 export const REPORT_SCRIPT = sectionScript(REPORT_SECTIONS);
