@@ -126,7 +126,11 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
     await clickText(page, '.ant-radio-button-wrapper', /^\s*Other\s*$/, 'the OS category Other');
     await settle(page);
     await clickText(page, '.radio-group__radio', /\bguest\b/, 'the guest template');
+    // As a person waits for the page: the wizard reads the template again after a click (a timer of
+    // its own that fails on a template list still reloading, as it would for anyone on a slow server).
+    await settle(page);
     await clickText(page, '.ant-table-row', /\btiny\b/, 'the offering');
+    await settle(page);
     const network = await findByText(page, '.ant-table-row', /\bguests\b\s+Shared/, 'the network');
     if (!(await network.evaluate((row) => row.classList.contains('ant-table-row-selected')))) await (await network.$('.ant-checkbox-input'))!.click();
     await settle(page);
