@@ -5,26 +5,19 @@
 // token past its expiry, gets none (the agent logs why). Where the CloudStack UI build is there too,
 // its console button on the VM's page opens the same kind of page. Every request to a non-loopback
 // address is refused. Needs root (the lab) and Debian's chromium; skipped otherwise.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labAt, type Lab } from '../lab/lab.ts';
+import { ARTIFACTS, chromiumAvailable, clickWhenStill, launchBrowser, logIn, LOOPBACK, openUiPage, uiAvailable, UI_DIR, type LaunchedBrowser } from '../support/browser.ts';
 import { adminClient } from '../support/client.ts';
 import { waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
 import { patience, sleep, until, waitFor } from '../support/wait.ts';
 
-const REPO = resolve(import.meta.dirname, '../..');
-const UI_DIR = process.env.MOLD_UI_DIR || resolve(REPO, '../shared/cloudstack-ui/dist');
-const CHROMIUM = process.env.MOLD_CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = resolve(process.env.MOLD_TEST_ARTIFACTS || join(REPO, '.artifacts'), 'ui');
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const isRoot = process.getuid?.() === 0;
-const available = isRoot && existsSync(CHROMIUM);
-const withUi = existsSync(join(UI_DIR, 'index.html'));
+const available = isRoot && chromiumAvailable;
 const lab = labAt(23);
 
 /** What the console page's canvas holds: its size, how many colours, and the share of all but the commonest. */
@@ -82,28 +75,20 @@ suite(available ? 'a real guest\'s console in a browser' : 'a real guest\'s cons
   let labInfo: Lab;
   let runtime: RunningRuntime;
   let world: VmWorld;
-  let browser: Browser;
-  let profile: string;
+  let browser: LaunchedBrowser;
   let vm: any;
 
   beforeAll(async () => {
-    [labInfo, runtime] = await Promise.all([lab.up(1), startRuntime({ env: { ...(withUi && { MOLD_UI_DIR: UI_DIR }) } })]);
+    [labInfo, runtime] = await Promise.all([lab.up(1), startRuntime({ env: { ...(uiAvailable && { MOLD_UI_DIR: UI_DIR }) } })]);
     world = await buildVmWorld(lab, labInfo, runtime, adminClient(runtime.apiUrl, runtime.credentials), { name: 'consolelab', template: 'guest', network: 'untagged' });
     vm = (await world.done('deployVirtualMachine', world.deployParams('console-guest'))).virtualmachine;
     // Booted to its userland: the screen holds the boot's text, not only the firmware's.
     await waitForGuest(vm.nic[0].ipaddress, `${vm.name} to boot`);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    profile = mkdtempSync(join(tmpdir(), 'mold-chromium-'));
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-    });
+    browser = await launchBrowser();
   }, patience(300_000));
 
   afterAll(async () => {
     await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
     if (vm) await world.done('destroyVirtualMachine', { id: vm.id, expunge: true }).catch(() => {});
     await world?.close();
     await runtime?.stop();
@@ -111,7 +96,7 @@ suite(available ? 'a real guest\'s console in a browser' : 'a real guest\'s cons
   }, patience(120_000));
 
   async function newPage(): Promise<{ context: BrowserContext; page: Page; requested: string[] }> {
-    const context = await browser.createBrowserContext();
+    const context = await browser.browser.createBrowserContext();
     const page = await context.newPage();
     await page.setViewport({ width: 1024, height: 700 });
     const requested: string[] = [];
@@ -182,41 +167,18 @@ suite(available ? 'a real guest\'s console in a browser' : 'a real guest\'s cons
     await waitFor('the agent to log the expiry', () => /console refused.*expired/.test(world.agent.output()));
   }, patience(90_000));
 
-  it.skipIf(!withUi)('opens from the CloudStack UI\'s console button on the VM\'s page', async () => {
-    const context = await browser.createBrowserContext();
+  it.skipIf(!uiAvailable)('opens from the CloudStack UI\'s console button on the VM\'s page', async () => {
+    const ui = await openUiPage(browser.browser);
     try {
-      const page = await context.newPage();
-      await page.setViewport({ width: 1400, height: 900 });
-      // The UI's login asks listZones and listApis at once and loses a race if listApis answers first
-      // (docs/ui.md); as in ui-browser.test.ts, listApis is held until listZones has answered.
-      let zonesAnswered!: () => void;
-      const zonesListed = new Promise<void>((done) => (zonesAnswered = done));
-      const commandOf = (url: URL, body?: string) => url.searchParams.get('command') ?? new URLSearchParams(body ?? '').get('command');
-      page.on('response', (response) => {
-        if (commandOf(new URL(response.url()), response.request().postData()) === 'listZones') zonesAnswered();
-      });
-      await page.setRequestInterception(true);
-      page.on('request', (request) => {
-        const url = new URL(request.url());
-        if (url.protocol !== 'data:' && url.protocol !== 'blob:' && !LOOPBACK.has(url.hostname)) return void request.abort('blockedbyclient');
-        if (url.pathname.startsWith('/client/api') && commandOf(url, request.postData()) === 'listApis') return void zonesListed.then(() => request.continue());
-        void request.continue();
-      });
+      const { page } = ui;
       const base = runtime.apiUrl.replace(/\/client\/api$/, '');
-      await page.goto(`${base}/client/`, { waitUntil: 'domcontentloaded' });
-      await page.waitForSelector('input[placeholder=Username]', { timeout: patience(60_000) });
-      await page.type('input[placeholder=Username]', runtime.credentials.username);
-      await page.type('input[placeholder=Password]', runtime.credentials.password);
-      await page.click('button[type=submit]');
-      await page.waitForFunction("location.hash.startsWith('#/dashboard') || location.hash === '#/'", { timeout: patience(60_000) });
-      await page.waitForNetworkIdle({ idleTime: 500, timeout: patience(30_000) });
-
+      await logIn(page, base, runtime.credentials.username, runtime.credentials.password);
       await page.goto(`${base}/client/#/vm/${vm.id}`, { waitUntil: 'domcontentloaded' });
       // The console button: upstream's Console widget, a button with the "code" icon, enabled for a running VM.
       const button = await page.waitForSelector('button:has(.anticon-code):not([disabled])', { timeout: patience(60_000) });
       await page.screenshot({ path: join(ARTIFACTS, 'console-vm-page.png') });
-      const opened = context.waitForTarget((target) => target.url().includes('/resource/noVNC/vnc.html'), { timeout: patience(30_000) });
-      await button!.click();
+      const opened = page.browserContext().waitForTarget((target) => target.url().includes('/resource/noVNC/vnc.html'), { timeout: patience(30_000) });
+      await clickWhenStill(button!, 'the console button');
       const popup = (await (await opened).page())!;
       // CSP keeps the page to its own origin; the popup's requests are checked all the same.
       const requested: string[] = [];
@@ -227,7 +189,7 @@ suite(available ? 'a real guest\'s console in a browser' : 'a real guest\'s cons
       await popup.screenshot({ path: join(ARTIFACTS, 'console-from-ui.png') });
       expect(requested.filter((url) => !LOOPBACK.has(new URL(url).hostname))).toEqual([]);
     } finally {
-      await context.close();
+      await ui.close();
     }
   }, patience(180_000));
 });

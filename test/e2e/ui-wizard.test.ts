@@ -47,6 +47,15 @@ const TOLERATED_432 = new Set([
   'listUserData', 'listInstanceGroups', 'listResourceIcon', 'listAnnotations',
 ]);
 
+/**
+ * The wizard's own race as it opens on a one-zone cloud (upstream's DeployVM.vue): it selects the only
+ * zone twice (once from its zone list, once from fetchDataByZone), so two rounds load the templates;
+ * the first round's pick starts a 500 ms timer that reads `this.template`, which the second round's
+ * reset may have cleared by then. It happens before any click, whatever the server answers, and the
+ * wizard goes on. docs/ui.md.
+ */
+const WIZARD_OPEN_RACE = "TypeError: Cannot read properties of null (reading 'templatetag')";
+
 const suite = available ? describe : describe.skip;
 suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : 'the CloudStack UI\'s Add Instance wizard (skipped: needs root, chromium and the UI build)', () => {
   let labInfo: Lab;
@@ -57,6 +66,9 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
   let ui: UiPage;
   let vm: any;
   let userVm: any;
+
+  /** The page's errors, less the wizard's race as it opens. */
+  const pageErrors = () => realErrors(ui).filter((error) => error !== WIZARD_OPEN_RACE);
 
   beforeAll(async () => {
     [labInfo, runtime] = await Promise.all([lab.up(1), startRuntime({ env: { MOLD_UI_DIR: UI_DIR } })]);
@@ -126,8 +138,6 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
     await clickText(page, '.ant-radio-button-wrapper', /^\s*Other\s*$/, 'the OS category Other');
     await settle(page);
     await clickText(page, '.radio-group__radio', /\bguest\b/, 'the guest template');
-    // As a person waits for the page: the wizard reads the template again after a click (a timer of
-    // its own that fails on a template list still reloading, as it would for anyone on a slow server).
     await settle(page);
     await clickText(page, '.ant-table-row', /\btiny\b/, 'the offering');
     await settle(page);
@@ -164,7 +174,7 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
     await reaches(page, vm.id, 'Running');
     await settle(page);
     await page.screenshot({ path: join(ARTIFACTS, 'wizard-vm-running.png') });
-    expect(realErrors(ui)).toEqual([]);
+    expect(pageErrors()).toEqual([]);
     expect(answered(ui, 432).filter((command) => !TOLERATED_432.has(command))).toEqual([]);
     expect(answered(ui, 431)).toEqual([]);
   }, patience(420_000));
@@ -209,7 +219,7 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
       ['destroyVirtualMachine', 200],
     ]);
     expect(actions[3]!.params.expunge).toBe('true');
-    expect(realErrors(ui)).toEqual([]);
+    expect(pageErrors()).toEqual([]);
     expect(answered(ui, 432).filter((command) => !TOLERATED_432.has(command))).toEqual([]);
     expect(answered(ui, 431)).toEqual([]);
   }, patience(600_000));

@@ -15,7 +15,7 @@ export const ARTIFACTS = resolve(process.env.MOLD_TEST_ARTIFACTS || join(REPO, '
 export const uiAvailable = existsSync(join(UI_DIR, 'index.html'));
 export const chromiumAvailable = existsSync(CHROMIUM);
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+export const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export interface LaunchedBrowser {
   browser: Browser;
@@ -127,11 +127,26 @@ export async function findByText(page: Page, selector: string, text: RegExp, wha
   return found!;
 }
 
-/** Clicks the first visible `selector` whose text matches `text`. */
-export async function clickText(page: Page, selector: string, text: RegExp, what?: string) {
-  const handle = await findByText(page, selector, text, what);
+/**
+ * Clicks `handle` once it has stopped moving: a click lands where the element was when it was measured,
+ * so one made while a menu still slides open (the UI animates each submenu) or a page still lays itself
+ * out hits whatever has moved in beneath.
+ */
+export async function clickWhenStill(handle: ElementHandle, what: string) {
   await handle.scrollIntoView();
+  let last = '';
+  await waitFor(`${what} to stop moving`, async () => {
+    const box = JSON.stringify(await handle.boundingBox());
+    const still = box === last;
+    last = box;
+    return still;
+  }, { every: 200 });
   await handle.click();
+}
+
+/** Clicks the first visible `selector` whose text matches `text`, once it has stopped moving. */
+export async function clickText(page: Page, selector: string, text: RegExp, what = `${selector} "${text.source}"`) {
+  await clickWhenStill(await findByText(page, selector, text, what), what);
 }
 
 /**
