@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { waitForGuest } from '../support/guest.ts';
+import { expectBootKept, movesBegin } from '../support/moved-guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
 import { patience, until } from '../support/wait.ts';
@@ -113,16 +114,20 @@ suite(isRoot ? 'rolling maintenance on a three-host lab' : 'rolling maintenance 
     }
   };
 
-  const settled = async (before: string[]) => {
+  const settled = async (before: string[], since: number) => {
     const host1 = (await world.ok('listHosts', { id: hostOfIndex(1).id })).host[0];
     expect((await world.ok('listClusters', { id: host1.clusterid })).cluster[0].allocationstate).toBe('Enabled');
     for (const h of world.hosts) expect((await world.ok('listHosts', { id: h.id })).host[0].resourcestate).toBe('Enabled');
     for (const vm of (await world.ok('listVirtualMachines', { listall: true })).virtualmachine) expect(vm.state).toBe('Running');
-    expect(await bootIds()).toEqual(before);
+    for (const [i, vm] of vms.entries()) {
+      const now = (await world.ok('listVirtualMachines', { id: vm.id })).virtualmachine[0];
+      await expectBootKept(world, lab, vm, world.hosts.find((h) => h.id === now.hostid)!.index, before[i]!, since);
+    }
   };
 
   it('without forced: host 1 updated, host 2 skipped by its PreFlight (70), the run fails at host 3\'s PreMaintenance; cluster and hosts Enabled, every guest still running', async () => {
     const before = await bootIds();
+    const started = movesBegin();
     const order = [1, 2, 3].map((i) => hostOfIndex(i).id);
     const { job, sawDisabled, progress } = await run({ hostids: order.join(','), payload: PAYLOAD, timeout: '120' });
     expect(job.jobstatus, JSON.stringify(job.jobresult)).toBe(1);
@@ -139,7 +144,7 @@ suite(isRoot ? 'rolling maintenance on a three-host lab' : 'rolling maintenance 
     // As upstream, a host whose PreFlight said "not needed" still runs PreMaintenance, then is skipped.
     expect(await recorded(2)).toEqual([`PreFlight ${PAYLOAD}`, `PreMaintenance ${PAYLOAD}`]);
     expect(await recorded(3)).toEqual([`PreFlight ${PAYLOAD}`, `PreMaintenance ${PAYLOAD}`]);
-    await settled(before);
+    await settled(before, started);
     const events = (await world.ok('listEvents', { type: 'HOST.ROLLING.MAINTENANCE', listall: true })).event as any[];
     expect(events.some((e) => e.state === 'Completed' && / - Success: false, details: Error starting rolling maintenance: Stage: PreMaintenance failed .* hosts updated: 1, hosts skipped: 1$/s.test(e.description))).toBe(true);
     const prepared = (await world.ok('listEvents', { type: 'MAINT.PREPARE', listall: true })).event as any[];
@@ -148,6 +153,7 @@ suite(isRoot ? 'rolling maintenance on a three-host lab' : 'rolling maintenance 
 
   it('with forced: host 3 is skipped for its failed PreMaintenance and the run succeeds; cluster and hosts Enabled, every guest still running', async () => {
     const before = await bootIds();
+    const started = movesBegin();
     for (const h of world.hosts) await sh(h.index, `rm -f ${HOOKS}/ran.log`);
     const order = [1, 2, 3].map((i) => hostOfIndex(i).id);
     const { job } = await run({ hostids: order.join(','), payload: PAYLOAD, forced: 'true', timeout: '120' });
@@ -161,7 +167,7 @@ suite(isRoot ? 'rolling maintenance on a three-host lab' : 'rolling maintenance 
     ]);
     expect(await recorded(1)).toEqual(STAGES.map((s) => `${s} ${PAYLOAD}`));
     expect(await recorded(3)).toEqual([`PreFlight ${PAYLOAD}`, `PreMaintenance ${PAYLOAD}`]);
-    await settled(before);
+    await settled(before, started);
     const events = (await world.ok('listEvents', { type: 'HOST.ROLLING.MAINTENANCE', listall: true })).event as any[];
     expect(events.some((e) => e.state === 'Completed' && / - Success: true, details: OK, hosts updated: 1, hosts skipped: 2$/.test(e.description))).toBe(true);
   }, patience(900_000));

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labAt, type Lab } from '../lab/lab.ts';
 import { adminClient } from '../support/client.ts';
 import { guestSsh, waitForGuest, watchGuest } from '../support/guest.ts';
+import { expectBootKept, movesBegin } from '../support/moved-guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { buildVmWorld, type VmWorld } from '../support/vm-world.ts';
 import { patience, sleep, until } from '../support/wait.ts';
@@ -100,6 +101,7 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
     expect(await domainsOn(1)).toContain(vm.instancename);
 
     // The move, watched from outside the guest.
+    const started = movesBegin();
     const watch = watchGuest(ip);
     await sleep(1000);
     const moved = (await world.done('migrateVirtualMachineWithVolume', move, patience(300_000))).virtualmachine;
@@ -130,7 +132,7 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
     expect(after.hosts[host2.id]).toBe(before.hosts[host2.id] + memory);
 
     // Same boot, same data, and it keeps writing on the new pool.
-    expect((await waitForGuest(ip, 'the guest after the move')).bootId).toBe(booted.bootId);
+    await expectBootKept(world, lab, vm, 2, booted.bootId, started);
     expect(await guestSsh(ip, auth, 'cat /data/kept && echo "written after the move" > /data/later && sync && cat /data/later')).toMatchObject({
       code: 0,
       stdout: 'written before the move\nwritten after the move\n',
@@ -149,7 +151,7 @@ suite(isRoot ? 'migrateVirtualMachineWithVolume on a two-host lab' : 'migrateVir
     expect(disksBack).toContain(fileA);
     expect(disksBack).toContain(join(dirB, `${data.id}.qcow2`));
     await until('the old files to be removed', async () => [existsSync(fileB), existsSync(dataFile)], (left: boolean[]) => !left.includes(true), { within: 60_000 });
-    expect((await waitForGuest(ip, 'the guest after the second move')).bootId).toBe(booted.bootId);
+    await expectBootKept(world, lab, vm, 1, booted.bootId, started);
     expect(await guestSsh(ip, auth, 'cat /data/kept /data/later')).toMatchObject({ code: 0, stdout: 'written before the move\nwritten after the move\n' });
     const last = await books();
     expect(last.pools[poolA.id]).toBe(before.pools[poolA.id] - Number(data.size));
