@@ -90,14 +90,27 @@ export function devicesOf(domblklist: string, paths: readonly string[]): Map<str
 /** known_hosts' name for an address and port. */
 const knownHostsName = (t: SshTarget) => (t.port === 22 ? t.address : `[${t.address}]:${t.port}`);
 
+/** Shell that prints the domain's state and VNC display on this host, as `targetState` reads them. */
+const stateQuery = (name: string) => `LC_ALL=C ${VIRSH} "echo @@state; domstate --domain ${shq(name)}; echo @@vnc; vncdisplay --domain ${shq(name)}" 2>&1`;
+
+/** The domain's state and VNC port from `stateQuery`'s output; undefined when this host has no such domain. */
+function stateFrom(stdout: string) {
+  const state = /^@@state\n(.*)$/m.exec(stdout)?.[1];
+  if (state === undefined || /error:/.test(state)) return undefined;
+  return { state: parseDomstate(state), vncPort: parseVncDisplay(/^@@vnc\n(.*)$/m.exec(stdout)?.[1] ?? '') };
+}
+
 /**
  * The target's part, before the migration: the migration key (a host added before live migration
- * existed has none), the VLAN bridges the domain's NICs need, and its SSH host keys (printed).
+ * existed has none), the VLAN bridges the domain's NICs need, and its SSH host keys (printed). Given
+ * `ifNotHere`, it first looks for that domain on the target and, if it runs there (a repeated command),
+ * prints its state after `@@here` and changes nothing: one round trip for the check and the preparation.
  */
-export function targetScript(agentId: string, key: MigrationKey, vlans: readonly number[], vlanFallback?: 'isolated', disks: readonly TargetDisk[] = []): string {
+export function targetScript(agentId: string, key: MigrationKey, vlans: readonly number[], vlanFallback?: 'isolated', disks: readonly TargetDisk[] = [], ifNotHere?: string): string {
   return [
     'set -u',
     `fail() { printf '@@fail %s %s\\n%s\\n' "$1" "$2" "$3"; exit 3; }`,
+    ...(ifNotHere ? [`here=$(${stateQuery(ifNotHere)})`, `if [ "$(printf '%s\\n' "$here" | sed -n 2p)" = running ]; then printf '@@here\\n%s\\n' "$here"; exit 0; fi`] : []),
     `( ${migrationAccessScript(agentId, key).replace(/\n/g, '\n  ')}\n) >/dev/null 2>&1 || fail KeyInstallFailed key "cannot install the migration key"`,
     ...vlanBridgeLines(vlans, vlanFallback),
     ...disks.flatMap(targetDiskLines),
@@ -164,10 +177,7 @@ export function sourceScript(
 }
 
 async function targetState(pool: SshPool, t: SshTarget, name: string) {
-  const r = await pool.exec(t, `LC_ALL=C ${VIRSH} "echo @@state; domstate --domain ${shq(name)}; echo @@vnc; vncdisplay --domain ${shq(name)}" 2>&1`, { timeoutMs: 60_000 });
-  const state = /^@@state\n(.*)$/m.exec(r.stdout)?.[1];
-  if (state === undefined || /error:/.test(state)) return undefined;
-  return { state: parseDomstate(state), vncPort: parseVncDisplay(/^@@vnc\n(.*)$/m.exec(r.stdout)?.[1] ?? '') };
+  return stateFrom((await pool.exec(t, stateQuery(name), { timeoutMs: 60_000 })).stdout);
 }
 
 export async function migrateVm(pool: SshPool, agentId: string, key: MigrationKey | undefined, payload: CommandPayload<'migrateVm'>): Promise<CommandResult<'migrateVm'>> {
@@ -177,15 +187,25 @@ export async function migrateVm(pool: SshPool, agentId: string, key: MigrationKe
   const { name } = payload;
   const done = (at: { state: ReturnType<typeof parseDomstate>; vncPort?: number }) => ({ name, state: at.state, ...(at.vncPort !== undefined && { vncPort: at.vncPort }) });
   // A repeated command (the agent restarted after migrating): the domain runs on the target only.
-  const already = await targetState(pool, target, name);
-  if (already?.state === 'Running') {
-    const left = await pool.exec(source, `LC_ALL=C ${VIRSH} domstate --domain ${shq(name)}`, { timeoutMs: 60_000 });
-    if (left.code !== 0) return done(already);
-  }
+  const landedBefore = async (at: ReturnType<typeof stateFrom>) =>
+    at?.state === 'Running' && (await pool.exec(source, `LC_ALL=C ${VIRSH} domstate --domain ${shq(name)}`, { timeoutMs: 60_000 })).code !== 0;
   const storage = payload.storage ?? [];
+  // With storage the source's disks are read first, which needs the domain there: the target is asked
+  // before. Without, the target's preparation asks itself (one SSH round trip fewer).
+  if (storage.length > 0) {
+    const already = await targetState(pool, target, name);
+    if (await landedBefore(already)) return done(already!);
+  }
   const motion = storage.length > 0 ? await readStorage(pool, source, name, storage) : undefined;
   const fallback = process.env.MOLD_AGENT_VLAN_FALLBACK === 'isolated' ? 'isolated' : undefined;
-  const prepared = await runScript(pool, target, targetScript(agentId, key, payload.vlans ?? [], fallback, motion?.disks), 60_000);
+  const prepare = (ifNotHere?: string) => runScript(pool, target, targetScript(agentId, key, payload.vlans ?? [], fallback, motion?.disks, ifNotHere), 60_000);
+  let prepared = await prepare(storage.length > 0 ? undefined : name);
+  if (/^@@here$/m.test(prepared.stdout)) {
+    const here = stateFrom(prepared.stdout);
+    if (await landedBefore(here)) return done(here!);
+    // Running on both (the source's copy not yet gone): prepared as any other time, and virsh decides.
+    prepared = await prepare();
+  }
   const prepFailed = /^@@fail (\S+) (\S+)\n([\s\S]*)$/m.exec(prepared.stdout);
   if (prepFailed || prepared.code !== 0) {
     await removeCopies(pool, target, storage);

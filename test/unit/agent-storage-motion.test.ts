@@ -87,6 +87,15 @@ describe('the scripts', () => {
     expect(targetScript('agent-1', key, [])).not.toContain('qemu-img');
   });
 
+  it('the target looks for the domain first only when asked, and then before it changes anything', () => {
+    const script = targetScript('agent-1', key, [100], undefined, [], 'i-2-5-VM');
+    const check = script.indexOf("domstate --domain 'i-2-5-VM'");
+    expect(check).toBeGreaterThan(0);
+    expect(script.indexOf('@@here')).toBeGreaterThan(check);
+    expect(script.indexOf('@@here')).toBeLessThan(script.indexOf('mold-migration'));
+    expect(targetScript('agent-1', key, [100])).not.toContain('domstate');
+  });
+
   it('the source migrates with --copy-storage-all for just the moved disks, from the rewritten XML', () => {
     const target = { hostId: 'h2', address: '10.0.0.2', port: 22, username: 'root', epoch: 1 };
     const plain = sourceScript('agent-1', key, { name: 'i-2-5-VM', target: target as never, vncListen: '10.0.0.2' }, ['ssh-ed25519 AAAA host']);
