@@ -6,10 +6,10 @@
 // its console button on the VM's page opens the same kind of page. Every request to a non-loopback
 // address is refused. Needs root (the lab) and Debian's chromium; skipped otherwise.
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'puppeteer-core';
+import type { BrowserContext, ElementHandle, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labAt, type Lab } from '../lab/lab.ts';
-import { ARTIFACTS, chromiumAvailable, clickWhenStill, launchBrowser, logIn, LOOPBACK, openUiPage, uiAvailable, UI_DIR, type LaunchedBrowser } from '../support/browser.ts';
+import { ARTIFACTS, chromiumAvailable, clickWhenStill, launchBrowser, logIn, LOOPBACK, openUiPage, uiAvailable, UI_DIR, type LaunchedBrowser, type UiPage } from '../support/browser.ts';
 import { adminClient } from '../support/client.ts';
 import { waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
@@ -69,6 +69,25 @@ const refusedPage = (page: Page) => until('the console page to give up', () => r
 
 /** The ticket's expiry (seconds since the epoch), read from the token's payload. */
 const expiryOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number;
+
+/** Evaluated in the VM's page: an enabled console button whose centre nothing covers, if there is one. */
+const UNCOVERED_CONSOLE_BUTTON = `[...document.querySelectorAll('button:has(.anticon-code):not([disabled])')].find((b) => {
+  const r = b.getBoundingClientRect();
+  const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+  return r.width > 0 && top && b.contains(top);
+})`;
+
+/** The console page a click on the UI's console button opens; if none, what the UI asked and lost. */
+async function consoleOpenedBy(ui: UiPage, button: ElementHandle): Promise<Page> {
+  await clickWhenStill(button, 'the console button');
+  try {
+    const target = await ui.page.browserContext().waitForTarget((t) => t.url().includes('/resource/noVNC/vnc.html'), { timeout: patience(30_000) });
+    return (await target.page())!;
+  } catch {
+    const answered = ui.calls.filter((call) => call.command === 'createConsoleEndpoint').map((call) => call.status);
+    throw new Error(`the console page did not open; createConsoleEndpoint answered ${JSON.stringify(answered)}; the page's failed requests: ${JSON.stringify(ui.failed)}`);
+  }
+}
 
 const suite = available ? describe : describe.skip;
 suite(available ? 'a real guest\'s console in a browser' : 'a real guest\'s console in a browser (skipped: needs root and chromium)', () => {
@@ -174,12 +193,13 @@ suite(available ? 'a real guest\'s console in a browser' : 'a real guest\'s cons
       const base = runtime.apiUrl.replace(/\/client\/api$/, '');
       await logIn(page, base, runtime.credentials.username, runtime.credentials.password);
       await page.goto(`${base}/client/#/vm/${vm.id}`, { waitUntil: 'domcontentloaded' });
-      // The console button: upstream's Console widget, a button with the "code" icon, enabled for a running VM.
-      const button = await page.waitForSelector('button:has(.anticon-code):not([disabled])', { timeout: patience(60_000) });
+      // The console button: upstream's Console widget, a button with the "code" icon, enabled for a
+      // running VM. The page has two, the header's and the details card's; the header's may lie under the
+      // UI's "Network Error" notification (for the release notes request this test refuses), so the
+      // one with nothing over it, as a person would take.
+      const button = (await page.waitForFunction(UNCOVERED_CONSOLE_BUTTON, { timeout: patience(60_000) })).asElement() as ElementHandle;
       await page.screenshot({ path: join(ARTIFACTS, 'console-vm-page.png') });
-      const opened = page.browserContext().waitForTarget((target) => target.url().includes('/resource/noVNC/vnc.html'), { timeout: patience(30_000) });
-      await clickWhenStill(button!, 'the console button');
-      const popup = (await (await opened).page())!;
+      const popup = await consoleOpenedBy(ui, button);
       // CSP keeps the page to its own origin; the popup's requests are checked all the same.
       const requested: string[] = [];
       popup.on('request', (request) => void requested.push(request.url()));

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import puppeteer, { type Browser, type ElementHandle, type Page } from 'puppeteer-core';
-import { patience, waitFor } from './wait.ts';
+import { patience, until, waitFor } from './wait.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 export const UI_DIR = process.env.MOLD_UI_DIR || resolve(REPO, '../shared/cloudstack-ui/dist');
@@ -127,20 +127,33 @@ export async function findByText(page: Page, selector: string, text: RegExp, wha
   return found!;
 }
 
+/** '' when nothing covers the element's centre, else what does (its tag and class). */
+const coveredBy = (handle: ElementHandle) =>
+  handle.evaluate((e: any) => {
+    const r = e.getBoundingClientRect();
+    const top = (globalThis as any).document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+    return top && e.contains(top) ? '' : top ? `${top.tagName}.${top.className}` : 'nothing';
+  });
+
 /**
- * Clicks `handle` once it has stopped moving: a click lands where the element was when it was measured,
- * so one made while a menu still slides open (the UI animates each submenu) or a page still lays itself
- * out hits whatever has moved in beneath.
+ * Clicks `handle` once it has stopped moving and nothing covers it: a click lands where the element was
+ * when it was measured, so one made while a menu still slides open (the UI animates each submenu) hits
+ * whatever has moved in beneath, and one under a notification hits the notification.
  */
 export async function clickWhenStill(handle: ElementHandle, what: string) {
   await handle.scrollIntoView();
   let last = '';
-  await waitFor(`${what} to stop moving`, async () => {
-    const box = JSON.stringify(await handle.boundingBox());
-    const still = box === last;
-    last = box;
-    return still;
-  }, { every: 200 });
+  await until(
+    `${what} to stop moving, with nothing over it`,
+    async () => {
+      const box = JSON.stringify(await handle.boundingBox());
+      const moved = box !== last;
+      last = box;
+      return { moved, coveredBy: await coveredBy(handle) };
+    },
+    (seen) => !seen.moved && seen.coveredBy === '',
+    { every: 200 },
+  );
   await handle.click();
 }
 
