@@ -16,6 +16,7 @@ import {
   ARTIFACTS,
   chromiumAvailable,
   clickText,
+  clickWhenStill,
   findByText,
   launchBrowser,
   logIn,
@@ -97,7 +98,7 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
   /** Clicks the visible action button with `icon` in the instance page's header, once it is enabled. */
   async function action(page: Page, icon: string) {
     const button = await page.waitForSelector(`.row-action-button button:has(.anticon-${icon}):not([disabled])`, { visible: true, timeout: patience(30_000) });
-    await button!.click();
+    await clickWhenStill(button!, `the ${icon} action`);
   }
 
   /** Waits until the open dialog has loaded what its form needs (its spinner gone, OK enabled). */
@@ -112,7 +113,7 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
     await dialogReady(page);
     const ok = await findByText(page, '.ant-modal button.ant-btn-primary', /^OK$/, 'the dialog\'s OK');
     await page.screenshot({ path: join(ARTIFACTS, shot) });
-    await ok.click();
+    await clickWhenStill(ok, 'the dialog\'s OK');
   }
 
   /** Waits for the API's state, then for the page to show it. */
