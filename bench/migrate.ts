@@ -70,13 +70,15 @@ async function main() {
 
     const sorted = (values: number[]) => [...values].sort((x, y) => x - y);
     const over = mold.map((value, i) => value - raw[i]!);
+    const agentOver = sorted(agent.map((value, i) => value - raw[i]!));
+    const rest = sorted(mold.map((value, i) => value - agent[i]!));
     log();
     log(`                         p50 ms  p95 ms   (${RUNS} runs each, both guests kept their boot ids)`);
     log(`migrateVirtualMachine  ${ms(percentile(sorted(mold), 50))} ${ms(percentile(sorted(mold), 95))}`);
     log(`raw virsh migrate      ${ms(percentile(sorted(raw), 50))} ${ms(percentile(sorted(raw), 95))}`);
     log(`Mold over raw          ${ms(percentile(sorted(over), 50))} ${ms(percentile(sorted(over), 95))}`);
-    log(`  the agent over raw   ${ms(percentile(sorted(agent.map((value, i) => value - raw[i]!)), 50))} ${ms(percentile(sorted(agent.map((value, i) => value - raw[i]!)), 95))}   (its steps around virsh migrate: target checks and preparation over SSH)`);
-    log(`  the rest             ${ms(percentile(sorted(mold.map((value, i) => value - agent[i]!)), 50))} ${ms(percentile(sorted(mold.map((value, i) => value - agent[i]!)), 95))}   (API, Step Functions, SQS delivery, the job's completion and its polling)`);
+    log(`  the agent over raw   ${ms(percentile(agentOver, 50))} ${ms(percentile(agentOver, 95))}   (its steps around virsh migrate: target checks and preparation over SSH)`);
+    log(`  the rest             ${ms(percentile(rest, 50))} ${ms(percentile(rest, 95))}   (API, Step Functions, SQS delivery, the job's completion and its polling)`);
     log(`target: at most 300 ms above raw (p50): ${percentile(sorted(over), 50) <= 300 ? 'met' : 'MISSED'}`);
     if (process.env.BENCH_JSON) log(JSON.stringify({ moldMs: mold, agentMs: agent, rawMs: raw }));
   } finally {

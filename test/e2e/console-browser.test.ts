@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { BrowserContext, ElementHandle, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labAt, type Lab } from '../lab/lab.ts';
-import { ARTIFACTS, chromiumAvailable, clickWhenStill, launchBrowser, logIn, LOOPBACK, openUiPage, uiAvailable, UI_DIR, type LaunchedBrowser, type UiPage } from '../support/browser.ts';
+import { ARTIFACTS, chromiumAvailable, clickWhenStill, coveredBy, launchBrowser, logIn, LOOPBACK, openUiPage, uiAvailable, UI_DIR, type LaunchedBrowser, type UiPage } from '../support/browser.ts';
 import { adminClient } from '../support/client.ts';
 import { waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
@@ -70,12 +70,25 @@ const refusedPage = (page: Page) => until('the console page to give up', () => r
 /** The ticket's expiry (seconds since the epoch), read from the token's payload. */
 const expiryOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number;
 
-/** Evaluated in the VM's page: an enabled console button whose centre nothing covers, if there is one. */
-const UNCOVERED_CONSOLE_BUTTON = `[...document.querySelectorAll('button:has(.anticon-code):not([disabled])')].find((b) => {
-  const r = b.getBoundingClientRect();
-  const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-  return r.width > 0 && top && b.contains(top);
-})`;
+/**
+ * An enabled console button (upstream's Console widget: a button with the "code" icon) whose centre
+ * nothing covers. The VM's page has two, the header's and the details card's; the header's may lie under
+ * the UI's "Network Error" notification (for the release notes request this test refuses), so the one a
+ * person would take.
+ */
+async function uncoveredConsoleButton(page: Page): Promise<ElementHandle> {
+  let found: ElementHandle | undefined;
+  await waitFor('an enabled console button with nothing over it', async () => {
+    for (const button of await page.$$('button:has(.anticon-code):not([disabled])')) {
+      if ((await button.boundingBox()) && (await coveredBy(button)) === '') {
+        found = button;
+        return true;
+      }
+    }
+    return false;
+  }, { within: 60_000, every: 250 });
+  return found!;
+}
 
 /** The console page a click on the UI's console button opens; if none, what the UI asked and lost. */
 async function consoleOpenedBy(ui: UiPage, button: ElementHandle): Promise<Page> {
@@ -193,11 +206,7 @@ suite(available ? 'a real guest\'s console in a browser' : 'a real guest\'s cons
       const base = runtime.apiUrl.replace(/\/client\/api$/, '');
       await logIn(page, base, runtime.credentials.username, runtime.credentials.password);
       await page.goto(`${base}/client/#/vm/${vm.id}`, { waitUntil: 'domcontentloaded' });
-      // The console button: upstream's Console widget, a button with the "code" icon, enabled for a
-      // running VM. The page has two, the header's and the details card's; the header's may lie under the
-      // UI's "Network Error" notification (for the release notes request this test refuses), so the
-      // one with nothing over it, as a person would take.
-      const button = (await page.waitForFunction(UNCOVERED_CONSOLE_BUTTON, { timeout: patience(60_000) })).asElement() as ElementHandle;
+      const button = await uncoveredConsoleButton(page);
       await page.screenshot({ path: join(ARTIFACTS, 'console-vm-page.png') });
       const popup = await consoleOpenedBy(ui, button);
       // CSP keeps the page to its own origin; the popup's requests are checked all the same.

@@ -118,10 +118,11 @@ suite(isRoot ? 'rolling maintenance on a three-host lab' : 'rolling maintenance 
     const host1 = (await world.ok('listHosts', { id: hostOfIndex(1).id })).host[0];
     expect((await world.ok('listClusters', { id: host1.clusterid })).cluster[0].allocationstate).toBe('Enabled');
     for (const h of world.hosts) expect((await world.ok('listHosts', { id: h.id })).host[0].resourcestate).toBe('Enabled');
-    for (const vm of (await world.ok('listVirtualMachines', { listall: true })).virtualmachine) expect(vm.state).toBe('Running');
+    const records = (await world.ok('listVirtualMachines', { listall: true })).virtualmachine as any[];
+    for (const vm of records) expect(vm.state).toBe('Running');
     for (const [i, vm] of vms.entries()) {
-      const now = (await world.ok('listVirtualMachines', { id: vm.id })).virtualmachine[0];
-      await expectBootKept(world, lab, vm, world.hosts.find((h) => h.id === now.hostid)!.index, before[i]!, since);
+      const hostId = records.find((record) => record.id === vm.id).hostid;
+      await expectBootKept(world, lab, vm, world.hosts.find((h) => h.id === hostId)!.index, before[i]!, since);
     }
   };
 

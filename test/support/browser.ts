@@ -128,7 +128,7 @@ export async function findByText(page: Page, selector: string, text: RegExp, wha
 }
 
 /** '' when nothing covers the element's centre, else what does (its tag and class). */
-const coveredBy = (handle: ElementHandle) =>
+export const coveredBy = (handle: ElementHandle) =>
   handle.evaluate((e: any) => {
     const r = e.getBoundingClientRect();
     const top = (globalThis as any).document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
