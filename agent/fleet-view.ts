@@ -18,13 +18,15 @@ export function fleetLines(fleet: FleetResponse, self: string): string[] {
   for (const host of fleet.host) {
     const report = host.reachable === false ? `unreachable: ${host.lastreporterror ?? 'no reason given'}` : (host.lastreporterror ?? 'ok');
     const vms = host.vm.map((vm) => `${vm.name} ${vm.state}${vm.haenable ? ' (HA)' : ''}`);
+    const beat = host.storageheartbeatage === undefined ? 'no peer reading' : `${host.storageheartbeatage} s old`;
     lines.push(
-      `    ${host.name} ${host.ipaddress}: ${host.state}, ${host.resourcestate}`,
+      `    ${host.name} ${host.ipaddress}: ${host.state}, ${host.resourcestate}, storage heartbeat ${beat}, BMC ${host.powerstate ?? 'not configured'}`,
       `      agent ${host.agentname ?? '-'} (lease epoch ${host.leaseepoch}), last report ${host.lastpinged ?? 'never'}: ${report}`,
       `      VMs (${vms.length}): ${vms.length ? vms.join(', ') : 'none'}`,
     );
     if (host.haheld) lines.push(`      HA held: ${host.haheld}`);
     if (host.hafencerefused) lines.push(`      HA cannot fence it: ${host.hafencerefused}`);
+    if (host.haspared) lines.push(`      HA leaves it alone: ${host.haspared}`);
   }
   return lines;
 }

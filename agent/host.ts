@@ -17,6 +17,7 @@ import {
   shellQuote,
   type Section,
 } from './parse.ts';
+import { HEARTBEAT_DIR, STORAGE_HEARTBEAT_SECONDS } from '../shared/storage-heartbeat.ts';
 import { who, type SshConnection } from './ssh.ts';
 
 const VIRSH = 'virsh -c qemu:///system';
@@ -157,11 +158,57 @@ export const REPORT_SCRIPT = sectionScript(REPORT_SECTIONS);
 
 type PoolTarget = NonNullable<HostTarget['pools']>[number];
 
-/** The report script, with one `df` of each pool's path (pool0, pool1, …). */
-export function reportScript(pools: readonly PoolTarget[] = []): string {
+/**
+ * The storage heartbeat in one pool (shared/storage-heartbeat.ts): starts the host's writer loop
+ * there unless it runs (its pid file names a process whose command line is this writer's), then
+ * prints each heartbeat file of the pool as `<host id> <age in seconds>` by this host's clock. The
+ * writer is detached from the report's session and holds none of its descriptors, so it outlives it
+ * and runs until the host stops.
+ */
+export function heartbeatScript(poolPath: string, hostId: string): string {
+  const dir = `${poolPath.replace(/\/+$/, '')}/${HEARTBEAT_DIR}`;
+  const loop = `while :; do date +%s > "$1.new" && mv -f "$1.new" "$1"; sleep ${STORAGE_HEARTBEAT_SECONDS}; done`;
+  return [
+    `d=${shellQuote(dir)}; f="$d"/${shellQuote(hostId)}`,
+    'mkdir -p "$d" || exit 1',
+    'pid=$(cat "$f.pid" 2>/dev/null)',
+    'if [ -z "$pid" ] || ! tr "\\0" " " < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "mold-heartbeat $f"; then',
+    `  setsid sh -c ${shellQuote(loop)} mold-heartbeat "$f" </dev/null >/dev/null 2>&1 &`,
+    '  echo $! > "$f.pid"',
+    'fi',
+    'now=$(date +%s)',
+    'for g in "$d"/*; do',
+    '  case $g in *.pid|*.new) continue ;; esac',
+    '  v=$(cat "$g" 2>/dev/null); case $v in \'\'|*[!0-9]*) continue ;; esac',
+    '  echo "${g##*/} $((now - v))"',
+    'done',
+  ].join('\n');
+}
+
+/** `<host id> <age>` lines of the heartbeat sections into ages by host id (the freshest of each). */
+export function parseHeartbeats(sections: readonly (Section | undefined)[]): Record<string, number> | undefined {
+  const ages: Record<string, number> = {};
+  let read = false;
+  for (const section of sections) {
+    if (!section || section.code !== 0) continue;
+    read = true;
+    for (const line of section.output.split('\n')) {
+      const m = /^([A-Za-z0-9-]{1,64}) (-?\d+)$/.exec(line.trim());
+      if (!m) continue;
+      // A clock a little behind the writer's reads a small negative age: fresh.
+      const age = Math.max(0, Number(m[2]));
+      ages[m[1]!] = Math.min(ages[m[1]!] ?? Infinity, age);
+    }
+  }
+  return read ? ages : undefined;
+}
+
+/** The report script, with one `df` of each pool's path (pool0, pool1, …) and its storage heartbeat (beat0, beat1, …). */
+export function reportScript(pools: readonly PoolTarget[] = [], hostId?: string): string {
   if (pools.length === 0) return REPORT_SCRIPT;
   const dfs = Object.fromEntries(pools.map((pool, i) => [`pool${i}`, `df -B1 --output=size,used -- ${shellQuote(pool.path)}`]));
-  return sectionScript({ ...REPORT_SECTIONS, ...dfs });
+  const beats = hostId ? Object.fromEntries(pools.map((pool, i) => [`beat${i}`, heartbeatScript(pool.path, hostId)])) : {};
+  return sectionScript({ ...REPORT_SECTIONS, ...dfs, ...beats });
 }
 
 /** `df -B1 --output=size,used`: its figures line; undefined when df failed or said nothing usable. */
@@ -178,6 +225,7 @@ export function reportFromOutput(hostId: string, output: string, pools: readonly
     const figures = parseDf(s[`pool${i}`]);
     return figures ? [{ id: pool.id, ...figures }] : [];
   });
+  const heartbeats = parseHeartbeats(pools.map((_, i) => s[`beat${i}`]));
   // A domain list that could not be read is not an empty one: the control plane would take every VM
   // on the host for stopped. Such a report says libvirtd is not answering.
   const problem =
@@ -195,11 +243,12 @@ export function reportFromOutput(hostId: string, output: string, pools: readonly
     loadAverage: parseLoadavg(s.loadavg?.output ?? ''),
     domains,
     ...(measured.length > 0 && { pools: measured }),
+    ...(heartbeats && { heartbeats }),
   };
 }
 
 export async function gatherReport(conn: SshConnection, hostId: string, timeoutMs: number, pools: readonly PoolTarget[] = []): Promise<HostReport> {
   const gatheredAt = Date.now();
-  const r = await conn.exec(reportScript(pools), { timeoutMs, report: true });
+  const r = await conn.exec(reportScript(pools, hostId), { timeoutMs, report: true });
   return { ...reportFromOutput(hostId, r.stdout + r.stderr, pools), gatheredAt };
 }

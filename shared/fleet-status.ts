@@ -3,7 +3,7 @@
 // who drives it and the VMs placed on it. Read by the API (listFleetStatus) and by the agent gateway
 // for `mold-agent status`, so both print the same thing. Each zone also says whether VM HA acts there or
 // is held (HA maintenance: vm.ha.enabled false globally or for the zone), and each host what HA holds
-// back on it or why it cannot be fenced.
+// back on it or why it cannot be fenced, its storage heartbeat's age as a peer read it and its BMC's power state.
 import { holdsLease } from './agent-leases.ts';
 import { listAgentRecords, type Agent } from './db/agents.ts';
 import { listHostRecords, type Host } from './db/hosts.ts';
@@ -12,6 +12,7 @@ import { cloudstackDate } from './db/jobs.ts';
 import { listVmRecords, type VirtualMachine } from './db/vms.ts';
 import type { LastReport } from './host-health.ts';
 import { loadSettings, scopedOverrides } from './settings.ts';
+import { heartbeatOf, type HeartbeatReading } from './storage-heartbeat.ts';
 import { haMode, type HaMaintenance } from './vm-ha.ts';
 
 export interface FleetAgent {
@@ -42,6 +43,13 @@ export interface FleetHost {
   haheld?: string;
   /** Why VM HA cannot fence the host (no usable BMC, the host in maintenance), if it found so. */
   hafencerefused?: string;
+  /** Why VM HA leaves the Down host alone: it still writes its storage heartbeat. */
+  haspared?: string;
+  /** Its storage heartbeat's age (seconds) as a healthy peer last read it, and when; absent when none did lately. */
+  storageheartbeatage?: number;
+  storageheartbeatread?: string;
+  /** Its BMC's power state as last read (out-of-band management). */
+  powerstate?: string;
   vm: { id: string; name: string; instancename: string; state: string; haenable: boolean }[];
 }
 
@@ -71,6 +79,8 @@ export async function fleetStatus(zoneId?: string, now = Date.now()): Promise<Fl
   const [allZones, global] = await Promise.all([listZones(), loadSettings()]);
   const zones = allZones.filter((zone) => !zoneId || zone.id === zoneId).sort((a, b) => a.name.localeCompare(b.name));
   const globalHa = global.boolean('vm.ha.enabled');
+  // As HA counts a peer's reading: while its reader still reports.
+  const readingLimit = 3 * global.number('ping.interval') * 1000;
   return Promise.all(
     zones.map(async (zone) => {
       const [agents, hosts, vms, zoneValues] = await Promise.all([
@@ -102,13 +112,13 @@ export async function fleetStatus(zoneId?: string, now = Date.now()): Promise<Fl
           })),
         host: live
           .sort((a, b) => a.name.localeCompare(b.name))
-          .map((host) => fleetHost(host, agentName, vms.filter((vm) => vm.hostId === host.id))),
+          .map((host) => fleetHost(host, agentName, vms.filter((vm) => vm.hostId === host.id), heartbeatOf(host, live, now, readingLimit))),
       };
     }),
   );
 }
 
-function fleetHost(host: Host, agentName: Map<string, string>, vms: readonly VirtualMachine[]): FleetHost {
+function fleetHost(host: Host, agentName: Map<string, string>, vms: readonly VirtualMachine[], heartbeat: HeartbeatReading | undefined): FleetHost {
   const report = host.lastreport as LastReport | undefined;
   return {
     id: host.id,
@@ -122,6 +132,9 @@ function fleetHost(host: Host, agentName: Map<string, string>, vms: readonly Vir
     leaseepoch: host.leaseEpoch ?? 0,
     ...(host.hafence?.held && { haheld: host.hafence.held }),
     ...(host.hafence?.refused && { hafencerefused: host.hafence.refused }),
+    ...(host.hafence?.spared && { haspared: host.hafence.spared }),
+    ...(heartbeat && { storageheartbeatage: heartbeat.ageSeconds, storageheartbeatread: cloudstackDate(new Date(heartbeat.at)) }),
+    ...(host.oobmpowerstate && { powerstate: host.oobmpowerstate }),
     vm: vms.map((vm) => ({ id: vm.id, name: vm.name, instancename: vm.instanceName, state: vm.state, haenable: vm.haEnable })),
   };
 }

@@ -19,6 +19,8 @@
 // - A share of problem hosts in the cluster over kvm.ha.accepted.problematic.hosts.ratio is a network
 //   split, not dead hosts: no activity check (so no fencing) starts until it falls.
 
+import { heartbeatFresh as isFresh, heartbeatProvesDead as provesDead } from './storage-heartbeat.ts';
+
 export const HA_STATES = ['Disabled', 'Available', 'Ineligible', 'Suspect', 'Degraded', 'Checking', 'Recovering', 'Recovered', 'Fencing', 'Fenced'] as const;
 export type HaState = (typeof HA_STATES)[number];
 
@@ -131,14 +133,10 @@ export type HaDecision =
   | { kind: 'event'; event: HaEvent; to: HaState; act?: 'fence' | 'restartVms'; reason: string };
 
 /** The heartbeat reading proves the host is writing it: alive whatever else says. */
-function heartbeatFresh(o: HaObservation, s: HaSettings): boolean {
-  return !!o.heartbeat && o.heartbeat.ageSeconds <= 3 * s.heartbeatPeriod;
-}
+const heartbeatFresh = (o: HaObservation, s: HaSettings) => isFresh(o.heartbeat, s.heartbeatPeriod);
 
 /** The heartbeat reading proves the host has not written it for longer than a fence could take. */
-function heartbeatProvesDead(o: HaObservation, s: HaSettings): boolean {
-  return !!o.heartbeat && o.heartbeat.ageSeconds > s.fenceTimeout + 3 * s.heartbeatPeriod;
-}
+const heartbeatProvesDead = (o: HaObservation, s: HaSettings) => provesDead(o.heartbeat, s.fenceTimeout, s.heartbeatPeriod);
 
 const event = (o: HaObservation, e: HaEvent, reason: string, act?: 'fence' | 'restartVms'): HaDecision => ({ kind: 'event', event: e, to: nextHaState(o.state, e), reason, ...(act && { act }) });
 

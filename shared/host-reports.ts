@@ -188,6 +188,7 @@ async function applyHostReport(host: Host, entry: HostReport, now: Date, ping: P
     lastpinged: now.toISOString(),
     ...(entry.memoryTotalBytes !== undefined && entry.memoryFreeBytes !== undefined && { memoryused: Math.max(0, entry.memoryTotalBytes - entry.memoryFreeBytes) }),
     ...(entry.loadAverage !== undefined && { cpuloadaverage: entry.loadAverage }),
+    ...(entry.heartbeats && { heartbeats: { at: now.toISOString(), ages: entry.heartbeats } }),
   };
   let current: Host = host;
   // Each write holds only if the status is still the one read; on a lost race, read again and redo.

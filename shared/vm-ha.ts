@@ -6,7 +6,10 @@
 // restarted elsewhere only after its host is fenced: a power OFF through the host's BMC (out-of-band
 // management, spoken by the agent with ipmitool) that succeeded and left the BMC reading Off. A host
 // whose BMC cannot be used is never fenced by guesswork: its HA VMs stay where the records say, and an
-// alert says why. The other proof of a VM's death, its host's own report without the domain (a guest
+// alert says why. The storage heartbeat (shared/storage-heartbeat.ts) settles the two cases the BMC
+// cannot: a host that still writes it is cut off, not dead, and nothing of it is touched; a host whose
+// fence the BMC could not confirm (total power loss takes the BMC too) and whose heartbeat a healthy
+// peer then read older than a fence could take is proven dead, and its VMs go as from a fenced host. The other proof of a VM's death, its host's own report without the domain (a guest
 // crash, qemu killed), is the power-state sync's (shared/vm-power-sync.ts): it stops the record and
 // flags an HA VM for restart, which the same restart pass below picks up.
 //
@@ -24,6 +27,7 @@
 import { isMaintenanceState, type HostStatus, type ResourceState } from './db/hosts.ts';
 import type { VirtualMachine } from './db/vms.ts';
 import { cloudstackMillis } from './db/jobs.ts';
+import { heartbeatFresh, heartbeatProvesDead, type HeartbeatReading } from './storage-heartbeat.ts';
 
 /** The HA fence of a host, kept on its record while the host is dead (`hafence`). */
 export interface HaFence {
@@ -35,6 +39,8 @@ export interface HaFence {
   refused?: string;
   /** What HA held back on the host because vm.ha.enabled is false in its zone. */
   held?: string;
+  /** Why HA leaves the host alone though it is Down: it still writes its storage heartbeat. */
+  spared?: string;
 }
 
 /** The fence job as observed. */
@@ -49,6 +55,8 @@ export interface DeadHostView {
   fence?: HaFence;
   /** The fence job, read when `fence.jobId` names one. */
   fenceJob?: FenceJob;
+  /** The host's storage heartbeat as a healthy peer last read it (shared/storage-heartbeat.ts); undefined when none did lately. */
+  heartbeat?: HeartbeatReading;
 }
 
 export type HaVm = Pick<VirtualMachine, 'id' | 'state' | 'hostId' | 'haEnable'>;
@@ -79,6 +87,8 @@ export type FenceStep =
   | { kind: 'refused'; reason: string; refusal: string }
   /** HA maintenance: record (once) what was held back, forgetting any fence, and alert. */
   | { kind: 'held'; reason: string }
+  /** Down but still writing its storage heartbeat: record (once) that HA leaves it alone, and alert. */
+  | { kind: 'spared'; reason: string }
   /** The host is back Up: forget the fence, so a later failure fences afresh. */
   | { kind: 'clear'; reason: string };
 
@@ -88,8 +98,10 @@ export interface HostHaDecision {
   stop: HaVm[];
   /** Running HA VMs of a fenced host: → Stopped and flagged for an HA restart elsewhere. */
   release: HaVm[];
-  /** Whether the host counts as fenced (a confirmed power OFF). */
+  /** Whether the host counts as fenced (a confirmed power OFF, or proven dead by its storage heartbeat). */
   fenced: boolean;
+  /** What proved it: the BMC's confirmed Off, or the storage heartbeat. */
+  proof?: 'bmc' | 'heartbeat';
   reason: string;
 }
 
@@ -126,8 +138,19 @@ function heldBack(decision: HostHaDecision, fence: HaFence | undefined, haRunnin
   if (decision.release.length) parts.push(`restart ${decision.release.length} HA VM(s) on another host`);
   if (decision.fence?.kind === 'fence') parts.push('fence the host through its BMC to restart its HA VMs elsewhere');
   // A fence under way (claimed, or its job pending or done) is held back too: it is forgotten.
-  else if (haRunning && fence && !fence.refused && !fence.held && !decision.release.length) parts.push('go on fencing the host to restart its HA VMs elsewhere');
+  else if (haRunning && fence && !fence.refused && !fence.held && !fence.spared && !decision.release.length) parts.push('go on fencing the host to restart its HA VMs elsewhere');
   return parts.length ? parts.join(', ') : undefined;
+}
+
+/**
+ * Proven dead without its BMC: a fence was tried (its BMC did not confirm Off: total power loss takes
+ * the BMC too), and since then a healthy peer read the host's storage heartbeat older than a fence
+ * could take.
+ */
+export function provenDead(host: Pick<DeadHostView, 'fence' | 'heartbeat'>, settings: Pick<HaSettingsForVms, 'fenceTimeoutMs'>): boolean {
+  const fence = host.fence;
+  if (!fence || fence.refused || fence.held || fence.spared || !host.heartbeat) return false;
+  return host.heartbeat.at >= cloudstackMillis(fence.at) && heartbeatProvesDead(host.heartbeat, settings.fenceTimeoutMs / 1000);
 }
 
 function decideDownHost(host: DeadHostView, vms: readonly HaVm[], now: number, settings: HaSettingsForVms): HostHaDecision {
@@ -135,7 +158,15 @@ function decideDownHost(host: DeadHostView, vms: readonly HaVm[], now: number, s
   const stop = running.filter((vm) => !vm.haEnable);
   const ha = running.filter((vm) => vm.haEnable);
   const fenced = isFenced(host);
-  if (fenced) return { stop, release: ha, fenced, reason: 'the host is fenced: its BMC powered it off' };
+  if (fenced) return { stop, release: ha, fenced, proof: 'bmc', reason: 'the host is fenced: its BMC powered it off' };
+  if (heartbeatFresh(host.heartbeat)) {
+    // Cut off from the agent, not dead: its guests run, so nothing of it is stopped, fenced or started elsewhere.
+    const reason = `the host still writes its storage heartbeat (${host.heartbeat!.ageSeconds} s old as another host read it): cut off from the agent, not dead`;
+    return { ...(!host.fence?.spared && { fence: { kind: 'spared', reason } as const }), stop: [], release: [], fenced, reason };
+  }
+  if (provenDead(host, settings)) {
+    return { stop, release: ha, fenced: true, proof: 'heartbeat', reason: `the host is proven dead: its BMC did not fence it, and its storage heartbeat is ${host.heartbeat!.ageSeconds} s old` };
+  }
   if (ha.length === 0) return { stop, release: [], fenced, reason: 'no HA VM runs on the host: nothing to fence for' };
   const refusal = host.resourceState && isMaintenanceState(host.resourceState) ? maintenanceRefusal(host.resourceState) : host.oobmRefusal;
   const fence = fenceStep(host, refusal, now, settings);
@@ -148,7 +179,7 @@ function fenceStep(host: DeadHostView, refusal: string | undefined, now: number,
     return host.fence?.refused === refusal ? undefined : { kind: 'refused', reason: `the host cannot be fenced: ${refusal}`, refusal };
   }
   // No fence, a refusal since lifted, or a pause since ended: fence afresh.
-  if (!host.fence || host.fence.refused || host.fence.held) return { kind: 'fence', reason: 'the host is Down and runs HA VMs: powering it off through its BMC' };
+  if (!host.fence || host.fence.refused || host.fence.held || host.fence.spared) return { kind: 'fence', reason: 'the host is Down and runs HA VMs: powering it off through its BMC' };
   const age = now - cloudstackMillis(host.fence.at);
   // Claimed by a sweep that has not named its job yet (or could not start it).
   if (!host.fence.jobId) return age >= settings.fenceTimeoutMs ? { kind: 'fence', reason: 'the fence claimed did not start: trying again' } : undefined;
@@ -235,6 +266,22 @@ export function unableToFenceAlert(vm: Pick<VirtualMachine, 'name' | 'number'>, 
 export function haStartingAlert(vm: Pick<VirtualMachine, 'name' | 'instanceName'>) {
   const message = `HA starting VM: ${vm.name} (${vm.instanceName})`;
   return { subject: message, content: message };
+}
+
+/** Mold's own: an HA VM released from a host proven dead by its storage heartbeat (ALERT_TYPE_HA_ACTION, per VM). */
+export function provenDeadAlert(vm: Pick<VirtualMachine, 'name' | 'number'>, hostDesc: HostDesc, reason: string) {
+  return {
+    subject: `HA restarting VM ${vm.name} (id: ${vm.number}) of host ${hostDesc}: the host is proven dead without its BMC`,
+    content: `VM ${vm.name} (id: ${vm.number}) is restarted on another host: ${reason}.`,
+  };
+}
+
+/** Mold's own: a Down host HA leaves alone because it still writes its storage heartbeat (ALERT_TYPE_HOST). */
+export function cutOffHostAlert(hostDesc: HostDesc, reason: string) {
+  return {
+    subject: `Host ${hostDesc} is unreachable but alive: HA fences nothing and restarts none of its VMs`,
+    content: `HA leaves host ${hostDesc} and its VMs as they are: ${reason}. Its VMs are recorded where they run; check the network between the host and the agent.`,
+  };
 }
 
 /** scheduleRestartForVmsOnHost while vm.ha.enabled is false: ALERT_TYPE_HOST, upstream's text and what was held back. */

@@ -23,11 +23,12 @@ import { log } from '../../shared/log.ts';
 import { oobmRefusal } from '../../shared/oobm.ts';
 import { startJob } from '../../shared/orchestration.ts';
 import { loadSettings, settingsFor, type Settings } from '../../shared/settings.ts';
+import { heartbeatOf } from '../../shared/storage-heartbeat.ts';
 import { stopFoundStopped } from '../../shared/vm-power-sync.ts';
-import { decideHostVms, haDisabledHostAlert, haDisabledVmAlert, haStartingAlert, restartable, restartStep, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
+import { cutOffHostAlert, decideHostVms, haDisabledHostAlert, haDisabledVmAlert, haStartingAlert, provenDeadAlert, restartable, restartStep, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
 
 export interface HaChange {
-  kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart' | 'held';
+  kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart' | 'held' | 'spared';
   hostId?: string;
   vmId?: string;
 }
@@ -83,18 +84,28 @@ async function startFence(actor: Actor, host: Host, step: FenceStep, now: number
   return true;
 }
 
-/** One host: its fence and the VMs its record holds. */
-async function reconcileHost(actor: Actor, host: Host, now: number, global: Settings, changes: HaChange[]) {
+/** One host: its fence and the VMs its record holds; `fleet` (every host) for its peers' heartbeat readings. */
+async function reconcileHost(actor: Actor, host: Host, fleet: readonly Host[], now: number, global: Settings, changes: HaChange[]) {
   const [zone, cluster, vms] = await Promise.all([getZone(host.zoneId), getCluster(host.clusterId), host.status === 'Down' ? listVmRecords({ hostId: host.id }) : Promise.resolve([])]);
   const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId }, global);
   const refusal = oobmRefusal(host, zone, cluster);
+  // A reading counts while its reader still reports: within three report intervals.
+  const heartbeat = heartbeatOf(host, fleet, now, 3 * global.number('ping.interval') * 1000);
   const decision = decideHostVms(
-    { status: host.status, resourceState: host.resourcestate, ...(refusal && { oobmRefusal: refusal }), ...(host.hafence && { fence: host.hafence }), fenceJob: await readFenceJob(host.hafence?.jobId) },
+    {
+      status: host.status,
+      resourceState: host.resourcestate,
+      ...(refusal && { oobmRefusal: refusal }),
+      ...(host.hafence && { fence: host.hafence }),
+      fenceJob: await readFenceJob(host.hafence?.jobId),
+      ...(heartbeat && { heartbeat }),
+    },
     vms,
     now,
     { fenceTimeoutMs: scoped.number('kvm.ha.fence.timeout') * 1000, haEnabled: scoped.boolean('vm.ha.enabled') },
   );
   const byId = new Map(vms.map((vm) => [vm.id, vm]));
+  if (decision.proof === 'heartbeat' && decision.release.length > 0) log.warn('HA: a host is proven dead by its storage heartbeat', { hostId: host.id, reason: decision.reason, by: heartbeat?.by });
   for (const { id } of decision.stop) {
     const vm = byId.get(id)!;
     if (!(await stopFoundStopped(vm, host.id))) continue;
@@ -104,7 +115,11 @@ async function reconcileHost(actor: Actor, host: Host, now: number, global: Sett
   }
   for (const { id } of decision.release) {
     // Stopped and flagged: the restart pass below starts it elsewhere.
-    if (await stopFoundStopped(byId.get(id)!, host.id)) changes.push({ kind: 'released', hostId: host.id, vmId: id });
+    if (!(await stopFoundStopped(byId.get(id)!, host.id))) continue;
+    changes.push({ kind: 'released', hostId: host.id, vmId: id });
+    if (decision.proof === 'heartbeat') {
+      await createAlert({ alertType: ALERT_TYPES.HA_ACTION, ...provenDeadAlert(byId.get(id)!, await hostDesc(host), decision.reason), ...alertPlace(host, byId.get(id)!) });
+    }
   }
   const step = decision.fence;
   if (step?.kind === 'fence' && (await startFence(actor, host, step, now))) changes.push({ kind: 'fence', hostId: host.id });
@@ -127,6 +142,14 @@ async function reconcileHost(actor: Actor, host: Host, now: number, global: Sett
         await createAlert({ alertType: ALERT_TYPES.HOST, ...haDisabledHostAlert(await hostDesc(host), step.reason), ...alertPlace(host) });
       }
       changes.push({ kind: 'held', hostId: host.id });
+    }
+  }
+  if (step?.kind === 'spared') {
+    const recorded = await updateHostRecord(host.id, { hafence: { at: new Date(now).toISOString(), spared: step.reason } }, { status: 'Down', hafence: host.hafence });
+    if (recorded) {
+      log.warn('HA: a Down host still writes its storage heartbeat: left alone', { hostId: host.id, by: heartbeat?.by, ageSeconds: heartbeat?.ageSeconds });
+      await createAlert({ alertType: ALERT_TYPES.HOST, ...cutOffHostAlert(await hostDesc(host), step.reason), ...alertPlace(host) });
+      changes.push({ kind: 'spared', hostId: host.id });
     }
   }
   if (step?.kind === 'clear' && (await updateHostRecord(host.id, { hafence: undefined }, { status: 'Up', hafence: host.hafence }))) changes.push({ kind: 'cleared', hostId: host.id });
@@ -186,10 +209,11 @@ async function restartFlagged(actor: Actor, global: Settings, now: number, chang
 export async function reconcileHa(now = Date.now()): Promise<HaChange[]> {
   const [actor, global] = await Promise.all([systemActor(), loadSettings()]);
   const changes: HaChange[] = [];
-  for (const host of await listHostRecords()) {
+  const fleet = await listHostRecords();
+  for (const host of fleet) {
     if (!host.agentId || (host.status !== 'Down' && !host.hafence)) continue;
     try {
-      await reconcileHost(actor, host, now, global, changes);
+      await reconcileHost(actor, host, fleet, now, global, changes);
     } catch (error) {
       log.warn('HA: reconciling a host failed', { hostId: host.id, error: String(error) });
     }

@@ -460,6 +460,9 @@ export const fleetResponse = z
           leaseepoch: z.number(),
           haheld: z.string().optional(),
           hafencerefused: z.string().optional(),
+          haspared: z.string().optional(),
+          storageheartbeatage: z.number().optional(),
+          powerstate: z.string().optional(),
           vm: z.array(z.object({ name: z.string(), instancename: z.string(), state: z.string(), haenable: z.boolean() }).loose()),
         })
         .loose(),
@@ -515,6 +518,11 @@ export const hostReport = z.object({
   domains: z.array(domainReport).default([]),
   /** The pools of the host's target as measured on it (df): bytes in all and bytes used. */
   pools: z.array(z.object({ id: z.string(), capacityBytes: z.number().nonnegative(), usedBytes: z.number().nonnegative() })).max(64).optional(),
+  /**
+   * The storage heartbeats the host read in its pools (shared/storage-heartbeat.ts): each host id's
+   * heartbeat age in seconds by this host's clock, the freshest where several pools hold one.
+   */
+  heartbeats: z.record(z.string().max(64), z.number()).optional(),
   /** The host's BMC as the agent last read it (background power-state sync), when it watches one. */
   oobm: z
     .object({

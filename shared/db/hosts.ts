@@ -10,6 +10,7 @@ import { getItem, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 import type { OobmConfig, OobmPowerState } from '../oobm.ts';
 import type { HaFence } from '../vm-ha.ts';
+import type { HeartbeatReadings } from '../storage-heartbeat.ts';
 
 // ---- Status: the connection state machine (upstream's Status, without Rebalancing, which needs
 // several management servers) ----
@@ -300,6 +301,8 @@ export interface Host {
   oobmpowerstate?: OobmPowerState;
   /** VM HA's fence of the host while it is Down (shared/vm-ha.ts). */
   hafence?: HaFence;
+  /** The storage heartbeats this host last read in its pools (shared/storage-heartbeat.ts). */
+  heartbeats?: HeartbeatReadings;
   [field: string]: unknown;
 }
 
@@ -405,7 +408,7 @@ export async function deleteHostRecord(host: Host): Promise<void> {
 }
 
 export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
-  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate' | 'hafence'>>
+  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate' | 'hafence' | 'heartbeats'>>
   // The agent's last report on the host (shared/host-health.ts LastReport), for the sweeper.
   & { lastreport?: { reachable: boolean; libvirtd?: boolean; error?: string; at: string } };
 

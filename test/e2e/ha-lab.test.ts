@@ -1,11 +1,14 @@
 // VM HA end to end on a two-host lab (lab 14) with real guests and BMCs (ipmi_sim, test/lab/bmc.sh),
-// through the HTTP API and a real agent. Host 1 runs an HA guest (offering offerha) and a non-HA one;
-// its power is cut together with its BMC (lab powerLoss). While the BMC is gone Mold cannot fence the
-// host, so the HA guest is not started anywhere (no fencing by guesswork). Its BMC comes back (the
-// host itself stays off): the next fence (power OFF through ipmitool) is confirmed Off, and only then
-// does the HA guest start on host 2 — it answers its status page there with a new boot id, and at the
-// moment its domain first shows on host 2 host 1 is fenced and runs nothing. The non-HA guest ends
-// Stopped; host 1 ends Down with its BMC reading Off; the alerts tell the story. Needs root.
+// through the HTTP API and a real agent; both hosts write their storage heartbeat to the lab's shared
+// pool. Host 1 runs an HA guest (offering offerha) and a non-HA one.
+// 1. Partition: host 1's link is cut while it runs. The agent cannot reach it and it goes Down, but
+//    host 2 reads its heartbeat fresh: HA fences nothing, stops nothing and starts nothing elsewhere
+//    (host 2's libvirt is watched throughout), and says so; with the link back, host 1 is Up and the
+//    guest still has its first boot id.
+// 2. Total power loss: host 1's power is cut together with its BMC (lab powerLoss). The fence through
+//    the BMC cannot be confirmed; the heartbeat, read by host 2 older than a fence could take, proves
+//    host 1 dead: the HA guest starts on host 2 (it answers with a new boot id; at its first sighting
+//    there host 1 runs nothing), the non-HA guest ends Stopped, the alerts tell the story. Needs root.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive, labAt, type Lab } from '../lab/lab.ts';
@@ -14,6 +17,7 @@ import { waitForGuest } from '../support/guest.ts';
 import { startRuntime, type RunningRuntime } from '../support/runtime.ts';
 import { buildVmWorld, PING_INTERVAL_SECONDS, type VmWorld } from '../support/vm-world.ts';
 import { patience, sleep, until } from '../support/wait.ts';
+import { STORAGE_HEARTBEAT_SECONDS } from '../../shared/storage-heartbeat.ts';
 
 const isRoot = process.getuid?.() === 0;
 const lab = labAt(14);
@@ -38,6 +42,7 @@ const domainsOn = async (index: number) => (await lab.hostExec(index, [...VIRSH,
 const listedHost = async (index: number) => (await world.ok('listHosts', { id: hostOfIndex(index).id })).host[0];
 const listedVm = async (id: string) => (await world.ok('listVirtualMachines', { id, listall: true })).virtualmachine[0];
 const alerts = async (type: number) => ((await world.ok('listAlerts', { type })).alert ?? []) as any[];
+const fleet = async () => (await world.ok('listFleetStatus', { zoneid: world.zoneId })).fleetstatus[0];
 /** Deadline for a host to go Down once its reports say it cannot be reached: ping.timeout × interval, a report and two sweeps. */
 const DOWN_WITHIN = (PING_TIMEOUT * PING_INTERVAL + PING_INTERVAL + 2 * SWEEP_SECONDS) * 1000 + 10_000;
 
@@ -72,51 +77,75 @@ suite(isRoot ? 'VM HA on a two-host lab with BMCs' : 'VM HA on a two-host lab wi
     firstBootId = (await waitForGuest(ipOf(haVm), 'the HA guest to boot', () => true, 120_000)).bootId;
   }, patience(150_000));
 
-  it('power loss with the BMC gone: host 1 goes Down, the fence cannot be confirmed, and the HA guest is started nowhere', async () => {
-    await lab.powerLoss(1);
-    await until('host 1 to be Down', () => listedHost(1), (h) => h.state === 'Down', { within: DOWN_WITHIN });
-    // A fence was tried (HA_ACTION alert) and the BMC did not answer it.
-    await until('a fence of host 1 to be tried', () => alerts(30), (list) => list.some((a) => a.description.includes(hostOfIndex(1).id)), { within: 30_000 });
-    await until('host 1’s BMC to read Unknown', () => listedHost(1), (h) => h.outofbandmanagement.powerstate === 'Unknown', { within: 60_000 });
-    // Not fenced: the HA guest stays recorded on host 1 and runs nowhere else.
-    expect(await listedVm(haVm.id)).toMatchObject({ state: 'Running', hostid: hostOfIndex(1).id });
-    expect(await domainsOn(2)).not.toContain(haVm.instancename);
-    // The non-HA guest needs no fence: Stopped as upstream, with its alert.
-    await until('the non-HA guest to be Stopped', () => listedVm(plainVm.id), (v) => v.state === 'Stopped', { within: 30_000 });
-    expect((await alerts(8)).some((a) => a.description.startsWith(`VM (name: ${plainVm.name}`) && a.description.includes('stopped unexpectedly'))).toBe(true);
-  }, patience(240_000));
+  it('partition: host 1 cut off while it runs goes Down, but its storage heartbeat lives: nothing is fenced, stopped or started elsewhere, and back it is as it was', async () => {
+    const seenOn2 = new Set<string>();
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        for (const name of await domainsOn(2).catch(() => [] as string[])) seenOn2.add(name);
+        await sleep(500);
+      }
+    })();
+    await lab.cutLink(1);
+    try {
+      await until('host 1 to be Down', () => listedHost(1), (h) => h.state === 'Down', { within: DOWN_WITHIN });
+      await until('HA to say it leaves host 1 alone', () => alerts(7), (list) => list.some((a) => a.description.includes(hostOfIndex(1).id) && a.description.includes('is unreachable but alive')), { within: 30_000 });
+      const seen = (await fleet()).host.find((h: any) => h.id === hostOfIndex(1).id);
+      expect(seen.haspared).toContain('still writes its storage heartbeat');
+      expect(seen.storageheartbeatage).toBeLessThanOrEqual(15);
+      // Twice the fence timeout and two sweeps more, in which a dead host would have been fenced and its VMs moved.
+      await sleep((2 * FENCE_TIMEOUT + 2 * SWEEP_SECONDS) * 1000);
+      expect(await listedVm(haVm.id)).toMatchObject({ state: 'Running', hostid: hostOfIndex(1).id });
+      expect(await listedVm(plainVm.id)).toMatchObject({ state: 'Running', hostid: hostOfIndex(1).id });
+      expect((await alerts(30)).filter((a) => a.description.includes(hostOfIndex(1).id))).toEqual([]);
+      // Its guests run on where they were: libvirt on host 1 (reached through its namespace, not the cut link) says so.
+      expect(await domainsOn(1)).toEqual(expect.arrayContaining([haVm.instancename, plainVm.instancename]));
+    } finally {
+      await lab.mendLink(1);
+    }
+    await until('host 1 to be Up again', () => listedHost(1), (h) => h.state === 'Up', { within: (3 * PING_INTERVAL + 2 * SWEEP_SECONDS) * 1000 + 30_000 });
+    watching = false;
+    await watch;
+    expect([...seenOn2].filter((name) => name === haVm.instancename || name === plainVm.instancename)).toEqual([]);
+    // The same boot: the guest was never stopped.
+    expect((await waitForGuest(ipOf(haVm), 'the HA guest to answer again', () => true, 60_000)).bootId).toBe(firstBootId);
+    expect((await fleet()).host.find((h: any) => h.id === hostOfIndex(1).id).haspared).toBeUndefined();
+  }, patience(300_000));
 
-  it('its BMC back (the host still off): host 1 is fenced, then the HA guest runs on host 2 with a new boot id, never on two hosts', async () => {
-    let fencedWhenSeen: any;
+  it('total power loss (its BMC gone too): the BMC cannot fence host 1, its storage heartbeat proves it dead, and the HA guest answers from host 2 with a new boot id, never on two hosts', async () => {
+    let whenSeen: any;
     let watching = true;
     const watch = (async () => {
       while (watching) {
         const on2 = await domainsOn(2).catch(() => [] as string[]);
         if (on2.includes(haVm.instancename)) {
-          // The first sighting on host 2: host 1 must be fenced (its BMC read Off) and run nothing.
-          fencedWhenSeen = { host: await listedHost(1), host1Pids: pidsOfHost(1) };
+          // The first sighting on host 2: host 1 runs nothing.
+          whenSeen = { host1Pids: pidsOfHost(1) };
           return;
         }
         await sleep(200);
       }
     })();
-    await lab.startBmc(1, labInfo.bmcPassword);
-    const moved = await until('the HA guest to run on host 2', () => listedVm(haVm.id), (v) => v.state === 'Running' && v.hostid === hostOfIndex(2).id, { within: FENCE_TIMEOUT * 1000 + 120_000 });
+    await lab.powerLoss(1);
+    await until('host 1 to be Down', () => listedHost(1), (h) => h.state === 'Down', { within: DOWN_WITHIN });
+    // Proof needs a heartbeat older than the fence timeout and three of its periods, read after the fence began.
+    const proofWithin = (FENCE_TIMEOUT + 3 * STORAGE_HEARTBEAT_SECONDS + 3 * PING_INTERVAL + 2 * SWEEP_SECONDS) * 1000;
+    const moved = await until('the HA guest to run on host 2', () => listedVm(haVm.id), (v) => v.state === 'Running' && v.hostid === hostOfIndex(2).id, { within: proofWithin + 120_000 });
     const status = await waitForGuest(ipOf(moved), 'the HA guest to answer from host 2', (s) => s.bootId !== firstBootId, 120_000);
     watching = false;
     await watch;
     expect(status.bootId).not.toBe(firstBootId);
-    expect(fencedWhenSeen, 'the domain was seen on host 2').toBeDefined();
-    expect(fencedWhenSeen.host.outofbandmanagement.powerstate).toBe('Off');
-    expect(fencedWhenSeen.host1Pids).toEqual([]);
-    expect(await domainsOn(2)).toContain(haVm.instancename);
+    expect(whenSeen, 'the domain was seen on host 2').toBeDefined();
+    expect(whenSeen.host1Pids).toEqual([]);
 
     const host1 = await listedHost(1);
-    expect(host1).toMatchObject({ state: 'Down', outofbandmanagement: { powerstate: 'Off' } });
+    // Never fenced by its BMC, which is gone: the proof was the heartbeat.
+    expect(host1.state).toBe('Down');
+    expect(host1.outofbandmanagement.powerstate).not.toBe('Off');
     expect(await listedVm(plainVm.id)).toMatchObject({ state: 'Stopped' });
+    const haActions = (await alerts(30)).map((a) => a.description as string);
+    expect(haActions.some((d) => d.startsWith(`HA restarting VM ${haVm.name} `) && d.includes('proven dead without its BMC'))).toBe(true);
     expect((await alerts(8)).some((a) => a.description === `HA starting VM: ${haVm.name} (${haVm.instancename})`)).toBe(true);
-    expect((await alerts(30)).some((a) => a.description === `HA Fencing of host id=${hostOfIndex(1).id}, in dc id=${world.zoneId} performed`)).toBe(true);
-    // Host 2's books hold the HA guest; host 1's hold nothing.
     expect(Number(host1.memoryallocated)).toBe(0);
   }, patience(300_000));
 });

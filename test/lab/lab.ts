@@ -676,12 +676,25 @@ export function labAt(id: number) {
     await waitFor(`${ns} to lose power`, 15_000, async () => (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout.trim() === '', async () => '');
   }
 
+  /**
+   * Host i cut off from the network (its link down at this machine's end) while it runs on: the agent,
+   * its peers and its guests' callers lose it; its BMC and its shared storage (a local folder) stay.
+   */
+  async function cutLink(i: number): Promise<void> {
+    await run('ip', ['link', 'set', `${VETH_PREFIX}${i}`, 'down']);
+  }
+
+  /** Host i's link back (after cutLink). */
+  async function mendLink(i: number): Promise<void> {
+    await run('ip', ['link', 'set', `${VETH_PREFIX}${i}`, 'up']);
+  }
+
   /** The BMC user's password of a lab brought up by another process. */
   async function bmcPassword(): Promise<string> {
     return (await readFile(join(LAB_DIR, 'bmc-password'), 'utf8')).trim();
   }
 
-  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, startRedfish, powerLoss, powerOff };
+  return { names: labNames(id), up, down, status, hostExec, labPids, labLinks, labMounts, labNetns, labPassword, bmcPassword, bmcPids, stopBmc, startBmc, startRedfish, powerLoss, powerOff, cutLink, mendLink };
 }
 
 /** The default lab: MOLD_LAB_ID, else 0. */

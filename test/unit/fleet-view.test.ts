@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fleetLines } from '../../agent/fleet-view.ts';
 
 describe("mold-agent status's zone view", () => {
-  it('marks this agent, says whose lease holds or lapsed, and lists each host with its report and VMs', () => {
+  it('marks this agent, says whose lease holds or lapsed, and lists each host with its report, storage heartbeat, BMC and VMs', () => {
     const lines = fleetLines(
       {
         zoneid: 'z1',
@@ -16,9 +16,10 @@ describe("mold-agent status's zone view", () => {
         host: [
           {
             id: 'h1', name: 'kvm-1', ipaddress: '10.0.0.11', state: 'Up', resourcestate: 'Enabled', lastpinged: '2026-12-02T10:00:00+0000', reachable: true, agentname: 'rack-1', leaseepoch: 2,
+            storageheartbeatage: 3, powerstate: 'On',
             vm: [{ name: 'web', instancename: 'i-2-3-VM', state: 'Running', haenable: true }, { name: 'db', instancename: 'i-2-4-VM', state: 'Stopped', haenable: false }],
           },
-          { id: 'h2', name: 'kvm-2', ipaddress: '10.0.0.12', state: 'Down', resourcestate: 'Enabled', reachable: false, lastreporterror: 'no route to host', leaseepoch: 0, vm: [] },
+          { id: 'h2', name: 'kvm-2', ipaddress: '10.0.0.12', state: 'Down', resourcestate: 'Enabled', reachable: false, lastreporterror: 'no route to host', leaseepoch: 0, vm: [], haspared: 'the host still writes its storage heartbeat' },
         ],
       },
       'a2',
@@ -35,12 +36,13 @@ describe("mold-agent status's zone view", () => {
       '      state Enabled, no lease yet, 0 host(s), version -, last seen never',
       '',
       'Hosts (2):',
-      '    kvm-1 10.0.0.11: Up, Enabled',
+      '    kvm-1 10.0.0.11: Up, Enabled, storage heartbeat 3 s old, BMC On',
       '      agent rack-1 (lease epoch 2), last report 2026-12-02T10:00:00+0000: ok',
       '      VMs (2): web Running (HA), db Stopped',
-      '    kvm-2 10.0.0.12: Down, Enabled',
+      '    kvm-2 10.0.0.12: Down, Enabled, storage heartbeat no peer reading, BMC not configured',
       '      agent - (lease epoch 0), last report never: unreachable: no route to host',
       '      VMs (0): none',
+      '      HA leaves it alone: the host still writes its storage heartbeat',
     ]);
   });
 
@@ -57,7 +59,7 @@ describe("mold-agent status's zone view", () => {
       'Agents (0):',
       '',
       'Hosts (1):',
-      '    kvm-1 10.0.0.11: Down, Enabled',
+      '    kvm-1 10.0.0.11: Down, Enabled, storage heartbeat no peer reading, BMC not configured',
       '      agent - (lease epoch 0), last report never: ok',
       '      VMs (0): none',
       '      HA cannot fence it: the host is in Maintenance: a host in maintenance is never fenced',

@@ -37,16 +37,37 @@ const vm = (id: string, haEnable: boolean, state: HaVm['state'] = 'Running'): Ha
 const VMS: HaVm[] = [vm('ha', true), vm('plain', false), vm('ha-starting', true, 'Starting'), vm('plain-migrating', false, 'Migrating'), vm('ha-stopping', true, 'Stopping')];
 
 const JOBS: Array<FenceJob | undefined> = [undefined, { status: 'pending' }, { status: 'succeeded', powerState: 'Off' }, { status: 'succeeded', powerState: 'On' }, { status: 'succeeded', powerState: 'Unknown' }, { status: 'failed', error: 'OobmUnreachable' }];
-const FENCES: Array<DeadHostView['fence']> = [undefined, { at: ago(1000) }, { jobId: 'j', at: ago(1000) }, { jobId: 'j', at: ago(15_000) }, { jobId: 'j', at: ago(25_000) }, { at: ago(1000), refused: 'off' }, { at: ago(1000), held: 'paused' }];
+const FENCES: Array<DeadHostView['fence']> = [
+  undefined,
+  { at: ago(1000) },
+  { jobId: 'j', at: ago(1000) },
+  { jobId: 'j', at: ago(15_000) },
+  { jobId: 'j', at: ago(25_000) },
+  { at: ago(1000), refused: 'off' },
+  { at: ago(1000), held: 'paused' },
+  { at: ago(1000), spared: 'alive' },
+];
 const REFUSALS = [undefined, 'off', 'other'];
+/** Storage heartbeat readings (the period is 5 s): none, fresh, stale but no proof, a proof (older than 10 s + 3 periods) read after every fence above, and one read before them. */
+const HEARTBEATS: Array<DeadHostView['heartbeat']> = [
+  undefined,
+  { ageSeconds: 4, at: NOW - 500, by: 'h2' },
+  { ageSeconds: 20, at: NOW - 500, by: 'h2' },
+  { ageSeconds: 40, at: NOW - 500, by: 'h2' },
+  { ageSeconds: 40, at: NOW - 60_000, by: 'h2' },
+];
 
-/** Every combination of host status, resource state, refusal, fence record and fence job. */
+/** Every combination of host status, resource state, refusal, fence record, fence job and heartbeat reading. */
 function* views(): Generator<DeadHostView> {
   for (const status of HOST_STATUSES) {
     for (const resourceState of RESOURCE_STATES) {
       for (const oobmRefusal of REFUSALS) {
         for (const fence of FENCES) {
-          for (const fenceJob of JOBS) yield { status, resourceState, ...(oobmRefusal && { oobmRefusal }), ...(fence && { fence }), ...(fence?.jobId && fenceJob && { fenceJob }) };
+          for (const fenceJob of JOBS) {
+            for (const heartbeat of HEARTBEATS) {
+              yield { status, resourceState, ...(oobmRefusal && { oobmRefusal }), ...(fence && { fence }), ...(fence?.jobId && fenceJob && { fenceJob }), ...(heartbeat && { heartbeat }) };
+            }
+          }
         }
       }
     }
@@ -54,33 +75,67 @@ function* views(): Generator<DeadHostView> {
 }
 
 const inMaintenance = (view: DeadHostView) => view.resourceState !== undefined && isMaintenanceState(view.resourceState);
+/** Written independently of shared/vm-ha.ts: the BMC confirmed Off. */
+const bmcFenced = (view: DeadHostView) => view.fenceJob?.status === 'succeeded' && view.fenceJob.powerState === 'Off';
+/** A peer read the heartbeat at most 15 s old (3 periods): the host runs. */
+const alive = (view: DeadHostView) => !!view.heartbeat && view.heartbeat.ageSeconds <= 15;
+/** A fence was tried, and after it a peer read the heartbeat over 25 s old (10 s fence timeout + 3 periods). */
+const proven = (view: DeadHostView) =>
+  !!view.fence && !view.fence.refused && !view.fence.held && !view.fence.spared && !!view.heartbeat && view.heartbeat.at >= Date.parse(view.fence.at) && view.heartbeat.ageSeconds > 25;
 
 describe('decideHostVms over every host, fence and VM mix', () => {
   const all = [...views()];
 
   it('covers a grid of cases', () => expect(all.length).toBeGreaterThan(200));
 
-  it('releases HA VMs only from a Down host whose fence is confirmed Off, and then all its Running HA VMs', () => {
+  it('releases HA VMs only from a Down host whose fence is confirmed Off or that its storage heartbeat proves dead, and then all its Running HA VMs', () => {
     for (const view of all) {
       const d = decideHostVms(view, VMS, NOW, SETTINGS);
-      const fenced = view.status === 'Down' && view.fenceJob?.status === 'succeeded' && view.fenceJob.powerState === 'Off';
+      const fenced = view.status === 'Down' && (bmcFenced(view) || (!alive(view) && proven(view)));
       expect(d.release.map((v) => v.id), JSON.stringify(view)).toEqual(fenced ? ['ha'] : []);
       expect(d.fenced).toBe(fenced);
+      if (fenced) expect(d.proof).toBe(bmcFenced(view) ? 'bmc' : 'heartbeat');
     }
   });
 
-  it('stops the Running non-HA VMs of every Down host, whatever the fence; never a VM of a host that is not Down', () => {
+  it('stops the Running non-HA VMs of every Down host unless it still writes its heartbeat; never a VM of a host that is not Down', () => {
     for (const view of all) {
       const d = decideHostVms(view, VMS, NOW, SETTINGS);
-      expect(d.stop.map((v) => v.id), JSON.stringify(view)).toEqual(view.status === 'Down' ? ['plain'] : []);
+      const stop = view.status === 'Down' && (bmcFenced(view) || !alive(view));
+      expect(d.stop.map((v) => v.id), JSON.stringify(view)).toEqual(stop ? ['plain'] : []);
     }
   });
 
-  it('never fences a host that is not Down, nor one out-of-band management cannot act on, nor one in maintenance', () => {
+  it('never fences a host that is not Down, nor one out-of-band management cannot act on, nor one in maintenance, nor one that still writes its heartbeat', () => {
     for (const view of all) {
       const d = decideHostVms(view, VMS, NOW, SETTINGS);
-      if (view.status !== 'Down' || view.oobmRefusal || inMaintenance(view)) expect(d.fence?.kind, JSON.stringify(view)).not.toBe('fence');
+      if (view.status !== 'Down' || view.oobmRefusal || inMaintenance(view) || alive(view)) expect(d.fence?.kind, JSON.stringify(view)).not.toBe('fence');
       if (view.status !== 'Down') expect(d.fence === undefined || d.fence.kind === 'clear').toBe(true);
+    }
+  });
+
+  it('a Down host that still writes its heartbeat (cut off from the agent): nothing of it is touched, and that is said once', () => {
+    const heartbeat = { ageSeconds: 3, at: NOW - 1000, by: 'h2' };
+    const d = decideHostVms({ status: 'Down', heartbeat }, VMS, NOW, SETTINGS);
+    expect(d).toMatchObject({ stop: [], release: [], fenced: false, fence: { kind: 'spared' } });
+    expect(d.reason).toContain('still writes its storage heartbeat (3 s old');
+    expect(decideHostVms({ status: 'Down', heartbeat, fence: { at: ago(1), spared: d.reason } }, VMS, NOW, SETTINGS).fence).toBeUndefined();
+    // Its heartbeat stops since: fenced afresh.
+    expect(decideHostVms({ status: 'Down', heartbeat: { ...heartbeat, ageSeconds: 16 }, fence: { at: ago(1), spared: d.reason } }, VMS, NOW, SETTINGS).fence?.kind).toBe('fence');
+  });
+
+  it('a fence the BMC does not answer (total power loss): proven dead once a peer reads the heartbeat older than fence timeout + 3 periods, after the fence began', () => {
+    const fence = { jobId: 'j', at: ago(5_000) };
+    const failed = { status: 'failed', error: 'OobmUnreachable' } as const;
+    const at = (ageSeconds: number, readAgo = 1000, fenceJob: FenceJob = failed) => decideHostVms({ status: 'Down', fence, fenceJob, heartbeat: { ageSeconds, at: NOW - readAgo, by: 'h2' } }, VMS, NOW, SETTINGS);
+    expect(at(25).release).toEqual([]);
+    expect(at(26)).toMatchObject({ release: [{ id: 'ha' }], stop: [{ id: 'plain' }], fenced: true, proof: 'heartbeat' });
+    expect(at(26, 1000, { status: 'pending' }).release.map((v) => v.id)).toEqual(['ha']);
+    // A reading from before the fence began proves nothing.
+    expect(at(60, 6_000).release).toEqual([]);
+    // Without a fence tried, or with one refused or held, the heartbeat alone does not release.
+    for (const other of [undefined, { at: ago(5_000), refused: 'off' }, { at: ago(5_000), held: 'paused' }]) {
+      expect(decideHostVms({ status: 'Down', ...(other && { fence: other }), heartbeat: { ageSeconds: 60, at: NOW - 1000, by: 'h2' } }, VMS, NOW, SETTINGS).release).toEqual([]);
     }
   });
 
@@ -175,7 +230,7 @@ describe('HA maintenance (vm.ha.enabled false)', () => {
         const acting = decideHostVms(view, vms, NOW, SETTINGS);
         const held = decideHostVms(view, vms, NOW, HELD);
         const haRunning = vms.some((v) => v.state === 'Running' && v.haEnable);
-        const fenceUnderWay = haRunning && !!view.fence && !view.fence.refused && !view.fence.held;
+        const fenceUnderWay = haRunning && !!view.fence && !view.fence.refused && !view.fence.held && !view.fence.spared;
         const wouldAct = acting.stop.length > 0 || acting.release.length > 0 || acting.fence?.kind === 'fence' || fenceUnderWay;
         const expected = view.status === 'Down' && wouldAct && !view.fence?.held;
         if ((held.fence?.kind === 'held') !== expected) wrong.push({ view, vms, held });
