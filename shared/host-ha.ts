@@ -1,9 +1,9 @@
 // Host HA's decisions (upstream's HA framework with the KVM provider), pure: the state machine of
 // HAConfig.HAState as upstream's table has it, and `decideHostHa`, which turns what is known of a host
-// into the one event to apply now. Nothing here reads or writes; the reconciler that will observe
+// into the one event to apply now. Nothing here reads or writes; the reconciler that observes
 // (agent reports, BMC power state, storage heartbeat read by a healthy peer), apply the event with a
-// conditional write and act (fence through the BMC, restart HA VMs elsewhere) is not built yet: see
-// docs/architecture.md, "Host HA".
+// conditional write and act (fence through the BMC; the VM HA pass then restarts HA VMs elsewhere) is
+// functions/sweeper/host-ha.ts.
 //
 // Mold's departures from upstream, each for a failure upstream has:
 // - Suspicion comes from the agent, which sees a host stop answering within seconds; silence of the
@@ -113,8 +113,6 @@ export interface HaSettings {
   activityCheckInterval: number;
   /** kvm.ha.activity.check.max.attempts: checks before Checking decides. */
   activityCheckMaxAttempts: number;
-  /** kvm.ha.activity.check.failure.ratio: share of failed checks over which the host is dead. */
-  activityCheckFailureRatio: number;
   /** kvm.ha.degraded.max.period: seconds a host stays Degraded before it is checked again. */
   degradedMaxPeriod: number;
   /** kvm.ha.recover.wait.period: seconds Recovered lasts before Available. */
@@ -167,7 +165,8 @@ export function decideHostHa(o: HaObservation, s: HaSettings): HaDecision {
       return failing ? event(o, 'PerformActivityCheck', 'the host still does not answer') : { kind: 'none', reason: 'waiting for the agent' };
     case 'Checking': {
       if (alive) return event(o, 'TooFewActivityCheckSamples', 'the host showed signs of life');
-      if (heartbeatProvesDead(o, s)) return event(o, 'ActivityCheckFailureOverThresholdRatio', `its storage heartbeat is ${Math.round(o.heartbeat!.ageSeconds)} s old`, 'fence');
+      // To Recovering, whose next step fences: one power OFF, not two.
+      if (heartbeatProvesDead(o, s)) return event(o, 'ActivityCheckFailureOverThresholdRatio', `its storage heartbeat is ${Math.round(o.heartbeat!.ageSeconds)} s old`);
       if (elapsed >= s.activityCheckInterval * s.activityCheckMaxAttempts) {
         // No proof either way (no peer could read the heartbeat): not dead enough to fence.
         return event(o, 'ActivityCheckFailureUnderThresholdRatio', 'the activity checks found no proof that the host is dead');

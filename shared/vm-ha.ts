@@ -28,6 +28,7 @@ import { isMaintenanceState, type HostStatus, type ResourceState } from './db/ho
 import type { VirtualMachine } from './db/vms.ts';
 import { cloudstackMillis } from './db/jobs.ts';
 import { heartbeatFresh, heartbeatProvesDead, type HeartbeatReading } from './storage-heartbeat.ts';
+import type { HaState } from './host-ha.ts';
 
 /** The HA fence of a host, kept on its record while the host is dead (`hafence`). */
 export interface HaFence {
@@ -44,7 +45,7 @@ export interface HaFence {
 }
 
 /** The fence job as observed. */
-export type FenceJob = { status: 'pending' } | { status: 'succeeded'; powerState: string } | { status: 'failed'; error: string };
+export type FenceJob = { status: 'pending' } | { status: 'succeeded'; powerState: string; /** When it ended (ms). */ at?: number } | { status: 'failed'; error: string };
 
 export interface DeadHostView {
   status: HostStatus;
@@ -57,6 +58,11 @@ export interface DeadHostView {
   fenceJob?: FenceJob;
   /** The host's storage heartbeat as a healthy peer last read it (shared/storage-heartbeat.ts); undefined when none did lately. */
   heartbeat?: HeartbeatReading;
+  /**
+   * The host's HA state when host HA acts on it (enabled and eligible: functions/sweeper/host-ha.ts).
+   * Host HA then decides the fence: the VMs go when it reaches Fenced, and not before.
+   */
+  hostHa?: HaState;
 }
 
 export type HaVm = Pick<VirtualMachine, 'id' | 'state' | 'hostId' | 'haEnable'>;
@@ -101,7 +107,7 @@ export interface HostHaDecision {
   /** Whether the host counts as fenced (a confirmed power OFF, or proven dead by its storage heartbeat). */
   fenced: boolean;
   /** What proved it: the BMC's confirmed Off, or the storage heartbeat. */
-  proof?: 'bmc' | 'heartbeat';
+  proof?: 'bmc' | 'heartbeat' | 'hostha';
   reason: string;
 }
 
@@ -117,6 +123,7 @@ export const maintenanceRefusal = (state: ResourceState) => `the host is in ${st
  * state, fence state and HA mode; the reconciler acts on each part with conditional writes.
  */
 export function decideHostVms(host: DeadHostView, vms: readonly HaVm[], now: number, settings: HaSettingsForVms): HostHaDecision {
+  if (host.hostHa !== undefined) return decideByHostHa(host, host.hostHa, vms);
   if (host.status !== 'Down') {
     // Forgetting a fence is no recovery: done in HA maintenance too.
     const fence: FenceStep | undefined = host.status === 'Up' && host.fence ? { kind: 'clear', reason: 'the host is Up again' } : undefined;
@@ -140,6 +147,21 @@ function heldBack(decision: HostHaDecision, fence: HaFence | undefined, haRunnin
   // A fence under way (claimed, or its job pending or done) is held back too: it is forgotten.
   else if (haRunning && fence && !fence.refused && !fence.held && !fence.spared && !decision.release.length) parts.push('go on fencing the host to restart its HA VMs elsewhere');
   return parts.length ? parts.join(', ') : undefined;
+}
+
+/**
+ * A host host HA acts on: its VMs go once host HA has Fenced it (its BMC confirmed Off, or its storage
+ * heartbeat proved it dead), whatever its status; before that, nothing (host HA fences, and its own
+ * rules hold while HA maintenance is on: it is Disabled then).
+ */
+function decideByHostHa(host: DeadHostView, state: HaState, vms: readonly HaVm[]): HostHaDecision {
+  if (state !== 'Fenced' || host.status === 'Up') {
+    // Forgetting an old fence, so that no later decision takes its OFF for a new one.
+    const fence: FenceStep | undefined = host.status === 'Up' && host.fence ? { kind: 'clear', reason: 'the host is Up again' } : undefined;
+    return { ...(fence && { fence }), stop: [], release: [], fenced: false, reason: `host HA decides (${state})` };
+  }
+  const running = vms.filter((vm) => vm.state === 'Running');
+  return { stop: running.filter((vm) => !vm.haEnable), release: running.filter((vm) => vm.haEnable), fenced: true, proof: 'hostha', reason: 'host HA fenced the host' };
 }
 
 /**

@@ -1,4 +1,6 @@
 // VM HA's reconciler (the decisions are shared/vm-ha.ts). Each sweep:
+// 0. every host HA is configured for: its host HA step (functions/sweeper/host-ha.ts), which may start
+//    the fence below; while host HA acts on a host, the VM HA decision waits for its Fenced;
 // 1. every Down host an agent manages: observe its fence (hafence and the fence job), its zone's and
 //    cluster's out-of-band management switches and the VMs its record holds; decide; then act, each
 //    step a conditional write: non-HA VMs → Stopped (alert), a power OFF through the BMC started as a
@@ -14,7 +16,7 @@
 import { systemActor } from '../../shared/bootstrap.ts';
 import { ALERT_TYPES, createAlert } from '../../shared/db/alerts.ts';
 import type { Actor } from '../../shared/db/events.ts';
-import { listHostRecords, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
+import { getHost, listHostRecords, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getCluster, getPod, getZone } from '../../shared/db/infrastructure.ts';
 import { getJob, JobStatus } from '../../shared/db/jobs.ts';
 import { listVmRecords, transitionVm, updateVmRecord, type VirtualMachine } from '../../shared/db/vms.ts';
@@ -24,13 +26,16 @@ import { oobmRefusal } from '../../shared/oobm.ts';
 import { startJob } from '../../shared/orchestration.ts';
 import { loadSettings, settingsFor, type Settings } from '../../shared/settings.ts';
 import { heartbeatOf } from '../../shared/storage-heartbeat.ts';
+import { reconcileHostHa } from './host-ha.ts';
 import { stopFoundStopped } from '../../shared/vm-power-sync.ts';
 import { cutOffHostAlert, decideHostVms, haDisabledHostAlert, haDisabledVmAlert, haStartingAlert, provenDeadAlert, restartable, restartStep, stoppedUnexpectedlyAlert, unableToFenceAlert, type FenceJob, type FenceStep } from '../../shared/vm-ha.ts';
 
 export interface HaChange {
-  kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart' | 'held' | 'spared';
+  kind: 'stopped' | 'released' | 'fence' | 'refused' | 'cleared' | 'restart' | 'held' | 'spared' | 'hostha';
   hostId?: string;
   vmId?: string;
+  /** The host's new HA state (kind hostha). */
+  state?: string;
 }
 
 async function readFenceJob(jobId: string | undefined): Promise<FenceJob | undefined> {
@@ -40,7 +45,7 @@ async function readFenceJob(jobId: string | undefined): Promise<FenceJob | undef
   if (job.jobstatus === JobStatus.Pending) return { status: 'pending' };
   if (job.jobstatus === JobStatus.Failed) return { status: 'failed', error: String(job.jobresult?.errortext ?? 'failed') };
   const oobm = job.jobresult?.outofbandmanagement as { powerstate?: string } | undefined;
-  return { status: 'succeeded', powerState: oobm?.powerstate ?? 'Unknown' };
+  return { status: 'succeeded', powerState: oobm?.powerstate ?? 'Unknown', ...(job.completed && { at: Date.parse(job.completed) }) };
 }
 
 async function hostDesc(host: Host): Promise<string> {
@@ -50,13 +55,13 @@ async function hostDesc(host: Host): Promise<string> {
 
 const alertPlace = (host: Host, vm?: VirtualMachine) => ({ zoneId: host.zoneId, podId: host.podId, clusterId: host.clusterId, resourceId: vm?.id ?? host.id, resourceType: vm ? 'VirtualMachine' : 'Host' });
 
-/** Starts the power OFF that fences `host`, after claiming the fence on its record. */
-async function startFence(actor: Actor, host: Host, step: FenceStep, now: number): Promise<boolean> {
+/** Starts the power OFF that fences `host`, after claiming the fence on its record (as read: status and fence). */
+async function startFence(actor: Actor, host: Host, reason: string, now: number): Promise<boolean> {
   const at = new Date(now).toISOString();
   // The claim: only the sweep whose write holds starts a job.
-  const claimed = await updateHostRecord(host.id, { hafence: { at } }, { status: 'Down', hafence: host.hafence });
+  const claimed = await updateHostRecord(host.id, { hafence: { at } }, { status: host.status, hafence: host.hafence });
   if (!claimed) return false;
-  log.info('HA: fencing a host through its BMC', { hostId: host.id, reason: step.reason });
+  log.info('HA: fencing a host through its BMC', { hostId: host.id, reason });
   try {
     const job = await startJob(
       {
@@ -78,16 +83,30 @@ async function startFence(actor: Actor, host: Host, step: FenceStep, now: number
   await createAlert({
     alertType: ALERT_TYPES.HA_ACTION,
     subject: `HA Fencing of host id=${host.id}, in dc id=${host.zoneId} performed`,
-    content: `HA Fencing has been performed for host id=${host.id}, uuid=${host.id} in datacenter id=${host.zoneId}: ${step.reason}`,
+    content: `HA Fencing has been performed for host id=${host.id}, uuid=${host.id} in datacenter id=${host.zoneId}: ${reason}`,
     ...alertPlace(host),
   });
   return true;
 }
 
 /** One host: its fence and the VMs its record holds; `fleet` (every host) for its peers' heartbeat readings. */
-async function reconcileHost(actor: Actor, host: Host, fleet: readonly Host[], now: number, global: Settings, changes: HaChange[]) {
-  const [zone, cluster, vms] = await Promise.all([getZone(host.zoneId), getCluster(host.clusterId), host.status === 'Down' ? listVmRecords({ hostId: host.id }) : Promise.resolve([])]);
-  const scoped = await settingsFor({ clusterId: host.clusterId, zoneId: host.zoneId }, global);
+async function reconcileHost(actor: Actor, read: Host, fleet: readonly Host[], now: number, global: Settings, changes: HaChange[]) {
+  const [zone, cluster] = await Promise.all([getZone(read.zoneId), getCluster(read.clusterId)]);
+  const scoped = await settingsFor({ clusterId: read.clusterId, zoneId: read.zoneId }, global);
+  const fenceJob = await readFenceJob(read.hafence?.jobId);
+  let host = read;
+  if (host.ha) {
+    const context = { now, fleet, zone, cluster, scoped, pingIntervalSeconds: global.number('ping.interval'), fenceJob };
+    const change = await reconcileHostHa(actor, host, context, (fenced, reason) => startFence(actor, fenced, reason, now));
+    if (change) {
+      changes.push({ kind: 'hostha', hostId: host.id, state: change.to });
+      if (change.fence) changes.push({ kind: 'fence', hostId: host.id });
+      host = (await getHost(host.id)) ?? host;
+    }
+  }
+  // Host HA acts on the host unless it is off for it or cannot (no BMC, maintenance): then VM HA's own rules.
+  const hostHa = host.ha?.state && host.ha.state !== 'Disabled' && host.ha.state !== 'Ineligible' ? host.ha.state : undefined;
+  const vms = host.status === 'Down' || hostHa === 'Fenced' ? await listVmRecords({ hostId: host.id }) : [];
   const refusal = oobmRefusal(host, zone, cluster);
   // A reading counts while its reader still reports: within three report intervals.
   const heartbeat = heartbeatOf(host, fleet, now, 3 * global.number('ping.interval') * 1000);
@@ -97,8 +116,9 @@ async function reconcileHost(actor: Actor, host: Host, fleet: readonly Host[], n
       resourceState: host.resourcestate,
       ...(refusal && { oobmRefusal: refusal }),
       ...(host.hafence && { fence: host.hafence }),
-      fenceJob: await readFenceJob(host.hafence?.jobId),
+      fenceJob: host.hafence?.jobId === read.hafence?.jobId ? fenceJob : await readFenceJob(host.hafence?.jobId),
       ...(heartbeat && { heartbeat }),
+      ...(hostHa && { hostHa }),
     },
     vms,
     now,
@@ -122,7 +142,7 @@ async function reconcileHost(actor: Actor, host: Host, fleet: readonly Host[], n
     }
   }
   const step = decision.fence;
-  if (step?.kind === 'fence' && (await startFence(actor, host, step, now))) changes.push({ kind: 'fence', hostId: host.id });
+  if (step?.kind === 'fence' && (await startFence(actor, host, step.reason, now))) changes.push({ kind: 'fence', hostId: host.id });
   if (step?.kind === 'refused') {
     const recorded = await updateHostRecord(host.id, { hafence: { at: new Date(now).toISOString(), refused: step.refusal } }, { status: 'Down', hafence: host.hafence });
     if (recorded) {
@@ -211,7 +231,7 @@ export async function reconcileHa(now = Date.now()): Promise<HaChange[]> {
   const changes: HaChange[] = [];
   const fleet = await listHostRecords();
   for (const host of fleet) {
-    if (!host.agentId || (host.status !== 'Down' && !host.hafence)) continue;
+    if (!host.agentId || (host.status !== 'Down' && !host.hafence && !host.ha)) continue;
     try {
       await reconcileHost(actor, host, fleet, now, global, changes);
     } catch (error) {

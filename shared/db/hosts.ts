@@ -11,6 +11,7 @@ import { cloudstackDate } from './jobs.ts';
 import type { OobmConfig, OobmPowerState } from '../oobm.ts';
 import type { HaFence } from '../vm-ha.ts';
 import type { HeartbeatReadings } from '../storage-heartbeat.ts';
+import type { HostHaConfig } from '../host-ha-config.ts';
 
 // ---- Status: the connection state machine (upstream's Status, without Rebalancing, which needs
 // several management servers) ----
@@ -303,6 +304,8 @@ export interface Host {
   hafence?: HaFence;
   /** The storage heartbeats this host last read in its pools (shared/storage-heartbeat.ts). */
   heartbeats?: HeartbeatReadings;
+  /** Host HA's configuration and state (shared/host-ha-config.ts). */
+  ha?: HostHaConfig;
   [field: string]: unknown;
 }
 
@@ -408,7 +411,7 @@ export async function deleteHostRecord(host: Host): Promise<void> {
 }
 
 export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' | 'lastannotated' | 'annotatedby' | 'cpuallocated' | 'memoryallocated' | 'cpuused' | 'memoryused' | 'cpuloadaverage' | 'lastpinged' | 'disconnected' | 'version' | 'hypervisorversion' | 'capabilities' | 'status' | 'resourcestate'
-  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate' | 'hafence' | 'heartbeats'>>
+  | 'cpunumber' | 'cpuspeed' | 'cpusockets' | 'memorytotal' | 'arch' | 'hostUuid' | 'username' | 'port' | 'libvirtversion' | 'qemuversion' | 'domaintype' | 'hostkeyfingerprint' | 'oobm' | 'oobmpowerstate' | 'hafence' | 'heartbeats' | 'ha'>>
   // The agent's last report on the host (shared/host-health.ts LastReport), for the sweeper.
   & { lastreport?: { reachable: boolean; libvirtd?: boolean; error?: string; at: string } };
 
@@ -420,7 +423,7 @@ export type HostChanges = Partial<Pick<Host, 'name' | 'hosttags' | 'annotation' 
 export async function updateHostRecord(
   id: string,
   changes: HostChanges,
-  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged' | 'oobmpowerstate' | 'hafence'>> = {},
+  expect: Partial<Pick<Host, 'status' | 'resourcestate' | 'lastpinged' | 'oobmpowerstate' | 'hafence' | 'ha'>> = {},
 ): Promise<Host | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};

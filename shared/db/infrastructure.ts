@@ -38,6 +38,8 @@ export interface Zone {
   dhcpprovider?: string;
   /** Out-of-band management switched on or off for the zone (absent: on, as upstream). */
   oobmenabled?: boolean;
+  /** Host HA switched off for the zone's or cluster's hosts (absent = on). */
+  haenabled?: boolean;
   created: string;
   [field: string]: unknown;
 }
@@ -71,6 +73,8 @@ export interface Cluster {
   maintenanceHostId?: string;
   /** Out-of-band management switched on or off for the cluster (absent: on, as upstream). */
   oobmenabled?: boolean;
+  /** Host HA switched off for the zone's or cluster's hosts (absent = on). */
+  haenabled?: boolean;
   created?: string;
   [field: string]: unknown;
 }

@@ -339,3 +339,31 @@ describe('what is said', () => {
     });
   });
 });
+
+describe('a host host HA acts on (hostHa)', () => {
+  const grid = [...views()].filter((view) => ['Up', 'Down', 'Alert'].includes(view.status) && view.resourceState === 'Enabled');
+  const STATES = ['Available', 'Suspect', 'Checking', 'Degraded', 'Recovering', 'Recovered', 'Fencing', 'Fenced'] as const;
+
+  it('never fences by itself (host HA does), and releases HA VMs and stops the rest only once host HA has Fenced a host that is not Up', () => {
+    const wrong: unknown[] = [];
+    for (const view of grid) {
+      for (const hostHa of STATES) {
+        const d = decideHostVms({ ...view, hostHa }, VMS, NOW, SETTINGS);
+        const fenced = hostHa === 'Fenced' && view.status !== 'Up';
+        const ok =
+          d.fence?.kind !== 'fence' &&
+          d.fenced === fenced &&
+          JSON.stringify(d.release.map((v) => v.id)) === JSON.stringify(fenced ? ['ha'] : []) &&
+          JSON.stringify(d.stop.map((v) => v.id)) === JSON.stringify(fenced ? ['plain'] : []) &&
+          (d.fence?.kind === 'clear') === (view.status === 'Up' && !!view.fence);
+        if (!ok) wrong.push({ view, hostHa, d });
+      }
+    }
+    expect(grid.length).toBeGreaterThan(100);
+    expect(wrong).toEqual([]);
+  });
+
+  it('says the proof was host HA', () => {
+    expect(decideHostVms({ status: 'Down', hostHa: 'Fenced' }, VMS, NOW, SETTINGS)).toMatchObject({ fenced: true, proof: 'hostha', reason: 'host HA fenced the host' });
+  });
+});
