@@ -45,7 +45,7 @@ export interface HaFence {
 }
 
 /** The fence job as observed. */
-export type FenceJob = { status: 'pending' } | { status: 'succeeded'; powerState: string; /** When it ended (ms). */ at?: number } | { status: 'failed'; error: string };
+export type FenceJob = { status: 'pending' } | { status: 'succeeded'; powerState: string; /** When the OFF was asked (ms): the reading came after. */ at?: number } | { status: 'failed'; error: string };
 
 export interface DeadHostView {
   status: HostStatus;

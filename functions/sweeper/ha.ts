@@ -18,7 +18,7 @@ import { ALERT_TYPES, createAlert } from '../../shared/db/alerts.ts';
 import type { Actor } from '../../shared/db/events.ts';
 import { getHost, listHostRecords, updateHostRecord, type Host } from '../../shared/db/hosts.ts';
 import { getCluster, getPod, getZone } from '../../shared/db/infrastructure.ts';
-import { getJob, JobStatus } from '../../shared/db/jobs.ts';
+import { cloudstackMillis, getJob, JobStatus } from '../../shared/db/jobs.ts';
 import { listVmRecords, transitionVm, updateVmRecord, type VirtualMachine } from '../../shared/db/vms.ts';
 import { hostDescription } from '../../shared/host-health.ts';
 import { log } from '../../shared/log.ts';
@@ -45,7 +45,9 @@ async function readFenceJob(jobId: string | undefined): Promise<FenceJob | undef
   if (job.jobstatus === JobStatus.Pending) return { status: 'pending' };
   if (job.jobstatus === JobStatus.Failed) return { status: 'failed', error: String(job.jobresult?.errortext ?? 'failed') };
   const oobm = job.jobresult?.outofbandmanagement as { powerstate?: string } | undefined;
-  return { status: 'succeeded', powerState: oobm?.powerstate ?? 'Unknown', ...(job.completed && { at: Date.parse(job.completed) }) };
+  // When the OFF was asked (to the ms; `completed` has seconds only): its reading is later still.
+  const asked = job.timestamp ?? job.created;
+  return { status: 'succeeded', powerState: oobm?.powerstate ?? 'Unknown', at: cloudstackMillis(asked) };
 }
 
 async function hostDesc(host: Host): Promise<string> {

@@ -10,6 +10,10 @@
 // nothing is fenced, stopped or restarted, what was held back is said once, listFleetStatus shows the
 // mode, and once it is on again the passes act on what they then read (a fence from before the pause
 // is not used: the host is fenced afresh). deleteHost forced hands the HA VMs of a dead host to HA.
+// The storage heartbeat as a peer read it: fresh, a Down host is left alone (cut off, not dead); stale
+// past the fence timeout after a fence its BMC did not answer, it is proven dead. Host HA walks a dead
+// host through upstream's states to Fenced with one power OFF, and only then are its VMs released; too
+// many problem hosts in a cluster (a split) start no activity check.
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +24,7 @@ import { createHostRecord, getHost, hostKey, updateHostRecord, type Host } from 
 import { getDomain } from '../../shared/db/identity.ts';
 import { createCluster, createPod, getZone, type Cluster } from '../../shared/db/infrastructure.ts';
 import { tableName } from '../../shared/db/items.ts';
-import { completeJob, createJob, listJobsUnder } from '../../shared/db/jobs.ts';
+import { completeJob, createJob, failJob, listJobsUnder } from '../../shared/db/jobs.ts';
 import { getVmConsistent, type VirtualMachine } from '../../shared/db/vms.ts';
 import { recordReport } from '../../shared/host-reports.ts';
 import { reconcileHa } from '../../functions/sweeper/ha.ts';
@@ -355,5 +359,106 @@ describe('deleteHost forced', () => {
     const changes = await reconcileHa();
     expect(changes).not.toContainEqual(expect.objectContaining({ vmId: upHa.id }));
     expect(changes).not.toContainEqual(expect.objectContaining({ vmId: downHa.id }));
+  });
+});
+
+describe('the storage heartbeat, as a healthy peer of the cluster read it', () => {
+  /** A fresh cluster with one Up peer whose last report read `ages`. */
+  async function clusterWithPeer(label: string) {
+    const pod = await createPod((await getZone(zone.id))!, { name: unique(`${label}p`), allocationstate: 'Enabled' });
+    const own = await createCluster(pod, { name: unique(`${label}c`), allocationstate: 'Enabled', hypervisor: 'KVM' });
+    const add = (name: string, fields: Partial<Host>) => createHostRecord(own, { name: unique(name), ipaddress: `10.79.3.${nextAddress++}`, agentId: agent.id, lastpinged: LONG_AGO, ...fields });
+    return { add, read: (peer: Host, ages: Record<string, number>) => updateHostRecord(peer.id, { heartbeats: { at: new Date().toISOString(), ages } }) };
+  }
+
+  it('a Down host still writing it is cut off, not dead: nothing is stopped, fenced or restarted, and that is said once', async () => {
+    const { add, read } = await clusterWithPeer('cut');
+    const host = await add('cut', { status: 'Down', oobm: BMC });
+    const peer = await add('peer', { status: 'Up' });
+    const ha = await vmOn(host, true);
+    const plain = await vmOn(host, false);
+    await read(peer, { [host.id]: 3 });
+    const first = await reconcileHa();
+    await reconcileHa();
+    expect(first).toContainEqual({ kind: 'spared', hostId: host.id });
+    expect(await getVmConsistent(ha.id)).toMatchObject({ state: 'Running', hostId: host.id });
+    expect(await getVmConsistent(plain.id)).toMatchObject({ state: 'Running', hostId: host.id });
+    expect(await fenceJobsOf(host.id)).toEqual([]);
+    expect((await getHost(host.id))!.hafence?.spared).toContain('still writes its storage heartbeat (3 s old');
+    expect((await alertsAbout(host.id)).map((a) => a.subject)).toEqual([expect.stringMatching(/is unreachable but alive: HA fences nothing and restarts none of its VMs$/)]);
+    const seen = (await fleetZone(zone.id)).host.find((h: any) => h.id === host.id);
+    expect(seen).toMatchObject({ storageheartbeatage: 3, haspared: expect.stringContaining('cut off from the agent, not dead') });
+  });
+
+  it('a host whose fence its BMC did not answer, read dead after the fence began, is proven dead: its HA VM is released and restarted', async () => {
+    const { add, read } = await clusterWithPeer('lost');
+    const host = await add('lost', { status: 'Down', oobm: BMC });
+    const peer = await add('peer', { status: 'Up' });
+    const ha = await vmOn(host, true);
+    const failed = await createJob({ cmd: 'issueOutOfBandManagementPowerAction', actor: await systemActor() });
+    await failJob(failed.jobid, 530, 'the BMC did not answer');
+    await updateHostRecord(host.id, { hafence: { jobId: failed.jobid, at: new Date(Date.now() - 1000).toISOString() } });
+    // Stale, but not past kvm.ha.fence.timeout (60) + 3 periods: no proof yet.
+    await read(peer, { [host.id]: 70 });
+    await reconcileHa();
+    expect(await getVmConsistent(ha.id)).toMatchObject({ state: 'Running', hostId: host.id });
+    await read(peer, { [host.id]: 76 });
+    const changes = await reconcileHa();
+    expect(changes).toEqual(expect.arrayContaining([{ kind: 'released', hostId: host.id, vmId: ha.id }, { kind: 'restart', vmId: ha.id }]));
+    expect((await alertsAbout(ha.id)).map((a) => [a.type, a.subject])).toContainEqual([30, expect.stringMatching(new RegExp(`^HA restarting VM ${ha.name} \\(id: ${ha.number}\\) of host .*: the host is proven dead without its BMC$`))]);
+  });
+});
+
+describe('host HA (a host with HA configured and enabled)', () => {
+  it('walks a dead host Available → Suspect → Checking → Recovering → Fencing (one power OFF) → Fenced, and only then are its VMs released', async () => {
+    const pod = await createPod((await getZone(zone.id))!, { name: unique('hhap'), allocationstate: 'Enabled' });
+    const own = await createCluster(pod, { name: unique('hhac'), allocationstate: 'Enabled', hypervisor: 'KVM' });
+    const add = (name: string, fields: Partial<Host>) => createHostRecord(own, { name: unique(name), ipaddress: `10.79.4.${nextAddress++}`, agentId: agent.id, lastpinged: LONG_AGO, ...fields });
+    const unreachable = () => ({ reachable: false, error: 'no route to host', at: new Date().toISOString() });
+    const host = await add('hha', { status: 'Alert', oobm: BMC, ha: { provider: 'kvmhaprovider', enabled: true, state: 'Available', since: LONG_AGO }, lastreport: unreachable() });
+    // Three healthy peers: one problem host in four is under upstream's accepted 0.3.
+    const peers = await Promise.all([1, 2, 3].map((i) => add(`peer${i}`, { status: 'Up' })));
+    const ha = await vmOn(host, true);
+    const plain = await vmOn(host, false);
+    const states: string[] = [];
+    for (let pass = 0; pass < 4; pass++) {
+      await updateHostRecord(peers[0]!.id, { heartbeats: { at: new Date().toISOString(), ages: { [host.id]: 200 } } });
+      await updateHostRecord(host.id, { lastreport: unreachable() });
+      await reconcileHa();
+      states.push((await getHost(host.id))!.ha!.state!);
+    }
+    expect(states).toEqual(['Suspect', 'Checking', 'Recovering', 'Fencing']);
+    const fences = await fenceJobsOf(host.id);
+    expect(fences).toHaveLength(1);
+    // Not Fenced until the BMC answers: the VMs stay.
+    expect(await getVmConsistent(ha.id)).toMatchObject({ state: 'Running', hostId: host.id });
+    expect(await getVmConsistent(plain.id)).toMatchObject({ state: 'Running', hostId: host.id });
+    // The OFF succeeds, the BMC reads Off (a job the test completes stands for the one no agent here
+    // runs): Fenced, and the VMs go.
+    const off = await createJob({ cmd: 'issueOutOfBandManagementPowerAction', actor: await systemActor() });
+    await completeJob(off.jobid, { outofbandmanagement: { hostid: host.id, powerstate: 'Off', action: 'OFF' } });
+    await updateHostRecord(host.id, { hafence: { ...(await getHost(host.id))!.hafence!, jobId: off.jobid } });
+    await reconcileHa();
+    expect((await getHost(host.id))!.ha!.state).toBe('Fenced');
+    await reconcileHa();
+    expect((await getVmConsistent(plain.id))!.state).toBe('Stopped');
+    expect((await getVmConsistent(ha.id))!.lastHostId).toBe(host.id);
+    expect(await startJobsOf(ha.id)).toHaveLength(1);
+    const events = ok(await admin.call('listEvents', { type: 'HOST.HA.STATE.TRANSITION', listall: true, pagesize: 100 }), 'listEvents').event.filter((e: any) => e.description.includes(host.id));
+    expect(events.map((e: any) => /to (\w+) on event/.exec(e.description)![1]).reverse()).toEqual(['Suspect', 'Checking', 'Recovering', 'Fencing', 'Fenced']);
+  });
+
+  it('with more problem hosts in the cluster than kvm.ha.accepted.problematic.hosts.ratio allows (a network split), starts no activity check, so fences no one', async () => {
+    const pod = await createPod((await getZone(zone.id))!, { name: unique('splitp'), allocationstate: 'Enabled' });
+    const own = await createCluster(pod, { name: unique('splitc'), allocationstate: 'Enabled', hypervisor: 'KVM' });
+    const add = (name: string, fields: Partial<Host>) => createHostRecord(own, { name: unique(name), ipaddress: `10.79.5.${nextAddress++}`, agentId: agent.id, lastpinged: LONG_AGO, ...fields });
+    const unreachable = { reachable: false, error: 'no route to host', at: new Date().toISOString() };
+    const host = await add('split', { status: 'Alert', oobm: BMC, ha: { provider: 'kvmhaprovider', enabled: true, state: 'Suspect', since: LONG_AGO }, lastreport: unreachable });
+    await add('other', { status: 'Alert' });
+    await add('up', { status: 'Up', heartbeats: { at: new Date().toISOString(), ages: {} } });
+    await reconcileHa();
+    await reconcileHa();
+    expect((await getHost(host.id))!.ha!.state).toBe('Suspect');
+    expect(await fenceJobsOf(host.id)).toEqual([]);
   });
 });

@@ -46,7 +46,7 @@ describe('observeHost', () => {
     expect(observeHost(h1, context({ fleet: [h1] })).report).toBeUndefined();
   });
 
-  it('reads the power state only from a fence that succeeded, with its end time', () => {
+  it('reads the power state only from a fence that succeeded, as of when the OFF was asked', () => {
     const h1 = host('h1', { ha: configured });
     expect(observeHost(h1, context({ fenceJob: { status: 'succeeded', powerState: 'Off', at: NOW - 10 } })).power).toEqual({ state: 'Off', at: NOW - 10 });
     expect(observeHost(h1, context({ fenceJob: { status: 'succeeded', powerState: 'Unknown' } })).power).toEqual({ state: 'Unknown', at: NOW });
