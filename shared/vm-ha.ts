@@ -217,14 +217,24 @@ function fenceStep(host: DeadHostView, refusal: string | undefined, now: number,
 /** VMs the restart pass starts: Stopped, HA-enabled and flagged for an HA restart. */
 export const restartable = (vm: Pick<VirtualMachine, 'state' | 'haEnable'> & { haRestart?: unknown }) => vm.state === 'Stopped' && vm.haEnable && vm.haRestart === true;
 
+/** After an HA start failed: queued again after restart.retry.interval, or given up once max.retries starts were made. */
+export type HaRetry = { kind: 'retry'; attempts: number; after: string } | { kind: 'giveUp'; attempts: number };
+
+export function haRetry(vm: Pick<VirtualMachine, 'haAttempts'>, settings: { maxRetries: number; retryIntervalMs: number }, now: number): HaRetry {
+  const attempts = Math.max(1, vm.haAttempts ?? 1);
+  if (attempts >= settings.maxRetries) return { kind: 'giveUp', attempts };
+  return { kind: 'retry', attempts, after: new Date(now + settings.retryIntervalMs).toISOString() };
+}
+
 /**
  * What the restart pass does with a VM: start it ('restart'); in HA maintenance record once that its
  * restart is held ('hold': the flag stays, so it is restarted when HA is on again, if it is still
  * Stopped and HA-enabled then, as upstream retries its scheduled work once re-enabled); or nothing.
  */
-export function restartStep(vm: Pick<VirtualMachine, 'state' | 'haEnable'> & { haRestart?: unknown; haHeld?: unknown }, haEnabled: boolean): 'restart' | 'hold' | 'none' {
+export function restartStep(vm: Pick<VirtualMachine, 'state' | 'haEnable'> & { haRestart?: unknown; haHeld?: unknown; haRetryAfter?: string }, haEnabled: boolean, now: number): 'restart' | 'hold' | 'none' {
   if (!restartable(vm)) return 'none';
-  if (haEnabled) return 'restart';
+  // A failed HA start waits out restart.retry.interval (HA maintenance holds it all the same).
+  if (haEnabled) return vm.haRetryAfter && Date.parse(vm.haRetryAfter) > now ? 'none' : 'restart';
   return vm.haHeld ? 'none' : 'hold';
 }
 
@@ -288,6 +298,18 @@ export function unableToFenceAlert(vm: Pick<VirtualMachine, 'name' | 'number'>, 
 export function haStartingAlert(vm: Pick<VirtualMachine, 'name' | 'instanceName'>) {
   const message = `HA starting VM: ${vm.name} (${vm.instanceName})`;
   return { subject: message, content: message };
+}
+
+/** A failed HA start (ALERT_TYPE_USERVM): tried again later, or given up (upstream's "Unable to restart" subject). */
+export function haRetryAlert(vm: Pick<VirtualMachine, 'name' | 'number' | 'lastHostId'>, retry: HaRetry) {
+  if (retry.kind === 'retry') {
+    const subject = `HA could not restart VM ${vm.name} (id: ${vm.number}): start ${retry.attempts} failed, trying again at ${retry.after}`;
+    return { subject, content: subject };
+  }
+  return {
+    subject: `Unable to restart ${vm.name} which was running on host id:${vm.lastHostId ?? 'unknown'}`,
+    content: `HA gave up restarting VM, name: ${vm.name}, id: ${vm.number} after ${retry.attempts} failed start(s) (max.retries); start it by hand once there is room for it.`,
+  };
 }
 
 /** Mold's own: an HA VM released from a host proven dead by its storage heartbeat (ALERT_TYPE_HA_ACTION, per VM). */

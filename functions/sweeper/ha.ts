@@ -189,7 +189,7 @@ async function restartFlagged(actor: Actor, global: Settings, now: number, chang
     // Zone settings are read only for VMs that wait for a restart.
     if (!restartable(vm)) continue;
     const scoped = await zoneSettings(vm.zoneId);
-    const step = restartStep(vm, scoped.boolean('vm.ha.enabled'));
+    const step = restartStep(vm, scoped.boolean('vm.ha.enabled'), now);
     if (step === 'hold') {
       // Said once per pause; the flag stays for when HA is on again.
       if (!(await updateVmRecord(vm.id, { haHeld: new Date(now).toISOString() }, ['Stopped']))) continue;
@@ -201,7 +201,8 @@ async function restartFlagged(actor: Actor, global: Settings, now: number, chang
       continue;
     }
     if (step !== 'restart') continue;
-    const claimed = await transitionVm(vm.id, ['Stopped'], 'Starting', { haRestart: undefined, haHeld: undefined }, { haRestart: true, lastUpdated: vm.lastUpdated });
+    // Marked as HA's start: if it fails, its release queues it again (functions/tasks/vms.ts releaseStart).
+    const claimed = await transitionVm(vm.id, ['Stopped'], 'Starting', { haRestart: undefined, haHeld: undefined, haStarting: true, haAttempts: (vm.haAttempts ?? 0) + 1 }, { haRestart: true, lastUpdated: vm.lastUpdated });
     if (!claimed) continue;
     try {
       await startJob(
@@ -218,7 +219,7 @@ async function restartFlagged(actor: Actor, global: Settings, now: number, chang
     } catch (error) {
       // Not started: Stopped and flagged again, for the next pass.
       log.warn('HA: the restart could not be started', { vmId: vm.id, error: String(error) });
-      await transitionVm(vm.id, ['Starting'], 'Stopped', { haRestart: true });
+      await transitionVm(vm.id, ['Starting'], 'Stopped', { haRestart: true, haStarting: undefined, haAttempts: vm.haAttempts });
       continue;
     }
     log.info('HA: restarting a VM on another host', { vmId: vm.id, lastHostId: vm.lastHostId });

@@ -32,7 +32,10 @@ import {
   type VmState,
   type Volume,
 } from '../../shared/db/vms.ts';
-import { loadSettings } from '../../shared/settings.ts';
+import { loadSettings, settingsFor } from '../../shared/settings.ts';
+import { haRetry, haRetryAlert, type HaRetry } from '../../shared/vm-ha.ts';
+import { ALERT_TYPES, createAlert } from '../../shared/db/alerts.ts';
+import { log } from '../../shared/log.ts';
 import { releaseVmAddresses } from '../api/commands/vms.ts';
 import { renderVmFor, type VmViewer as Viewer } from '../api/commands/vms-list.ts';
 import { targetOf } from './agent-commands.ts';
@@ -242,9 +245,20 @@ async function releaseStart(vmId: string, op: 'deploy' | 'start') {
   const vm = await getVmConsistent(vmId);
   if (!vm || vm.state !== 'Starting') return { released: false };
   const to: VmState = op === 'deploy' ? 'Error' : 'Stopped';
-  const failed = await transitionVm(vm.id, ['Starting'], to, { hostId: undefined, startJobId: undefined, requestedHostId: undefined, ...(op === 'deploy' && { addressesReleased: true }) });
+  // An HA restart that failed is queued again (restart.retry.interval, up to max.retries starts).
+  const retry = vm.haStarting ? haRetry(vm, await retrySettings(vm), Date.now()) : undefined;
+  const failed = await transitionVm(vm.id, ['Starting'], to, {
+    hostId: undefined,
+    startJobId: undefined,
+    requestedHostId: undefined,
+    ...(op === 'deploy' && { addressesReleased: true }),
+    haStarting: undefined,
+    ...(retry?.kind === 'retry' && { haRestart: true, haAttempts: retry.attempts, haRetryAfter: retry.after }),
+    ...(retry?.kind === 'giveUp' && { haAttempts: undefined }),
+  });
   if (!failed) return { released: false };
   if (vm.hostId) await releaseHostCapacity(vm.hostId, vm);
+  if (retry) await recordHaRetry(vm, retry);
   if (op === 'deploy') {
     await releaseVmAddresses(vm);
     const volume = await getVolume(vm.rootVolumeId);
@@ -264,6 +278,17 @@ async function releaseStart(vmId: string, op: 'deploy' | 'start') {
     await releaseResources(vm.accountId, amounts);
   }
   return { released: true };
+}
+
+async function retrySettings(vm: VirtualMachine) {
+  const scoped = await settingsFor({ ...(vm.clusterId && { clusterId: vm.clusterId }), zoneId: vm.zoneId });
+  return { maxRetries: scoped.number('max.retries'), retryIntervalMs: scoped.number('restart.retry.interval') * 1000 };
+}
+
+/** Says what became of a failed HA start. */
+async function recordHaRetry(vm: VirtualMachine, retry: HaRetry) {
+  log.warn(retry.kind === 'retry' ? 'HA: a restart failed; tried again later' : 'HA: a restart failed max.retries times; given up', { vmId: vm.id, attempts: retry.attempts });
+  await createAlert({ alertType: ALERT_TYPES.USERVM, ...haRetryAlert(vm, retry), zoneId: vm.zoneId, ...(vm.podId && { podId: vm.podId }), resourceId: vm.id, resourceType: 'VirtualMachine' });
 }
 
 /** The data disks deployVirtualMachine created with the VM and still attached to it. */

@@ -76,6 +76,12 @@ export interface VirtualMachine {
   nics: VmNic[];
   details: Record<string, string>;
   haEnable: boolean;
+  /** VM HA (shared/vm-ha.ts): flagged for a restart; held in HA maintenance; an HA start under way; starts tried in this recovery; no retry before. */
+  haRestart?: boolean;
+  haHeld?: string;
+  haStarting?: boolean;
+  haAttempts?: number;
+  haRetryAfter?: string;
   created: string;
   destroyed?: string;
   [field: string]: unknown;
@@ -414,7 +420,11 @@ export type VmChanges = Partial<Omit<VirtualMachine, 'id' | 'number' | 'accountI
 export async function transitionVm(id: string, from: readonly VmState[], to: VmState, changes: VmChanges = {}, expect?: Record<string, unknown>): Promise<VirtualMachine | undefined> {
   // VM HA's flags (shared/vm-ha.ts) belong to a Stopped VM: one started by any path since (a user's
   // start, a deploy) loses them, so a later stop by hand is never taken for a death to recover from.
-  const haFlags: VmChanges = to === 'Stopped' ? {} : { haRestart: undefined, haHeld: undefined };
+  // An HA start's own marks (haStarting, haAttempts) last while it starts: the start's release reads them.
+  const haFlags: VmChanges = {
+    ...(to !== 'Stopped' && { haRestart: undefined, haHeld: undefined, haRetryAfter: undefined }),
+    ...(to !== 'Stopped' && to !== 'Starting' && { haStarting: undefined, haAttempts: undefined }),
+  };
   return writeVm(id, { ...haFlags, ...changes, state: to, lastUpdated: cloudstackDate() }, from, expect);
 }
 

@@ -25,7 +25,7 @@ import { getDomain } from '../../shared/db/identity.ts';
 import { createCluster, createPod, getZone, type Cluster } from '../../shared/db/infrastructure.ts';
 import { tableName } from '../../shared/db/items.ts';
 import { completeJob, createJob, failJob, listJobsUnder } from '../../shared/db/jobs.ts';
-import { getVmConsistent, type VirtualMachine } from '../../shared/db/vms.ts';
+import { getVmConsistent, updateVmRecord, type VirtualMachine } from '../../shared/db/vms.ts';
 import { recordReport } from '../../shared/host-reports.ts';
 import { reconcileHa } from '../../functions/sweeper/ha.ts';
 import { systemActor } from '../../shared/bootstrap.ts';
@@ -33,6 +33,7 @@ import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { seedVm } from '../support/vm-seed.ts';
+import { until } from '../support/wait.ts';
 import { ok, startWorld, unique, type World } from './identity-fixtures.ts';
 import type { OobmConfig } from '../../shared/oobm.ts';
 
@@ -460,5 +461,41 @@ describe('host HA (a host with HA configured and enabled)', () => {
     await reconcileHa();
     expect((await getHost(host.id))!.ha!.state).toBe('Suspect');
     expect(await fenceJobsOf(host.id)).toEqual([]);
+  });
+});
+
+describe('an HA restart that fails', () => {
+  it('is queued again after restart.retry.interval, and given up (with an alert) after max.retries starts', async () => {
+    // A zone of its own whose only host is dead: no start can find a host.
+    const lone = ok(await admin.call('createZone', { name: unique('retryz'), networktype: 'Advanced', dns1: '8.8.8.8' }), 'createZone').zone;
+    const pod = await createPod((await getZone(lone.id))!, { name: unique('retryp'), allocationstate: 'Enabled' });
+    const own = await createCluster(pod, { name: unique('retryc'), allocationstate: 'Enabled', hypervisor: 'KVM' });
+    const host = await createHostRecord(own, { name: unique('retryh'), ipaddress: `10.79.6.${nextAddress++}`, agentId: agent.id, lastpinged: LONG_AGO, status: 'Down' });
+    const vm = await seedVm(
+      { ...owner.account, userId: owner.user.id },
+      { zoneId: lone.id, serviceOfferingId: offering.id, templateId: randomUUID(), cpuNumber: 1, cpuSpeed: 1000, memoryMiB: 512, state: 'Stopped', created: LONG_AGO, haEnable: true, podId: host.podId, clusterId: host.clusterId, lastHostId: host.id },
+    );
+    await updateVmRecord(vm.id, { haRestart: true });
+    await ok(await admin.call('updateConfiguration', { name: 'restart.retry.interval', value: '3600', clusterid: own.id }), 'updateConfiguration');
+    await ok(await admin.call('updateConfiguration', { name: 'max.retries', value: '2', clusterid: own.id }), 'updateConfiguration');
+    const settled = (what: string) => until(what, () => getVmConsistent(vm.id), (v) => v!.state === 'Stopped' && !v!.haStarting, { within: 60_000 });
+
+    expect(await reconcileHa()).toContainEqual({ kind: 'restart', vmId: vm.id });
+    let after = (await settled('the first HA start to fail'))!;
+    expect(after).toMatchObject({ haRestart: true, haAttempts: 1 });
+    expect(Date.parse(after.haRetryAfter!)).toBeGreaterThan(Date.now() + 3000_000);
+    // Not before its time.
+    expect(await reconcileHa()).not.toContainEqual({ kind: 'restart', vmId: vm.id });
+
+    await ok(await admin.call('updateConfiguration', { name: 'restart.retry.interval', value: '0', clusterid: own.id }), 'updateConfiguration');
+    await updateVmRecord(vm.id, { haRetryAfter: new Date(Date.now() - 1000).toISOString() });
+    expect(await reconcileHa()).toContainEqual({ kind: 'restart', vmId: vm.id });
+    after = (await settled('the second HA start to fail'))!;
+    expect(after.haRestart).toBeUndefined();
+    expect(after.haAttempts).toBeUndefined();
+    expect(await reconcileHa()).not.toContainEqual({ kind: 'restart', vmId: vm.id });
+    const subjects = (await alertsAbout(vm.id)).map((a) => a.subject);
+    expect(subjects).toContainEqual(expect.stringMatching(new RegExp(`^HA could not restart VM ${vm.name} \\(id: ${vm.number}\\): start 1 failed, trying again at `)));
+    expect(subjects).toContain(`Unable to restart ${vm.name} which was running on host id:${host.id}`);
   });
 });

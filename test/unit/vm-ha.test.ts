@@ -17,6 +17,8 @@ import {
   haDisabledHostAlert,
   haDisabledVmAlert,
   haMode,
+  haRetry,
+  haRetryAlert,
   haStartingAlert,
   isFenced,
   maintenanceRefusal,
@@ -271,14 +273,26 @@ describe('restartStep and foundStoppedStep', () => {
         for (const haRestart of [true, undefined]) {
           for (const haHeld of [undefined, 'at']) {
             for (const haEnabled of [true, false]) {
-              const step = restartStep({ state, haEnable, haRestart, haHeld }, haEnabled);
-              const candidate = state === 'Stopped' && haEnable && haRestart === true;
-              expect(step).toBe(!candidate ? 'none' : haEnabled ? 'restart' : haHeld ? 'none' : 'hold');
+              for (const haRetryAfter of [undefined, ago(1), ago(-1)]) {
+                const step = restartStep({ state, haEnable, haRestart, haHeld, ...(haRetryAfter && { haRetryAfter }) }, haEnabled, NOW);
+                const candidate = state === 'Stopped' && haEnable && haRestart === true;
+                const waiting = haRetryAfter !== undefined && Date.parse(haRetryAfter) > NOW;
+                expect(step).toBe(!candidate ? 'none' : haEnabled ? (waiting ? 'none' : 'restart') : haHeld ? 'none' : 'hold');
+              }
             }
           }
         }
       }
     }
+  });
+
+  it('queues a failed HA start again after restart.retry.interval, until max.retries starts were made', () => {
+    const settings = { maxRetries: 3, retryIntervalMs: 600_000 };
+    expect(haRetry({}, settings, NOW)).toEqual({ kind: 'retry', attempts: 1, after: ago(-600_000) });
+    expect(haRetry({ haAttempts: 2 }, settings, NOW)).toEqual({ kind: 'retry', attempts: 2, after: ago(-600_000) });
+    expect(haRetry({ haAttempts: 3 }, settings, NOW)).toEqual({ kind: 'giveUp', attempts: 3 });
+    expect(haRetry({ haAttempts: 1 }, { ...settings, maxRetries: 1 }, NOW)).toEqual({ kind: 'giveUp', attempts: 1 });
+    expect(haRetryAlert({ name: 'web', number: 7, lastHostId: 'h1' }, { kind: 'giveUp', attempts: 3 }).subject).toBe('Unable to restart web which was running on host id:h1');
   });
 
   it('flags an HA VM found stopped only while HA acts', () => {
