@@ -37,7 +37,7 @@ export interface Transition {
 }
 
 /** A host as the decisions need it. */
-export type HostHealth = Pick<Host, 'status' | 'created'> & { lastpinged?: string; lastreport?: LastReport };
+export type HostHealth = Pick<Host, 'status' | 'created' | 'oobmpowerstate'> & { lastpinged?: string; lastreport?: LastReport };
 
 
 /** When the agent last reached the host; a host never reached counts from its creation. */
@@ -65,13 +65,19 @@ function verdict(report: LastReport | undefined): string | undefined {
  * - Disconnected, silent for more than ping.timeout × ping.interval → Down (HostDown) when the agent's
  *   last report said it cannot reach the host (it looked: the host is gone), else Alert (WaitedTooLong:
  *   nobody can tell what became of it);
- * - Alert, when the agent has since reported the host unreachable → Down (HostDown).
+ * - Alert, when the agent has since reported the host unreachable → Down (HostDown);
+ * - any of these at once → Down (HostDown) when the agent cannot reach the host and its BMC reads it
+ *   powered off (out-of-band management's power-state sync): two witnesses agree, no silence to wait out.
  */
 export function sweepDecision(host: HostHealth, now: number, ping: PingSettings): Transition | undefined {
   const silent = now - lastContact(host);
   const said = verdict(host.lastreport);
   const silence = `no contact for ${seconds(silent)} s`;
   const step = (event: StatusEvent, reason: string): Transition => ({ event, from: host.status, to: nextStatus(host.status, event), reason });
+  const watched = host.status === 'Up' || host.status === 'Connecting' || host.status === 'Disconnected' || host.status === 'Alert';
+  if (watched && host.lastreport && !host.lastreport.reachable && host.oobmpowerstate === 'Off') {
+    return step('HostDown', `${capitalise(said!)}, and its BMC reads it powered off; ${silence}`);
+  }
   switch (host.status) {
     case 'Up':
     case 'Connecting':

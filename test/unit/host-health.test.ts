@@ -49,6 +49,22 @@ describe('the sweeper’s decision', () => {
     );
   });
 
+  it('takes an unreachable host whose BMC reads it powered off Down at once, whatever the silence; either witness alone waits', () => {
+    for (const status of ['Up', 'Connecting', 'Disconnected', 'Alert'] as const) {
+      expect(sweepDecision({ ...host(status, unreachable), oobmpowerstate: 'Off' }, at(5), ping)).toEqual({
+        event: 'HostDown',
+        from: status,
+        to: 'Down',
+        reason: 'The agent cannot reach the host: Cannot reach 10.77.4.11:22: connect EHOSTUNREACH, and its BMC reads it powered off; no contact for 5 s',
+      });
+      expect(sweepDecision({ ...host(status), oobmpowerstate: 'Off' }, at(5), ping)).toBeUndefined();
+      for (const oobmpowerstate of ['On', 'Unknown', 'Disabled', undefined] as const) {
+        expect(sweepDecision({ ...host(status, unreachable), ...(oobmpowerstate && { oobmpowerstate }) }, at(5), ping)).toBeUndefined();
+      }
+    }
+    for (const status of ['Down', 'Removed', 'Creating', 'Error'] as const) expect(sweepDecision({ ...host(status, unreachable), oobmpowerstate: 'Off' }, at(5), ping)).toBeUndefined();
+  });
+
   it('follows the interval it is given', () => {
     const fast = { interval: 2, timeout: 2 };
     expect(sweepDecision(host('Up'), at(4), fast)).toBeUndefined();
