@@ -13,18 +13,15 @@ import { getCluster, getZone, updateCluster, updateZone } from '../../shared/db/
 import { haNotConfigured, HOST_HA_PROVIDERS, type HostHaConfig } from '../../shared/host-ha-config.ts';
 import { nextHaState } from '../../shared/host-ha.ts';
 
-const scope = z.enum(['Host', 'Cluster', 'Zone']);
+const configureArgs = z.object({ hostId: z.string(), provider: z.enum(Object.keys(HOST_HA_PROVIDERS) as [keyof typeof HOST_HA_PROVIDERS]) });
+const switchArgs = z.object({ scope: z.enum(['Host', 'Cluster', 'Zone']), id: z.string(), enabled: z.boolean() });
 
+// One action (the tasks' union is discriminated by `action`); each op's args are checked when it runs.
 export const hostHaActions = [
   z.object({
     action: z.literal('haCommand'),
-    op: z.literal('configure'),
-    args: z.object({ hostId: z.string(), provider: z.enum(Object.keys(HOST_HA_PROVIDERS) as [keyof typeof HOST_HA_PROVIDERS]) }),
-  }),
-  z.object({
-    action: z.literal('haCommand'),
-    op: z.literal('switch'),
-    args: z.object({ scope, id: z.string(), enabled: z.boolean() }),
+    op: z.enum(['configure', 'switch']),
+    args: z.record(z.string(), z.unknown()),
   }),
 ] as const;
 export type HostHaTask = z.infer<(typeof hostHaActions)[number]>;
@@ -64,13 +61,13 @@ async function disableStates(hosts: Host[]) {
 
 export async function runHostHaAction(task: HostHaTask): Promise<Record<string, unknown>> {
   if (task.op === 'configure') {
-    const { hostId, provider } = task.args;
+    const { hostId, provider } = configureArgs.parse(task.args);
     // Configuring leaves the switch (off for a new configuration) and the state as they are.
     const host = await changeHa(hostId, (ha) => (ha ? (ha.provider === provider ? undefined : { ...ha, provider }) : { provider, enabled: false }));
     if (!host) throw new InternalError(`Unable to find host by ID: ${hostId}`);
     return { hostha: { hostid: host.id, haprovider: provider } };
   }
-  const { scope, id, enabled } = task.args;
+  const { scope, id, enabled } = switchArgs.parse(task.args);
   if (scope === 'Zone') {
     const zone = await getZone(id);
     if (!zone) throw new InternalError(`Unable to find zone by ID: ${id}`);
