@@ -182,6 +182,12 @@ describe('the cluster and zone switches', () => {
     it(`disableHAFor${scope} puts its configured hosts' state to Disabled and keeps their own switch; enableHAFor${scope} lets the pass move them again`, async () => {
       const idParam: Record<string, string> = scope === 'Cluster' ? { clusterid: cluster.id } : { zoneid: zone.id };
       const record = async () => (scope === 'Cluster' ? (await getCluster(cluster.id))! : (await getZone(zone.id))!);
+      // The UI offers Enable HA where upstream's detail reads "false", Disable otherwise.
+      const details = async () =>
+        scope === 'Cluster'
+          ? ok(await admin.call('listClusters', { id: cluster.id }), 'listClusters').cluster[0].resourcedetails
+          : ok(await admin.call('listZones', { id: zone.id }), 'listZones').zone[0].resourcedetails;
+      expect(await details()).toBeUndefined();
       await run('enableHAForHost', { hostid: host.id });
       await passSets(host, 'Suspect');
       expect(await enabledNow(host)).toBe(true);
@@ -189,6 +195,7 @@ describe('the cluster and zone switches', () => {
       const off = await run(`disableHAFor${scope}`, idParam);
       expect(off).toMatchObject({ cmd: `disableHAFor${scope}`, jobinstancetype: scope, jobinstanceid: Object.values(idParam)[0], jobresult: { success: true } });
       expect((await record()).haenabled).toBe(false);
+      expect(await details()).toEqual({ resourceHAEnabled: 'false' });
       expect((await getHost(host.id))!.ha).toMatchObject({ enabled: true, state: 'Disabled' });
       expect(await hostha(host)).toEqual({ haenable: true, hastate: 'Disabled', haprovider: 'kvmhaprovider' });
       expect(await enabledNow(host)).toBe(false);
@@ -198,6 +205,7 @@ describe('the cluster and zone switches', () => {
       const on = await run(`enableHAFor${scope}`, idParam);
       expect(on.jobresult).toEqual({ success: true });
       expect((await record()).haenabled).toBe(true);
+      expect(await details()).toEqual({ resourceHAEnabled: 'true' });
       expect((await getHost(host.id))!.ha).toMatchObject({ enabled: true, state: 'Disabled' });
       expect(await enabledNow(host)).toBe(true);
     });
