@@ -13,7 +13,7 @@ import { haNotConfigured, HOST_HA_PROVIDERS, hostHaProvider, renderHostHa } from
 import { startAsync } from '../async.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { hostParam } from './hosts.ts';
-import { clusterParam, zoneParam } from './zones.ts';
+import { SCOPE_ID_PARAM, scopeRecord, type SwitchScope } from './switch-scopes.ts';
 
 const STATE_MACHINE = 'ha-command';
 
@@ -46,18 +46,16 @@ const configureCommand = defineCommand({
   },
 });
 
-type Scope = 'Host' | 'Cluster' | 'Zone';
-
 /** Upstream's event descriptions, word for word (they differ between commands). */
-const DESCRIPTIONS: Record<Scope, [enabling: string, disabling: string]> = {
+const DESCRIPTIONS: Record<SwitchScope, [enabling: string, disabling: string]> = {
   Host: ['Enabling HA for host with ID: ', 'Disabling HA for host with ID: '],
   Cluster: ['Enable HA for cluster with ID: ', 'Disabling HA for cluster with ID: '],
   Zone: ['Enabling HA for zone with ID: ', 'Disabling HA for zone with ID: '],
 };
 
-function switchCommand(enable: boolean, scope: Scope) {
+function switchCommand(enable: boolean, scope: SwitchScope) {
   const name = `${enable ? 'enable' : 'disable'}HAFor${scope}`;
-  const idParam = scope === 'Host' ? 'hostid' : scope === 'Cluster' ? 'clusterid' : 'zoneid';
+  const idParam = SCOPE_ID_PARAM[scope];
   return defineCommand({
     name,
     description: scope === 'Host' ? `${enable ? 'Enables' : 'Disables'} HA for a host` : `${enable ? 'Enables' : 'Disables'} HA ${scope.toLowerCase()}-wide`,
@@ -66,15 +64,9 @@ function switchCommand(enable: boolean, scope: Scope) {
     roles: ADMINS,
     isasync: true,
     handler: async ({ params, caller }) => {
-      const raw = (params as Record<string, string>)[idParam]!;
-      let id: string;
-      if (scope === 'Host') {
-        const host = await hostParam(name, idParam, raw);
-        if (!host.ha) throw new InvalidParameter(haNotConfigured(host.id));
-        id = host.id;
-      } else {
-        id = scope === 'Cluster' ? (await clusterParam(name, idParam, raw)).id : (await zoneParam(name, idParam, raw)).id;
-      }
+      const record = await scopeRecord(name, scope, (params as Record<string, string>)[idParam]!);
+      if (scope === 'Host' && !record.ha) throw new InvalidParameter(haNotConfigured(record.id));
+      const { id } = record;
       return startAsync(caller, {
         cmd: name,
         stateMachine: STATE_MACHINE,
