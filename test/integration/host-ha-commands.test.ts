@@ -2,7 +2,8 @@
 // the KVM provider): configureHAForHost, the host/cluster/zone switches (ha-command jobs),
 // listHostHAResources, listHostHAProviders and the `hostha` object of listHosts. Hosts are seeded
 // records (the commands reach no agent). The HA state is the sweeper's host HA pass's to move; where
-// a test needs a state the pass would have set, it writes it as the pass does (updateHostRecord).
+// a test needs a state the pass would have set, it writes it as the pass does (updateHostRecord); the
+// last test runs the pass itself (reconcileHa, as the sweeper calls it) on what the commands set.
 // Every refusal changes nothing.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,8 @@ import { createHostRecord, getHost, updateHostRecord, type Host } from '../../sh
 import { getCluster, getZone } from '../../shared/db/infrastructure.ts';
 import { getDomain } from '../../shared/db/identity.ts';
 import { hostHaEnabled } from '../../shared/host-ha-config.ts';
+import { reconcileHa } from '../../functions/sweeper/ha.ts';
+import { seedAgent } from '../support/agent-seed.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember } from '../support/members.ts';
 import { useRuntimeEndpoints } from '../support/runtime.ts';
@@ -210,4 +213,35 @@ describe('the cluster and zone switches', () => {
       expect(await enabledNow(host)).toBe(true);
     });
   }
+});
+
+describe('the sweeper’s host HA pass on what the commands set', () => {
+  it('moves an enabled host from Disabled, leaves a disabled one (host or cluster switch) Disabled, and takes it up again', async () => {
+    const { agent } = await seedAgent(zone.id);
+    const c = (await getCluster(cluster.id))!;
+    const reachable = () => ({ reachable: true, at: new Date().toISOString() });
+    const driven = await createHostRecord(c, { name: unique('hah'), ipaddress: '10.71.0.23', status: 'Up', resourcestate: 'Enabled', agentId: agent.id, lastpinged: new Date().toISOString() });
+    const sweep = async () => {
+      await updateHostRecord(driven.id, { lastreport: reachable() });
+      await reconcileHa();
+      return (await hostha(driven)).hastate;
+    };
+    await run('configureHAForHost', { hostid: driven.id, provider: 'kvmhaprovider' });
+    expect(await sweep()).toBe('Disabled');
+    await run('enableHAForHost', { hostid: driven.id });
+    expect(await hostha(driven)).toEqual({ haenable: true, hastate: 'Disabled', haprovider: 'kvmhaprovider' });
+    expect(await sweep()).toBe('Available');
+    // No out-of-band management on this host: upstream's KVM provider finds it ineligible.
+    expect(await sweep()).toBe('Ineligible');
+
+    await run('disableHAForHost', { hostid: driven.id });
+    expect(await hostha(driven)).toEqual({ haenable: false, hastate: 'Disabled', haprovider: 'kvmhaprovider' });
+    expect(await sweep()).toBe('Disabled');
+
+    await run('enableHAForHost', { hostid: driven.id });
+    await run('disableHAForCluster', { clusterid: cluster.id });
+    expect(await sweep()).toBe('Disabled');
+    await run('enableHAForCluster', { clusterid: cluster.id });
+    expect(await sweep()).toBe('Available');
+  });
 });
