@@ -9,6 +9,7 @@ import { eventCommands } from './commands/events.ts';
 import { jobCommands } from './commands/jobs.ts';
 import { networkCommands } from './commands/networks.ts';
 import { oobmCommands } from './commands/oobm.ts';
+import { hostHaCommands } from './commands/host-ha.ts';
 import { osTypeCommands } from './commands/os-types.ts';
 import { offeringCommands } from './commands/offerings.ts';
 import { roleCommands } from './commands/roles.ts';
@@ -43,7 +44,7 @@ import { unmanagedCommands } from './commands/unmanaged.ts';
 import { supportedCommands } from './commands/supported.ts';
 import { systemVmCommands } from './commands/system-vms.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...rollingMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands, ...unmanagedCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...rollingMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands, ...hostHaCommands, ...unmanagedCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

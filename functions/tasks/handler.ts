@@ -9,6 +9,7 @@ import { identityActions, runIdentityTask } from './identity.ts';
 import { completeJobAction, failJobAction, stepFunctionsError } from './jobs.ts';
 import { networkActions, runNetworkAction } from './networks.ts';
 import { oobmActions, runOobmAction } from './oobm.ts';
+import { hostHaActions, runHostHaAction } from './host-ha.ts';
 import { runTemplateTask, templateActions } from './templates.ts';
 import { hostMaintenanceActions, runHostMaintenanceTask } from './host-maintenance.ts';
 import { rollingMaintenanceActions, runRollingMaintenanceTask } from './rolling-maintenance.ts';
@@ -25,6 +26,7 @@ const action = z.discriminatedUnion('action', [
   ...templateActions,
   ...networkActions,
   ...oobmActions,
+  ...hostHaActions,
   ...agentCommandActions,
   ...affinityGroupActions,
   ...vmActions,
@@ -56,6 +58,8 @@ async function run(event: unknown) {
       return runNetworkAction(request);
     case 'oobmCommand':
       return runOobmAction(request);
+    case 'haCommand':
+      return runHostHaAction(request);
     case 'prepareAgentCommand':
     case 'finishAgentCommand':
     case 'abortAgentCommand':

@@ -107,6 +107,7 @@ describe('hosts', () => {
       implicithosttags: '',
       istagarule: false,
       outofbandmanagement: { powerstate: 'Disabled', enabled: false },
+      hostha: { haenable: false, hastate: 'Disabled' },
       resourcestate: 'Enabled',
       hypervisorversion: '8.0.0',
       hahost: false,

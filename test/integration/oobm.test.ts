@@ -226,12 +226,17 @@ describe('power actions', () => {
     const off = await run('disableOutOfBandManagementForCluster', { clusterid: cluster.id });
     expect(off).toMatchObject({ jobstatus: 1, jobresult: { outofbandmanagement: { enabled: false, status: true } } });
     expect(await listed(host)).toMatchObject({ enabled: true, powerstate: 'Disabled' });
+    // The UI offers Enable where upstream's detail reads "false", Disable otherwise.
+    const clusterDetails = async () => ok(await admin.call('listClusters', { id: cluster.id }), 'listClusters').cluster[0].resourcedetails;
+    expect(await clusterDetails()).toEqual({ outOfBandManagementEnabled: 'false' });
     expect(await run('issueOutOfBandManagementPowerAction', { hostid: host.id, action: 'ON' })).toMatchObject({
       jobstatus: 2,
       jobresult: { errorcode: 530, errortext: "Out-of-band management is disabled for the host's cluster. Aborting Operation." },
     });
     expect((await run('enableOutOfBandManagementForCluster', { clusterid: cluster.id })).jobstatus).toBe(1);
+    expect(await clusterDetails()).toEqual({ outOfBandManagementEnabled: 'true' });
     expect((await run('disableOutOfBandManagementForZone', { zoneid: zone.id })).jobstatus).toBe(1);
+    expect(ok(await admin.call('listZones', { id: zone.id }), 'listZones').zone[0].resourcedetails).toEqual({ outOfBandManagementEnabled: 'false' });
     expect(await run('issueOutOfBandManagementPowerAction', { hostid: host.id, action: 'ON' })).toMatchObject({
       jobstatus: 2,
       jobresult: { errorcode: 530, errortext: "Out-of-band management is disabled for the host's zone. Aborting Operation." },

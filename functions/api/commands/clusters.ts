@@ -20,7 +20,7 @@ import {
 import { settingsFor } from '../../../shared/settings.ts';
 import { ADMINS, completedEvent, defineCommand } from '../command.ts';
 import { listResponse, matchesKeyword } from '../paging.ts';
-import { allocationState, byName, clusterParam, INFRA_READERS, inUse, namesOf, podParam, zoneParam } from './zones.ts';
+import { allocationState, byName, clusterParam, INFRA_READERS, inUse, namesOf, podParam, switchDetails, zoneParam } from './zones.ts';
 
 const ARCHES = ['x86_64', 'aarch64'] as const;
 
@@ -47,6 +47,7 @@ export function renderCluster(cluster: Cluster, names: { zone?: string; pod?: st
     memoryovercommitratio: ratios?.memory ?? cluster.memoryovercommitratio ?? '1.0',
     arch: cluster.arch ?? 'x86_64',
     hasannotations: false,
+    ...switchDetails(cluster),
   };
 }
 

@@ -25,6 +25,7 @@ import { releaseHostCapacity } from '../../../shared/db/capacity.ts';
 import { listVmRecords, transitionVm, type VirtualMachine, type VmState } from '../../../shared/db/vms.ts';
 import { startJob } from '../../../shared/orchestration.ts';
 import { renderOobm } from '../../../shared/oobm.ts';
+import { renderHostHa } from '../../../shared/host-ha-config.ts';
 import { settingsFor } from '../../../shared/settings.ts';
 import { forcedDeleteStep, haDisabledVmAlert, type ForcedDeleteStep } from '../../../shared/vm-ha.ts';
 import { ALERT_TYPES, createAlert } from '../../../shared/db/alerts.ts';
@@ -99,6 +100,7 @@ export function renderHost(host: Host, context: HostContext) {
     implicithosttags: '',
     istagarule: false,
     outofbandmanagement: renderOobm(host),
+    hostha: renderHostHa(host),
     resourcestate: host.resourcestate,
     hypervisorversion: host.hypervisorversion,
     hahost: false,

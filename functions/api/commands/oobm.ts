@@ -14,7 +14,7 @@ import { OOBM_DRIVERS, renderOobm, type OobmConfig, type OobmDriver } from '../.
 import { startAsync } from '../async.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { ADDRESS, agentOfHost, hostParam } from './hosts.ts';
-import { clusterParam, zoneParam } from './zones.ts';
+import { SCOPE_ID_PARAM, scopeRecord, type SwitchScope } from './switch-scopes.ts';
 
 const STATE_MACHINE = 'oobm-command';
 
@@ -76,12 +76,10 @@ const configureCommand = defineCommand({
   },
 });
 
-type Scope = 'Host' | 'Cluster' | 'Zone';
-
-function switchCommand(enable: boolean, scope: Scope) {
+function switchCommand(enable: boolean, scope: SwitchScope) {
   const verb = enable ? 'enable' : 'disable';
   const name = `${verb}OutOfBandManagementFor${scope}`;
-  const idParam = scope === 'Host' ? 'hostid' : scope === 'Cluster' ? 'clusterid' : 'zoneid';
+  const idParam = SCOPE_ID_PARAM[scope];
   return defineCommand({
     name,
     description: `${enable ? 'Enables' : 'Disables'} out-of-band management for a ${scope.toLowerCase()}`,
@@ -89,9 +87,7 @@ function switchCommand(enable: boolean, scope: Scope) {
     roles: ADMINS,
     isasync: true,
     handler: async ({ params, caller }) => {
-      const raw = (params as Record<string, string>)[idParam]!;
-      const id =
-        scope === 'Host' ? (await hostParam(name, idParam, raw)).id : scope === 'Cluster' ? (await clusterParam(name, idParam, raw)).id : (await zoneParam(name, idParam, raw)).id;
+      const { id } = await scopeRecord(name, scope, (params as Record<string, string>)[idParam]!);
       return startAsync(caller, {
         cmd: name,
         stateMachine: STATE_MACHINE,

@@ -44,6 +44,19 @@ export function allocationState(value: string | undefined): AllocationState | un
   return value;
 }
 
+/**
+ * Upstream's `resourcedetails` of a zone or cluster, as far as Mold keeps them: the out-of-band
+ * management and host HA switches, each present once switched (upstream's detail rows), as the strings
+ * upstream stores. The UI offers "Enable" where one reads "false", "Disable" otherwise.
+ */
+export function switchDetails(record: { oobmenabled?: boolean; haenabled?: boolean }) {
+  const details = {
+    ...(record.oobmenabled !== undefined && { outOfBandManagementEnabled: String(record.oobmenabled) }),
+    ...(record.haenabled !== undefined && { resourceHAEnabled: String(record.haenabled) }),
+  };
+  return Object.keys(details).length > 0 ? { resourcedetails: details } : {};
+}
+
 export async function zoneParam(api: string, name: string, id: string): Promise<Zone> {
   const zone = await getZone(id.toLowerCase());
   if (!zone) throw noSuchEntity(api, name, id);
@@ -116,6 +129,7 @@ function renderZone(zone: Zone, full: boolean, domains: Map<string, Domain>) {
     nsxenabled: false,
     multiarch: false,
     hasannotations: false,
+    ...switchDetails(zone),
   };
 }
 
