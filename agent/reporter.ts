@@ -16,6 +16,8 @@ import { hostTarget, where, type SshPool, type SshTarget } from './ssh.ts';
 import { keyComment } from './state.ts';
 
 const RETRY_SECONDS = 30;
+/** How long a report waits for the BMC of a host that just stopped answering. */
+const INLINE_BMC_READ_SECONDS = 3;
 
 export class Reporter {
   private readonly gateway: Gateway;
@@ -108,6 +110,10 @@ export class Reporter {
     const hosts = await Promise.all(
       [...this.hosts.values()].map(async (h) => {
         const report = await this.checkHost(h, timeoutMs);
+        // A host that stopped answering: its BMC's word now, in this report, rather than one report later
+        // (a host unreachable and powered off is Down at once: shared/host-health.ts).
+        // Briefly: a BMC gone with its host must not hold the report up.
+        if (!report.reachable && h.oobm && !this.reading.has(h.hostId)) await this.readPower(h, INLINE_BMC_READ_SECONDS);
         const power = h.oobm && this.power.get(h.hostId);
         return power ? { ...report, oobm: power } : report;
       }),
@@ -179,19 +185,26 @@ export class Reporter {
     const next = async (): Promise<void> => {
       const h = queue.shift();
       if (!h || this.stopped) return;
-      this.reading.add(h.hostId);
-      try {
-        const password = openSealed(this.privateKeyPem!, h.oobm!.password);
-        const read = await readPowerState({ ...h.oobm!, password }, settings.options, settings.timeoutSeconds);
-        if (this.hosts.get(h.hostId)?.oobm) this.power.set(h.hostId, { ...read, at: new Date().toISOString(), configId: h.oobm!.configId });
-      } catch (err) {
-        this.power.set(h.hostId, { powerState: 'Unknown', error: `the BMC password cannot be opened: ${errorText(err)}`.slice(0, 1024), at: new Date().toISOString(), configId: h.oobm!.configId });
-      } finally {
-        this.reading.delete(h.hostId);
-      }
+      await this.readPower(h);
       return next();
     };
     for (let i = 0; i < Math.min(settings.poolSize, queue.length); i++) void next();
+  }
+
+  /** Reads one watched host's BMC power state into `power` (within `maxSeconds` when given); never throws. */
+  private async readPower(h: WatchedHost, maxSeconds?: number) {
+    const settings = this.oobm;
+    if (!settings || !this.privateKeyPem || !h.oobm) return;
+    this.reading.add(h.hostId);
+    try {
+      const password = openSealed(this.privateKeyPem, h.oobm.password);
+      const read = await readPowerState({ ...h.oobm, password }, settings.options, Math.min(settings.timeoutSeconds, maxSeconds ?? Infinity));
+      if (this.hosts.get(h.hostId)?.oobm) this.power.set(h.hostId, { ...read, at: new Date().toISOString(), configId: h.oobm.configId });
+    } catch (err) {
+      this.power.set(h.hostId, { powerState: 'Unknown', error: `the BMC password cannot be opened: ${errorText(err)}`.slice(0, 1024), at: new Date().toISOString(), configId: h.oobm.configId });
+    } finally {
+      this.reading.delete(h.hostId);
+    }
   }
 
   private async forget(hostId: string, t: SshTarget) {

@@ -1,8 +1,8 @@
-// `npm run bench:ha` (root): host power loss → the HA guest answering from another host. Brings up a
-// two-host lab (lab id 32) with BMCs, the local runtime (sweeps every 2 s) and a real agent, with
-// ping.interval 10 s, ping.timeout 2.5 and kvm.ha.fence.timeout 10 s (the settings an operator tunes
-// for fast HA; the defaults, 60 s each, are upstream's), out-of-band management on both hosts and one HA
-// guest (offering offerha) of the lab's bootable template. Then BENCH_TRIALS times (default 5) for each
+// `npm run bench:ha` (root): host power loss → the HA guest answering from another host. Brings up the
+// HA lab tests' two-host lab (test/support/ha-lab.ts; lab id 32) with BMCs, the local runtime (sweeps
+// every 2 s) and a real agent, with ping.interval 10 s, ping.timeout 2.5 and kvm.ha.fence.timeout 10 s
+// (the settings an operator tunes for fast HA; the defaults, 60 s each, are upstream's), out-of-band
+// management on both hosts and one HA guest (offering offerha) of the lab's bootable template. Then BENCH_TRIALS times (default 5) for each
 // way a host can die, in turn:
 // - power off: the host goes off and its BMC stays (a crashed server): Mold fences it through the BMC;
 // - total power loss: the BMC goes too: Mold proves the host dead by its storage heartbeat.
@@ -12,17 +12,15 @@
 // id). The dead host is then powered on through Mold (its BMC restarted first after a total loss) and
 // waited Up; the next trial cuts the host the guest now runs on. Target: p95 ≤ 60 s. See bench/README.md.
 import { performance } from 'node:perf_hooks';
+import { STORAGE_HEARTBEAT_SECONDS } from '../shared/storage-heartbeat.ts';
 import { labAt } from '../test/lab/lab.ts';
-import { adminClient } from '../test/support/client.ts';
 import { waitForGuest } from '../test/support/guest.ts';
-import { startRuntime, type RunningRuntime } from '../test/support/runtime.ts';
-import { buildVmWorld, type VmWorld } from '../test/support/vm-world.ts';
+import { FENCE_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, startHaLab, type HaLab } from '../test/support/ha-lab.ts';
 import { until } from '../test/support/wait.ts';
 import { percentile } from './stats.ts';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
 const TARGET_SECONDS = 60;
-const PING_INTERVAL = 10;
 const lab = labAt(32);
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -40,27 +38,17 @@ interface Trial {
 
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('the HA benchmark needs root (it brings up lab hosts)');
-  let runtime: RunningRuntime | undefined;
-  let world: VmWorld | undefined;
+  let ha: HaLab | undefined;
   try {
-    const [labInfo, started] = await Promise.all([lab.up(2), startRuntime({ env: { MOLD_SWEEP_INTERVAL_SECONDS: '2' } })]);
-    runtime = started;
-    const w = (world = await buildVmWorld(lab, labInfo, runtime, adminClient(runtime.apiUrl, runtime.credentials), { name: 'benchha', template: 'guest', network: 'untagged' }));
-    for (const [name, value] of [['ping.interval', PING_INTERVAL], ['ping.timeout', 2.5], ['kvm.ha.fence.timeout', 10]] as const) await w.ok('updateConfiguration', { name, value });
-    for (const h of w.hosts) {
-      const bmc = labInfo.hosts[h.index - 1]!.bmc;
-      await w.ok('configureOutOfBandManagement', { hostid: h.id, driver: 'ipmitool', address: bmc.address, port: String(bmc.port), username: bmc.username, password: labInfo.bmcPassword });
-      await w.done('enableOutOfBandManagementForHost', { hostid: h.id });
-    }
-    const hostState = async (id: string) => (await w.ok('listHosts', { id })).host[0];
-    const vmState = async (id: string) => (await w.ok('listVirtualMachines', { id, listall: true })).virtualmachine[0];
+    ha = await startHaLab(lab, 'benchha');
+    const { world: w, labInfo } = ha;
+    const hostState = (id: string) => ha!.listedHost(w.hosts.find((h) => h.id === id)!.index);
+    const vmState = (id: string) => ha!.listedVm(id);
     const bothUp = () => until('both hosts Up', async () => (await w.ok('listHosts', { zoneid: w.zoneId })).host as any[], (hs) => hs.length === 2 && hs.every((h) => h.state === 'Up'), { within: 120_000 });
-    await bothUp();
-    const offering = (await w.ok('createServiceOffering', { name: 'bench-ha', displaytext: 'bench-ha', cpunumber: 1, cpuspeed: 500, memory: 128, offerha: true })).serviceoffering.id;
-    const vm = (await w.done('deployVirtualMachine', w.deployParams('bench-ha', { serviceofferingid: offering, hostid: w.hosts.find((h) => h.index === 1)!.id }))).virtualmachine;
+    const vm = (await w.done('deployVirtualMachine', w.deployParams('bench-ha', { serviceofferingid: ha.haOffering, hostid: ha.hostOfIndex(1).id }))).virtualmachine;
     const ip = vm.nic[0].ipaddress as string;
     let bootId = (await waitForGuest(ip, 'the HA guest to boot', () => true, 180_000)).bootId;
-    log(`HA guest ${vm.name} on the lab's hosts; ping.interval ${PING_INTERVAL} s, ping.timeout 2.5, kvm.ha.fence.timeout 10 s, storage heartbeat every 5 s`);
+    log(`HA guest ${vm.name} on the lab's hosts; ping.interval ${PING_INTERVAL} s, ping.timeout ${PING_TIMEOUT}, kvm.ha.fence.timeout ${FENCE_TIMEOUT} s, storage heartbeat every ${STORAGE_HEARTBEAT_SECONDS} s`);
     log('');
     log('trial  way                  detect   fence  restart  answer   (s from the power cut)');
 
@@ -106,8 +94,7 @@ async function main() {
     log('');
     log(`answering again, all ${trials.length} trials: p50 ${seconds(percentile(all, 50)).trim()} s, p95 ${seconds(percentile(all, 95)).trim()} s (target: p95 ≤ ${TARGET_SECONDS} s)`);
   } finally {
-    await world?.close();
-    await runtime?.stop();
+    await ha?.close();
     await lab.down();
   }
 }
