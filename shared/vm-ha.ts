@@ -58,6 +58,8 @@ export interface DeadHostView {
   fenceJob?: FenceJob;
   /** The host's storage heartbeat as a healthy peer last read it (shared/storage-heartbeat.ts); undefined when none did lately. */
   heartbeat?: HeartbeatReading;
+  /** Its BMC's power state as last read (the power-state sync). Off outweighs a fresh heartbeat: that reading predates the cut. */
+  powerState?: string;
   /**
    * The host's HA state when host HA acts on it (enabled and eligible: functions/sweeper/host-ha.ts).
    * Host HA then decides the fence: the VMs go when it reaches Fenced, and not before.
@@ -181,7 +183,7 @@ function decideDownHost(host: DeadHostView, vms: readonly HaVm[], now: number, s
   const ha = running.filter((vm) => vm.haEnable);
   const fenced = isFenced(host);
   if (fenced) return { stop, release: ha, fenced, proof: 'bmc', reason: 'the host is fenced: its BMC powered it off' };
-  if (heartbeatFresh(host.heartbeat)) {
+  if (heartbeatFresh(host.heartbeat) && host.powerState !== 'Off') {
     // Cut off from the agent, not dead: its guests run, so nothing of it is stopped, fenced or started elsewhere.
     const reason = `the host still writes its storage heartbeat (${host.heartbeat!.ageSeconds} s old as another host read it): cut off from the agent, not dead`;
     return { ...(!host.fence?.spared && { fence: { kind: 'spared', reason } as const }), stop: [], release: [], fenced, reason };

@@ -120,6 +120,7 @@ async function reconcileHost(actor: Actor, read: Host, fleet: readonly Host[], n
       ...(host.hafence && { fence: host.hafence }),
       fenceJob: host.hafence?.jobId === read.hafence?.jobId ? fenceJob : await readFenceJob(host.hafence?.jobId),
       ...(heartbeat && { heartbeat }),
+      ...(host.oobmpowerstate && { powerState: host.oobmpowerstate }),
       ...(hostHa && { hostHa }),
     },
     vms,

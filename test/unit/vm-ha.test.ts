@@ -116,12 +116,15 @@ describe('decideHostVms over every host, fence and VM mix', () => {
     }
   });
 
-  it('a Down host that still writes its heartbeat (cut off from the agent): nothing of it is touched, and that is said once', () => {
+  it('a Down host that still writes its heartbeat (cut off from the agent): nothing of it is touched, and that is said once; unless its BMC reads it Off', () => {
     const heartbeat = { ageSeconds: 3, at: NOW - 1000, by: 'h2' };
     const d = decideHostVms({ status: 'Down', heartbeat }, VMS, NOW, SETTINGS);
     expect(d).toMatchObject({ stop: [], release: [], fenced: false, fence: { kind: 'spared' } });
     expect(d.reason).toContain('still writes its storage heartbeat (3 s old');
     expect(decideHostVms({ status: 'Down', heartbeat, fence: { at: ago(1), spared: d.reason } }, VMS, NOW, SETTINGS).fence).toBeUndefined();
+    // Its BMC reads it Off: the fresh reading predates the cut, and the host is fenced.
+    expect(decideHostVms({ status: 'Down', heartbeat, powerState: 'Off' }, VMS, NOW, SETTINGS)).toMatchObject({ stop: [{ id: 'plain' }], fence: { kind: 'fence' } });
+    for (const powerState of ['On', 'Unknown', 'Disabled']) expect(decideHostVms({ status: 'Down', heartbeat, powerState }, VMS, NOW, SETTINGS).fence?.kind).toBe('spared');
     // Its heartbeat stops since: fenced afresh.
     expect(decideHostVms({ status: 'Down', heartbeat: { ...heartbeat, ageSeconds: 16 }, fence: { at: ago(1), spared: d.reason } }, VMS, NOW, SETTINGS).fence?.kind).toBe('fence');
   });
