@@ -113,6 +113,10 @@ export const SETTINGS = [
   define({ name: 'mem.overprovisioning.factor', category: 'Advanced', component: 'CapacityManager', type: 'Float', defaultValue: '1.0', description: 'Used for memory overprovisioning calculation', scopes: ['Cluster'], group: COMPUTE, subgroup: 'Others', greaterThanZero: true }),
   define({ name: 'storage.overprovisioning.factor', category: 'Storage', component: 'CapacityManager', type: 'Float', defaultValue: '2', description: 'Used for storage overprovisioning calculation; available storage will be (actualStorageSize * storage.overprovisioning.factor)', scopes: ['StoragePool'], group: STORAGE, subgroup: 'Primary Storage', greaterThanZero: true }),
 
+  // Upstream's HypervisorGuru key: the name the UI shows for the Custom hypervisor. Mold runs KVM only, so
+  // nothing here reads it; the UI's Register Template form does (and fails without it, as upstream always has it).
+  define({ name: 'hypervisor.custom.display.name', category: 'Advanced', component: 'HypervisorGuru', type: 'String', defaultValue: 'Custom', description: 'Display name for custom hypervisor', group: INFRA, subgroup: 'Hypervisor' }),
+
   // The agent's heartbeat (upstream's agent ping) and host HA (upstream's KVM HA provider).
   define({ name: 'ping.interval', category: 'Advanced', component: 'AgentManager', type: 'Integer', defaultValue: '60', description: 'Interval to send application level pings to make sure the connection is still working', group: INFRA, subgroup: 'Agent', positive: true }),
   define({ name: 'ping.timeout', category: 'Advanced', component: 'AgentManager', type: 'Float', defaultValue: '2.5', description: 'Multiplier to ping.interval before announcing an agent has timed out', group: INFRA, subgroup: 'Agent', greaterThanZero: true }),

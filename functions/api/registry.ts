@@ -43,8 +43,11 @@ import { metricsCommands } from './commands/metrics.ts';
 import { unmanagedCommands } from './commands/unmanaged.ts';
 import { supportedCommands } from './commands/supported.ts';
 import { systemVmCommands } from './commands/system-vms.ts';
+import { extensionCommands } from './commands/extensions.ts';
+import { dedicatedCommands } from './commands/dedicated.ts';
+import { resourceIconCommands } from './commands/resource-icons.ts';
 
-export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...rollingMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands, ...hostHaCommands, ...unmanagedCommands];
+export const COMMANDS: AnyCommand[] = [...capabilityCommands, ...sessionCommands, ...roleCommands, ...jobCommands, ...eventCommands, ...domainCommands, ...accountCommands, ...userCommands, ...offeringCommands, ...configurationCommands, ...networkCommands, ...zoneCommands, ...podCommands, ...clusterCommands, ...hostCommands, ...hostMaintenanceCommands, ...rollingMaintenanceCommands, ...storageCommands, ...templateCommands, ...osTypeCommands, ...limitCommands, ...capacityCommands, ...alertCommands, ...agentCommands, ...affinityGroupCommands, ...sshKeyPairCommands, ...vmListCommands, ...vmCommands, ...volumeCommands, ...vmEditCommands, ...consoleCommands, ...loginPageCommands, ...publicIpCommands, ...metricsCommands, ...infraMetricsCommands, ...supportedCommands, ...systemVmCommands, ...extensionCommands, ...dedicatedCommands, ...resourceIconCommands, ...vmMigrateCommands, ...volumeMigrateCommands, ...oobmCommands, ...hostHaCommands, ...unmanagedCommands];
 
 const byName = new Map(COMMANDS.map((command) => [command.name, command]));
 

@@ -15,8 +15,10 @@ import {
   answered,
   ARTIFACTS,
   chromiumAvailable,
+  clickAction,
   clickText,
-  clickWhenStill,
+  confirmDialog,
+  dialogReady,
   findByText,
   launchBrowser,
   logIn,
@@ -45,7 +47,7 @@ const lab = labAt(24);
  */
 const TOLERATED_432 = new Set([
   'listVPCs', 'listNetworkServiceProviders', 'cloudianIsEnabled', 'listAndSwitchSamlAccount', 'listProjects', 'quotaIsEnabled',
-  'listUserData', 'listInstanceGroups', 'listResourceIcon', 'listAnnotations',
+  'listUserData', 'listInstanceGroups', 'listAnnotations',
 ]);
 
 /**
@@ -94,27 +96,6 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
 
   /** The instance as the API sees it (undefined once expunged: upstream answers an empty list). */
   const vmNow = async (id: string) => (await world.ok('listVirtualMachines', { id, listall: true })).virtualmachine?.[0];
-
-  /** Clicks the visible action button with `icon` in the instance page's header, once it is enabled. */
-  async function action(page: Page, icon: string) {
-    const button = await page.waitForSelector(`.row-action-button button:has(.anticon-${icon}):not([disabled])`, { visible: true, timeout: patience(30_000) });
-    await clickWhenStill(button!, `the ${icon} action`);
-  }
-
-  /** Waits until the open dialog has loaded what its form needs (its spinner gone, OK enabled). */
-  const dialogReady = (page: Page) =>
-    page.waitForFunction(
-      `[...document.querySelectorAll('.ant-modal')].some((m) => m.offsetParent !== null && !m.querySelector('.ant-spin-spinning') && [...m.querySelectorAll('button.ant-btn-primary')].some((b) => b.innerText.trim() === 'OK' && !b.disabled && !b.classList.contains('ant-btn-loading')))`,
-      { timeout: patience(30_000) },
-    );
-
-  /** The open dialog's OK, once its form has loaded. */
-  async function confirm(page: Page, shot: string) {
-    await dialogReady(page);
-    const ok = await findByText(page, '.ant-modal button.ant-btn-primary', /^OK$/, 'the dialog\'s OK');
-    await page.screenshot({ path: join(ARTIFACTS, shot) });
-    await clickWhenStill(ok, 'the dialog\'s OK');
-  }
 
   /** Waits for the API's state, then for the page to show it. */
   async function reaches(page: Page, id: string, state: string, within = 120_000) {
@@ -185,27 +166,27 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
     const { page } = ui;
     const ip = vm.nic[0].ipaddress;
 
-    await action(page, 'poweroff');
-    await confirm(page, 'wizard-stop.png');
+    await clickAction(page, 'poweroff');
+    await confirmDialog(page, 'wizard-stop.png');
     await reaches(page, vm.id, 'Stopped');
 
-    await action(page, 'caret-right');
-    await confirm(page, 'wizard-start.png');
+    await clickAction(page, 'caret-right');
+    await confirmDialog(page, 'wizard-start.png');
     await reaches(page, vm.id, 'Running');
     const booted = await waitForGuest(ip, 'the guest to answer after Start', () => true, 120_000);
 
-    await action(page, 'reload');
-    await confirm(page, 'wizard-reboot.png');
+    await clickAction(page, 'reload');
+    await confirmDialog(page, 'wizard-reboot.png');
     await waitForGuest(ip, 'the guest to boot again after Reboot', (s) => s.bootId !== booted.bootId, 120_000);
     expect((await vmNow(vm.id)).state).toBe('Running');
 
-    await action(page, 'delete');
+    await clickAction(page, 'delete');
     // Upstream's Destroy dialog offers Expunge to an admin: on, the VM is gone at once.
     const expunge = await page.waitForSelector('.ant-modal #form_item_expunge', { visible: true, timeout: patience(30_000) });
     await dialogReady(page);
     await expunge!.click();
     await waitFor('the Expunge switch to be on', async () => (await expunge!.evaluate((e) => e.getAttribute('aria-checked'))) === 'true');
-    await confirm(page, 'wizard-destroy.png');
+    await confirmDialog(page, 'wizard-destroy.png');
     await until('the instance to be expunged', () => vmNow(vm.id), (v) => v === undefined, { within: 120_000, every: 1000 });
     expect(typeof (await guestStatus(ip))).toBe('string');
     vm = undefined;
@@ -247,8 +228,8 @@ suite(available ? 'the CloudStack UI\'s Add Instance wizard onto a lab host' : '
       await page.screenshot({ path: join(ARTIFACTS, 'wizard-user-vm.png') });
       // A user's Destroy dialog: no Expunge (an admin's, unless allow.user.expunge.recover.vm); the VM is
       // Destroyed, kept for an admin to recover or expunge.
-      await action(page, 'delete');
-      await confirm(page, 'wizard-user-destroy.png');
+      await clickAction(page, 'delete');
+      await confirmDialog(page, 'wizard-user-destroy.png');
       await until('the user\'s instance to be Destroyed', () => vmNow(userVm.id), (v) => v?.state === 'Destroyed', { within: 120_000, every: 1000 });
       const destroy = user.calls.find((call) => call.command === 'destroyVirtualMachine');
       expect(destroy?.status).toBe(200);

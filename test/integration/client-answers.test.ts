@@ -1,9 +1,13 @@
 // What clients ask that Mold answers for features it lacks, as upstream answers them when none are
 // there: the login page's calls without a session, the LDAP configurations under upstream's envelope
-// name, system VMs, and the public address and NAT rule listings libcloud's list_nodes reads.
+// name, system VMs, the public address and NAT rule listings libcloud's list_nodes reads, and the
+// extensions, dedicated resources and resource icons the web UI's pages ask for.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getDomain } from '../../shared/db/identity.ts';
 import { send, type ApiClient } from '../support/client.ts';
+import { seedMember } from '../support/members.ts';
+import { useRuntimeEndpoints } from '../support/runtime.ts';
 import { noEntity, ok, refused, startWorld, unique, type World } from './identity-fixtures.ts';
 
 describe('answers clients rely on', () => {
@@ -45,6 +49,31 @@ describe('answers clients rely on', () => {
     const missing = randomUUID();
     refused(await admin.call('listSystemVms', { zoneid: missing }), 'listSystemVms', 431, noEntity('listsystemvms', 'zoneid', missing));
     refused(await admin.call('listSystemVms', { id: missing }), 'listSystemVms', 431, noEntity('listsystemvms', 'id', missing));
+  });
+
+  it('lists no extensions, to root admins only, checking the details asked for and refusing an id that names nothing', async () => {
+    expect(ok(await admin.call('listExtensions', {}), 'listExtensions')).toEqual({});
+    expect(ok(await admin.call('listExtensions', { details: 'min,resources', name: 'any' }), 'listExtensions')).toEqual({});
+    refused(await admin.call('listExtensions', { details: 'all,some' }), 'listExtensions', 431, 'The details parameter contains a non permitted value.The allowed values are [all, resources, external, min]');
+    const missing = randomUUID();
+    refused(await admin.call('listExtensions', { id: missing }), 'listExtensions', 431, noEntity('listextensions', 'id', missing));
+    useRuntimeEndpoints(world.runtime);
+    const user = await seedMember(world.runtime.apiUrl, unique('cu'), (await getDomain(world.rootDomainId))!, 'User');
+    expect((await user.client.call('listExtensions', {})).status).toBe(432);
+    // Icons: none for anything, to any caller; both parameters are required.
+    expect(ok(await user.client.call('listResourceIcon', { resourceids: zone.id, resourcetype: 'Zone' }), 'listResourceIcon')).toEqual({});
+    refused(await user.client.call('listResourceIcon', { resourceids: zone.id }), 'listResourceIcon', 431, 'Unable to execute API command listresourceicon due to missing parameter resourcetype');
+  });
+
+  it('lists no dedicated zones, pods, clusters or hosts, refusing ids that name nothing', async () => {
+    for (const [command, id] of [['listDedicatedZones', 'zoneid'], ['listDedicatedPods', 'podid'], ['listDedicatedClusters', 'clusterid'], ['listDedicatedHosts', 'hostid']]) {
+      expect(ok(await admin.call(command, {}), command)).toEqual({});
+      expect(ok(await admin.call(command, { domainid: world.rootDomainId }), command)).toEqual({});
+      const missing = randomUUID();
+      refused(await admin.call(command, { [id]: missing }), command, 431, noEntity(command.toLowerCase(), id, missing));
+      refused(await admin.call(command, { affinitygroupid: missing }), command, 431, noEntity(command.toLowerCase(), 'affinitygroupid', missing));
+    }
+    expect(ok(await admin.call('listDedicatedZones', { zoneid: zone.id }), 'listDedicatedZones')).toEqual({});
   });
 
   it('lists no public addresses or NAT rules on shared networks, refusing ids that name nothing', async () => {

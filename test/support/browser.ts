@@ -163,6 +163,36 @@ export async function clickText(page: Page, selector: string, text: RegExp, what
 }
 
 /**
+ * Closes the notifications that stay until closed (the UI's "Request failed" for a command a form asked
+ * for and Mold lacks, docs/ui.md): they sit over the top right of the page, where the header's buttons are.
+ */
+export async function closeNotices(page: Page) {
+  for (const close of await page.$$('.ant-notification-notice-close')) await close.click().catch(() => {});
+  await page.waitForSelector('.ant-notification-notice', { hidden: true, timeout: patience(30_000) });
+}
+
+/** Clicks the visible action button with `icon` (antd's icon name, e.g. `poweroff`) in a resource page's header, once it is enabled. */
+export async function clickAction(page: Page, icon: string) {
+  const button = await page.waitForSelector(`.row-action-button button:has(.anticon-${icon}):not([disabled])`, { visible: true, timeout: patience(30_000) });
+  await clickWhenStill(button!, `the ${icon} action`);
+}
+
+/** Waits until the open dialog has loaded what its form needs (its spinner gone, OK enabled). */
+export const dialogReady = (page: Page) =>
+  page.waitForFunction(
+    `[...document.querySelectorAll('.ant-modal')].some((m) => m.offsetParent !== null && !m.querySelector('.ant-spin-spinning') && [...m.querySelectorAll('button.ant-btn-primary')].some((b) => b.innerText.trim() === 'OK' && !b.disabled && !b.classList.contains('ant-btn-loading')))`,
+    { timeout: patience(30_000) },
+  );
+
+/** The open dialog's OK, once its form has loaded; a screenshot `shot` (in ARTIFACTS) of it first. */
+export async function confirmDialog(page: Page, shot: string) {
+  await dialogReady(page);
+  const ok = await findByText(page, '.ant-modal button.ant-btn-primary', /^OK$/, 'the dialog\'s OK');
+  await page.screenshot({ path: join(ARTIFACTS, shot) });
+  await clickWhenStill(ok, 'the dialog\'s OK');
+}
+
+/**
  * Requests Chromium itself cut off, not the runtime: one the page's own navigation abandoned, and
  * those in flight when this machine's network interfaces changed (the lab tests running beside add and
  * delete links and namespaces; Chromium then fails what is in flight with ERR_NETWORK_CHANGED).
