@@ -2,14 +2,13 @@
 //
 // Keys:
 //   VM#<id> / VM              the VM; gsi1 VMS / <domain tree><account id>#<number, 12 digits>
-//                             (one key-prefix query lists an account or a domain subtree), and,
-//                             while it has a host, gsi2 VMHOST#<host id> / <id>
+//                             (one key-prefix query lists an account or a domain subtree), gsi3
+//                             VMS / <number, 12 digits> (every VM in creation order: vm-listing.ts),
+//                             and, while it has a host, gsi2 VMHOST#<host id> / <id>
 //   VOLUME#<id> / VOLUME      a volume; gsi1 VOLUMES / <domain tree><account id>#<created>#<id>,
 //                             gsi2 VOLUMESOFVM#<vm id> / <device id>#<id> while attached
 //   SEQUENCE#<kind> / SEQUENCE   the per-installation counters (VM numbers, account numbers)
 //   ACCOUNTNUMBER#<account id> / NUMBER   an account's number, assigned once
-//   VERSION / VMS             bumped after every VM write; the listing cache (listVmRecords) is
-//                             used only while it still reads as when the copy was loaded
 //
 // A VM's state changes only through transitionVm, a conditional update that holds only from the
 // states given, so two lifecycle operations never both win.
@@ -18,7 +17,7 @@ import { dynamo } from '../aws.ts';
 import { affinityGroupKey, getAffinityGroup, type AffinityGroup } from './affinity-groups.ts';
 import type { VlanTag } from '../cloudstack/ip.ts';
 import type { Account } from './identity.ts';
-import { getItem, getItems, isConditionFailure, queryIndex, queryIndexEntries, tableName } from './items.ts';
+import { getItem, getItems, isConditionFailure, queryIndex, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 import { registerResourceCounter, type ResourceAmounts } from './limits.ts';
 
@@ -112,7 +111,6 @@ export const removedVmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'REMOVED' });
 export const volumeKey = (id: string) => ({ pk: `VOLUME#${id}`, sk: 'VOLUME' });
 const VM_LISTING = 'VMS';
 const VOLUME_LISTING = 'VOLUMES';
-const VERSION_KEY = { pk: 'VERSION', sk: 'VMS' };
 
 const padded = (n: number) => String(n).padStart(12, '0');
 
@@ -121,6 +119,8 @@ function vmIndex(vm: VirtualMachine): Record<string, string> {
   return {
     gsi1pk: VM_LISTING,
     gsi1sk: `${vm.domainTree}${vm.accountId}#${padded(vm.number)}`,
+    gsi3pk: VM_LISTING,
+    gsi3sk: padded(vm.number),
     ...(vm.hostId ? { gsi2pk: `VMHOST#${vm.hostId}`, gsi2sk: vm.id } : {}),
   };
 }
@@ -177,81 +177,6 @@ export function instanceNameOf(accountNo: number, vmNo: number, options: { flag?
   return `i-${accountNo}-${vmNo}-${tail}`;
 }
 
-// ---- listing cache ----
-
-/** The listing cache of this process: a copy per gsi1 prefix, kept honest by the VMS version. */
-const LAG_MS = 2_000;
-const MAX_COPIES = 64;
-interface Copy {
-  version: number;
-  changedAt: number;
-  startedAt: number;
-  vms: Promise<readonly VirtualMachine[]>;
-}
-const copies = new Map<string, Copy>();
-
-async function readVersion(): Promise<{ version: number; changedAt: number }> {
-  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: VERSION_KEY, ConsistentRead: true }));
-  return { version: Number(Item?.version ?? 0), changedAt: Number(Item?.changedAt ?? 0) };
-}
-
-/** Call after every write to a VM record (the listing caches reload). */
-export async function vmsChanged(): Promise<void> {
-  await dynamo().send(
-    new UpdateCommand({
-      TableName: tableName(),
-      Key: VERSION_KEY,
-      UpdateExpression: 'ADD version :one SET changedAt = :now',
-      ExpressionAttributeValues: { ':one': 1, ':now': Date.now() },
-    }),
-  );
-}
-
-type Version = { version: number; changedAt: number };
-
-/** Whether a copy may be served at this version (see vmsUnder). */
-const usable = (copy: Copy, { version, changedAt }: Version, now = Date.now()) =>
-  copy.version === version && (copy.startedAt - copy.changedAt >= LAG_MS || now - changedAt < LAG_MS);
-
-/** The narrowest copy covering the prefix that `accept` takes. */
-function bestCopy(prefix: string, accept: (copy: Copy) => boolean): { prefix: string; copy: Copy } | undefined {
-  let best: { prefix: string; copy: Copy } | undefined;
-  for (const [known, copy] of copies) {
-    if (prefix.startsWith(known) && accept(copy) && (!best || known.length > best.prefix.length)) best = { prefix: known, copy };
-  }
-  return best;
-}
-
-async function fromCopy(found: { prefix: string; copy: Copy }, prefix: string): Promise<readonly VirtualMachine[]> {
-  const vms = await found.copy.vms;
-  return found.prefix === prefix ? vms : vms.filter((vm) => `${vm.domainTree}${vm.accountId}#`.startsWith(prefix));
-}
-
-/**
- * The VMs under a gsi1 prefix, by number. A copy is served while the version is the one it was
- * loaded at; a copy loaded within LAG_MS of the last change (the index may not have caught up
- * yet) is loaded once more after that window.
- */
-async function vmsUnder(prefix: string): Promise<readonly VirtualMachine[]> {
-  const version = await readVersion();
-  const now = Date.now();
-  const found = bestCopy(prefix, (copy) => usable(copy, version, now));
-  if (found) return fromCopy(found, prefix);
-  const copy: Copy = { version: version.version, changedAt: version.changedAt, startedAt: now, vms: loadUnder(prefix) };
-  copies.delete(prefix);
-  copies.set(prefix, copy);
-  while (copies.size > MAX_COPIES) copies.delete(copies.keys().next().value!);
-  copy.vms.catch(() => copies.get(prefix) === copy && copies.delete(prefix));
-  return copy.vms;
-}
-
-async function loadUnder(prefix: string): Promise<readonly VirtualMachine[]> {
-  const entries = await queryIndexEntries<VirtualMachine>({ index: 'gsi1', partition: VM_LISTING, prefix: prefix || undefined });
-  const vms = entries.map((entry) => Object.freeze(entry.item));
-  vms.sort((a, b) => a.number - b.number);
-  return Object.freeze(vms);
-}
-
 // ---- VM records ----
 
 export interface VmFilter {
@@ -289,19 +214,22 @@ const applyFilter = (vms: readonly VirtualMachine[], filter: VmFilter) => {
 const byNumber = (a: VirtualMachine, b: VirtualMachine) => a.number - b.number;
 
 /**
- * VMs matching the filter, by number (oldest first). Account and domain-tree filters are one index
- * prefix; a host filter is the host's index partition. The records are frozen shared copies.
+ * Every VM matching the filter, by number (oldest first), for the tasks that act on all of them
+ * (the sweeper, maintenance, counters). Account and domain-tree filters are one gsi1 prefix; a host
+ * filter is the host's gsi2 partition. Listings for the API read one page (vm-listing.ts).
  */
 export async function listVmRecords(filter: VmFilter = {}): Promise<readonly VirtualMachine[]> {
   if (filter.hostId) return applyFilter((await queryIndex<VirtualMachine>({ index: 'gsi2', partition: `VMHOST#${filter.hostId}` })).sort(byNumber), filter);
-  return applyFilter(await vmsUnder(prefixOf(filter)), filter);
+  const prefix = prefixOf(filter);
+  const vms = await queryIndex<VirtualMachine>({ index: 'gsi1', partition: VM_LISTING, prefix: prefix || undefined });
+  return applyFilter(vms.sort(byNumber), filter);
 }
 
 type Key = { pk: string; sk: string };
 const keyText = (key: Key) => `${key.pk}\n${key.sk}`;
 
 /** Items by key, read in batches of 100 in parallel (consistently); missing ones are absent. */
-async function readKeys(keys: readonly Key[]): Promise<Map<string, Record<string, unknown>>> {
+export async function readKeys(keys: readonly Key[]): Promise<Map<string, Record<string, unknown>>> {
   const unique = [...new Map(keys.map((key) => [keyText(key), key])).values()];
   const chunks: Key[][] = [];
   for (let i = 0; i < unique.length; i += 100) chunks.push(unique.slice(i, i + 100));
@@ -315,33 +243,8 @@ async function readKeys(keys: readonly Key[]): Promise<Map<string, Record<string
   return found;
 }
 
-/** Looks up an item read by listVmRecordsWith. */
+/** Looks up an item read by readKeys. */
 export const itemOf = <T>(items: ReadonlyMap<string, Record<string, unknown>>, key: Key) => items.get(keyText(key)) as T | undefined;
-
-/**
- * As listVmRecords, then reads the records `related` names for the VMs (what a page of them
- * refers to) in the same round trip as the listing's version check when this process holds a copy
- * of the listing: one BatchGetItem instead of two reads one after the other. `related` may run
- * twice (when the copy turns out stale).
- */
-export async function listVmRecordsWith<T>(
-  filter: VmFilter,
-  related: (vms: readonly VirtualMachine[]) => { keys: readonly Key[]; finish: (items: ReadonlyMap<string, Record<string, unknown>>) => T },
-): Promise<T> {
-  if (!filter.hostId) {
-    const prefix = prefixOf(filter);
-    // The newest copy covering the prefix, whatever its version: checked below, with the reads.
-    const found = bestCopy(prefix, () => true);
-    if (found) {
-      const plan = related(applyFilter(await fromCopy(found, prefix), filter));
-      const items = await readKeys([VERSION_KEY, ...plan.keys]);
-      const version = items.get(keyText(VERSION_KEY));
-      if (usable(found.copy, { version: Number(version?.version ?? 0), changedAt: Number(version?.changedAt ?? 0) })) return plan.finish(items);
-    }
-  }
-  const plan = related(await listVmRecords(filter));
-  return plan.finish(await readKeys(plan.keys));
-}
 
 /** VMs of one account (any state). */
 export const listVmsOfAccount = (account: Pick<Account, 'id' | 'domainTree'>) => listVmRecords({ domainTree: account.domainTree, accountId: account.id });
@@ -356,7 +259,7 @@ export async function getVmConsistent(id: string): Promise<VirtualMachine | unde
 }
 
 function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
-  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, ...rest } = item;
+  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, gsi3pk: _e, gsi3sk: _f, ...rest } = item;
   return rest;
 }
 
@@ -393,7 +296,6 @@ export async function createVmRecords(vm: VirtualMachine, rootVolume: Volume, da
     if (isConditionFailure(error)) throw new VmRecordConflict(`VM ${vm.id}: its record or an affinity group changed`);
     throw error;
   }
-  await vmsChanged();
 }
 
 /** Drops undefined fields (DynamoDB refuses them). */
@@ -479,7 +381,6 @@ async function writeVm(id: string, changes: VmChanges, from: readonly VmState[] 
         ReturnValues: 'ALL_NEW',
       }),
     );
-    await vmsChanged();
     return stripKeys(Attributes as Record<string, unknown>) as VirtualMachine;
   } catch (error) {
     if (isConditionFailure(error)) return undefined;
@@ -503,19 +404,15 @@ export async function deleteVmRecords(id: string): Promise<boolean> {
   const volumes = await listVolumesOfVm(id);
   // Its root volume goes with it; data disks stay, detached (upstream detaches them at expunge).
   const volumeIds = new Set([...volumes.filter((v) => v.type === 'ROOT').map((v) => v.id), vm.rootVolumeId].filter(Boolean));
-  try {
-    await dynamo().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: tableName(), Key: vmKey(id) } },
-          { Put: { TableName: tableName(), Item: { ...removedVmKey(id), removed: new Date().toISOString(), accountId: vm.accountId } } },
-          ...[...volumeIds].map((volumeId) => ({ Delete: { TableName: tableName(), Key: volumeKey(volumeId) } })),
-        ] as never,
-      }),
-    );
-  } finally {
-    await vmsChanged();
-  }
+  await dynamo().send(
+    new TransactWriteCommand({
+      TransactItems: [
+        { Delete: { TableName: tableName(), Key: vmKey(id) } },
+        { Put: { TableName: tableName(), Item: { ...removedVmKey(id), removed: new Date().toISOString(), accountId: vm.accountId } } },
+        ...[...volumeIds].map((volumeId) => ({ Delete: { TableName: tableName(), Key: volumeKey(volumeId) } })),
+      ] as never,
+    }),
+  );
   for (const volume of volumes) if (volume.type !== 'ROOT') await updateVolumeRecord(volume.id, { vmId: undefined, deviceId: undefined });
   for (const groupId of vm.affinityGroupIds ?? []) await leaveAffinityGroup(groupId, id);
   return true;
@@ -589,7 +486,6 @@ export async function replaceVmAffinityGroups(vmId: string, current: readonly st
           ] as never,
         }),
       );
-      await vmsChanged();
       return 'done';
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
