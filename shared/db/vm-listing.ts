@@ -47,9 +47,6 @@ export interface VmPage {
   count: number;
 }
 
-/** How many items DynamoDB returned to this module's reads (queries and batch reads); for tests and benchmarks. */
-export const vmListingReads = { items: 0, scanned: 0 };
-
 const byNumber = (a: VirtualMachine, b: VirtualMachine) => a.number - b.number;
 
 /** The query's conditions on a record, all of them (for reads by key, where DynamoDB filters nothing). */
@@ -80,7 +77,6 @@ async function byKeys(query: VmListQuery, ids: readonly string[]): Promise<VmPag
     const items = await getItems<(VirtualMachine | undefined)[]>(unique.slice(i, i + 100).map(vmKey) as never);
     for (const vm of items) if (vm) found.push(vm);
   }
-  vmListingReads.items += found.length;
   const matches = found.filter((vm) => recordMatches(query, vm)).sort(byNumber);
   return { rows: windowOf(matches, query.window), count: matches.length };
 }
@@ -189,8 +185,6 @@ async function* pages(input: QueryCommandInput): AsyncGenerator<Record<string, u
   const request = { ...input };
   do {
     const answer = await dynamo().send(new QueryCommand(request));
-    vmListingReads.items += answer.Items?.length ?? 0;
-    vmListingReads.scanned += answer.ScannedCount ?? 0;
     yield answer.Items ?? [];
     request.ExclusiveStartKey = answer.LastEvaluatedKey;
   } while (request.ExclusiveStartKey);
@@ -203,7 +197,6 @@ async function recordsOf(entries: readonly Record<string, unknown>[]): Promise<V
   for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
   const found = await Promise.all(chunks.map((chunk) => getItems<(VirtualMachine | undefined)[]>(chunk as never)));
   const vms = found.flat().filter((vm): vm is VirtualMachine => vm !== undefined);
-  vmListingReads.items += vms.length;
   return vms;
 }
 
@@ -225,8 +218,6 @@ async function filteredByDynamo(query: VmListQuery, range: Range): Promise<VmPag
   while (more && taken.length < need) {
     if (need !== Infinity) request.Limit = need - taken.length;
     const answer = await dynamo().send(new QueryCommand(request));
-    vmListingReads.items += answer.Items?.length ?? 0;
-    vmListingReads.scanned += answer.ScannedCount ?? 0;
     taken.push(...(answer.Items ?? []));
     request.ExclusiveStartKey = answer.LastEvaluatedKey;
     more = request.ExclusiveStartKey !== undefined;
@@ -237,8 +228,7 @@ async function filteredByDynamo(query: VmListQuery, range: Range): Promise<VmPag
     counting.ExclusiveStartKey = request.ExclusiveStartKey;
     do {
       const answer = await dynamo().send(new QueryCommand(counting));
-      vmListingReads.scanned += answer.ScannedCount ?? 0;
-      count += answer.Count ?? 0;
+        count += answer.Count ?? 0;
       counting.ExclusiveStartKey = answer.LastEvaluatedKey;
     } while (counting.ExclusiveStartKey);
   }

@@ -12,7 +12,7 @@
 //
 // A VM's state changes only through transitionVm, a conditional update that holds only from the
 // states given, so two lifecycle operations never both win.
-import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { affinityGroupKey, getAffinityGroup, type AffinityGroup } from './affinity-groups.ts';
 import type { VlanTag } from '../cloudstack/ip.ts';
@@ -295,6 +295,24 @@ export async function createVmRecords(vm: VirtualMachine, rootVolume: Volume, da
   } catch (error) {
     if (isConditionFailure(error)) throw new VmRecordConflict(`VM ${vm.id}: its record or an affinity group changed`);
     throw error;
+  }
+}
+
+/**
+ * Writes VMs and their root volumes as given, 25 items per BatchWriteItem, without conditions or
+ * affinity group memberships: a bulk load (benchmarks) into an installation nothing else writes to.
+ */
+export async function importVmRecords(records: readonly { vm: VirtualMachine; volume: Volume }[]): Promise<void> {
+  const items = records.flatMap(({ vm, volume }) => [
+    { ...vmKey(vm.id), ...vmIndex(vm), ...clean(vm) },
+    { ...volumeKey(volume.id), ...volumeIndex(volume), ...clean(volume) },
+  ]);
+  for (let i = 0; i < items.length; i += 25) {
+    let request: Record<string, unknown[]> | undefined = { [tableName()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) };
+    while (request && Object.keys(request).length > 0) {
+      const { UnprocessedItems } = await dynamo().send(new BatchWriteCommand({ RequestItems: request as never }));
+      request = UnprocessedItems as typeof request;
+    }
   }
 }
 
