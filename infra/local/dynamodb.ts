@@ -97,8 +97,11 @@ const projectionOf = (index: (typeof tableSchema.indexes)[number]): Projection =
   return include ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...include] } : { ProjectionType: 'ALL' };
 };
 
-/** Creates the inventory table from the shared schema unless it exists (data survives restarts). */
-export async function ensureTable(endpoint: string, tableName: string): Promise<boolean> {
+/**
+ * Creates the inventory table from the shared schema unless it exists (data survives restarts); an
+ * existing table gets the indexes it lacks. Returns whether the table was created, and the indexes added.
+ */
+export async function ensureTable(endpoint: string, tableName: string): Promise<{ created: boolean; addedIndexes: string[] }> {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
     const { TableNames = [] } = await client.send(new ListTablesCommand({}));
@@ -107,7 +110,8 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
       // A data directory from before an index was added gets it now (its items are indexed as they are written).
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
-      for (const index of tableSchema.indexes.filter((i) => !present.has(i.name))) {
+      const missing = tableSchema.indexes.filter((i) => !present.has(i.name));
+      for (const index of missing) {
         await client.send(
           new UpdateTableCommand({
             TableName: tableName,
@@ -127,7 +131,7 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
           }),
         );
       }
-      return false;
+      return { created: false, addedIndexes: missing.map((index) => index.name) };
     }
     await client.send(
       new CreateTableCommand({
@@ -148,7 +152,7 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
         })),
       }),
     );
-    return true;
+    return { created: true, addedIndexes: [] };
   } finally {
     client.destroy();
   }

@@ -12,7 +12,7 @@
 //
 // A VM's state changes only through transitionVm, a conditional update that holds only from the
 // states given, so two lifecycle operations never both win.
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { affinityGroupKey, getAffinityGroup, type AffinityGroup } from './affinity-groups.ts';
 import type { VlanTag } from '../cloudstack/ip.ts';
@@ -114,13 +114,15 @@ const VOLUME_LISTING = 'VOLUMES';
 
 const padded = (n: number) => String(n).padStart(12, '0');
 
+/** A VM's place in the creation-order index (gsi3): fixed for its life. */
+export const creationOrderIndex = (number: number) => ({ gsi3pk: VM_LISTING, gsi3sk: padded(number) });
+
 /** The index attributes of a VM as it is. */
 function vmIndex(vm: VirtualMachine): Record<string, string> {
   return {
     gsi1pk: VM_LISTING,
     gsi1sk: `${vm.domainTree}${vm.accountId}#${padded(vm.number)}`,
-    gsi3pk: VM_LISTING,
-    gsi3sk: padded(vm.number),
+    ...creationOrderIndex(vm.number),
     ...(vm.hostId ? { gsi2pk: `VMHOST#${vm.hostId}`, gsi2sk: vm.id } : {}),
   };
 }
@@ -314,6 +316,44 @@ export async function importVmRecords(records: readonly { vm: VirtualMachine; vo
       request = UnprocessedItems as typeof request;
     }
   }
+}
+
+/**
+ * Writes the creation-order index attributes (gsi3) of every VM that lacks them: VMs written before
+ * that index existed. Returns how many were written.
+ */
+export async function indexVmsInCreationOrder(): Promise<number> {
+  let written = 0;
+  const query: QueryCommandInput = {
+    TableName: tableName(),
+    IndexName: 'gsi1',
+    KeyConditionExpression: 'gsi1pk = :pk',
+    FilterExpression: 'attribute_not_exists(gsi3pk)',
+    ExpressionAttributeValues: { ':pk': VM_LISTING },
+  };
+  const unindexed: { id: string; number: number }[] = [];
+  do {
+    const answer = await dynamo().send(new QueryCommand(query));
+    for (const item of answer.Items ?? []) unindexed.push({ id: String(item.id), number: Number(item.number) });
+    query.ExclusiveStartKey = answer.LastEvaluatedKey;
+  } while (query.ExclusiveStartKey);
+  for (const vm of unindexed) {
+    try {
+      await dynamo().send(
+        new UpdateCommand({
+          TableName: tableName(),
+          Key: vmKey(vm.id),
+          UpdateExpression: 'SET gsi3pk = :pk, gsi3sk = :sk',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':pk': creationOrderIndex(vm.number).gsi3pk, ':sk': creationOrderIndex(vm.number).gsi3sk },
+        }),
+      );
+      written++;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+  return written;
 }
 
 /** Drops undefined fields (DynamoDB refuses them). */

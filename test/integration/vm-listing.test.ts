@@ -8,7 +8,9 @@ import { dynamo } from '../../shared/aws.ts';
 import { createAccount, createDomain, getDomain, type Account, type Domain } from '../../shared/db/identity.ts';
 import { listRoles } from '../../shared/db/roles.ts';
 import { listVmPage, type VmListQuery } from '../../shared/db/vm-listing.ts';
-import { importVmRecords, listVmRecords, type VirtualMachine, type VmState } from '../../shared/db/vms.ts';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { tableName } from '../../shared/db/items.ts';
+import { importVmRecords, indexVmsInCreationOrder, listVmRecords, vmKey, type VirtualMachine, type VmState } from '../../shared/db/vms.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { makeVm } from '../support/vm-seed.ts';
 
@@ -137,6 +139,17 @@ describe('one page of VMs', () => {
     const reference = await everyMatch(query);
     expect(ids(result.rows)).toEqual(ids(reference.slice(10, 20)));
     expect(result.count).toBe(reference.length);
+  });
+
+  it('a VM written before the creation-order index existed is listed once indexVmsInCreationOrder gave it its entry', async () => {
+    const all = await listVmRecords({ accountId: small.id, domainTree: sub.tree });
+    const old = all[0]!;
+    await dynamo().send(new UpdateCommand({ TableName: tableName(), Key: vmKey(old.id), UpdateExpression: 'REMOVE gsi3pk, gsi3sk' }));
+    const query: VmListQuery = { scope: { tree: sub.tree, recursive: true }, window: { start: 0 } };
+    expect(ids((await listVmPage(query)).rows)).not.toContain(old.id);
+    expect(await indexVmsInCreationOrder()).toBe(1);
+    expect(ids((await listVmPage(query)).rows)).toContain(old.id);
+    expect(await indexVmsInCreationOrder()).toBe(0);
   });
 
   it('ids read only those VMs', async () => {
