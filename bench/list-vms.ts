@@ -25,10 +25,27 @@ const PAGE_SIZE = 500;
 /** VMs made and written per round; each round's BatchWriteItems run SEED_WRITERS at a time. */
 const SEED_ROUND = 2_000;
 const SEED_WRITERS = 8;
+/** VM records made at once (each takes its number and its account's number: two requests). */
+const SEED_MAKERS = 32;
 const TARGETS = { firstMs: 1_000, p99One: 100, p99Eight: 300 };
 
 function log(line = '') {
   process.stdout.write(`${line}\n`);
+}
+
+/** `make(0…count-1)`, at most `width` at a time, results in order. */
+async function inTurns<T>(count: number, width: number, make: (n: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, count) }, async () => {
+      while (next < count) {
+        const n = next++;
+        results[n] = await make(n);
+      }
+    }),
+  );
+  return results;
 }
 
 type Keys = { apikey: string; secretkey: string };
@@ -41,16 +58,15 @@ async function seed(runtime: RunningRuntime): Promise<Keys> {
   const root = (await getDomain(runtime.credentials.domainid))!;
   const userRole = (await listRoles()).find((role) => role.name === 'User')!;
   const domain = await createDomain({ name: 'benchvm', parent: root });
-  const owners = await Promise.all(
-    Array.from({ length: ACCOUNTS }, async (_, i) => {
+  // A few at a time: DynamoDB Local times out transactions that wait long for its lock.
+  const owners = await inTurns(ACCOUNTS, 4, async (i) => {
       const name = `benchvm-${String(i).padStart(3, '0')}`;
       const { account, user } = await createAccount(
         { name, domain, roleId: userRole.id, roleType: 'User' },
         { username: name, password: `pw-${name}-${i}`, firstname: 'Bench', lastname: String(i), email: `${name}@example.com` },
       );
       return { ...account, userId: user.id, user };
-    }),
-  );
+    });
   const keys = await registerUserKeys(owners[0]!.user);
   const zone = await createZone({ name: 'benchvm-zone', networktype: 'Advanced', allocationstate: 'Enabled' });
   const pod = await createPod(zone, { name: 'benchvm-pod', allocationstate: 'Enabled' });
@@ -64,8 +80,7 @@ async function seed(runtime: RunningRuntime): Promise<Keys> {
   const networkId = randomUUID();
   const states: VmState[] = ['Running', 'Running', 'Running', 'Stopped', 'Destroyed'];
   for (let first = 0; first < VMS; first += SEED_ROUND) {
-    const made = await Promise.all(
-      Array.from({ length: Math.min(SEED_ROUND, VMS - first) }, (_, n) => {
+    const made = await inTurns(Math.min(SEED_ROUND, VMS - first), SEED_MAKERS, (n) => {
         const i = first + n;
         const owner = owners[i % owners.length]!;
         const state = states[i % states.length]!;
@@ -92,8 +107,7 @@ async function seed(runtime: RunningRuntime): Promise<Keys> {
             },
           ],
         });
-      }),
-    );
+      });
     const share = Math.ceil(made.length / SEED_WRITERS);
     await Promise.all(Array.from({ length: SEED_WRITERS }, (_, w) => importVmRecords(made.slice(w * share, (w + 1) * share))));
     log(`  ${first + made.length} VMs seeded…`);
