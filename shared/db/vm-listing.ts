@@ -10,15 +10,17 @@
 //   everything  and the page's records are then read by key
 //
 // A page reads the entries before it and its own: page p of size n returns at most p·n entries
-// (on gsi3 only keys and three attributes for all but the last n). `count` continues from where the
-// page stopped with Select=COUNT: DynamoDB counts the rest of the range server-side and returns no
-// items. Filters DynamoDB cannot evaluate (a case-insensitive substring of the name, the keyword, a
+// (on gsi3 only keys and three attributes for all but the last n). `count` of a listing filtered by
+// scope and state only is the sum of the scope's maintained state counts (vms.ts countVms: one item
+// for an account, one small item per account for a domain); with other filters it continues from
+// where the page stopped with Select=COUNT: DynamoDB counts the rest of the range server-side and
+// returns no items (but reads it: seconds for 10,000 VMs on DynamoDB Local). Filters DynamoDB cannot evaluate (a case-insensitive substring of the name, the keyword, a
 // network or a key pair of the VM: the `predicate`) need each candidate record in the process: the
 // range is then read page by page (1 MB each) to the end, keeping only the rows of the page asked for.
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { getItems, tableName, withoutKeys } from './items.ts';
-import { VM_STATES, vmKey, type VirtualMachine, type VmState } from './vms.ts';
+import { countVms, VM_STATES, vmKey, type VirtualMachine, type VmState } from './vms.ts';
 
 /** Equality filters on a VM's own fields (ids lower-case, as stored). */
 export type VmEquals = Partial<Pick<VirtualMachine, 'zoneId' | 'podId' | 'clusterId' | 'templateId' | 'serviceOfferingId' | 'userId' | 'haEnable'>>;
@@ -204,6 +206,10 @@ async function overRange(query: VmListQuery, range: Range): Promise<VmPage> {
   return range.rest ? filteredInProcess(query, range, range.rest) : filteredByDynamo(query, range);
 }
 
+/** The query filters by scope and state only: the maintained state counts answer its `count`. */
+const countedByState = (query: VmListQuery) =>
+  !query.ids && !query.hostId && !query.affinityGroupId && !query.predicate && Object.values(query.equals ?? {}).every((value) => value === undefined);
+
 /**
  * Every condition is in the filter expression: read entries until the page is full (each query's
  * Limit is what the page still lacks, so no more entries come back than the rows up to the page's
@@ -223,7 +229,8 @@ async function filteredByDynamo(query: VmListQuery, range: Range): Promise<VmPag
     more = request.ExclusiveStartKey !== undefined;
   }
   let count = taken.length;
-  if (more) {
+  if (more && countedByState(query)) count = await countVms(query.scope, query.states);
+  else if (more) {
     const counting: QueryCommandInput = { ...range.input, Select: 'COUNT' };
     counting.ExclusiveStartKey = request.ExclusiveStartKey;
     do {

@@ -141,17 +141,23 @@ export type SequenceKind = 'vm' | 'account' | 'volume';
 
 /** The next number of a per-installation counter (1, 2, 3, …); never handed out twice. */
 export async function nextNumber(kind: SequenceKind): Promise<number> {
+  return (await nextNumbers(kind, 1))[0]!;
+}
+
+/** The next `count` numbers of a per-installation counter, in one update (bulk loads). */
+export async function nextNumbers(kind: SequenceKind, count: number): Promise<number[]> {
   const { Attributes } = await dynamo().send(
     new UpdateCommand({
       TableName: tableName(),
       Key: { pk: `SEQUENCE#${kind}`, sk: 'SEQUENCE' },
-      UpdateExpression: 'ADD #value :one',
+      UpdateExpression: 'ADD #value :count',
       ExpressionAttributeNames: { '#value': 'value' },
-      ExpressionAttributeValues: { ':one': 1 },
+      ExpressionAttributeValues: { ':count': count },
       ReturnValues: 'UPDATED_NEW',
     }),
   );
-  return Number(Attributes!.value);
+  const last = Number(Attributes!.value);
+  return Array.from({ length: count }, (_, i) => last - count + 1 + i);
 }
 
 const accountNumberKey = (accountId: string) => ({ pk: `ACCOUNTNUMBER#${accountId}`, sk: 'NUMBER' });
@@ -298,6 +304,82 @@ export async function createVmRecords(vm: VirtualMachine, rootVolume: Volume, da
     if (isConditionFailure(error)) throw new VmRecordConflict(`VM ${vm.id}: its record or an affinity group changed`);
     throw error;
   }
+  await countVmStates(vm, { [vm.state]: 1 });
+}
+
+// ---- state counts ----
+
+/**
+ * How many VMs there are in each state (`VMCOUNT#<scope>` / `COUNT`, one number attribute per state)
+ * of each account (`ACCOUNT#<id>`), of each domain itself (`DOMAIN#<id>`) and of each domain's
+ * subtree (`TREE#<id>`): listVirtualMachines' `count` when it filters by scope and state only, one
+ * GetItem whatever the scope. Moved after the VM write commits (a process dying between the two
+ * leaves a count off by one), one update per scope the VM is in.
+ */
+const vmCountKey = (scope: string) => ({ pk: `VMCOUNT#${scope}`, sk: 'COUNT' });
+const domainOfTree = (tree: string) => tree.split('/').filter(Boolean).at(-1) ?? '';
+
+/** The counts a VM is in: its account's, its domain's, and each of its domain's ancestors' subtree. */
+const countScopes = (vm: Pick<VirtualMachine, 'accountId' | 'domainTree'>) => [
+  `ACCOUNT#${vm.accountId}`,
+  `DOMAIN#${domainOfTree(vm.domainTree)}`,
+  ...vm.domainTree.split('/').filter(Boolean).map((domainId) => `TREE#${domainId}`),
+];
+
+async function countVmStates(vm: Pick<VirtualMachine, 'accountId' | 'domainTree'>, moves: Record<string, number>): Promise<void> {
+  const entries = Object.entries(moves).filter(([, n]) => n !== 0);
+  if (entries.length === 0) return;
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  entries.forEach(([state, n], i) => {
+    names[`#s${i}`] = state;
+    values[`:n${i}`] = n;
+  });
+  await Promise.all(
+    countScopes(vm).map((scope) =>
+      dynamo().send(
+        new UpdateCommand({
+          TableName: tableName(),
+          Key: vmCountKey(scope),
+          UpdateExpression: `ADD ${entries.map((_, i) => `#s${i} :n${i}`).join(', ')}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      ),
+    ),
+  );
+}
+
+/**
+ * Sets every account's state counts from its VM records, when VMs exist but no counts do (a table
+ * from before the counts, or an import of an older export). Returns whether it counted.
+ */
+export async function countVmStatesIfMissing(): Promise<boolean> {
+  const anyVm = await dynamo().send(new QueryCommand({ TableName: tableName(), IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :pk', ExpressionAttributeValues: { ':pk': VM_LISTING }, Limit: 1 }));
+  const first = anyVm.Items?.[0];
+  if (!first) return false;
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: vmCountKey(`ACCOUNT#${String(first.accountId)}`), ConsistentRead: true }));
+  if (Item) return false;
+  await countByAccount(await listVmRecords());
+  return true;
+}
+
+/** Adds the VMs to their accounts' state counts. */
+async function countByAccount(vms: readonly VirtualMachine[]): Promise<void> {
+  const byAccount = new Map<string, { vm: VirtualMachine; moves: Record<string, number> }>();
+  for (const vm of vms) {
+    const counted = byAccount.get(vm.accountId) ?? { vm, moves: {} };
+    counted.moves[vm.state] = (counted.moves[vm.state] ?? 0) + 1;
+    byAccount.set(vm.accountId, counted);
+  }
+  for (const { vm, moves } of byAccount.values()) await countVmStates(vm, moves);
+}
+
+/** The number of VMs in `states` of one account, or of a domain (recursive: its subtree). */
+export async function countVms(scope: { tree: string; recursive: boolean; accountId?: string }, states: readonly VmState[] = VM_STATES): Promise<number> {
+  const name = scope.accountId ? `ACCOUNT#${scope.accountId}` : `${scope.recursive ? 'TREE' : 'DOMAIN'}#${domainOfTree(scope.tree)}`;
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: vmCountKey(name), ConsistentRead: true }));
+  return states.reduce((total, state) => total + Number(Item?.[state] ?? 0), 0);
 }
 
 /**
@@ -309,6 +391,7 @@ export async function importVmRecords(records: readonly { vm: VirtualMachine; vo
     { ...vmKey(vm.id), ...vmIndex(vm), ...clean(vm) },
     { ...volumeKey(volume.id), ...volumeIndex(volume), ...clean(volume) },
   ]);
+  await countByAccount(records.map((record) => record.vm));
   for (let i = 0; i < items.length; i += 25) {
     let request: Record<string, unknown[]> | undefined = { [tableName()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) };
     while (request && Object.keys(request).length > 0) {
@@ -436,10 +519,18 @@ async function writeVm(id: string, changes: VmChanges, from: readonly VmState[] 
         ConditionExpression: conditions.join(' AND '),
         ExpressionAttributeNames: pruneNames(names, sets, removes, conditions),
         ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
-        ReturnValues: 'ALL_NEW',
+        // The VM as it was: its state says which state count to move (the record now is the old one with the changes).
+        ReturnValues: 'ALL_OLD',
       }),
     );
-    return stripKeys(Attributes as Record<string, unknown>) as VirtualMachine;
+    const before = stripKeys(Attributes as Record<string, unknown>) as VirtualMachine;
+    const after = { ...before } as Record<string, unknown>;
+    for (const [field, value] of Object.entries(changes)) {
+      if (value === undefined) delete after[field];
+      else after[field] = value;
+    }
+    if (after.state !== before.state) await countVmStates(before, { [before.state]: -1, [after.state as string]: 1 });
+    return after as VirtualMachine;
   } catch (error) {
     if (isConditionFailure(error)) return undefined;
     throw error;
@@ -471,6 +562,7 @@ export async function deleteVmRecords(id: string): Promise<boolean> {
       ] as never,
     }),
   );
+  await countVmStates(vm, { [vm.state]: -1 });
   for (const volume of volumes) if (volume.type !== 'ROOT') await updateVolumeRecord(volume.id, { vmId: undefined, deviceId: undefined });
   for (const groupId of vm.affinityGroupIds ?? []) await leaveAffinityGroup(groupId, id);
   return true;

@@ -10,7 +10,7 @@ import { listRoles } from '../../shared/db/roles.ts';
 import { listVmPage, type VmListQuery } from '../../shared/db/vm-listing.ts';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../../shared/db/items.ts';
-import { importVmRecords, indexVmsInCreationOrder, listVmRecords, vmKey, type VirtualMachine, type VmState } from '../../shared/db/vms.ts';
+import { deleteVmRecords, importVmRecords, indexVmsInCreationOrder, listVmRecords, transitionVm, VM_STATES, vmKey, type VirtualMachine, type VmState } from '../../shared/db/vms.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
 import { makeVm } from '../support/vm-seed.ts';
 
@@ -150,6 +150,18 @@ describe('one page of VMs', () => {
     expect(await indexVmsInCreationOrder()).toBe(1);
     expect(ids((await listVmPage(query)).rows)).toContain(old.id);
     expect(await indexVmsInCreationOrder()).toBe(0);
+  });
+
+  it('count follows state changes and expunges (the maintained state counts)', async () => {
+    const scopes = [{ tree: sub.tree, recursive: false, accountId: big.id }, { tree: sub.tree, recursive: false }, { tree: root.tree, recursive: true }];
+    const countIn = async (scope: VmListQuery['scope'], states: VmState[]) => (await listVmPage({ scope, states, window: { start: 0, size: 1 } })).count;
+    const before = await Promise.all(scopes.flatMap((scope) => [countIn(scope, ['Running']), countIn(scope, ['Stopped']), countIn(scope, [...VM_STATES])]));
+    const running = (await listVmRecords({ accountId: big.id, domainTree: sub.tree })).filter((vm) => vm.state === 'Running');
+    expect(await transitionVm(running[0]!.id, ['Running'], 'Stopped')).toBeDefined();
+    expect(await deleteVmRecords(running[1]!.id)).toBe(true);
+    const after = await Promise.all(scopes.flatMap((scope) => [countIn(scope, ['Running']), countIn(scope, ['Stopped']), countIn(scope, [...VM_STATES])]));
+    expect(after).toEqual(before.map((n, i) => n + [-2, 1, -1][i % 3]!));
+    for (const scope of scopes) expect(await countIn(scope, ['Running'])).toBe((await everyMatch({ scope, states: ['Running'], window: { start: 0 } })).length);
   });
 
   it('ids read only those VMs', async () => {
