@@ -7,6 +7,7 @@
 //                             and, while it has a host, gsi2 VMHOST#<host id> / <id>
 //   VOLUME#<id> / VOLUME      a volume; gsi1 VOLUMES / <domain tree><account id>#<created>#<id>,
 //                             gsi2 VOLUMESOFVM#<vm id> / <device id>#<id> while attached
+//   VMCOUNT#<scope> / COUNT   VMs per state of an account, a domain, a domain's subtree (countVms)
 //   SEQUENCE#<kind> / SEQUENCE   the per-installation counters (VM numbers, account numbers)
 //   ACCOUNTNUMBER#<account id> / NUMBER   an account's number, assigned once
 //
