@@ -24,7 +24,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const PAGE_SIZE = 500;
 /** VMs made and written per round; each round's BatchWriteItems run SEED_WRITERS at a time. */
 const SEED_ROUND = 2_000;
-const SEED_WRITERS = 8;
+const SEED_WRITERS = 4;
 /** VM records made at once (numbers are taken a round at a time; making one reads nothing). */
 const SEED_MAKERS = 32;
 const TARGETS = { firstMs: 1_000, p99One: 100, p99Eight: 300 };
