@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { createHostRecord, type Host } from '../shared/db/hosts.ts';
-import { createAccount, createDomain, getDomain, registerUserKeys } from '../shared/db/identity.ts';
+import { createAccount, createDomain, getDomain, listAllDomains, listUsersUnder, registerUserKeys } from '../shared/db/identity.ts';
 import { createCluster, createPod, createZone } from '../shared/db/infrastructure.ts';
 import { listRoles } from '../shared/db/roles.ts';
 import { ApiClient } from '../test/support/client.ts';
@@ -120,6 +120,16 @@ async function seed(runtime: RunningRuntime): Promise<Keys> {
   return keys;
 }
 
+/** A data directory a previous run seeded (BENCH_DATA_DIR): new keys for the first account's user. */
+async function reuse(runtime: RunningRuntime): Promise<Keys> {
+  useRuntimeEndpoints(runtime);
+  const domain = (await listAllDomains()).find((d) => d.path === 'ROOT/benchvm');
+  const user = domain && (await listUsersUnder(domain.tree)).find((u) => u.username === 'benchvm-000');
+  if (!user) throw new Error(`${runtime.dataDir} holds no bench:vms seed`);
+  log(`reusing the VMs seeded in ${runtime.dataDir}`);
+  return registerUserKeys(user);
+}
+
 /** The first call of a fresh process, checked. */
 async function firstCall(url: string, what: string, expected: { count: number; rows: number }): Promise<number> {
   const first = await timedCall(url);
@@ -139,11 +149,12 @@ async function series(urls: string[]): Promise<CaseResult[]> {
 const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
 
 async function main() {
-  log('starting the local runtime…');
-  const seeding = await startRuntime();
+  const reused = process.env.BENCH_DATA_DIR;
+  log(`starting the local runtime${reused ? ` on ${reused}` : ''}…`);
+  const seeding = await startRuntime(reused ? { dataDir: reused } : {});
   let keys: Keys;
   try {
-    keys = await seed(seeding);
+    keys = reused ? await reuse(seeding) : await seed(seeding);
   } finally {
     await seeding.stop();
   }
