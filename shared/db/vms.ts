@@ -229,9 +229,35 @@ const byNumber = (a: VirtualMachine, b: VirtualMachine) => a.number - b.number;
  */
 export async function listVmRecords(filter: VmFilter = {}): Promise<readonly VirtualMachine[]> {
   if (filter.hostId) return applyFilter((await queryIndex<VirtualMachine>({ index: 'gsi2', partition: `VMHOST#${filter.hostId}` })).sort(byNumber), filter);
+  if (filter.states && !filter.domainTree && !filter.accountId) return applyFilter(await vmsInStates(filter.states), filter);
   const prefix = prefixOf(filter);
   const vms = await queryIndex<VirtualMachine>({ index: 'gsi1', partition: VM_LISTING, prefix: prefix || undefined });
   return applyFilter(vms.sort(byNumber), filter);
+}
+
+/** Every VM in the states, by number: gsi3 projects the state, so only the matching records are read. */
+async function vmsInStates(states: readonly VmState[]): Promise<VirtualMachine[]> {
+  const values: Record<string, unknown> = { ':pk': VM_LISTING };
+  states.forEach((state, i) => (values[`:s${i}`] = state));
+  const query: QueryCommandInput = {
+    TableName: tableName(),
+    IndexName: 'gsi3',
+    KeyConditionExpression: 'gsi3pk = :pk',
+    FilterExpression: `#state IN (${states.map((_, i) => `:s${i}`).join(', ')})`,
+    ExpressionAttributeNames: { '#state': 'state' },
+    ExpressionAttributeValues: values,
+  };
+  const keys: Key[] = [];
+  do {
+    const answer = await dynamo().send(new QueryCommand(query));
+    for (const item of answer.Items ?? []) keys.push({ pk: String(item.pk), sk: String(item.sk) });
+    query.ExclusiveStartKey = answer.LastEvaluatedKey;
+  } while (query.ExclusiveStartKey);
+  const found = await readKeys(keys);
+  return keys.flatMap((key) => {
+    const item = found.get(keyText(key));
+    return item ? [stripKeys(item) as VirtualMachine] : [];
+  });
 }
 
 type Key = { pk: string; sk: string };
