@@ -8,9 +8,13 @@
 // 2. Total power loss: host 1's power is cut together with its BMC (lab powerLoss). The fence through
 //    the BMC cannot be confirmed; the heartbeat, read by host 2 older than a fence could take, proves
 //    host 1 dead: the HA guest starts on host 2 (it answers with a new boot id; at its first sighting
-//    there host 1 runs nothing), the non-HA guest ends Stopped, the alerts tell the story. Needs root.
+//    there host 1 runs nothing), the non-HA guest ends Stopped, the alerts tell the story.
+// 3. Host 1 back, host 2 loses power, and the agent is killed as the fence begins and started again:
+//    the guest comes back on host 1 with one more HA start, one domain. Needs root.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../infra/local/ports.ts';
 import { labAt } from '../lab/lab.ts';
+import { startAgent, type RunningAgent } from '../support/agent.ts';
 import { waitForGuest } from '../support/guest.ts';
 import { DOWN_WITHIN, FENCE_TIMEOUT, PING_INTERVAL, SWEEP_SECONDS, startHaLab, type HaLab } from '../support/ha-lab.ts';
 import { patience, sleep, until } from '../support/wait.ts';
@@ -24,6 +28,8 @@ let haVm: any;
 let plainVm: any;
 /** The HA guest's boot id on host 1. */
 let firstBootId: string;
+/** The agent started again in the last test. */
+let restarted: RunningAgent | undefined;
 
 const ipOf = (v: any): string => v.nic[0].ipaddress;
 
@@ -38,6 +44,7 @@ suite(isRoot ? 'VM HA on a two-host lab with BMCs' : 'VM HA on a two-host lab wi
   }, patience(400_000));
 
   afterAll(async () => {
+    await restarted?.stop();
     await ha?.close();
     await lab.down();
   }, patience(120_000));
@@ -120,4 +127,31 @@ suite(isRoot ? 'VM HA on a two-host lab with BMCs' : 'VM HA on a two-host lab wi
     expect((await ha.alerts(8)).some((a) => a.description === `HA starting VM: ${haVm.name} (${haVm.instancename})`)).toBe(true);
     expect(Number(host1.memoryallocated)).toBe(0);
   }, patience(300_000));
+
+  it('the agent killed and started again in the middle of an HA recovery: the recovery completes, once', async () => {
+    // Host 1 back (its BMC, then the power through Mold), Up and empty.
+    await lab.startBmc(1, ha.labInfo.bmcPassword);
+    await ha.world.done('issueOutOfBandManagementPowerAction', { hostid: ha.hostOfIndex(1).id, action: 'ON' });
+    await until('host 1 to be Up again', () => ha.listedHost(1), (h) => h.state === 'Up', { within: 180_000 });
+    const before = await waitForGuest(ipOf(haVm), 'the HA guest on host 2', () => true, 60_000);
+    const startsBefore = await haStarts();
+    await lab.powerOff(2);
+    await until('the fence of host 2 to begin', () => ha.alerts(30), (list) => list.some((a) => a.description === `HA Fencing of host id=${ha.hostOfIndex(2).id}, in dc id=${ha.world.zoneId} performed`), { within: DOWN_WITHIN + 30_000 });
+    // The agent dies with the fence on its queue, and comes back.
+    ha.world.agent.process.kill('SIGKILL');
+    restarted = await startAgent(ha.world.agentDir, { MOLD_AGENT_VLAN_FALLBACK: 'isolated', MOLD_AGENT_CONSOLE_LISTEN: `127.0.0.1:${await freePort()}` });
+    // A lost fence is tried again after twice the fence timeout; the restart follows.
+    const moved = await until('the HA guest to run on host 1', () => ha.listedVm(haVm.id), (v) => v.state === 'Running' && v.hostid === ha.hostOfIndex(1).id, { within: (4 * FENCE_TIMEOUT + 3 * PING_INTERVAL) * 1000 + 180_000 });
+    const status = await waitForGuest(ipOf(moved), 'the HA guest to answer from host 1', (s) => s.bootId !== before.bootId, 120_000);
+    expect(status.bootId).not.toBe(before.bootId);
+    // Once: one more HA start of the guest, and its one domain on host 1.
+    expect((await haStarts()) - startsBefore).toBe(1);
+    expect((await ha.domainsOn(1)).filter((name) => name === haVm.instancename)).toHaveLength(1);
+    expect(ha.pidsOfHost(2)).toEqual([]);
+  }, patience(400_000));
 });
+
+/** "HA starting VM" alerts of the HA guest so far. */
+async function haStarts(): Promise<number> {
+  return (await ha.alerts(8)).filter((a) => a.description === `HA starting VM: ${haVm.name} (${haVm.instancename})`).length;
+}
