@@ -6,18 +6,15 @@
 
 import type { ResourceTypeName } from './db/limits.ts';
 
-export interface CountChange<K extends string = ResourceTypeName> {
-  type: K;
+export interface CountChange {
+  type: ResourceTypeName;
   from: number | undefined;
   to: number;
 }
 
-/**
- * The counts to correct: each type whose stored count differs from what the records hold (resource
- * types; a VM count scope's states, where a state stored but counted nowhere is counted 0).
- */
-export function countChanges<K extends string = ResourceTypeName>(stored: Readonly<Partial<Record<K, number>>>, counted: Readonly<Partial<Record<K, number>>>): CountChange<K>[] {
-  return (Object.entries(counted) as [K, number][])
+/** The counts to correct: each type whose stored count differs from what the records hold. */
+export function countChanges(stored: Readonly<Partial<Record<ResourceTypeName, number>>>, counted: Readonly<Partial<Record<ResourceTypeName, number>>>): CountChange[] {
+  return (Object.entries(counted) as [ResourceTypeName, number][])
     .filter(([type, to]) => (stored[type] ?? 0) !== to)
     .map(([type, to]) => ({ type, from: stored[type], to }));
 }

@@ -4,9 +4,7 @@
 // condition that it is still what was read (a reservation made meanwhile wins, and the next recount
 // looks again), with one RESOURCE.COUNT.REPAIR event each. In the same pass (upstream's "stale resource
 // reservation cleanup" of this interval) each primary storage pool's allocated bytes are recounted from
-// the volumes that reserved them, on the same conditions; and listVirtualMachines' per-scope VM state
-// counts from the VM records (they move just after a VM's write, so a crash between the two leaves one
-// off). Decisions: shared/resource-count-repair.ts.
+// the volumes that reserved them, on the same conditions. Decisions: shared/resource-count-repair.ts.
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../../shared/aws.ts';
 import { recordEvent, type Actor } from '../../shared/db/events.ts';
@@ -17,7 +15,7 @@ import { getAccountResources, getDomainResources, RESOURCE_TYPES, setResourceCou
 import { countAccountResources } from '../../shared/db/resource-counters.ts';
 import { countChanges, poolChanges } from '../../shared/resource-count-repair.ts';
 import { listStoragePools, setPoolAllocated } from '../../shared/db/storage.ts';
-import { listVmRecords, listVolumeRecords, setVmStateCount, storedVmStateCounts, vmStateCountsOf } from '../../shared/db/vms.ts';
+import { listVolumeRecords } from '../../shared/db/vms.ts';
 import { loadSettings } from '../../shared/settings.ts';
 
 /** Mold's event for a resource count the recount corrected (upstream corrects silently). */
@@ -28,8 +26,8 @@ const MARKER = { pk: 'SWEEP#RESOURCECOUNT', sk: 'LAST' };
 export interface CountRepair {
   owner: 'ACCOUNT' | 'DOMAIN' | 'STORAGEPOOL';
   id: string;
-  /** A resource type of an account or domain; its VMs in a state (`vms.<state>`, listVirtualMachines' counts); a pool's allocated bytes. */
-  type: ResourceTypeName | `vms.${string}` | 'disksizeallocated';
+  /** A resource type of an account or domain; a pool's allocated bytes. */
+  type: ResourceTypeName | 'disksizeallocated';
   from: number | undefined;
   to: number;
 }
@@ -61,8 +59,8 @@ export async function repairResourceCounts(actor: Actor, now = Date.now()): Prom
   if ((await listPendingJobs()).length > 0) return [];
   if (!(await claim(now, interval))) return [];
   const repairs: CountRepair[] = [];
-  const repair = async (owner: 'ACCOUNT' | 'DOMAIN', id: string, name: string, stored: Partial<Record<ResourceTypeName, number>>, counted: Partial<Record<ResourceTypeName, number>>) => {
-    for (const change of countChanges<ResourceTypeName>(stored, counted)) {
+  const repair = async (owner: 'ACCOUNT' | 'DOMAIN', id: string, name: string, stored: Parameters<typeof countChanges>[0], counted: Parameters<typeof countChanges>[1]) => {
+    for (const change of countChanges(stored, counted)) {
       if (!(await setResourceCount(owner, id, change.type, change.to, { count: change.from }))) continue;
       repairs.push({ owner, id, ...change });
       await recordEvent(actor, {
@@ -80,34 +78,10 @@ export async function repairResourceCounts(actor: Actor, now = Date.now()): Prom
   }
   // A domain holds what the accounts of its subtree hold, as stored now.
   const accountCounts = await Promise.all(accounts.map(async (account) => ({ tree: account.domainTree, counts: (await getAccountResources(account.id)).counts })));
-  const domains = await listDomainsUnder('/');
-  for (const domain of domains) {
+  for (const domain of await listDomainsUnder('/')) {
     const counted: Partial<Record<ResourceTypeName, number>> = {};
     for (const type of RESOURCE_TYPES) counted[type.name] = accountCounts.filter((a) => a.tree.startsWith(domain.tree)).reduce((sum, a) => sum + (a.counts[type.name] ?? 0), 0);
     await repair('DOMAIN', domain.id, domain.name, (await getDomainResources(domain.id)).counts, counted);
-  }
-  // listVirtualMachines' state counts, per account, domain and subtree, from every VM record.
-  const vmCounts = vmStateCountsOf(await listVmRecords());
-  const scopes = [
-    ...accounts.map((account) => ({ scope: `ACCOUNT#${account.id}`, owner: 'ACCOUNT' as const, id: account.id, name: `account ${account.name}` })),
-    ...domains.flatMap((domain) => [
-      { scope: `DOMAIN#${domain.id}`, owner: 'DOMAIN' as const, id: domain.id, name: `domain ${domain.name}` },
-      { scope: `TREE#${domain.id}`, owner: 'DOMAIN' as const, id: domain.id, name: `domain ${domain.name} and its subdomains` },
-    ]),
-  ];
-  for (const { scope, owner, id, name } of scopes) {
-    const stored = await storedVmStateCounts(scope);
-    const counted = { ...Object.fromEntries(Object.keys(stored).map((state) => [state, 0])), ...vmCounts.get(scope) };
-    for (const change of countChanges<string>(stored, counted)) {
-      if (!(await setVmStateCount(scope, change.type, change.from, change.to))) continue;
-      repairs.push({ owner, id, type: `vms.${change.type}`, from: change.from, to: change.to });
-      await recordEvent(actor, {
-        type: COUNT_REPAIR_EVENT,
-        description: `Recounted the ${change.type} VMs of ${name}: ${change.from ?? 0} → ${change.to} (what its VM records hold)`,
-        resourceId: id,
-        resourceType: owner === 'ACCOUNT' ? 'Account' : 'Domain',
-      });
-    }
   }
   const pools = await listStoragePools();
   for (const change of poolChanges(pools, await listVolumeRecords())) {

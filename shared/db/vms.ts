@@ -408,48 +408,6 @@ async function countByAccount(vms: readonly VirtualMachine[]): Promise<void> {
   for (const { vm, moves } of byAccount.values()) await countVmStates(vm, moves);
 }
 
-/** The stored state counts of one count scope (`ACCOUNT#<id>`, `DOMAIN#<id>`, `TREE#<id>`). */
-export async function storedVmStateCounts(scope: string): Promise<Record<string, number>> {
-  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: vmCountKey(scope), ConsistentRead: true }));
-  return Object.fromEntries((VM_STATES as readonly string[]).filter((state) => Item?.[state] !== undefined).map((state) => [state, Number(Item![state])]));
-}
-
-/** Sets one state count of a scope, if it is still `from` (undefined: absent); false when it moved meanwhile. */
-export async function setVmStateCount(scope: string, state: string, from: number | undefined, to: number): Promise<boolean> {
-  try {
-    await dynamo().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: vmCountKey(scope),
-        UpdateExpression: 'SET #s = :to',
-        ConditionExpression: from === undefined ? 'attribute_not_exists(#s)' : '#s = :from',
-        ExpressionAttributeNames: { '#s': state },
-        ExpressionAttributeValues: { ':to': to, ...(from !== undefined && { ':from': from }) },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
-
-/**
- * What each count scope should hold, counted from the VM records given (every VM of the
- * installation): per account, per domain and per subtree, by state.
- */
-export function vmStateCountsOf(vms: readonly Pick<VirtualMachine, 'accountId' | 'domainTree' | 'state'>[]): Map<string, Record<string, number>> {
-  const counts = new Map<string, Record<string, number>>();
-  for (const vm of vms) {
-    for (const scope of countScopes(vm)) {
-      const scoped = counts.get(scope) ?? {};
-      scoped[vm.state] = (scoped[vm.state] ?? 0) + 1;
-      counts.set(scope, scoped);
-    }
-  }
-  return counts;
-}
-
 /** The number of VMs in `states` of one account, or of a domain (recursive: its subtree). */
 export async function countVms(scope: { tree: string; recursive: boolean; accountId?: string }, states: readonly VmState[] = VM_STATES): Promise<number> {
   const name = scope.accountId ? `ACCOUNT#${scope.accountId}` : `${scope.recursive ? 'TREE' : 'DOMAIN'}#${domainOfTree(scope.tree)}`;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDomain } from '../../shared/db/identity.ts';
 import { setResourceCount, storedCounts } from '../../shared/db/limits.ts';
 import { getStoragePool, setPoolAllocated } from '../../shared/db/storage.ts';
-import { putVolume, setVmStateCount, storedVmStateCounts, type Volume } from '../../shared/db/vms.ts';
+import { putVolume, type Volume } from '../../shared/db/vms.ts';
 import type { ApiClient } from '../support/client.ts';
 import { seedMember, type Member } from '../support/members.ts';
 import { startRuntime, useRuntimeEndpoints, type RunningRuntime } from '../support/runtime.ts';
@@ -87,19 +87,5 @@ describe('the resource recount', () => {
     expect(repairs.map((e: any) => e.description)).toEqual([`Recounted the allocated bytes of storage pool ${pool.name}: ${7 * GiB} → ${5 * GiB} (what its volumes hold)`]);
     await new Promise((resolve) => setTimeout(resolve, 3 * SWEEP_SECONDS * 1000));
     expect((await getStoragePool(pool.id))?.disksizeallocated).toBe(5 * GiB);
-  });
-
-  it("recounts listVirtualMachines' state counts of an account from the VM records", async () => {
-    const account = `ACCOUNT#${member.account.id}`;
-    // As a process that died between a VM's write and its count's would leave them (the member has one Stopped VM).
-    await setVmStateCount(account, 'Stopped', (await storedVmStateCounts(account)).Stopped, 4);
-    await setVmStateCount(account, 'Running', (await storedVmStateCounts(account)).Running, 2);
-    await until('the state counts to be recounted', () => storedVmStateCounts(account), (c) => c.Stopped === 1 && c.Running === 0, { within: 5 * SWEEP_SECONDS * 1000 });
-    const listed = ok(await member.client.call('listVirtualMachines', { state: 'Stopped' }), 'listVirtualMachines');
-    expect(listed.count).toBe(1);
-    expect(ok(await member.client.call('listVirtualMachines', { state: 'Running' }), 'listVirtualMachines')).toEqual({});
-    const said = (await events()).map((e: any) => e.description);
-    expect(said).toContainEqual(`Recounted the Stopped VMs of account ${member.account.name}: 4 → 1 (what its VM records hold)`);
-    expect(said).toContainEqual(`Recounted the Running VMs of account ${member.account.name}: 2 → 0 (what its VM records hold)`);
   });
 });

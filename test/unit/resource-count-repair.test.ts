@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { countChanges, poolChanges } from '../../shared/resource-count-repair.ts';
-import { vmStateCountsOf } from '../../shared/db/vms.ts';
 
 describe('resource count repair', () => {
   it('corrects each count the records contradict, and only those', () => {
@@ -32,27 +31,5 @@ describe('resource count repair', () => {
       { poolId: 'd', from: 3, to: 0 },
     ]);
     expect(poolChanges([], volumes)).toEqual([]);
-  });
-});
-
-describe("listVirtualMachines' state counts as the records hold them", () => {
-  it('counts each VM once in its account, its own domain and every subtree above it', () => {
-    const counts = vmStateCountsOf([
-      { accountId: 'a1', domainTree: '/root/', state: 'Running' },
-      { accountId: 'a2', domainTree: '/root/d1/', state: 'Running' },
-      { accountId: 'a2', domainTree: '/root/d1/', state: 'Stopped' },
-    ]);
-    expect(Object.fromEntries(counts)).toEqual({
-      'ACCOUNT#a1': { Running: 1 },
-      'ACCOUNT#a2': { Running: 1, Stopped: 1 },
-      'DOMAIN#root': { Running: 1 },
-      'DOMAIN#d1': { Running: 1, Stopped: 1 },
-      'TREE#root': { Running: 2, Stopped: 1 },
-      'TREE#d1': { Running: 1, Stopped: 1 },
-    });
-  });
-
-  it('corrects a state stored but held by no VM to 0', () => {
-    expect(countChanges<string>({ Running: 2, Stopped: 1 }, { Running: 0, Stopped: 1 })).toEqual([{ type: 'Running', from: 2, to: 0 }]);
   });
 });
