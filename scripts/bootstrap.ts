@@ -1,10 +1,8 @@
 // `npm run bootstrap`: the first start of a deployed stack, as `npm start` does it locally: the
 // built-in roles, ROOT and the root admin, whose password and API keys are printed once, and Mold's
-// agent CA; after an upgrade, the VM listing's creation-order index entries and state counts for VMs
-// written before they existed (as the local runtime does on start). Needs AWS credentials and the
-// stack's outputs in MOLD_TABLE, MOLD_DATA_KEY_SECRET_ARN and MOLD_CA_SECRET_ARN.
+// agent CA. Needs AWS credentials and the stack's outputs in MOLD_TABLE, MOLD_DATA_KEY_SECRET_ARN
+// and MOLD_CA_SECRET_ARN.
 import { bootstrapAgentCa, bootstrapRootAdmin } from '../shared/bootstrap.ts';
-import { countVmStatesIfMissing, indexVmsInCreationOrder } from '../shared/db/vms.ts';
 
 const ca = await bootstrapAgentCa();
 process.stdout.write(
@@ -31,7 +29,3 @@ if (!credentials) {
     ].join('\n'),
   );
 }
-
-const indexed = await indexVmsInCreationOrder();
-if (indexed > 0) process.stdout.write(`${indexed} VM(s) given their creation-order index entry (gsi3).\n`);
-if (await countVmStatesIfMissing()) process.stdout.write('VM state counts computed from the VM records.\n');
