@@ -8,13 +8,10 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/**
- * The signed URL of one call as the root admin, or as the holder of `keys` (the same parameters each
- * time, so one signature serves all).
- */
-export function signedUrl(runtime: RunningRuntime, command: string, params: Record<string, string>, keys: { apikey: string; secretkey: string } = runtime.credentials): string {
-  const pairs: [string, string][] = [['command', command], ...Object.entries(params), ['response', 'json'], ['apiKey', keys.apikey]];
-  pairs.push(['signature', signature(pairs, keys.secretkey)]);
+/** The signed URL of one call as the root admin (the same parameters each time, so one signature serves all). */
+export function signedUrl(runtime: RunningRuntime, command: string, params: Record<string, string>): string {
+  const pairs: [string, string][] = [['command', command], ...Object.entries(params), ['response', 'json'], ['apiKey', runtime.credentials.apikey]];
+  pairs.push(['signature', signature(pairs, runtime.credentials.secretkey)]);
   return `${runtime.apiUrl}?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
 }
 

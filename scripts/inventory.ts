@@ -15,7 +15,6 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../infra/local/aws-local.ts';
 import { ensureTable, startDynamoDbLocal } from '../infra/local/dynamodb.ts';
 import { freePort } from '../infra/local/ports.ts';
 import { ArchiveRefused, readArchive, writeArchive, type Item } from '../shared/inventory-archive.ts';
-import { creationOrderIndex } from '../shared/db/vms.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..');
 const USAGE = 'usage: npm run export -- <file> [--aws] | npm run import -- <file> [--aws]';
@@ -102,20 +101,13 @@ async function exportTo(file: string, target: Target) {
   }
 }
 
-/** A VM exported before the creation-order index (gsi3) existed gets its entry as it goes in. */
-function withCurrentIndexes(item: Item): Item {
-  if (item.sk?.S !== 'VM' || !item.pk?.S?.startsWith('VM#') || item.gsi3pk || item.number?.N === undefined) return item;
-  const index = creationOrderIndex(Number(item.number.N));
-  return { ...item, gsi3pk: { S: index.gsi3pk }, gsi3sk: { S: index.gsi3sk } };
-}
-
 async function importInto({ header, items }: ReturnType<typeof readArchive>, target: Target) {
   const present = await target.client.send(new ScanCommand({ TableName: target.table, Limit: 1, Select: 'COUNT' }));
   if ((present.Count ?? 0) > 0 || present.LastEvaluatedKey) {
     throw new Refused(`${target.where} is not empty: an import goes only into an empty control plane (a new data directory, or a stack before \`npm run bootstrap\`)`);
   }
   for (let i = 0; i < items.length; i += 25) {
-    let requests = items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: withCurrentIndexes(item) } }));
+    let requests = items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: item } }));
     for (let attempt = 0; requests.length > 0; attempt++) {
       const answer = await target.client.send(new BatchWriteItemCommand({ RequestItems: { [target.table]: requests } }));
       requests = (answer.UnprocessedItems?.[target.table] ?? []) as typeof requests;

@@ -10,21 +10,16 @@ export interface PageParams {
   keyword?: string;
 }
 
-/** The rows a page covers: from `start`, at most `size` (undefined: all of them, pagesize -1). */
-export function pageWindow(params: PageParams, settings: Settings): { start: number; size?: number } {
+export function page<T>(items: readonly T[], params: PageParams, settings: Settings): T[] {
   const max = settings.number('default.page.size');
   const size = params.pagesize ?? max;
   if (params.pagesize !== undefined && params.pagesize !== -1 && (params.pagesize < 1 || params.pagesize > max)) {
     throw new InvalidParameter(`Page size can't exceed max allowed page size value: ${max}`);
   }
   if (params.page !== undefined && params.page < 1) throw new InvalidParameter('Please specify a valid page number');
-  if (size === -1) return { start: 0 };
-  return { start: ((params.page ?? 1) - 1) * size, size };
-}
-
-export function page<T>(items: readonly T[], params: PageParams, settings: Settings): T[] {
-  const { start, size } = pageWindow(params, settings);
-  return items.slice(start, size === undefined ? undefined : start + size);
+  if (size === -1) return [...items];
+  const start = ((params.page ?? 1) - 1) * size;
+  return items.slice(start, start + size);
 }
 
 /** The list response body: `count` of all matches, the requested page under `itemName`. */

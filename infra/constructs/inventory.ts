@@ -3,10 +3,10 @@
 // moldTableName=<table>`): a table restored by point-in-time recovery, which DynamoDB always restores
 // under a new name, or one an import filled (docs/operations.md, "Backup and restore").
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, type ITable, Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { projectedAttributes, tableSchema } from '../../shared/db/table.ts';
+import { tableSchema } from '../../shared/db/table.ts';
 import { acknowledgeWildcard } from '../nag.ts';
 
 const key = (name: string) => ({ name, type: AttributeType.STRING });
@@ -41,7 +41,6 @@ export class Inventory extends Construct {
         indexName: index.name,
         partitionKey: key(index.partitionKey),
         sortKey: key(index.sortKey),
-        ...(projectedAttributes(index) && { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...projectedAttributes(index)!] }),
       });
     }
     this.table = table;

@@ -3,8 +3,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, UpdateTableCommand, type Projection } from '@aws-sdk/client-dynamodb';
-import { projectedAttributes, tableSchema } from '../../shared/db/table.ts';
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { tableSchema } from '../../shared/db/table.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
 import { LocalRuntimeError } from './errors.ts';
 import { withParentDeath } from './processes.ts';
@@ -92,47 +92,13 @@ export async function untilServing(endpoint: string, failure: string, cancel?: A
   }
 }
 
-const projectionOf = (index: (typeof tableSchema.indexes)[number]): Projection => {
-  const include = projectedAttributes(index);
-  return include ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...include] } : { ProjectionType: 'ALL' };
-};
-
-/**
- * Creates the inventory table from the shared schema unless it exists (data survives restarts); an
- * existing table gets the indexes it lacks. Returns whether the table was created, and the indexes added.
- */
-export async function ensureTable(endpoint: string, tableName: string): Promise<{ created: boolean; addedIndexes: string[] }> {
+/** Creates the inventory table from the shared schema unless it exists (data survives restarts). */
+export async function ensureTable(endpoint: string, tableName: string): Promise<boolean> {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
     const { TableNames = [] } = await client.send(new ListTablesCommand({}));
+    if (TableNames.includes(tableName)) return false;
     const keys = [tableSchema.partitionKey, tableSchema.sortKey, ...tableSchema.indexes.flatMap((i) => [i.partitionKey, i.sortKey])];
-    if (TableNames.includes(tableName)) {
-      // A data directory from before an index was added gets it now (its items are indexed as they are written).
-      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-      const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
-      const missing = tableSchema.indexes.filter((i) => !present.has(i.name));
-      for (const index of missing) {
-        await client.send(
-          new UpdateTableCommand({
-            TableName: tableName,
-            AttributeDefinitions: [index.partitionKey, index.sortKey].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
-            GlobalSecondaryIndexUpdates: [
-              {
-                Create: {
-                  IndexName: index.name,
-                  KeySchema: [
-                    { AttributeName: index.partitionKey, KeyType: 'HASH' },
-                    { AttributeName: index.sortKey, KeyType: 'RANGE' },
-                  ],
-                  Projection: projectionOf(index),
-                },
-              },
-            ],
-          }),
-        );
-      }
-      return { created: false, addedIndexes: missing.map((index) => index.name) };
-    }
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
@@ -148,11 +114,11 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
             { AttributeName: index.partitionKey, KeyType: 'HASH' },
             { AttributeName: index.sortKey, KeyType: 'RANGE' },
           ],
-          Projection: projectionOf(index),
+          Projection: { ProjectionType: 'ALL' },
         })),
       }),
     );
-    return { created: true, addedIndexes: [] };
+    return true;
   } finally {
     client.destroy();
   }

@@ -12,7 +12,6 @@ import { AGENT_QUEUE_ROLE_VARIABLE } from '../../functions/agent-gateway/config.
 import { restoreAgentQueues } from '../../functions/agent-gateway/queues.ts';
 import { bootstrapRootAdmin, type RootAdminCredentials } from '../../shared/bootstrap.ts';
 import { TABLE_NAME_VARIABLE } from '../../shared/db/table.ts';
-import { countVmStatesIfMissing, indexVmsInCreationOrder } from '../../shared/db/vms.ts';
 import { STATE_MACHINES_VARIABLE } from '../../shared/orchestration.ts';
 import { arnSubstitution, lambdaFunctions, stateMachineSubstitution, type FunctionName } from '../functions.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './aws-local.ts';
@@ -122,11 +121,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       [AGENT_QUEUE_ROLE_VARIABLE]: LOCAL_AGENT_QUEUE_ROLE_ARN,
     });
 
-    const { addedIndexes } = await ensureTable(endpoints.dynamodb, TABLE_NAME);
-    // VMs written before gsi3 existed carry no entry in it: they get one (once, when the index is added).
-    if (addedIndexes.includes('gsi3')) await indexVmsInCreationOrder();
-    // VMs from before listVirtualMachines' state counts (or imported from an older export) are counted once.
-    await countVmStatesIfMissing();
+    await ensureTable(endpoints.dynamodb, TABLE_NAME);
     const credentialsFile = join(options.dataDir, 'admin-credentials.json');
     const newCredentials = await bootstrapRootAdmin();
     if (newCredentials) writePrivateFile(credentialsFile, `${JSON.stringify(newCredentials, null, 2)}\n`);

@@ -5,8 +5,6 @@
 //   gsi1pk/gsi1sk  listings of one kind, sorted for begins_with: e.g. gsi1pk=ACCOUNTS and
 //                  gsi1sk=<domain tree><name>, so a domain's subtree is one key-prefix query
 //   gsi2pk/gsi2sk  a second listing where one is not enough (pending jobs, jobs by owner)
-//   gsi3pk/gsi3sk  an installation-wide listing in creation order (VMS / <number>), projecting only
-//                  the attributes its filters need, so counting and skipping read small entries
 //   expiresAt      epoch seconds after which DynamoDB may delete the item (sessions, counters);
 //                  code never relies on the deletion and checks expiry itself
 export const TABLE_NAME_VARIABLE = 'MOLD_TABLE';
@@ -18,11 +16,7 @@ export const tableSchema = {
   indexes: [
     { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
     { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
-    { name: 'gsi3', partitionKey: 'gsi3pk', sortKey: 'gsi3sk', include: ['domainTree', 'zoneId', 'state'] },
   ],
 } as const;
-
-/** The attributes an index projects besides the keys; none given: every attribute. */
-export const projectedAttributes = (index: (typeof tableSchema.indexes)[number]): readonly string[] | undefined => ('include' in index ? index.include : undefined);
 
 export type IndexName = (typeof tableSchema.indexes)[number]['name'];

@@ -2,23 +2,23 @@
 //
 // Keys:
 //   VM#<id> / VM              the VM; gsi1 VMS / <domain tree><account id>#<number, 12 digits>
-//                             (one key-prefix query lists an account or a domain subtree), gsi3
-//                             VMS / <number, 12 digits> (every VM in creation order: vm-listing.ts),
-//                             and, while it has a host, gsi2 VMHOST#<host id> / <id>
+//                             (one key-prefix query lists an account or a domain subtree), and,
+//                             while it has a host, gsi2 VMHOST#<host id> / <id>
 //   VOLUME#<id> / VOLUME      a volume; gsi1 VOLUMES / <domain tree><account id>#<created>#<id>,
 //                             gsi2 VOLUMESOFVM#<vm id> / <device id>#<id> while attached
-//   VMCOUNT#<scope> / COUNT   VMs per state of an account, a domain, a domain's subtree (countVms)
 //   SEQUENCE#<kind> / SEQUENCE   the per-installation counters (VM numbers, account numbers)
 //   ACCOUNTNUMBER#<account id> / NUMBER   an account's number, assigned once
+//   VERSION / VMS             bumped after every VM write; the listing cache (listVmRecords) is
+//                             used only while it still reads as when the copy was loaded
 //
 // A VM's state changes only through transitionVm, a conditional update that holds only from the
 // states given, so two lifecycle operations never both win.
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws.ts';
 import { affinityGroupKey, getAffinityGroup, type AffinityGroup } from './affinity-groups.ts';
 import type { VlanTag } from '../cloudstack/ip.ts';
 import type { Account } from './identity.ts';
-import { getItem, getItems, isConditionFailure, queryIndex, tableName } from './items.ts';
+import { getItem, getItems, isConditionFailure, queryIndex, queryIndexEntries, tableName } from './items.ts';
 import { cloudstackDate } from './jobs.ts';
 import { registerResourceCounter, type ResourceAmounts } from './limits.ts';
 
@@ -118,18 +118,15 @@ export const removedVmKey = (id: string) => ({ pk: `VM#${id}`, sk: 'REMOVED' });
 export const volumeKey = (id: string) => ({ pk: `VOLUME#${id}`, sk: 'VOLUME' });
 const VM_LISTING = 'VMS';
 const VOLUME_LISTING = 'VOLUMES';
+const VERSION_KEY = { pk: 'VERSION', sk: 'VMS' };
 
 const padded = (n: number) => String(n).padStart(12, '0');
-
-/** A VM's place in the creation-order index (gsi3): fixed for its life. */
-export const creationOrderIndex = (number: number) => ({ gsi3pk: VM_LISTING, gsi3sk: padded(number) });
 
 /** The index attributes of a VM as it is. */
 function vmIndex(vm: VirtualMachine): Record<string, string> {
   return {
     gsi1pk: VM_LISTING,
     gsi1sk: `${vm.domainTree}${vm.accountId}#${padded(vm.number)}`,
-    ...creationOrderIndex(vm.number),
     ...(vm.hostId ? { gsi2pk: `VMHOST#${vm.hostId}`, gsi2sk: vm.id } : {}),
   };
 }
@@ -148,23 +145,17 @@ export type SequenceKind = 'vm' | 'account' | 'volume';
 
 /** The next number of a per-installation counter (1, 2, 3, …); never handed out twice. */
 export async function nextNumber(kind: SequenceKind): Promise<number> {
-  return (await nextNumbers(kind, 1))[0]!;
-}
-
-/** The next `count` numbers of a per-installation counter, in one update (bulk loads). */
-export async function nextNumbers(kind: SequenceKind, count: number): Promise<number[]> {
   const { Attributes } = await dynamo().send(
     new UpdateCommand({
       TableName: tableName(),
       Key: { pk: `SEQUENCE#${kind}`, sk: 'SEQUENCE' },
-      UpdateExpression: 'ADD #value :count',
+      UpdateExpression: 'ADD #value :one',
       ExpressionAttributeNames: { '#value': 'value' },
-      ExpressionAttributeValues: { ':count': count },
+      ExpressionAttributeValues: { ':one': 1 },
       ReturnValues: 'UPDATED_NEW',
     }),
   );
-  const last = Number(Attributes!.value);
-  return Array.from({ length: count }, (_, i) => last - count + 1 + i);
+  return Number(Attributes!.value);
 }
 
 const accountNumberKey = (accountId: string) => ({ pk: `ACCOUNTNUMBER#${accountId}`, sk: 'NUMBER' });
@@ -190,6 +181,81 @@ export async function accountNumber(accountId: string): Promise<number> {
 export function instanceNameOf(accountNo: number, vmNo: number, options: { flag?: boolean; displayName?: string; suffix?: string } = {}): string {
   const tail = options.flag && options.displayName ? options.displayName : (options.suffix ?? 'VM');
   return `i-${accountNo}-${vmNo}-${tail}`;
+}
+
+// ---- listing cache ----
+
+/** The listing cache of this process: a copy per gsi1 prefix, kept honest by the VMS version. */
+const LAG_MS = 2_000;
+const MAX_COPIES = 64;
+interface Copy {
+  version: number;
+  changedAt: number;
+  startedAt: number;
+  vms: Promise<readonly VirtualMachine[]>;
+}
+const copies = new Map<string, Copy>();
+
+async function readVersion(): Promise<{ version: number; changedAt: number }> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: VERSION_KEY, ConsistentRead: true }));
+  return { version: Number(Item?.version ?? 0), changedAt: Number(Item?.changedAt ?? 0) };
+}
+
+/** Call after every write to a VM record (the listing caches reload). */
+export async function vmsChanged(): Promise<void> {
+  await dynamo().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: VERSION_KEY,
+      UpdateExpression: 'ADD version :one SET changedAt = :now',
+      ExpressionAttributeValues: { ':one': 1, ':now': Date.now() },
+    }),
+  );
+}
+
+type Version = { version: number; changedAt: number };
+
+/** Whether a copy may be served at this version (see vmsUnder). */
+const usable = (copy: Copy, { version, changedAt }: Version, now = Date.now()) =>
+  copy.version === version && (copy.startedAt - copy.changedAt >= LAG_MS || now - changedAt < LAG_MS);
+
+/** The narrowest copy covering the prefix that `accept` takes. */
+function bestCopy(prefix: string, accept: (copy: Copy) => boolean): { prefix: string; copy: Copy } | undefined {
+  let best: { prefix: string; copy: Copy } | undefined;
+  for (const [known, copy] of copies) {
+    if (prefix.startsWith(known) && accept(copy) && (!best || known.length > best.prefix.length)) best = { prefix: known, copy };
+  }
+  return best;
+}
+
+async function fromCopy(found: { prefix: string; copy: Copy }, prefix: string): Promise<readonly VirtualMachine[]> {
+  const vms = await found.copy.vms;
+  return found.prefix === prefix ? vms : vms.filter((vm) => `${vm.domainTree}${vm.accountId}#`.startsWith(prefix));
+}
+
+/**
+ * The VMs under a gsi1 prefix, by number. A copy is served while the version is the one it was
+ * loaded at; a copy loaded within LAG_MS of the last change (the index may not have caught up
+ * yet) is loaded once more after that window.
+ */
+async function vmsUnder(prefix: string): Promise<readonly VirtualMachine[]> {
+  const version = await readVersion();
+  const now = Date.now();
+  const found = bestCopy(prefix, (copy) => usable(copy, version, now));
+  if (found) return fromCopy(found, prefix);
+  const copy: Copy = { version: version.version, changedAt: version.changedAt, startedAt: now, vms: loadUnder(prefix) };
+  copies.delete(prefix);
+  copies.set(prefix, copy);
+  while (copies.size > MAX_COPIES) copies.delete(copies.keys().next().value!);
+  copy.vms.catch(() => copies.get(prefix) === copy && copies.delete(prefix));
+  return copy.vms;
+}
+
+async function loadUnder(prefix: string): Promise<readonly VirtualMachine[]> {
+  const entries = await queryIndexEntries<VirtualMachine>({ index: 'gsi1', partition: VM_LISTING, prefix: prefix || undefined });
+  const vms = entries.map((entry) => Object.freeze(entry.item));
+  vms.sort((a, b) => a.number - b.number);
+  return Object.freeze(vms);
 }
 
 // ---- VM records ----
@@ -229,48 +295,19 @@ const applyFilter = (vms: readonly VirtualMachine[], filter: VmFilter) => {
 const byNumber = (a: VirtualMachine, b: VirtualMachine) => a.number - b.number;
 
 /**
- * Every VM matching the filter, by number (oldest first), for the tasks that act on all of them
- * (the sweeper, maintenance, counters). Account and domain-tree filters are one gsi1 prefix; a host
- * filter is the host's gsi2 partition. Listings for the API read one page (vm-listing.ts).
+ * VMs matching the filter, by number (oldest first). Account and domain-tree filters are one index
+ * prefix; a host filter is the host's index partition. The records are frozen shared copies.
  */
 export async function listVmRecords(filter: VmFilter = {}): Promise<readonly VirtualMachine[]> {
   if (filter.hostId) return applyFilter((await queryIndex<VirtualMachine>({ index: 'gsi2', partition: `VMHOST#${filter.hostId}` })).sort(byNumber), filter);
-  if (filter.states && !filter.domainTree && !filter.accountId) return applyFilter(await vmsInStates(filter.states), filter);
-  const prefix = prefixOf(filter);
-  const vms = await queryIndex<VirtualMachine>({ index: 'gsi1', partition: VM_LISTING, prefix: prefix || undefined });
-  return applyFilter(vms.sort(byNumber), filter);
-}
-
-/** Every VM in the states, by number: gsi3 projects the state, so only the matching records are read. */
-async function vmsInStates(states: readonly VmState[]): Promise<VirtualMachine[]> {
-  const values: Record<string, unknown> = { ':pk': VM_LISTING };
-  states.forEach((state, i) => (values[`:s${i}`] = state));
-  const query: QueryCommandInput = {
-    TableName: tableName(),
-    IndexName: 'gsi3',
-    KeyConditionExpression: 'gsi3pk = :pk',
-    FilterExpression: `#state IN (${states.map((_, i) => `:s${i}`).join(', ')})`,
-    ExpressionAttributeNames: { '#state': 'state' },
-    ExpressionAttributeValues: values,
-  };
-  const keys: Key[] = [];
-  do {
-    const answer = await dynamo().send(new QueryCommand(query));
-    for (const item of answer.Items ?? []) keys.push({ pk: String(item.pk), sk: String(item.sk) });
-    query.ExclusiveStartKey = answer.LastEvaluatedKey;
-  } while (query.ExclusiveStartKey);
-  const found = await readKeys(keys);
-  return keys.flatMap((key) => {
-    const item = found.get(keyText(key));
-    return item ? [stripKeys(item) as VirtualMachine] : [];
-  });
+  return applyFilter(await vmsUnder(prefixOf(filter)), filter);
 }
 
 type Key = { pk: string; sk: string };
 const keyText = (key: Key) => `${key.pk}\n${key.sk}`;
 
 /** Items by key, read in batches of 100 in parallel (consistently); missing ones are absent. */
-export async function readKeys(keys: readonly Key[]): Promise<Map<string, Record<string, unknown>>> {
+async function readKeys(keys: readonly Key[]): Promise<Map<string, Record<string, unknown>>> {
   const unique = [...new Map(keys.map((key) => [keyText(key), key])).values()];
   const chunks: Key[][] = [];
   for (let i = 0; i < unique.length; i += 100) chunks.push(unique.slice(i, i + 100));
@@ -284,8 +321,33 @@ export async function readKeys(keys: readonly Key[]): Promise<Map<string, Record
   return found;
 }
 
-/** Looks up an item read by readKeys. */
+/** Looks up an item read by listVmRecordsWith. */
 export const itemOf = <T>(items: ReadonlyMap<string, Record<string, unknown>>, key: Key) => items.get(keyText(key)) as T | undefined;
+
+/**
+ * As listVmRecords, then reads the records `related` names for the VMs (what a page of them
+ * refers to) in the same round trip as the listing's version check when this process holds a copy
+ * of the listing: one BatchGetItem instead of two reads one after the other. `related` may run
+ * twice (when the copy turns out stale).
+ */
+export async function listVmRecordsWith<T>(
+  filter: VmFilter,
+  related: (vms: readonly VirtualMachine[]) => { keys: readonly Key[]; finish: (items: ReadonlyMap<string, Record<string, unknown>>) => T },
+): Promise<T> {
+  if (!filter.hostId) {
+    const prefix = prefixOf(filter);
+    // The newest copy covering the prefix, whatever its version: checked below, with the reads.
+    const found = bestCopy(prefix, () => true);
+    if (found) {
+      const plan = related(applyFilter(await fromCopy(found, prefix), filter));
+      const items = await readKeys([VERSION_KEY, ...plan.keys]);
+      const version = items.get(keyText(VERSION_KEY));
+      if (usable(found.copy, { version: Number(version?.version ?? 0), changedAt: Number(version?.changedAt ?? 0) })) return plan.finish(items);
+    }
+  }
+  const plan = related(await listVmRecords(filter));
+  return plan.finish(await readKeys(plan.keys));
+}
 
 /** VMs of one account (any state). */
 export const listVmsOfAccount = (account: Pick<Account, 'id' | 'domainTree'>) => listVmRecords({ domainTree: account.domainTree, accountId: account.id });
@@ -300,7 +362,7 @@ export async function getVmConsistent(id: string): Promise<VirtualMachine | unde
 }
 
 function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
-  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, gsi3pk: _e, gsi3sk: _f, ...rest } = item;
+  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, ...rest } = item;
   return rest;
 }
 
@@ -337,139 +399,7 @@ export async function createVmRecords(vm: VirtualMachine, rootVolume: Volume, da
     if (isConditionFailure(error)) throw new VmRecordConflict(`VM ${vm.id}: its record or an affinity group changed`);
     throw error;
   }
-  await countVmStates(vm, { [vm.state]: 1 });
-}
-
-// ---- state counts ----
-
-/**
- * How many VMs there are in each state (`VMCOUNT#<scope>` / `COUNT`, one number attribute per state)
- * of each account (`ACCOUNT#<id>`), of each domain itself (`DOMAIN#<id>`) and of each domain's
- * subtree (`TREE#<id>`): listVirtualMachines' `count` when it filters by scope and state only, one
- * GetItem whatever the scope. Moved after the VM write commits (a process dying between the two
- * leaves a count off by one), one update per scope the VM is in.
- */
-const vmCountKey = (scope: string) => ({ pk: `VMCOUNT#${scope}`, sk: 'COUNT' });
-const domainOfTree = (tree: string) => tree.split('/').filter(Boolean).at(-1) ?? '';
-
-/** The counts a VM is in: its account's, its domain's, and each of its domain's ancestors' subtree. */
-const countScopes = (vm: Pick<VirtualMachine, 'accountId' | 'domainTree'>) => [
-  `ACCOUNT#${vm.accountId}`,
-  `DOMAIN#${domainOfTree(vm.domainTree)}`,
-  ...vm.domainTree.split('/').filter(Boolean).map((domainId) => `TREE#${domainId}`),
-];
-
-async function countVmStates(vm: Pick<VirtualMachine, 'accountId' | 'domainTree'>, moves: Record<string, number>): Promise<void> {
-  const entries = Object.entries(moves).filter(([, n]) => n !== 0);
-  if (entries.length === 0) return;
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  entries.forEach(([state, n], i) => {
-    names[`#s${i}`] = state;
-    values[`:n${i}`] = n;
-  });
-  await Promise.all(
-    countScopes(vm).map((scope) =>
-      dynamo().send(
-        new UpdateCommand({
-          TableName: tableName(),
-          Key: vmCountKey(scope),
-          UpdateExpression: `ADD ${entries.map((_, i) => `#s${i} :n${i}`).join(', ')}`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      ),
-    ),
-  );
-}
-
-/**
- * Sets every account's state counts from its VM records, when VMs exist but no counts do (a table
- * from before the counts, or an import of an older export). Returns whether it counted.
- */
-export async function countVmStatesIfMissing(): Promise<boolean> {
-  const anyVm = await dynamo().send(new QueryCommand({ TableName: tableName(), IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :pk', ExpressionAttributeValues: { ':pk': VM_LISTING }, Limit: 1 }));
-  const first = anyVm.Items?.[0];
-  if (!first) return false;
-  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: vmCountKey(`ACCOUNT#${String(first.accountId)}`), ConsistentRead: true }));
-  if (Item) return false;
-  await countByAccount(await listVmRecords());
-  return true;
-}
-
-/** Adds the VMs to their accounts' state counts. */
-async function countByAccount(vms: readonly VirtualMachine[]): Promise<void> {
-  const byAccount = new Map<string, { vm: VirtualMachine; moves: Record<string, number> }>();
-  for (const vm of vms) {
-    const counted = byAccount.get(vm.accountId) ?? { vm, moves: {} };
-    counted.moves[vm.state] = (counted.moves[vm.state] ?? 0) + 1;
-    byAccount.set(vm.accountId, counted);
-  }
-  for (const { vm, moves } of byAccount.values()) await countVmStates(vm, moves);
-}
-
-/** The number of VMs in `states` of one account, or of a domain (recursive: its subtree). */
-export async function countVms(scope: { tree: string; recursive: boolean; accountId?: string }, states: readonly VmState[] = VM_STATES): Promise<number> {
-  const name = scope.accountId ? `ACCOUNT#${scope.accountId}` : `${scope.recursive ? 'TREE' : 'DOMAIN'}#${domainOfTree(scope.tree)}`;
-  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: vmCountKey(name), ConsistentRead: true }));
-  return states.reduce((total, state) => total + Number(Item?.[state] ?? 0), 0);
-}
-
-/**
- * Writes VMs and their root volumes as given, 25 items per BatchWriteItem, without conditions or
- * affinity group memberships: a bulk load (benchmarks) into an installation nothing else writes to.
- */
-export async function importVmRecords(records: readonly { vm: VirtualMachine; volume: Volume }[]): Promise<void> {
-  const items = records.flatMap(({ vm, volume }) => [
-    { ...vmKey(vm.id), ...vmIndex(vm), ...clean(vm) },
-    { ...volumeKey(volume.id), ...volumeIndex(volume), ...clean(volume) },
-  ]);
-  await countByAccount(records.map((record) => record.vm));
-  for (let i = 0; i < items.length; i += 25) {
-    let request: Record<string, unknown[]> | undefined = { [tableName()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) };
-    while (request && Object.keys(request).length > 0) {
-      const { UnprocessedItems } = await dynamo().send(new BatchWriteCommand({ RequestItems: request as never }));
-      request = UnprocessedItems as typeof request;
-    }
-  }
-}
-
-/**
- * Writes the creation-order index attributes (gsi3) of every VM that lacks them: VMs written before
- * that index existed. Returns how many were written.
- */
-export async function indexVmsInCreationOrder(): Promise<number> {
-  let written = 0;
-  const query: QueryCommandInput = {
-    TableName: tableName(),
-    IndexName: 'gsi1',
-    KeyConditionExpression: 'gsi1pk = :pk',
-    FilterExpression: 'attribute_not_exists(gsi3pk)',
-    ExpressionAttributeValues: { ':pk': VM_LISTING },
-  };
-  const unindexed: { id: string; number: number }[] = [];
-  do {
-    const answer = await dynamo().send(new QueryCommand(query));
-    for (const item of answer.Items ?? []) unindexed.push({ id: String(item.id), number: Number(item.number) });
-    query.ExclusiveStartKey = answer.LastEvaluatedKey;
-  } while (query.ExclusiveStartKey);
-  for (const vm of unindexed) {
-    try {
-      await dynamo().send(
-        new UpdateCommand({
-          TableName: tableName(),
-          Key: vmKey(vm.id),
-          UpdateExpression: 'SET gsi3pk = :pk, gsi3sk = :sk',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':pk': creationOrderIndex(vm.number).gsi3pk, ':sk': creationOrderIndex(vm.number).gsi3sk },
-        }),
-      );
-      written++;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-  }
-  return written;
+  await vmsChanged();
 }
 
 /** Drops undefined fields (DynamoDB refuses them). */
@@ -556,18 +486,11 @@ async function writeVm(id: string, changes: VmChanges, from: readonly VmState[] 
         ConditionExpression: conditions.join(' AND '),
         ExpressionAttributeNames: pruneNames(names, sets, removes, conditions),
         ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
-        // The VM as it was: its state says which state count to move (the record now is the old one with the changes).
-        ReturnValues: 'ALL_OLD',
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    const before = stripKeys(Attributes as Record<string, unknown>) as VirtualMachine;
-    const after = { ...before } as Record<string, unknown>;
-    for (const [field, value] of Object.entries(changes)) {
-      if (value === undefined) delete after[field];
-      else after[field] = value;
-    }
-    if (after.state !== before.state) await countVmStates(before, { [before.state]: -1, [after.state as string]: 1 });
-    return after as VirtualMachine;
+    await vmsChanged();
+    return stripKeys(Attributes as Record<string, unknown>) as VirtualMachine;
   } catch (error) {
     if (isConditionFailure(error)) return undefined;
     throw error;
@@ -590,16 +513,19 @@ export async function deleteVmRecords(id: string): Promise<boolean> {
   const volumes = await listVolumesOfVm(id);
   // Its root volume goes with it; data disks stay, detached (upstream detaches them at expunge).
   const volumeIds = new Set([...volumes.filter((v) => v.type === 'ROOT').map((v) => v.id), vm.rootVolumeId].filter(Boolean));
-  await dynamo().send(
-    new TransactWriteCommand({
-      TransactItems: [
-        { Delete: { TableName: tableName(), Key: vmKey(id) } },
-        { Put: { TableName: tableName(), Item: { ...removedVmKey(id), removed: new Date().toISOString(), accountId: vm.accountId } } },
-        ...[...volumeIds].map((volumeId) => ({ Delete: { TableName: tableName(), Key: volumeKey(volumeId) } })),
-      ] as never,
-    }),
-  );
-  await countVmStates(vm, { [vm.state]: -1 });
+  try {
+    await dynamo().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Delete: { TableName: tableName(), Key: vmKey(id) } },
+          { Put: { TableName: tableName(), Item: { ...removedVmKey(id), removed: new Date().toISOString(), accountId: vm.accountId } } },
+          ...[...volumeIds].map((volumeId) => ({ Delete: { TableName: tableName(), Key: volumeKey(volumeId) } })),
+        ] as never,
+      }),
+    );
+  } finally {
+    await vmsChanged();
+  }
   for (const volume of volumes) if (volume.type !== 'ROOT') await updateVolumeRecord(volume.id, { vmId: undefined, deviceId: undefined });
   for (const groupId of vm.affinityGroupIds ?? []) await leaveAffinityGroup(groupId, id);
   return true;
@@ -673,6 +599,7 @@ export async function replaceVmAffinityGroups(vmId: string, current: readonly st
           ] as never,
         }),
       );
+      await vmsChanged();
       return 'done';
     } catch (error) {
       if (!isConditionFailure(error)) throw error;

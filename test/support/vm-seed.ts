@@ -17,8 +17,7 @@ export interface VmSeed extends Partial<VirtualMachine> {
 export async function makeVm(owner: Pick<Account, 'id' | 'domainId' | 'domainTree'> & { userId: string }, seed: VmSeed): Promise<{ vm: VirtualMachine; volume: Volume }> {
   const id = seed.id ?? randomUUID();
   const number = seed.number ?? (await nextNumber('vm'));
-  // A seed that names the instance (bulk loads, which know the account's number) needs no lookup.
-  const accountNo = seed.instanceName ? 0 : await accountNumber(owner.id);
+  const accountNo = await accountNumber(owner.id);
   const volumeId = randomUUID();
   const name = seed.name ?? `vm-${number}`;
   const vm: VirtualMachine = {

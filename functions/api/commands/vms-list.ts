@@ -1,11 +1,10 @@
 // listVirtualMachines (upstream's ListVMsCmd / ListVMsCmdByAdmin and QueryManagerImpl.searchForUserVMs)
 // and the UserVmResponse renderer the VM commands answer with.
 //
-// Listing reads one page from the index that answers the caller's scope and filters
-// (shared/db/vm-listing.ts: which filters DynamoDB evaluates, which the process, what each costs),
-// then renders it: what the page's rows refer to (zones, templates, offerings, networks, hosts,
-// accounts, users, domains, affinity groups) is read in batches, one BatchGetItem per 100 distinct
-// records, never one read per VM.
+// Listing reads one index prefix (an account, or a domain subtree) through the VM listing cache of
+// shared/db/vms.ts, filters in memory, and renders one page: what the page's rows refer to (zones,
+// templates, offerings, networks, hosts, accounts, users, domains, affinity groups) is read in
+// batches, one BatchGetItem per 100 distinct records, never one read per VM.
 //
 // Views: the root admin gets upstream's Full view (instancename, hostid, hostname); everyone else the
 // Restricted one. Users never see Destroyed or Expunging VMs; admins see them.
@@ -24,10 +23,9 @@ import { offeringKey, type ServiceOffering } from '../../../shared/db/offerings.
 import { templateKey, type Template } from '../../../shared/db/templates.ts';
 import { usageOfItem, vmUsageKey } from '../../../shared/db/vm-stats.ts';
 import { vmStatsFields, type VmUsage } from '../../../shared/vm-stats.ts';
-import { listVmPage } from '../../../shared/db/vm-listing.ts';
-import { itemOf, readKeys, removedVmKey, VM_STATES, vmKey, type VirtualMachine, type VmState } from '../../../shared/db/vms.ts';
+import { itemOf, listVmRecordsWith, removedVmKey, VM_STATES, vmKey, type VirtualMachine } from '../../../shared/db/vms.ts';
 import { ALL_ROLES, type Caller, defineCommand } from '../command.ts';
-import { matchesKeyword, pageWindow } from '../paging.ts';
+import { matchesKeyword, page } from '../paging.ts';
 import { isDomainAdmin, isRootAdmin, ownedScope } from '../scope.ts';
 import { noSuchEntity } from '../validate.ts';
 
@@ -132,7 +130,13 @@ export function vmRenderPlan(vms: readonly VirtualMachine[], options: ContextOpt
  */
 export async function loadVmRenderContext(vms: readonly VirtualMachine[], options: ContextOptions = {}): Promise<VmRenderContext> {
   const plan = vmRenderPlan(vms, options);
-  return plan.context(await readKeys(plan.keys));
+  const items = new Map<string, Record<string, unknown>>();
+  for (let i = 0; i < plan.keys.length; i += 100) {
+    const chunk = plan.keys.slice(i, i + 100);
+    const found = await getItems<(Record<string, unknown> | undefined)[]>(chunk as never);
+    chunk.forEach((key, index) => found[index] && items.set(`${key.pk}\n${key.sk}`, found[index]!));
+  }
+  return plan.context(items);
 }
 
 const has = (context: VmRenderContext, detail: VmDetail) => context.details.has('all') || context.details.has(detail);
@@ -302,60 +306,46 @@ const listVirtualMachinesCommand = defineCommand({
     await refuseUnknownEntities({ ...params, hostid, podid, clusterid });
     // An admin asking for one id sees it wherever it may (upstream's buildACLSearchParameters).
     const scope = await ownedScope(caller, { ...params, listall: params.listall || (admin && params.id !== undefined && !params.account && !params.domainid) });
-    const window = pageWindow(params, settings);
-    const ids = params.id ? [params.id.toLowerCase()] : params.ids?.map((id: string) => id.toLowerCase());
-    const lower = (value: string | undefined) => value?.toLowerCase();
-    const { rows, count } = await listVmPage({
-      scope,
-      ids,
-      hostId: lower(hostid),
-      states: allowedStates(params.state, admin),
-      equals: {
-        zoneId: lower(params.zoneid),
-        podId: lower(podid),
-        clusterId: lower(clusterid),
-        templateId: lower(params.templateid),
-        serviceOfferingId: lower(params.serviceofferingid),
-        userId: lower(params.userid),
-        haEnable: params.haenable,
+    const ids = params.id ? new Set([params.id.toLowerCase()]) : params.ids ? new Set(params.ids.map((id: string) => id.toLowerCase())) : undefined;
+    const state = params.state?.toLowerCase();
+    const hidden = (vm: VirtualMachine) => !admin && (vm.state === 'Destroyed' || vm.state === 'Expunging');
+    const matches = (vm: VirtualMachine) =>
+        !hidden(vm) &&
+        (!ids || ids.has(vm.id)) &&
+        (state === undefined || (state === 'present' ? vm.state !== 'Destroyed' && vm.state !== 'Expunging' : vm.state.toLowerCase() === state)) &&
+        (!params.name || vm.name.toLowerCase().includes(params.name.toLowerCase())) &&
+        (!podid || vm.podId === podid.toLowerCase()) &&
+        (!clusterid || vm.clusterId === clusterid.toLowerCase()) &&
+        (!params.templateid || vm.templateId === params.templateid.toLowerCase()) &&
+        (!params.serviceofferingid || vm.serviceOfferingId === params.serviceofferingid.toLowerCase()) &&
+        (!params.networkid || (vm.nics ?? []).some((nic) => nic.networkId === params.networkid!.toLowerCase())) &&
+        (!params.affinitygroupid || (vm.affinityGroupIds ?? []).includes(params.affinitygroupid.toLowerCase())) &&
+        (!params.keypair || (vm.keypairs ?? []).some((name) => name.toLowerCase() === params.keypair!.toLowerCase())) &&
+        (!params.userid || vm.userId === params.userid.toLowerCase()) &&
+        (params.haenable === undefined || vm.haEnable === params.haenable) &&
+        (!params.hypervisor || params.hypervisor.toLowerCase() === 'kvm') &&
+        (!params.keyword ||
+          matchesKeyword(params.keyword, vm.displayName, vm.name, rootAdmin ? vm.instanceName : undefined, ...(vm.nics ?? []).map((nic) => nic.ip)) ||
+          vm.state.toLowerCase() === params.keyword.toLowerCase());
+    // One page rendered with what its rows refer to, read with the listing's version check.
+    const body = await listVmRecordsWith(
+      { domainTree: scope.tree, recursive: scope.recursive, accountId: scope.accountId, hostId: hostid, zoneId: params.zoneid?.toLowerCase() },
+      (listed) => {
+        const vms = listed.filter(matches);
+        const rows = page(vms, params, settings);
+        const plan = vmRenderPlan(rows, { fullView: rootAdmin, adminCaller: admin, details, showUserData: params.userdata });
+        return {
+          keys: plan.keys,
+          finish: (items) => {
+            const context = plan.context(items);
+            return listBody('virtualmachine', rows.map((vm) => renderVm(vm, context)), vms.length);
+          },
+        };
       },
-      affinityGroupId: lower(params.affinitygroupid),
-      predicate: inProcessFilter(params, rootAdmin),
-      window,
-    });
-    const context = await loadVmRenderContext(rows, { fullView: rootAdmin, adminCaller: admin, details, showUserData: params.userdata });
-    const body = listBody('virtualmachine', rows.map((vm) => renderVm(vm, context)), count);
+    );
     return { body };
   },
 });
-
-/** The states a listing may show: users never see Destroyed or Expunging VMs; `state` narrows (Present: not destroyed). */
-function allowedStates(state: string | undefined, admin: boolean): VmState[] | undefined {
-  const wanted = state?.toLowerCase();
-  const hidden = (s: VmState) => s === 'Destroyed' || s === 'Expunging';
-  if (wanted === undefined) return admin ? undefined : VM_STATES.filter((s) => !hidden(s));
-  return VM_STATES.filter((s) => (wanted === 'present' ? !hidden(s) : s.toLowerCase() === wanted) && (admin || !hidden(s)));
-}
-
-/**
- * The filters DynamoDB cannot evaluate (case-insensitive substrings, a NIC's network, a key pair by
- * name, the keyword), as one predicate; none given: undefined. A hypervisor other than KVM matches nothing.
- */
-function inProcessFilter(params: Record<string, any>, rootAdmin: boolean): ((vm: VirtualMachine) => boolean) | undefined {
-  const checks: ((vm: VirtualMachine) => boolean)[] = [];
-  if (params.name) checks.push((vm) => vm.name.toLowerCase().includes(params.name.toLowerCase()));
-  if (params.networkid) checks.push((vm) => (vm.nics ?? []).some((nic) => nic.networkId === params.networkid.toLowerCase()));
-  if (params.keypair) checks.push((vm) => (vm.keypairs ?? []).some((name) => name.toLowerCase() === params.keypair.toLowerCase()));
-  if (params.hypervisor && params.hypervisor.toLowerCase() !== 'kvm') checks.push(() => false);
-  if (params.keyword) {
-    checks.push(
-      (vm) =>
-        matchesKeyword(params.keyword, vm.displayName, vm.name, rootAdmin ? vm.instanceName : undefined, ...(vm.nics ?? []).map((nic) => nic.ip)) ||
-        vm.state.toLowerCase() === params.keyword.toLowerCase(),
-    );
-  }
-  return checks.length === 0 ? undefined : (vm) => checks.every((check) => check(vm));
-}
 
 /** Upstream's ParamProcessWorker refuses an id that names nothing; one batch read checks them all. */
 async function refuseUnknownEntities(params: Record<string, any>): Promise<void> {
