@@ -79,8 +79,6 @@ export async function fleetStatus(zoneId?: string, now = Date.now()): Promise<Fl
   const [allZones, global] = await Promise.all([listZones(), loadSettings()]);
   const zones = allZones.filter((zone) => !zoneId || zone.id === zoneId).sort((a, b) => a.name.localeCompare(b.name));
   const globalHa = global.boolean('vm.ha.enabled');
-  // As HA counts a peer's reading: while its reader still reports.
-  const readingLimit = 3 * global.number('ping.interval') * 1000;
   return Promise.all(
     zones.map(async (zone) => {
       const [agents, hosts, vms, zoneValues] = await Promise.all([
@@ -112,7 +110,7 @@ export async function fleetStatus(zoneId?: string, now = Date.now()): Promise<Fl
           })),
         host: live
           .sort((a, b) => a.name.localeCompare(b.name))
-          .map((host) => fleetHost(host, agentName, vms.filter((vm) => vm.hostId === host.id), heartbeatOf(host, live, now, readingLimit))),
+          .map((host) => fleetHost(host, agentName, vms.filter((vm) => vm.hostId === host.id), heartbeatOf(host, live, now, global.number('ping.interval')))),
       };
     }),
   );

@@ -43,10 +43,12 @@ export interface HeartbeatReader {
 }
 
 /**
- * The freshest reading of `hostId`'s heartbeat by another Up host of its cluster made within
- * `maxReadingAgeMs` of `now`; undefined when there is none.
+ * The freshest reading of `host`'s heartbeat by another Up host of its cluster; undefined when there
+ * is none. A reading counts while its reader still reports: made within three report intervals
+ * (`pingIntervalSeconds`, ping.interval) of `now`.
  */
-export function heartbeatOf(host: { id: string; clusterId: string }, readers: readonly HeartbeatReader[], now: number, maxReadingAgeMs: number): HeartbeatReading | undefined {
+export function heartbeatOf(host: { id: string; clusterId: string }, readers: readonly HeartbeatReader[], now: number, pingIntervalSeconds: number): HeartbeatReading | undefined {
+  const maxReadingAgeMs = 3 * pingIntervalSeconds * 1000;
   let best: HeartbeatReading | undefined;
   for (const reader of readers) {
     if (reader.id === host.id || reader.clusterId !== host.clusterId || reader.status !== 'Up' || !reader.heartbeats) continue;

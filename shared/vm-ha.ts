@@ -9,9 +9,10 @@
 // alert says why. The storage heartbeat (shared/storage-heartbeat.ts) settles the two cases the BMC
 // cannot: a host that still writes it is cut off, not dead, and nothing of it is touched; a host whose
 // fence the BMC could not confirm (total power loss takes the BMC too) and whose heartbeat a healthy
-// peer then read older than a fence could take is proven dead, and its VMs go as from a fenced host. The other proof of a VM's death, its host's own report without the domain (a guest
-// crash, qemu killed), is the power-state sync's (shared/vm-power-sync.ts): it stops the record and
-// flags an HA VM for restart, which the same restart pass below picks up.
+// peer then read older than a fence could take is proven dead, and its VMs go as from a fenced host.
+// The other proof of a VM's death, its host's own report without the domain (a guest crash, qemu
+// killed), is the power-state sync's (shared/vm-power-sync.ts): it stops the record and flags an HA
+// VM for restart, which the same restart pass below picks up.
 //
 // "Dead" is upstream's Down: the agent reported that it cannot reach the host, and the host stayed
 // silent for ping.timeout × ping.interval (shared/host-health.ts). Silence alone (the agent itself cut

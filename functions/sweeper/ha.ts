@@ -110,8 +110,7 @@ async function reconcileHost(actor: Actor, read: Host, fleet: readonly Host[], n
   const hostHa = host.ha?.state && host.ha.state !== 'Disabled' && host.ha.state !== 'Ineligible' ? host.ha.state : undefined;
   const vms = host.status === 'Down' || hostHa === 'Fenced' ? await listVmRecords({ hostId: host.id }) : [];
   const refusal = oobmRefusal(host, zone, cluster);
-  // A reading counts while its reader still reports: within three report intervals.
-  const heartbeat = heartbeatOf(host, fleet, now, 3 * global.number('ping.interval') * 1000);
+  const heartbeat = heartbeatOf(host, fleet, now, global.number('ping.interval'));
   const decision = decideHostVms(
     {
       status: host.status,
@@ -136,13 +135,13 @@ async function reconcileHost(actor: Actor, read: Host, fleet: readonly Host[], n
     await createAlert({ alertType: ALERT_TYPES.USERVM, ...stoppedUnexpectedlyAlert(vm, host), ...alertPlace(host, vm) });
     changes.push({ kind: 'stopped', hostId: host.id, vmId: vm.id });
   }
+  const provenDesc = decision.proof === 'heartbeat' && decision.release.length > 0 ? await hostDesc(host) : undefined;
   for (const { id } of decision.release) {
     // Stopped and flagged: the restart pass below starts it elsewhere.
-    if (!(await stopFoundStopped(byId.get(id)!, host.id))) continue;
+    const vm = byId.get(id)!;
+    if (!(await stopFoundStopped(vm, host.id))) continue;
     changes.push({ kind: 'released', hostId: host.id, vmId: id });
-    if (decision.proof === 'heartbeat') {
-      await createAlert({ alertType: ALERT_TYPES.HA_ACTION, ...provenDeadAlert(byId.get(id)!, await hostDesc(host), decision.reason), ...alertPlace(host, byId.get(id)!) });
-    }
+    if (provenDesc) await createAlert({ alertType: ALERT_TYPES.HA_ACTION, ...provenDeadAlert(vm, provenDesc, decision.reason), ...alertPlace(host, vm) });
   }
   const step = decision.fence;
   if (step?.kind === 'fence' && (await startFence(actor, host, step.reason, now))) changes.push({ kind: 'fence', hostId: host.id });

@@ -59,7 +59,7 @@ export function observeHost(host: Host, c: HostHaContext): HaObservation {
   const reportAt = report ? Date.parse(report.at) : NaN;
   // A report older than three intervals is the agent's silence, not a verdict on the host.
   const recentReport = report && c.now - reportAt <= 3 * c.pingIntervalSeconds * 1000 ? { reachable: report.reachable, at: reportAt } : undefined;
-  const heartbeat = heartbeatOf(host, c.fleet, c.now, 3 * c.pingIntervalSeconds * 1000);
+  const heartbeat = heartbeatOf(host, c.fleet, c.now, c.pingIntervalSeconds);
   const peers = c.fleet.filter((h) => h.clusterId === host.clusterId && h.status !== 'Removed');
   const problems = peers.filter((h) => PROBLEM_STATUSES.has(h.status)).length;
   const fence = c.fenceJob?.status === 'succeeded' ? c.fenceJob : undefined;

@@ -13,7 +13,7 @@ import { haNotConfigured, HOST_HA_PROVIDERS, hostHaProvider, renderHostHa } from
 import { startAsync } from '../async.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { hostParam } from './hosts.ts';
-import { SCOPE_ID_PARAM, scopeRecord, type SwitchScope } from './switch-scopes.ts';
+import { SCOPE_ID_PARAM, scopeRecord, startSwitch, type SwitchScope } from './switch-scopes.ts';
 
 const STATE_MACHINE = 'ha-command';
 
@@ -66,19 +66,9 @@ function switchCommand(enable: boolean, scope: SwitchScope) {
     handler: async ({ params, caller }) => {
       const record = await scopeRecord(name, scope, (params as Record<string, string>)[idParam]!);
       if (scope === 'Host' && !record.ha) throw new InvalidParameter(haNotConfigured(record.id));
-      const { id } = record;
-      return startAsync(caller, {
-        cmd: name,
-        stateMachine: STATE_MACHINE,
-        input: { op: 'switch', args: { scope, id, enabled: enable } },
-        instanceType: scope,
-        instanceId: id,
-        event: {
-          type: enable ? 'HA.RESOURCE.ENABLE' : 'HA.RESOURCE.DISABLE',
-          description: `${DESCRIPTIONS[scope][enable ? 0 : 1]}${id}`,
-          resourceId: id,
-          resourceType: scope,
-        },
+      return startSwitch(caller, name, STATE_MACHINE, { scope, id: record.id, enabled: enable }, {
+        type: enable ? 'HA.RESOURCE.ENABLE' : 'HA.RESOURCE.DISABLE',
+        description: `${DESCRIPTIONS[scope][enable ? 0 : 1]}${record.id}`,
       });
     },
   });

@@ -14,7 +14,7 @@ import { OOBM_DRIVERS, renderOobm, type OobmConfig, type OobmDriver } from '../.
 import { startAsync } from '../async.ts';
 import { ADMINS, defineCommand } from '../command.ts';
 import { ADDRESS, agentOfHost, hostParam } from './hosts.ts';
-import { SCOPE_ID_PARAM, scopeRecord, type SwitchScope } from './switch-scopes.ts';
+import { SCOPE_ID_PARAM, scopeRecord, startSwitch, type SwitchScope } from './switch-scopes.ts';
 
 const STATE_MACHINE = 'oobm-command';
 
@@ -88,18 +88,9 @@ function switchCommand(enable: boolean, scope: SwitchScope) {
     isasync: true,
     handler: async ({ params, caller }) => {
       const { id } = await scopeRecord(name, scope, (params as Record<string, string>)[idParam]!);
-      return startAsync(caller, {
-        cmd: name,
-        stateMachine: STATE_MACHINE,
-        input: { op: 'switch', args: { scope, id, enabled: enable } },
-        instanceType: scope,
-        instanceId: id,
-        event: {
-          type: enable ? 'HOST.OOBM.ENABLE' : 'HOST.OOBM.DISABLE',
-          description: `${enable ? 'enabling' : 'disabling'} out-of-band management on a ${scope.toLowerCase()}: ${id}`,
-          resourceId: id,
-          resourceType: scope,
-        },
+      return startSwitch(caller, name, STATE_MACHINE, { scope, id, enabled: enable }, {
+        type: enable ? 'HOST.OOBM.ENABLE' : 'HOST.OOBM.DISABLE',
+        description: `${enable ? 'enabling' : 'disabling'} out-of-band management on a ${scope.toLowerCase()}: ${id}`,
       });
     },
   });

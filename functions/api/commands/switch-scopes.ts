@@ -1,7 +1,10 @@
 // The host, cluster and zone switches of upstream's out-of-band management and HA framework
-// (enable/disable…ForHost|Cluster|Zone): which id parameter each scope takes, and its lookup.
+// (enable/disable…ForHost|Cluster|Zone): which id parameter each scope takes, its lookup, and the job
+// that turns the switch.
 import type { Host } from '../../../shared/db/hosts.ts';
 import type { Cluster, Zone } from '../../../shared/db/infrastructure.ts';
+import { startAsync } from '../async.ts';
+import type { Caller } from '../command.ts';
 import { hostParam } from './hosts.ts';
 import { clusterParam, zoneParam } from './zones.ts';
 
@@ -15,4 +18,10 @@ export function scopeRecord(api: string, scope: SwitchScope, raw: string): Promi
 export function scopeRecord(api: string, scope: SwitchScope, raw: string): Promise<Host | Cluster | Zone> {
   const name = SCOPE_ID_PARAM[scope];
   return scope === 'Host' ? hostParam(api, name, raw) : scope === 'Cluster' ? clusterParam(api, name, raw) : zoneParam(api, name, raw);
+}
+
+/** Starts `stateMachine`'s `switch` op turning the scope's record `id` on or off, its event about that record. */
+export function startSwitch(caller: Caller, cmd: string, stateMachine: string, target: { scope: SwitchScope; id: string; enabled: boolean }, event: { type: string; description: string }) {
+  const { scope, id } = target;
+  return startAsync(caller, { cmd, stateMachine, input: { op: 'switch', args: target }, instanceType: scope, instanceId: id, event: { ...event, resourceId: id, resourceType: scope } });
 }
